@@ -1,0 +1,156 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::migration::Version;
+use crate::plan::{PlanError, Problem};
+use crate::report::{Failure, RunReport};
+
+/// Everything that can go wrong, with the file, line or version it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The migrations directory could not be read.
+    #[error("cannot read migrations directory {}: {source}", path.display())]
+    MigrationsDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A file that looks like a migration is malformed.
+    #[error("invalid migration file {file}: {reason}")]
+    InvalidFile {
+        /// The file name.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Two files claim the same version.
+    #[error("version {version} is defined twice: by {first} and by {second}")]
+    DuplicateVersion {
+        /// The version.
+        version: Version,
+        /// The first file.
+        first: String,
+        /// The second file.
+        second: String,
+    },
+
+    /// A `-- migrate:` directive this version does not know.
+    #[error("{origin}:{line}: unknown directive `migrate:{directive}` (known: no-transaction)")]
+    UnknownDirective {
+        /// The file.
+        origin: String,
+        /// The 1-based line.
+        line: usize,
+        /// The directive as written.
+        directive: String,
+    },
+
+    /// The requested target does not fit the database.
+    #[error("invalid target: {reason}")]
+    InvalidTarget {
+        /// Why.
+        reason: String,
+    },
+
+    /// A migration to revert has no down script, neither on disk nor recorded when applied.
+    #[error("migration {version} ({name}) cannot be reverted: it has no down script")]
+    Irreversible {
+        /// Its version.
+        version: Version,
+        /// Its name.
+        name: String,
+    },
+
+    /// The request cannot be carried out on this database as it is.
+    #[error("{reason}")]
+    InvalidRequest {
+        /// Why.
+        reason: String,
+    },
+
+    /// Validation refused the run; nothing was changed.
+    #[error("refused: {}", list(problems))]
+    Refused {
+        /// Every problem that was not allowed.
+        problems: Vec<Problem>,
+    },
+
+    /// Another process holds the migration lock.
+    #[error("could not lock {} within {}s: held by {holder}", path.display(), waited.as_secs_f64())]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+        /// Who holds it, as the holder wrote it (pid, host, start time).
+        holder: String,
+    },
+
+    /// A migration or its verification failed. The report says what was applied before the
+    /// failure and what state the database was left in.
+    #[error("{failure}; {}", report.database)]
+    RunFailed {
+        /// What failed.
+        failure: Box<Failure>,
+        /// What the run had done, and the database's state now.
+        report: Box<RunReport>,
+    },
+
+    /// SQLite failed outside a migration's own statements.
+    #[error("{context}: {source}")]
+    Sqlite {
+        /// What we were doing.
+        context: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Refused(problems) => Error::Refused { problems },
+            PlanError::InvalidTarget(reason) => Error::InvalidTarget { reason },
+            PlanError::Irreversible { version, name } => Error::Irreversible { version, name },
+        }
+    }
+}
+
+fn list(problems: &[Problem]) -> String {
+    match problems {
+        [one] => one.to_string(),
+        many => many
+            .iter()
+            .map(|p| format!("\n  - {p}"))
+            .collect::<String>(),
+    }
+}
+
+/// Adds context to SQLite errors.
+pub(crate) trait SqliteContext<T> {
+    fn context(self, context: &str) -> Result<T, Error>;
+}
+
+impl<T> SqliteContext<T> for Result<T, rusqlite::Error> {
+    fn context(self, context: &str) -> Result<T, Error> {
+        self.map_err(|source| Error::Sqlite {
+            context: context.to_owned(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! SQLite schema migrations with a safety net.
+//!
+//! A [`Migrator`] applies versioned migrations ([`Migrations`], read by [`source::read_dir`])
+//! to a database file: under an exclusive file lock ([`lock`]), after validating that applied
+//! migrations are unchanged and the schema did not drift ([`plan`]), all pending migrations in
+//! one transaction by default ([`apply`]), each followed by its verification queries, with
+//! foreign keys checked before commit. Every run with work to do is recorded ([`history`]).
+//!
+//! ```no_run
+//! use migrate_core::{Migrator, source};
+//!
+//! let report = Migrator::new(source::read_dir("migrations")?).up("app.db")?;
+//! for step in &report.steps {
+//!     println!("applied {} {} in {} ms", step.version, step.name, step.duration_ms);
+//! }
+//! # Ok::<(), migrate_core::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod apply;
+pub mod checksum;
+pub mod clock;
+mod db;
+pub mod directive;
+mod error;
+pub mod filename;
+pub mod fk;
+pub mod history;
+pub mod holder;
+pub mod lock;
+mod migration;
+mod migrator;
+pub mod plan;
+pub mod report;
+pub mod schema;
+pub mod script;
+mod set;
+pub mod source;
+pub mod sql;
+
+pub use apply::TransactionScope;
+pub use directive::TransactionMode;
+pub use error::Error;
+pub use migration::{Migration, Script, Version};
+pub use migrator::{Migrator, Named, Status};
+pub use plan::{Allow, Direction, DownTarget, Request};
+pub use report::{DatabaseState, Failure, RunReport};
+pub use set::Migrations;

@@ -1,0 +1,688 @@
+//! Planning: compare the migrations on disk with those recorded as applied and decide what to
+//! run, or why not. Pure: no SQLite here, so every rule is tested without a database.
+//!
+//! ```
+//! use migrate_core::plan::{self, Allow, Request, SchemaState};
+//! use migrate_core::{Migration, Migrations, Script};
+//!
+//! let set = Migrations::new(vec![
+//!     Migration::new(1, "a", Script::parse("1_a.sql", "CREATE TABLE a (x);")?),
+//!     Migration::new(2, "b", Script::parse("2_b.sql", "CREATE TABLE b (x);")?),
+//! ])?;
+//! let plan = plan::plan(&set, &[], &SchemaState::unrecorded(), &Request::up(), &Allow::default())
+//!     .map_err(migrate_core::Error::from)?;
+//! assert_eq!(plan.steps.len(), 2);
+//! # Ok::<(), migrate_core::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::migration::{Script, Version};
+use crate::set::Migrations;
+
+/// Which way a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Apply pending migrations.
+    Up,
+    /// Revert applied migrations.
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        })
+    }
+}
+
+/// A migration as recorded in `_migrate_history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedMigration {
+    /// Its version.
+    pub version: Version,
+    /// Its name when it was applied.
+    pub name: String,
+    /// The checksum of its up script when it was applied.
+    pub checksum: String,
+    /// When it was applied (RFC 3339, UTC).
+    pub applied_at: String,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// Its down script when it was applied, so it can be reverted without the file.
+    #[serde(skip)]
+    pub down_sql: Option<String>,
+}
+
+/// The schema fingerprint recorded after the last run, and the one found now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaState {
+    /// Recorded after the last successful run; `None` before the first.
+    pub recorded: Option<String>,
+    /// Computed from the database now.
+    pub current: String,
+}
+
+impl SchemaState {
+    /// A state with nothing recorded, so no drift can be found.
+    pub fn unrecorded() -> Self {
+        Self {
+            recorded: None,
+            current: String::new(),
+        }
+    }
+
+    fn drifted(&self) -> Option<&str> {
+        self.recorded.as_deref().filter(|r| *r != self.current)
+    }
+}
+
+/// Something that refuses a run unless explicitly allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    /// An applied migration's file changed since it was applied.
+    Changed {
+        /// Its version.
+        version: Version,
+        /// Its name.
+        name: String,
+        /// The checksum recorded when it was applied.
+        recorded: String,
+        /// The checksum of the file now.
+        found: String,
+    },
+    /// An applied migration's file is gone.
+    Missing {
+        /// Its version.
+        version: Version,
+        /// Its recorded name.
+        name: String,
+    },
+    /// A pending migration whose version is lower than the current one.
+    OutOfOrder {
+        /// Its version.
+        version: Version,
+        /// Its name.
+        name: String,
+        /// The highest applied version.
+        current: Version,
+    },
+    /// The schema was changed outside migrations since the last run.
+    SchemaDrift {
+        /// The fingerprint recorded after the last run.
+        recorded: String,
+        /// The fingerprint now.
+        found: String,
+    },
+}
+
+impl Problem {
+    fn allowed(&self, allow: &Allow) -> bool {
+        match self {
+            Problem::Changed { .. } => allow.changed,
+            Problem::Missing { .. } => allow.missing,
+            Problem::OutOfOrder { .. } => allow.out_of_order,
+            Problem::SchemaDrift { .. } => allow.schema_drift,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Changed {
+                version,
+                name,
+                recorded,
+                found,
+            } => write!(
+                f,
+                "migration {version} ({name}) was changed after it was applied: checksum {} recorded, {} found (--allow-changed, or `fix-checksums` after review)",
+                short(recorded),
+                short(found)
+            ),
+            Problem::Missing { version, name } => write!(
+                f,
+                "migration {version} ({name}) was applied but its file is missing (--allow-missing)"
+            ),
+            Problem::OutOfOrder {
+                version,
+                name,
+                current,
+            } => write!(
+                f,
+                "migration {version} ({name}) is pending but lower than the current version {current} (--allow-out-of-order)"
+            ),
+            Problem::SchemaDrift { recorded, found } => write!(
+                f,
+                "the schema was changed outside migrations: fingerprint {} recorded after the last run, {} found (--allow-drift)",
+                short(recorded),
+                short(found)
+            ),
+        }
+    }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+/// Which problems a run accepts. By default, none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// Run although applied files changed.
+    pub changed: bool,
+    /// Run although applied files are missing.
+    pub missing: bool,
+    /// Apply pending migrations lower than the current version.
+    pub out_of_order: bool,
+    /// Run although the schema changed outside migrations.
+    pub schema_drift: bool,
+}
+
+/// Where a `down` run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownTarget {
+    /// Revert every migration above this version (0 reverts all).
+    To(Version),
+    /// Revert this many of the most recent migrations.
+    Steps(u32),
+}
+
+/// What a run is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Apply pending migrations up to and including `to`, or all.
+    Up {
+        /// The last version to apply; `None` for all.
+        to: Option<Version>,
+    },
+    /// Revert applied migrations.
+    Down(DownTarget),
+}
+
+impl Request {
+    /// Apply everything pending.
+    pub fn up() -> Self {
+        Request::Up { to: None }
+    }
+
+    /// The direction of the request.
+    pub fn direction(&self) -> Direction {
+        match self {
+            Request::Up { .. } => Direction::Up,
+            Request::Down(_) => Direction::Down,
+        }
+    }
+}
+
+/// One migration to run.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// The script to execute (up or down).
+    pub script: Script,
+    /// Queries that must hold afterwards (up only).
+    pub verify: Option<Script>,
+    /// The checksum to record (up only).
+    pub checksum: String,
+    /// The down script to record with it (up only).
+    pub down: Option<Script>,
+}
+
+/// What a run will do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Up or down.
+    pub direction: Direction,
+    /// The highest applied version before the run.
+    pub from: Option<Version>,
+    /// The highest applied version after the run, if it succeeds.
+    pub to: Option<Version>,
+    /// The migrations to run, in order.
+    pub steps: Vec<Step>,
+    /// Problems found but explicitly allowed.
+    pub allowed: Vec<Problem>,
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// Validation problems that were not allowed.
+    Refused(Vec<Problem>),
+    /// The target does not make sense for this database.
+    InvalidTarget(String),
+    /// A migration to revert has no down script, neither on disk nor recorded.
+    Irreversible {
+        /// Its version.
+        version: Version,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Every problem with the applied migrations and the schema, allowed or not.
+pub fn inspect(
+    available: &Migrations,
+    applied: &[AppliedMigration],
+    schema: &SchemaState,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for record in applied {
+        match available.get(record.version) {
+            Some(m) if m.checksum() != record.checksum => problems.push(Problem::Changed {
+                version: record.version,
+                name: record.name.clone(),
+                recorded: record.checksum.clone(),
+                found: m.checksum().to_owned(),
+            }),
+            Some(_) => {}
+            None => problems.push(Problem::Missing {
+                version: record.version,
+                name: record.name.clone(),
+            }),
+        }
+    }
+    if let Some(current) = current_version(applied) {
+        let applied_versions = versions(applied);
+        for m in available.iter().take_while(|m| m.version() < current) {
+            if !applied_versions.contains_key(&m.version()) {
+                problems.push(Problem::OutOfOrder {
+                    version: m.version(),
+                    name: m.name().to_owned(),
+                    current,
+                });
+            }
+        }
+    }
+    if let Some(recorded) = schema.drifted() {
+        problems.push(Problem::SchemaDrift {
+            recorded: recorded.to_owned(),
+            found: schema.current.clone(),
+        });
+    }
+    problems
+}
+
+/// The highest applied version.
+pub fn current_version(applied: &[AppliedMigration]) -> Option<Version> {
+    applied.iter().map(|a| a.version).max()
+}
+
+fn versions(applied: &[AppliedMigration]) -> BTreeMap<Version, &AppliedMigration> {
+    applied.iter().map(|a| (a.version, a)).collect()
+}
+
+/// Decides what a run does.
+///
+/// # Errors
+///
+/// [`PlanError::InvalidTarget`] for a target that does not exist or points the wrong way,
+/// [`PlanError::Refused`] listing every problem not allowed, [`PlanError::Irreversible`] when a
+/// migration to revert has no down script.
+pub fn plan(
+    available: &Migrations,
+    applied: &[AppliedMigration],
+    schema: &SchemaState,
+    request: &Request,
+    allow: &Allow,
+) -> Result<Plan, PlanError> {
+    match request {
+        Request::Up { to } => plan_up(available, applied, schema, *to, allow),
+        Request::Down(target) => plan_down(available, applied, schema, *target, allow),
+    }
+}
+
+fn refuse_unallowed(problems: Vec<Problem>, allow: &Allow) -> Result<Vec<Problem>, PlanError> {
+    let (allowed, refused): (Vec<_>, Vec<_>) = problems.into_iter().partition(|p| p.allowed(allow));
+    if refused.is_empty() {
+        Ok(allowed)
+    } else {
+        Err(PlanError::Refused(refused))
+    }
+}
+
+fn plan_up(
+    available: &Migrations,
+    applied: &[AppliedMigration],
+    schema: &SchemaState,
+    to: Option<Version>,
+    allow: &Allow,
+) -> Result<Plan, PlanError> {
+    let current = current_version(applied);
+    if let Some(to) = to {
+        if available.get(to).is_none() {
+            return Err(PlanError::InvalidTarget(format!(
+                "there is no migration with version {to}"
+            )));
+        }
+        if let Some(current) = current.filter(|c| to < *c) {
+            return Err(PlanError::InvalidTarget(format!(
+                "target version {to} is below the current version {current}; use `down --to {to}`"
+            )));
+        }
+    }
+    let allowed = refuse_unallowed(inspect(available, applied, schema), allow)?;
+    let applied_versions = versions(applied);
+    let steps: Vec<Step> = available
+        .iter()
+        .filter(|m| !applied_versions.contains_key(&m.version()))
+        .filter(|m| to.is_none_or(|to| m.version() <= to))
+        .map(|m| Step {
+            version: m.version(),
+            name: m.name().to_owned(),
+            script: m.up().clone(),
+            verify: m.verify().cloned(),
+            checksum: m.checksum().to_owned(),
+            down: m.down().cloned(),
+        })
+        .collect();
+    let to = steps.iter().map(|s| s.version).chain(current).max();
+    Ok(Plan {
+        direction: Direction::Up,
+        from: current,
+        to,
+        steps,
+        allowed,
+    })
+}
+
+fn plan_down(
+    available: &Migrations,
+    applied: &[AppliedMigration],
+    schema: &SchemaState,
+    target: DownTarget,
+    allow: &Allow,
+) -> Result<Plan, PlanError> {
+    let mut newest_first: Vec<&AppliedMigration> = applied.iter().collect();
+    newest_first.sort_by_key(|a| std::cmp::Reverse(a.version));
+    let count = match target {
+        DownTarget::To(to) => {
+            if to != 0 && !newest_first.iter().any(|a| a.version == to) {
+                return Err(PlanError::InvalidTarget(format!(
+                    "version {to} is not applied; `down --to` takes an applied version, or 0 to revert all"
+                )));
+            }
+            newest_first.iter().take_while(|a| a.version > to).count()
+        }
+        DownTarget::Steps(0) => {
+            return Err(PlanError::InvalidTarget(
+                "--steps must be at least 1".to_owned(),
+            ));
+        }
+        DownTarget::Steps(n) => {
+            let n = n as usize;
+            if n > newest_first.len() {
+                return Err(PlanError::InvalidTarget(format!(
+                    "cannot revert {n} migrations: only {} applied",
+                    newest_first.len()
+                )));
+            }
+            n
+        }
+    };
+    let reverted = &newest_first[..count];
+    // Reverting uses the recorded down script, so a missing file is no obstacle for the
+    // migrations being reverted; pending migrations are not run, so their order does not matter.
+    let problems = inspect(available, applied, schema)
+        .into_iter()
+        .filter(|p| match p {
+            Problem::Missing { version, .. } => !reverted.iter().any(|a| a.version == *version),
+            Problem::OutOfOrder { .. } => false,
+            _ => true,
+        })
+        .collect();
+    let allowed = refuse_unallowed(problems, allow)?;
+    let mut steps = Vec::with_capacity(count);
+    for record in reverted {
+        let script = match available.get(record.version).and_then(|m| m.down()) {
+            Some(down) => down.clone(),
+            None => match &record.down_sql {
+                Some(sql) => Script::parse(
+                    format!("down script of version {} (stored in history)", record.version),
+                    sql,
+                )
+                .map_err(|e| PlanError::InvalidTarget(e.to_string()))?,
+                None => {
+                    return Err(PlanError::Irreversible {
+                        version: record.version,
+                        name: record.name.clone(),
+                    });
+                }
+            },
+        };
+        steps.push(Step {
+            version: record.version,
+            name: record.name.clone(),
+            script,
+            verify: None,
+            checksum: record.checksum.clone(),
+            down: None,
+        });
+    }
+    let to = newest_first.get(count).map(|a| a.version);
+    Ok(Plan {
+        direction: Direction::Down,
+        from: newest_first.first().map(|a| a.version),
+        to,
+        steps,
+        allowed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::Migration;
+
+    fn set(versions: &[Version]) -> Migrations {
+        Migrations::new(
+            versions
+                .iter()
+                .map(|v| {
+                    let up = Script::parse(format!("{v}_m.up.sql"), &format!("CREATE TABLE t{v} (x);"))
+                        .unwrap();
+                    let down = Script::parse(format!("{v}_m.down.sql"), &format!("DROP TABLE t{v};"))
+                        .unwrap();
+                    Migration::new(*v, format!("m{v}"), up).with_down(down)
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn applied(set: &Migrations, versions: &[Version]) -> Vec<AppliedMigration> {
+        versions
+            .iter()
+            .map(|v| {
+                let m = set.get(*v).unwrap();
+                AppliedMigration {
+                    version: *v,
+                    name: m.name().to_owned(),
+                    checksum: m.checksum().to_owned(),
+                    applied_at: "2026-01-01T00:00:00Z".to_owned(),
+                    duration_ms: 1,
+                    down_sql: m.down().map(|d| d.sql().to_owned()),
+                }
+            })
+            .collect()
+    }
+
+    fn run(
+        set: &Migrations,
+        applied: &[AppliedMigration],
+        request: Request,
+    ) -> Result<Plan, PlanError> {
+        plan(set, applied, &SchemaState::unrecorded(), &request, &Allow::default())
+    }
+
+    fn step_versions(plan: &Plan) -> Vec<Version> {
+        plan.steps.iter().map(|s| s.version).collect()
+    }
+
+    #[test]
+    fn up_applies_pending_in_order() {
+        let s = set(&[1, 2, 3]);
+        let p = run(&s, &applied(&s, &[1]), Request::up()).unwrap();
+        assert_eq!(step_versions(&p), [2, 3]);
+        assert_eq!((p.from, p.to), (Some(1), Some(3)));
+    }
+
+    #[test]
+    fn up_to_a_target() {
+        let s = set(&[1, 2, 3]);
+        let p = run(&s, &[], Request::Up { to: Some(2) }).unwrap();
+        assert_eq!(step_versions(&p), [1, 2]);
+        assert_eq!(p.to, Some(2));
+    }
+
+    #[test]
+    fn up_to_unknown_or_lower_target_is_invalid() {
+        let s = set(&[1, 2, 3]);
+        assert!(matches!(
+            run(&s, &[], Request::Up { to: Some(9) }),
+            Err(PlanError::InvalidTarget(_))
+        ));
+        assert!(matches!(
+            run(&s, &applied(&s, &[1, 2, 3]), Request::Up { to: Some(1) }),
+            Err(PlanError::InvalidTarget(_))
+        ));
+    }
+
+    #[test]
+    fn nothing_pending_is_an_empty_plan() {
+        let s = set(&[1, 2]);
+        let p = run(&s, &applied(&s, &[1, 2]), Request::up()).unwrap();
+        assert!(p.steps.is_empty());
+        assert_eq!(p.to, Some(2));
+    }
+
+    #[test]
+    fn changed_file_refuses() {
+        let s = set(&[1, 2]);
+        let mut a = applied(&s, &[1]);
+        a[0].checksum = "0".repeat(64);
+        let err = run(&s, &a, Request::up()).unwrap_err();
+        let PlanError::Refused(problems) = err else {
+            panic!()
+        };
+        assert!(matches!(problems[0], Problem::Changed { version: 1, .. }));
+        let allow = Allow {
+            changed: true,
+            ..Allow::default()
+        };
+        let p = plan(&s, &a, &SchemaState::unrecorded(), &Request::up(), &allow).unwrap();
+        assert_eq!(step_versions(&p), [2]);
+        assert_eq!(p.allowed.len(), 1);
+    }
+
+    #[test]
+    fn missing_file_refuses_up_but_not_its_own_revert() {
+        let s = set(&[1, 2, 3]);
+        let a = applied(&s, &[1, 2, 3]);
+        let without_3 = set(&[1, 2]);
+        assert!(matches!(
+            run(&without_3, &a, Request::up()),
+            Err(PlanError::Refused(p)) if matches!(p[0], Problem::Missing { version: 3, .. })
+        ));
+        let p = run(&without_3, &a, Request::Down(DownTarget::Steps(1))).unwrap();
+        assert_eq!(step_versions(&p), [3]);
+        assert_eq!(p.steps[0].script.sql(), "DROP TABLE t3;");
+        assert!(p.steps[0].script.origin().contains("stored in history"));
+        // Reverting 2 still leaves 3's file missing... but 3 is reverted too, so only 2's
+        // own file matters.
+        assert!(matches!(
+            run(&set(&[1, 3]), &a, Request::Down(DownTarget::Steps(1))),
+            Err(PlanError::Refused(p)) if matches!(p[0], Problem::Missing { version: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn out_of_order_refuses_unless_allowed() {
+        let s = set(&[1, 2, 3]);
+        let a = applied(&s, &[1, 3]);
+        assert!(matches!(
+            run(&s, &a, Request::up()),
+            Err(PlanError::Refused(p)) if p == vec![Problem::OutOfOrder { version: 2, name: "m2".into(), current: 3 }]
+        ));
+        let allow = Allow {
+            out_of_order: true,
+            ..Allow::default()
+        };
+        let p = plan(&s, &a, &SchemaState::unrecorded(), &Request::up(), &allow).unwrap();
+        assert_eq!(step_versions(&p), [2]);
+        assert_eq!(p.to, Some(3));
+        // A down run does not care about pending migrations.
+        assert_eq!(
+            step_versions(&run(&s, &a, Request::Down(DownTarget::Steps(1))).unwrap()),
+            [3]
+        );
+    }
+
+    #[test]
+    fn drift_refuses_both_directions() {
+        let s = set(&[1]);
+        let a = applied(&s, &[1]);
+        let schema = SchemaState {
+            recorded: Some("a".repeat(64)),
+            current: "b".repeat(64),
+        };
+        for request in [Request::up(), Request::Down(DownTarget::To(0))] {
+            assert!(matches!(
+                plan(&s, &a, &schema, &request, &Allow::default()),
+                Err(PlanError::Refused(p)) if matches!(p[0], Problem::SchemaDrift { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn down_to_and_steps() {
+        let s = set(&[1, 2, 3, 4]);
+        let a = applied(&s, &[1, 2, 3, 4]);
+        let p = run(&s, &a, Request::Down(DownTarget::To(2))).unwrap();
+        assert_eq!(step_versions(&p), [4, 3]);
+        assert_eq!((p.from, p.to), (Some(4), Some(2)));
+        let p = run(&s, &a, Request::Down(DownTarget::To(0))).unwrap();
+        assert_eq!(step_versions(&p), [4, 3, 2, 1]);
+        assert_eq!(p.to, None);
+        let p = run(&s, &a, Request::Down(DownTarget::Steps(2))).unwrap();
+        assert_eq!(step_versions(&p), [4, 3]);
+    }
+
+    #[test]
+    fn down_rejects_bad_targets() {
+        let s = set(&[1, 2]);
+        let a = applied(&s, &[1, 2]);
+        for target in [DownTarget::To(7), DownTarget::Steps(0), DownTarget::Steps(3)] {
+            assert!(
+                matches!(run(&s, &a, Request::Down(target)), Err(PlanError::InvalidTarget(_))),
+                "{target:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn down_without_any_down_script_is_irreversible() {
+        let up = Script::parse("1_a.sql", "CREATE TABLE a (x);").unwrap();
+        let s = Migrations::new(vec![Migration::new(1, "a", up)]).unwrap();
+        let mut a = applied(&s, &[1]);
+        a[0].down_sql = None;
+        assert_eq!(
+            run(&s, &a, Request::Down(DownTarget::Steps(1))).unwrap_err(),
+            PlanError::Irreversible {
+                version: 1,
+                name: "a".into()
+            }
+        );
+    }
+}

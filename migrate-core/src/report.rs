@@ -1,0 +1,173 @@
+//! What a run did, and what went wrong when it failed.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::migration::Version;
+use crate::plan::{Direction, Problem};
+
+/// One migration that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    /// Its version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// How long its script (and verification) took.
+    pub duration_ms: u64,
+}
+
+/// The state a run left the database in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DatabaseState {
+    /// Exactly as before the run (nothing to do, or everything rolled back).
+    Unchanged,
+    /// Every step of the plan applied.
+    Migrated,
+    /// Some steps were committed before the failure, and could not be undone.
+    PartiallyApplied {
+        /// The highest applied version now.
+        version: Option<Version>,
+    },
+}
+
+impl fmt::Display for DatabaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseState::Unchanged => f.write_str("the database is unchanged"),
+            DatabaseState::Migrated => f.write_str("the database is migrated"),
+            DatabaseState::PartiallyApplied { version } => write!(
+                f,
+                "the database was left partly migrated, at version {}; no backup was taken to restore it",
+                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    /// Up or down.
+    pub direction: Direction,
+    /// The highest applied version before the run.
+    pub from_version: Option<Version>,
+    /// The highest applied version after the run.
+    pub to_version: Option<Version>,
+    /// The migrations that ran and stayed applied (up) or reverted (down), in order.
+    pub steps: Vec<StepReport>,
+    /// Problems found but allowed by the caller.
+    pub allowed: Vec<Problem>,
+    /// The row id in `_migrate_attempts`, when the run was recorded.
+    pub attempt_id: Option<i64>,
+    /// The whole run's duration.
+    pub duration_ms: u64,
+    /// The state the run left the database in.
+    pub database: DatabaseState,
+}
+
+/// A foreign-key violation as reported by `PRAGMA foreign_key_check`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FkViolation {
+    /// The child table.
+    pub table: String,
+    /// The child row (`None` for WITHOUT ROWID tables).
+    pub rowid: Option<i64>,
+    /// The parent table it references.
+    pub parent: String,
+}
+
+/// What made a run fail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// A statement of a migration script failed.
+    Statement {
+        /// The migration's version.
+        version: Version,
+        /// The script's file.
+        origin: String,
+        /// The 1-based line where the statement starts.
+        line: usize,
+        /// The statement.
+        statement: String,
+        /// SQLite's message.
+        message: String,
+    },
+    /// A verification query did not return exactly one row holding 1.
+    Verify {
+        /// The migration's version.
+        version: Version,
+        /// The verify file.
+        origin: String,
+        /// The 1-based line of the query.
+        line: usize,
+        /// The query.
+        query: String,
+        /// What it returned instead.
+        returned: String,
+    },
+    /// The run introduced foreign-key violations.
+    ForeignKeys {
+        /// How many rows violate a foreign key now that did not before.
+        count: usize,
+        /// The first few.
+        sample: Vec<FkViolation>,
+    },
+    /// SQLite failed around the migrations (BEGIN, COMMIT, recording history).
+    Database {
+        /// What we were doing.
+        context: String,
+        /// SQLite's message.
+        message: String,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Statement {
+                version,
+                origin,
+                line,
+                statement,
+                message,
+            } => write!(
+                f,
+                "migration {version} failed at {origin}:{line}: {message}\n  statement: {}",
+                one_line(statement)
+            ),
+            Failure::Verify {
+                version,
+                origin,
+                line,
+                query,
+                returned,
+            } => write!(
+                f,
+                "verification of migration {version} failed at {origin}:{line}: expected one row holding 1, got {returned}\n  query: {}",
+                one_line(query)
+            ),
+            Failure::ForeignKeys { count, sample } => {
+                write!(f, "the run introduced {count} foreign-key violation(s):")?;
+                for v in sample {
+                    let row = v.rowid.map_or_else(|| "?".to_owned(), |r| r.to_string());
+                    write!(f, " {}[rowid {row}] -> {};", v.table, v.parent)?;
+                }
+                Ok(())
+            }
+            Failure::Database { context, message } => write!(f, "{context}: {message}"),
+        }
+    }
+}
+
+fn one_line(sql: &str) -> String {
+    let joined = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > 200 {
+        format!("{}…", joined.chars().take(200).collect::<String>())
+    } else {
+        joined
+    }
+}
