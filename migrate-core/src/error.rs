@@ -94,7 +94,7 @@ pub enum Error {
 
     /// A migration or its verification failed. The report says what was applied before the
     /// failure and what state the database was left in.
-    #[error("{failure}; {}", report.database)]
+    #[error("{failure}\n{}", report.database)]
     RunFailed {
         /// What failed.
         failure: Box<Failure>,

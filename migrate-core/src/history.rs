@@ -8,6 +8,9 @@
 //! Both are created on first use. Runs with nothing to do are not recorded, so that an app
 //! start-up with nothing pending writes nothing.
 
+use std::path::Path;
+use std::time::Duration;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -322,6 +325,23 @@ pub fn attempts(conn: &Connection, limit: Option<u32>) -> Result<Vec<Attempt>, E
         .context("reading _migrate_attempts")?;
     rows.collect::<Result<_, _>>()
         .context("reading _migrate_attempts")
+}
+
+/// The most recent attempts recorded in the database file at `db`, newest first; none when the
+/// file or the table does not exist. Opens the file read-only.
+///
+/// # Errors
+///
+/// [`Error::Sqlite`] when the database cannot be read.
+pub fn read_attempts(
+    db: &Path,
+    limit: Option<u32>,
+    busy_timeout: Duration,
+) -> Result<Vec<Attempt>, Error> {
+    match crate::db::open_read_only(db, busy_timeout)? {
+        Some(conn) if exists(&conn)? => attempts(&conn, limit),
+        _ => Ok(Vec::new()),
+    }
 }
 
 fn join(versions: &[Version]) -> String {

@@ -203,7 +203,7 @@ impl Migrator {
                 report.steps = failed.committed;
                 report.database = failed.state;
                 report.duration_ms = elapsed();
-                let message = format!("{}; {}", failed.failure, failed.state);
+                let message = format!("{}\n{}", failed.failure, failed.state);
                 let end = AttemptEnd {
                     outcome: Outcome::Failed,
                     to_version: report.to_version,

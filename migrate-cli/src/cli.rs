@@ -1,0 +1,125 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use migrate_core::Version;
+
+/// SQLite schema migrations with a safety net.
+#[derive(Debug, Parser)]
+#[command(name = "migrate", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The database file [env: MIGRATE_DB, else DATABASE_URL as sqlite:PATH]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// The migrations directory
+    #[arg(long, global = true, value_name = "DIR", default_value = "migrations")]
+    pub migrations: PathBuf,
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds to wait for another run's lock [default: 60]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub lock_timeout: Option<f64>,
+    /// Print only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the next-numbered .up.sql, .down.sql and .verify.sql files
+    New {
+        /// What the migration does, e.g. add_email_to_users
+        name: String,
+    },
+    /// Show the current version and applied, pending, changed and missing migrations
+    Status,
+    /// Show what `up` (or `down`, with a lower --to) would run, with its SQL; changes nothing
+    Plan {
+        /// Target version (below the current one: a down plan)
+        #[arg(long, value_name = "V")]
+        to: Option<Version>,
+    },
+    /// Apply pending migrations
+    Up {
+        /// Apply up to and including this version
+        #[arg(long, value_name = "V")]
+        to: Option<Version>,
+        /// Print the plan and its SQL; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Commit each migration on its own instead of all in one transaction
+        #[arg(long)]
+        per_migration: bool,
+        #[command(flatten)]
+        allow: AllowArgs,
+    },
+    /// Revert applied migrations
+    Down {
+        /// Revert every migration above this version (0 reverts all)
+        #[arg(long, value_name = "V", required_unless_present = "steps", conflicts_with = "steps")]
+        to: Option<Version>,
+        /// Revert this many of the latest migrations
+        #[arg(long, value_name = "N")]
+        steps: Option<u32>,
+        /// Print the plan and its SQL; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Commit each revert on its own instead of all in one transaction
+        #[arg(long)]
+        per_migration: bool,
+        #[command(flatten)]
+        allow: AllowArgs,
+    },
+    /// Every recorded attempt, newest first
+    History {
+        /// Show at most this many
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Record migrations up to V as applied without running them (adopting an existing database)
+    Baseline {
+        /// The version the existing schema corresponds to
+        version: Version,
+    },
+}
+
+/// Explicit permissions to run despite validation problems.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct AllowArgs {
+    /// Run although applied migration files changed
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Run although applied migration files are missing
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Apply pending migrations lower than the current version
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    /// Run although the schema changed outside migrations
+    #[arg(long)]
+    pub allow_drift: bool,
+}
+
+impl From<AllowArgs> for migrate_core::Allow {
+    fn from(a: AllowArgs) -> Self {
+        Self {
+            changed: a.allow_changed,
+            missing: a.allow_missing,
+            out_of_order: a.allow_out_of_order,
+            schema_drift: a.allow_drift,
+        }
+    }
+}

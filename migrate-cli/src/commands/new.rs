@@ -1,0 +1,92 @@
+//! `migrate new NAME`: the next-numbered migration files.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use migrate_core::source;
+use serde::Serialize;
+
+use crate::cli::Global;
+use crate::error::CliError;
+use crate::output::Output;
+
+#[derive(Serialize)]
+struct Created {
+    version: i64,
+    name: String,
+    files: Vec<PathBuf>,
+}
+
+pub fn run(g: &Global, out: &Output, name: &str) -> Result<(), CliError> {
+    let name = slug(name)?;
+    let dir = &g.migrations;
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let version = source::read_dir(dir)?.latest().unwrap_or(0) + 1;
+    let base = format!("{version:04}_{name}");
+    let templates = [
+        ("up", format!("-- {base}: what this migration changes.\n")),
+        ("down", format!("-- Undo {base}.\n")),
+        (
+            "verify",
+            format!(
+                "-- Queries that must each return one row holding 1 once {base} is applied,\n\
+                 -- e.g. SELECT count(*) = 0 FROM users WHERE email IS NULL;\nSELECT 1;\n"
+            ),
+        ),
+    ];
+    let mut files = Vec::new();
+    for (suffix, text) in templates {
+        let path = dir.join(format!("{base}.{suffix}.sql"));
+        // create_new: never overwrite a file someone already wrote.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        file.write_all(text.as_bytes())
+            .map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        files.push(path);
+    }
+    let created = Created {
+        version,
+        name,
+        files,
+    };
+    out.print(&created, || {
+        created
+            .files
+            .iter()
+            .map(|f| format!("created {}\n", f.display()))
+            .collect()
+    });
+    Ok(())
+}
+
+/// `Add Email-Column` becomes `add_email_column`.
+fn slug(name: &str) -> Result<String, CliError> {
+    let mut slug = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    let slug = slug.trim_matches('_').to_owned();
+    if slug.is_empty() {
+        return Err(CliError::Usage(format!(
+            "`{name}` is not a usable migration name: use letters, digits and underscores"
+        )));
+    }
+    Ok(slug)
+}

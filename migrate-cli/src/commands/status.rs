@@ -1,0 +1,46 @@
+//! `migrate status`: where the database stands.
+
+use migrate_core::Named;
+
+use super::version_text;
+use crate::cli::Global;
+use crate::context;
+use crate::error::CliError;
+use crate::output::Output;
+
+pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
+    let db = context::db_path(g)?;
+    let status = context::migrator(g)?.status(&db)?;
+    out.print(&status, || {
+        let mut text = format!(
+            "current version: {} (latest available: {})\n",
+            version_text(status.current_version),
+            version_text(status.latest_version)
+        );
+        text.push_str(&format!("applied: {}\n", status.applied.len()));
+        if out.verbose() {
+            for a in &status.applied {
+                text.push_str(&format!("  {} {} at {}\n", a.version, a.name, a.applied_at));
+            }
+        }
+        section(&mut text, "pending", &status.pending);
+        section(&mut text, "changed since applied", &status.changed);
+        section(&mut text, "applied but missing", &status.missing);
+        section(&mut text, "pending below the current version", &status.out_of_order);
+        if status.schema_drift {
+            text.push_str("schema drift: the schema was changed outside migrations\n");
+        }
+        text
+    });
+    Ok(())
+}
+
+fn section(text: &mut String, title: &str, items: &[Named]) {
+    if items.is_empty() && title != "pending" {
+        return;
+    }
+    text.push_str(&format!("{title}: {}\n", items.len()));
+    for item in items {
+        text.push_str(&format!("  {} {}\n", item.version, item.name));
+    }
+}

@@ -1,0 +1,80 @@
+//! What every command needs: the database path, the migrations, a configured migrator.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use migrate_core::{Migrator, source};
+
+use crate::cli::Global;
+use crate::error::CliError;
+
+/// Where the database is: `--db`, else `MIGRATE_DB`, else `DATABASE_URL` (`sqlite:PATH` or
+/// `sqlite://PATH`).
+pub fn db_path(global: &Global) -> Result<PathBuf, CliError> {
+    if let Some(db) = &global.db {
+        return Ok(db.clone());
+    }
+    if let Some(db) = std::env::var_os("MIGRATE_DB").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(db));
+    }
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.is_empty()
+    {
+        return parse_database_url(&url).map_err(CliError::Usage);
+    }
+    Err(CliError::Usage(
+        "no database given: pass --db PATH, or set MIGRATE_DB or DATABASE_URL=sqlite:PATH".into(),
+    ))
+}
+
+/// `sqlite:PATH`, `sqlite://PATH` (`sqlite:///abs` is `/abs`), with any `?options` dropped.
+pub fn parse_database_url(url: &str) -> Result<PathBuf, String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| format!("DATABASE_URL `{url}` is not an SQLite URL (sqlite:PATH)"))?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path.is_empty() || path == ":memory:" {
+        return Err(format!(
+            "DATABASE_URL `{url}` names no database file; migrations need a file"
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// The lock timeout from `--lock-timeout`, or the core default.
+pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
+    match global.lock_timeout {
+        None => Ok(migrate_core::lock::DEFAULT_TIMEOUT),
+        Some(secs) => Duration::try_from_secs_f64(secs).map_err(|_| {
+            CliError::Usage(format!(
+                "--lock-timeout {secs}: expected a number of seconds, 0 or more"
+            ))
+        }),
+    }
+}
+
+/// A migrator over the migrations directory, with the global options applied.
+pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
+    let migrations = source::read_dir(&global.migrations)?;
+    let mut migrator = Migrator::new(migrations);
+    migrator.lock_timeout(lock_timeout(global)?);
+    Ok(migrator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(parse_database_url("sqlite:app.db").unwrap(), PathBuf::from("app.db"));
+        assert_eq!(parse_database_url("sqlite://app.db").unwrap(), PathBuf::from("app.db"));
+        assert_eq!(
+            parse_database_url("sqlite:///var/lib/app.db?mode=rwc").unwrap(),
+            PathBuf::from("/var/lib/app.db")
+        );
+        assert!(parse_database_url("postgres://x").is_err());
+        assert!(parse_database_url("sqlite::memory:").is_err());
+    }
+}

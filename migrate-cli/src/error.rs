@@ -1,0 +1,104 @@
+//! The CLI's errors and the exit code each maps to (the table in docs/cli.md).
+
+use std::path::PathBuf;
+
+use migrate_core::{DatabaseState, Error};
+use serde_json::{Value, json};
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// From the library.
+    Core(Error),
+    /// A usage or configuration problem the library never sees.
+    Usage(String),
+    /// A file the CLI itself writes (e.g. `new`).
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        CliError::Core(e)
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Core(e) => e.fmt(f),
+            CliError::Usage(m) => f.write_str(m),
+            CliError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+/// Exit codes deploy scripts branch on.
+pub mod code {
+    pub const UNEXPECTED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const LOCKED: u8 = 3;
+    pub const REFUSED: u8 = 4;
+    pub const FAILED_RESTORED: u8 = 5;
+    pub const NOT_RESTORED: u8 = 7;
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => code::USAGE,
+            CliError::Io { .. } => code::UNEXPECTED,
+            CliError::Core(e) => match e {
+                Error::MigrationsDir { .. }
+                | Error::InvalidFile { .. }
+                | Error::DuplicateVersion { .. }
+                | Error::UnknownDirective { .. }
+                | Error::InvalidTarget { .. }
+                | Error::Irreversible { .. }
+                | Error::InvalidRequest { .. } => code::USAGE,
+                Error::LockTimeout { .. } => code::LOCKED,
+                Error::Refused { .. } => code::REFUSED,
+                Error::RunFailed { report, .. } => match report.database {
+                    DatabaseState::PartiallyApplied { .. } => code::NOT_RESTORED,
+                    DatabaseState::Unchanged | DatabaseState::Migrated => code::FAILED_RESTORED,
+                },
+                _ => code::UNEXPECTED,
+            },
+        }
+    }
+
+    /// A short machine-readable kind.
+    fn kind(&self) -> &'static str {
+        match self.exit_code() {
+            code::USAGE => "usage",
+            code::LOCKED => "lock_timeout",
+            code::REFUSED => "refused",
+            code::FAILED_RESTORED => "migration_failed",
+            code::NOT_RESTORED => "not_restored",
+            _ => "unexpected",
+        }
+    }
+
+    /// The error as the JSON document printed with `--json`.
+    pub fn to_json(&self) -> Value {
+        let mut error = json!({
+            "kind": self.kind(),
+            "exit_code": self.exit_code(),
+            "message": self.to_string(),
+        });
+        match self {
+            CliError::Core(Error::Refused { problems }) => {
+                error["problems"] = json!(problems);
+            }
+            CliError::Core(Error::RunFailed { failure, report }) => {
+                error["failure"] = json!(failure);
+                error["report"] = json!(report);
+            }
+            _ => {}
+        }
+        json!({ "ok": false, "error": error })
+    }
+}

@@ -1,0 +1,1 @@
+SELECT count(*) = 4 FROM pragma_table_info('users');

@@ -1,0 +1,2 @@
+DROP INDEX tasks_project;
+DROP TABLE tasks;

@@ -1,0 +1,2 @@
+DROP INDEX tasks_due;
+ALTER TABLE tasks DROP COLUMN due_on;
