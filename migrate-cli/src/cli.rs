@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use migrate_core::Version;
 
 /// SQLite schema migrations with a safety net.
@@ -67,9 +67,10 @@ pub enum Command {
         allow: AllowArgs,
     },
     /// Revert applied migrations
+    #[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
     Down {
         /// Revert every migration above this version (0 reverts all)
-        #[arg(long, value_name = "V", required_unless_present = "steps", conflicts_with = "steps")]
+        #[arg(long, value_name = "V")]
         to: Option<Version>,
         /// Revert this many of the latest migrations
         #[arg(long, value_name = "N")]

@@ -82,7 +82,7 @@ pub enum Error {
     },
 
     /// Another process holds the migration lock.
-    #[error("could not lock {} within {}s: held by {holder}", path.display(), waited.as_secs_f64())]
+    #[error("could not lock {} within {:.1}s: held by {holder}", path.display(), waited.as_secs_f64())]
     LockTimeout {
         /// The lock file.
         path: PathBuf,

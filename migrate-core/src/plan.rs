@@ -144,7 +144,7 @@ impl fmt::Display for Problem {
                 found,
             } => write!(
                 f,
-                "migration {version} ({name}) was changed after it was applied: checksum {} recorded, {} found (--allow-changed, or `fix-checksums` after review)",
+                "migration {version} ({name}) was changed after it was applied: checksum {} recorded, {} found (--allow-changed)",
                 short(recorded),
                 short(found)
             ),

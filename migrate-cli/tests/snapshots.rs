@@ -1,0 +1,158 @@
+//! The CLI's output pinned with insta snapshots: `status`, `plan` and the main error messages,
+//! with temporary paths, timings, timestamps, pids and host names filtered out.
+
+use std::path::Path;
+use std::process::Command;
+
+use tempfile::TempDir;
+
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("migrations");
+        std::fs::create_dir(&to).unwrap();
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join("migrations").join(name)
+    }
+
+    /// Runs `migrate` in the scratch directory (so `./migrations` is the default) and returns
+    /// "exit N" followed by stdout and stderr.
+    fn migrate(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .current_dir(self.dir.path())
+            .env_remove("DATABASE_URL")
+            .env("MIGRATE_DB", "app.db")
+            .args(args)
+            .output()
+            .unwrap();
+        format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
+            (r"\b\d+ ms\b", "[N] ms"),
+            (r"pid \d+ on \S+", "pid [PID] on [HOST]"),
+            (r"\b[0-9a-f]{64}\b", "[SHA256]"),
+            (r"\b[0-9a-f]{12}\b", "[HASH]"),
+            (r#""duration_ms": \d+"#, r#""duration_ms": [N]"#),
+            (r"/tmp/\.tmp\w+", "[TMP]"),
+        ]}, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+
+#[test]
+fn status_of_a_fresh_database() {
+    let env = Env::new();
+    snapshot!("status_fresh", env.migrate(&["status"]));
+}
+
+#[test]
+fn status_with_problems() {
+    let env = Env::new();
+    env.migrate(&["up", "--to", "3"]);
+    std::fs::write(env.file("0002_create_projects.up.sql"), "CREATE TABLE projects (id INTEGER PRIMARY KEY);").unwrap();
+    snapshot!("status_changed", env.migrate(&["-v", "status"]));
+}
+
+#[test]
+fn status_json() {
+    let env = Env::new();
+    env.migrate(&["up", "--to", "2"]);
+    snapshot!("status_json", env.migrate(&["--json", "status"]));
+}
+
+#[test]
+fn plan_up_and_down() {
+    let env = Env::new();
+    env.migrate(&["up", "--to", "4"]);
+    snapshot!("plan_up", env.migrate(&["plan"]));
+    snapshot!("plan_down", env.migrate(&["plan", "--to", "3"]));
+}
+
+#[test]
+fn up_and_down_output() {
+    let env = Env::new();
+    snapshot!("up", env.migrate(&["up"]));
+    snapshot!("up_nothing_to_do", env.migrate(&["up"]));
+    snapshot!("down_steps", env.migrate(&["down", "--steps", "2"]));
+}
+
+#[test]
+fn error_messages() {
+    let env = Env::new();
+    env.migrate(&["up", "--to", "2"]);
+    std::fs::write(env.file("0002_create_projects.up.sql"), "-- edited\n").unwrap();
+    snapshot!("error_changed", env.migrate(&["up"]));
+
+    let env = Env::new();
+    std::fs::write(env.file("0004_create_tasks.up.sql"), "CREATE TABLE tasks (\n  id INTEGER PRIMARY KEY,\n  title TEXT NOT NUL\n);").unwrap();
+    snapshot!("error_syntax", env.migrate(&["up"]));
+
+    let env = Env::new();
+    std::fs::write(env.file("0007_x.down.sql"), "DROP TABLE x;").unwrap();
+    snapshot!("error_invalid_file", env.migrate(&["status"]));
+
+    let env = Env::new();
+    snapshot!("error_down_needs_target", env.migrate(&["down"]));
+    snapshot!("error_bad_target", env.migrate(&["up", "--to", "99"]));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .current_dir(env.dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("MIGRATE_DB")
+        .arg("status")
+        .output()
+        .unwrap();
+    snapshot!(
+        "error_no_database",
+        format!("exit {}\n{}", out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr))
+    );
+}
+
+#[test]
+fn lock_timeout_message() {
+    let env = Env::new();
+    let db = env.dir.path().join("app.db");
+    let _held = migrate_core::lock::MigrationLock::acquire(&db, std::time::Duration::ZERO).unwrap();
+    snapshot!("error_locked", env.migrate(&["--lock-timeout", "0.2", "up"]));
+}
+
+#[test]
+fn history_lists_attempts_newest_first() {
+    let env = Env::new();
+    env.migrate(&["up", "--to", "2"]);
+    env.migrate(&["up"]);
+    snapshot!("history", env.migrate(&["history"]));
+}
+
+#[test]
+fn new_creates_the_next_three_files() {
+    let env = Env::new();
+    snapshot!("new", env.migrate(&["new", "Add Email-Index"]));
+    let up = std::fs::read_to_string(env.file("0007_add_email_index.up.sql")).unwrap();
+    assert!(up.starts_with("-- 0007_add_email_index"));
+    // The new migration is valid and applies with the others.
+    assert!(env.migrate(&["up"]).starts_with("exit 0"));
+}
