@@ -57,14 +57,8 @@ pub enum Command {
         /// Apply up to and including this version
         #[arg(long, value_name = "V")]
         to: Option<Version>,
-        /// Print the plan and its SQL; change nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Commit each migration on its own instead of all in one transaction
-        #[arg(long)]
-        per_migration: bool,
         #[command(flatten)]
-        allow: AllowArgs,
+        run: RunArgs,
     },
     /// Revert applied migrations
     #[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
@@ -75,14 +69,8 @@ pub enum Command {
         /// Revert this many of the latest migrations
         #[arg(long, value_name = "N")]
         steps: Option<u32>,
-        /// Print the plan and its SQL; change nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Commit each revert on its own instead of all in one transaction
-        #[arg(long)]
-        per_migration: bool,
         #[command(flatten)]
-        allow: AllowArgs,
+        run: RunArgs,
     },
     /// Every recorded attempt, newest first
     History {
@@ -95,6 +83,19 @@ pub enum Command {
         /// The version the existing schema corresponds to
         version: Version,
     },
+}
+
+/// How `up` and `down` run.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct RunArgs {
+    /// Print the plan and its SQL; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Commit each migration on its own instead of all in one transaction
+    #[arg(long)]
+    pub per_migration: bool,
+    #[command(flatten)]
+    pub allow: AllowArgs,
 }
 
 /// Explicit permissions to run despite validation problems.

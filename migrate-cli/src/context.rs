@@ -68,8 +68,14 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert_eq!(parse_database_url("sqlite:app.db").unwrap(), PathBuf::from("app.db"));
-        assert_eq!(parse_database_url("sqlite://app.db").unwrap(), PathBuf::from("app.db"));
+        assert_eq!(
+            parse_database_url("sqlite:app.db").unwrap(),
+            PathBuf::from("app.db")
+        );
+        assert_eq!(
+            parse_database_url("sqlite://app.db").unwrap(),
+            PathBuf::from("app.db")
+        );
         assert_eq!(
             parse_database_url("sqlite:///var/lib/app.db?mode=rwc").unwrap(),
             PathBuf::from("/var/lib/app.db")

@@ -72,7 +72,11 @@ fn status_of_a_fresh_database() {
 fn status_with_problems() {
     let env = Env::new();
     env.migrate(&["up", "--to", "3"]);
-    std::fs::write(env.file("0002_create_projects.up.sql"), "CREATE TABLE projects (id INTEGER PRIMARY KEY);").unwrap();
+    std::fs::write(
+        env.file("0002_create_projects.up.sql"),
+        "CREATE TABLE projects (id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
     snapshot!("status_changed", env.migrate(&["-v", "status"]));
 }
 
@@ -107,7 +111,11 @@ fn error_messages() {
     snapshot!("error_changed", env.migrate(&["up"]));
 
     let env = Env::new();
-    std::fs::write(env.file("0004_create_tasks.up.sql"), "CREATE TABLE tasks (\n  id INTEGER PRIMARY KEY,\n  title TEXT NOT NUL\n);").unwrap();
+    std::fs::write(
+        env.file("0004_create_tasks.up.sql"),
+        "CREATE TABLE tasks (\n  id INTEGER PRIMARY KEY,\n  title TEXT NOT NUL\n);",
+    )
+    .unwrap();
     snapshot!("error_syntax", env.migrate(&["up"]));
 
     let env = Env::new();
@@ -127,7 +135,11 @@ fn error_messages() {
         .unwrap();
     snapshot!(
         "error_no_database",
-        format!("exit {}\n{}", out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr))
+        format!(
+            "exit {}\n{}",
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr)
+        )
     );
 }
 
@@ -136,7 +148,10 @@ fn lock_timeout_message() {
     let env = Env::new();
     let db = env.dir.path().join("app.db");
     let _held = migrate_core::lock::MigrationLock::acquire(&db, std::time::Duration::ZERO).unwrap();
-    snapshot!("error_locked", env.migrate(&["--lock-timeout", "0.2", "up"]));
+    snapshot!(
+        "error_locked",
+        env.migrate(&["--lock-timeout", "0.2", "up"])
+    );
 }
 
 #[test]

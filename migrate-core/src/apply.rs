@@ -62,10 +62,27 @@ pub fn units(steps: &[Step], scope: TransactionScope) -> Vec<Unit> {
     out
 }
 
+/// Bookkeeping that rides inside the run's own transactions, so that a run in one
+/// transaction commits once: the attempt is opened inside the first unit and closed inside the
+/// last.
+pub(crate) trait Journal {
+    /// Inside the first unit, before its steps.
+    fn begin(&mut self, conn: &Connection) -> Result<(), Failure>;
+    /// Inside the last unit, after its steps and checks, before it commits.
+    fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure>;
+}
+
+/// Where a unit stands in the run.
+#[derive(Clone, Copy)]
+struct Position {
+    first: bool,
+    last: bool,
+}
+
 /// A failed execution: what failed, what had been committed, and the state left behind.
 #[derive(Debug)]
 pub(crate) struct Failed {
-    pub failure: Failure,
+    pub failure: Box<Failure>,
     pub committed: Vec<StepReport>,
     pub state: DatabaseState,
 }
@@ -77,14 +94,23 @@ pub(crate) fn execute(
     conn: &Connection,
     plan: &Plan,
     scope: TransactionScope,
-    attempt_id: Option<i64>,
+    journal: &mut dyn Journal,
 ) -> Result<Vec<StepReport>, Failed> {
     let mut committed: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
-    for unit in units(&plan.steps, scope) {
+    let units = units(&plan.steps, scope);
+    for (i, unit) in units.iter().enumerate() {
         let steps = &plan.steps[unit.steps.clone()];
+        let run = Run {
+            direction: plan.direction,
+            position: Position {
+                first: i == 0,
+                last: i + 1 == units.len(),
+            },
+            done: &committed,
+        };
         let result = match unit.mode {
-            TransactionMode::Transactional => transactional(conn, plan.direction, steps, attempt_id),
-            TransactionMode::NoTransaction => outside(conn, plan.direction, &steps[0], attempt_id),
+            TransactionMode::Transactional => transactional(conn, &run, steps, journal),
+            TransactionMode::NoTransaction => outside(conn, &run, &steps[0], journal),
         };
         match result {
             Ok(reports) => committed.extend(reports),
@@ -97,7 +123,7 @@ pub(crate) fn execute(
                     }
                 };
                 return Err(Failed {
-                    failure,
+                    failure: Box::new(failure),
                     committed,
                     state,
                 });
@@ -119,6 +145,37 @@ fn version_after(plan: &Plan, done: usize) -> Option<Version> {
     }
 }
 
+/// What a unit needs to know about the run around it.
+struct Run<'a> {
+    direction: Direction,
+    position: Position,
+    /// Steps committed by earlier units.
+    done: &'a [StepReport],
+}
+
+impl Run<'_> {
+    /// Closes the journal when this is the last unit, with every step of the run.
+    fn succeed(
+        &self,
+        conn: &Connection,
+        journal: &mut dyn Journal,
+        reports: &[StepReport],
+    ) -> Result<(), Failure> {
+        if !self.position.last {
+            return Ok(());
+        }
+        let all: Vec<StepReport> = self.done.iter().chain(reports).cloned().collect();
+        journal.succeed(conn, &all)
+    }
+
+    fn begin(&self, conn: &Connection, journal: &mut dyn Journal) -> Result<(), Failure> {
+        if self.position.first {
+            journal.begin(conn)?;
+        }
+        Ok(())
+    }
+}
+
 struct UnitFailure {
     failure: Failure,
     /// Whether the unit left changes behind (only possible outside a transaction).
@@ -134,7 +191,8 @@ impl UnitFailure {
     }
 }
 
-fn database(context: &str, err: rusqlite::Error) -> Failure {
+/// A database error around the migrations, as a failure.
+pub(crate) fn database(context: &str, err: rusqlite::Error) -> Failure {
     Failure::Database {
         context: context.to_owned(),
         message: err.to_string(),
@@ -143,9 +201,9 @@ fn database(context: &str, err: rusqlite::Error) -> Failure {
 
 fn transactional(
     conn: &Connection,
-    direction: Direction,
+    run: &Run<'_>,
     steps: &[Step],
-    attempt_id: Option<i64>,
+    journal: &mut dyn Journal,
 ) -> Result<Vec<StepReport>, UnitFailure> {
     let fail = |context: &'static str| move |e| UnitFailure::rolled_back(database(context, e));
     // Pragmas are no-ops inside a transaction, so enforcement goes off before BEGIN, and comes
@@ -154,60 +212,62 @@ fn transactional(
     // Dropping the transaction without commit rolls it back, whatever path leaves this function.
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .map_err(fail("beginning the transaction"))?;
+    run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
     let before = fk::violations(&tx).map_err(fail("checking foreign keys"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
-        reports.push(run_step(&tx, direction, step, attempt_id).map_err(UnitFailure::rolled_back)?);
+        reports.push(run_step(&tx, step).map_err(UnitFailure::rolled_back)?);
+    }
+    // History rows are written after the scripts: each schema change invalidates SQLite's
+    // prepared statements, so writing them in between would recompile the INSERT per step.
+    for (step, report) in steps.iter().zip(&reports) {
+        record(&tx, run.direction, step, report).map_err(UnitFailure::rolled_back)?;
     }
     let after = fk::violations(&tx).map_err(fail("checking foreign keys"))?;
     check_introduced(&before, after).map_err(UnitFailure::rolled_back)?;
+    run.succeed(&tx, journal, &reports)
+        .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
     Ok(reports)
 }
 
 fn outside(
     conn: &Connection,
-    direction: Direction,
+    run: &Run<'_>,
     step: &Step,
-    attempt_id: Option<i64>,
+    journal: &mut dyn Journal,
 ) -> Result<Vec<StepReport>, UnitFailure> {
     let unchanged = |context: &'static str| move |e| UnitFailure::rolled_back(database(context, e));
     let changed = |failure| UnitFailure {
         failure,
         changed: true,
     };
-    let _enforcement = EnforcementOff::new(conn).map_err(unchanged("switching foreign keys off"))?;
+    let _enforcement =
+        EnforcementOff::new(conn).map_err(unchanged("switching foreign keys off"))?;
+    run.begin(conn, journal).map_err(UnitFailure::rolled_back)?;
     let before = fk::violations(conn).map_err(unchanged("checking foreign keys"))?;
     let started = Instant::now();
     script::execute(conn, &step.script).map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: statement_failure(step, e),
     })?;
-    let report = finish_step(conn, direction, step, attempt_id, started).map_err(changed)?;
+    let report = verify(conn, step, started).map_err(changed)?;
+    record(conn, run.direction, step, &report).map_err(changed)?;
     let after = fk::violations(conn).map_err(|e| changed(database("checking foreign keys", e)))?;
     check_introduced(&before, after).map_err(changed)?;
-    Ok(vec![report])
+    let reports = vec![report];
+    run.succeed(conn, journal, &reports).map_err(changed)?;
+    Ok(reports)
 }
 
-fn run_step(
-    conn: &Connection,
-    direction: Direction,
-    step: &Step,
-    attempt_id: Option<i64>,
-) -> Result<StepReport, Failure> {
+fn run_step(conn: &Connection, step: &Step) -> Result<StepReport, Failure> {
     let started = Instant::now();
     script::execute(conn, &step.script).map_err(|e| statement_failure(step, e))?;
-    finish_step(conn, direction, step, attempt_id, started)
+    verify(conn, step, started)
 }
 
-/// Verification and the history row, once a step's script has run.
-fn finish_step(
-    conn: &Connection,
-    direction: Direction,
-    step: &Step,
-    attempt_id: Option<i64>,
-    started: Instant,
-) -> Result<StepReport, Failure> {
+/// Runs a step's verification queries, once its script has run.
+fn verify(conn: &Connection, step: &Step, started: Instant) -> Result<StepReport, Failure> {
     if let Some(verify) = &step.verify {
         script::verify(conn, verify).map_err(|e| Failure::Verify {
             version: step.version,
@@ -217,19 +277,28 @@ fn finish_step(
             returned: e.message,
         })?;
     }
-    let duration_ms = started.elapsed().as_millis() as u64;
-    match direction {
-        Direction::Up => {
-            history::insert_applied(conn, step, &clock::now_rfc3339(), duration_ms, attempt_id)
-        }
-        Direction::Down => history::delete_applied(conn, step.version),
-    }
-    .map_err(|e| database("recording the migration in _migrate_history", e))?;
     Ok(StepReport {
         version: step.version,
         name: step.name.clone(),
-        duration_ms,
+        duration_ms: started.elapsed().as_millis() as u64,
+        applied_at: clock::now_rfc3339(),
     })
+}
+
+/// Writes (up) or removes (down) a step's history row.
+fn record(
+    conn: &Connection,
+    direction: Direction,
+    step: &Step,
+    report: &StepReport,
+) -> Result<(), Failure> {
+    match direction {
+        Direction::Up => {
+            history::insert_applied(conn, step, &report.applied_at, report.duration_ms)
+        }
+        Direction::Down => history::delete_applied(conn, step.version),
+    }
+    .map_err(|e| database("recording the migration in _migrate_history", e))
 }
 
 fn statement_failure(step: &Step, e: StatementError) -> Failure {

@@ -102,6 +102,13 @@ pub enum Error {
         report: Box<RunReport>,
     },
 
+    /// Writing the bookkeeping tables failed (the run itself did not start or was not recorded).
+    #[error("{failure}")]
+    Bookkeeping {
+        /// What failed.
+        failure: Box<Failure>,
+    },
+
     /// SQLite failed outside a migration's own statements.
     #[error("{context}: {source}")]
     Sqlite {

@@ -156,15 +156,27 @@ mod tests {
 
     #[test]
     fn native_forms() {
-        assert_eq!(ok("0001_create_users.up.sql"), (1, "create_users".into(), FileKind::Up));
-        assert_eq!(ok("0001_create_users.down.sql"), (1, "create_users".into(), FileKind::Down));
+        assert_eq!(
+            ok("0001_create_users.up.sql"),
+            (1, "create_users".into(), FileKind::Up)
+        );
+        assert_eq!(
+            ok("0001_create_users.down.sql"),
+            (1, "create_users".into(), FileKind::Down)
+        );
         assert_eq!(ok("12_x.verify.sql"), (12, "x".into(), FileKind::Verify));
     }
 
     #[test]
     fn sqlx_and_refinery_forms() {
-        assert_eq!(ok("20240101120000_init.sql"), (20240101120000, "init".into(), FileKind::Up));
-        assert_eq!(ok("V1__create_users.sql"), (1, "create_users".into(), FileKind::Up));
+        assert_eq!(
+            ok("20240101120000_init.sql"),
+            (20240101120000, "init".into(), FileKind::Up)
+        );
+        assert_eq!(
+            ok("V1__create_users.sql"),
+            (1, "create_users".into(), FileKind::Up)
+        );
         assert_eq!(ok("V10__a_b.sql"), (10, "a_b".into(), FileKind::Up));
     }
 
@@ -177,7 +189,10 @@ mod tests {
 
     #[test]
     fn malformed_names_say_why() {
-        assert_eq!(malformed("0000_zero.up.sql"), "version must be greater than 0");
+        assert_eq!(
+            malformed("0000_zero.up.sql"),
+            "version must be greater than 0"
+        );
         assert_eq!(malformed("0001.up.sql"), "expected `_` after version 0001");
         assert_eq!(malformed("0001_.up.sql"), "missing name after the version");
         assert!(malformed("seed.sql").starts_with("expected <version>_<name>"));

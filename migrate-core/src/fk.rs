@@ -113,10 +113,14 @@ mod tests {
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
         {
             let _off = EnforcementOff::new(&conn).unwrap();
-            let on: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+            let on: bool = conn
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .unwrap();
             assert!(!on);
         }
-        let on: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let on: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
         assert!(on);
     }
 }

@@ -21,15 +21,15 @@ use crate::migration::Version;
 use crate::plan::{AppliedMigration, Step};
 use crate::schema::Fingerprint;
 
-const CREATE: &str = "
+/// Creates both tables if they do not exist.
+pub(crate) const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS _migrate_history (
     version     INTEGER PRIMARY KEY,
     name        TEXT    NOT NULL,
     checksum    TEXT    NOT NULL,
     applied_at  TEXT    NOT NULL,
     duration_ms INTEGER NOT NULL,
-    down_sql    TEXT,
-    attempt_id  INTEGER
+    down_sql    TEXT
 );
 CREATE TABLE IF NOT EXISTS _migrate_attempts (
     id             INTEGER PRIMARY KEY,
@@ -61,16 +61,34 @@ pub fn ensure_tables(conn: &Connection) -> Result<(), Error> {
 
 /// Whether the bookkeeping tables exist.
 ///
+/// Preparing a statement against the table answers from SQLite's in-memory schema; scanning
+/// `sqlite_schema` would cost a read of every schema row on each start-up.
+///
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the schema cannot be read (e.g. the file is not a database).
 pub fn exists(conn: &Connection) -> Result<bool, Error> {
-    conn.prepare_cached(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_migrate_attempts'",
-    )
-    .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
-    .map(|n| n > 0)
-    .context("reading the database schema")
+    match conn.prepare_cached("SELECT 1 FROM _migrate_attempts LIMIT 0") {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+            if message.starts_with("no such table") =>
+        {
+            Ok(false)
+        }
+        Err(source) => Err(Error::Sqlite {
+            context: "reading the database schema".to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Whether to read the recorded down scripts with the history (only reverting needs them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownScripts {
+    /// Leave them out.
+    Skip,
+    /// Read them.
+    Load,
 }
 
 /// Every applied migration, by version.
@@ -78,12 +96,19 @@ pub fn exists(conn: &Connection) -> Result<bool, Error> {
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the history cannot be read.
-pub fn applied(conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
-    let mut stmt = conn
-        .prepare_cached(
+pub fn applied(conn: &Connection, down: DownScripts) -> Result<Vec<AppliedMigration>, Error> {
+    let sql = match down {
+        DownScripts::Load => {
             "SELECT version, name, checksum, applied_at, duration_ms, down_sql
-             FROM _migrate_history ORDER BY version",
-        )
+             FROM _migrate_history ORDER BY version"
+        }
+        DownScripts::Skip => {
+            "SELECT version, name, checksum, applied_at, duration_ms, NULL
+             FROM _migrate_history ORDER BY version"
+        }
+    };
+    let mut stmt = conn
+        .prepare_cached(sql)
         .context("reading _migrate_history")?;
     let rows = stmt
         .query_map([], |r| {
@@ -107,11 +132,10 @@ pub(crate) fn insert_applied(
     step: &Step,
     applied_at: &str,
     duration_ms: u64,
-    attempt_id: Option<i64>,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO _migrate_history (version, name, checksum, applied_at, duration_ms, down_sql, attempt_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO _migrate_history (version, name, checksum, applied_at, duration_ms, down_sql)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         step.version,
@@ -119,8 +143,7 @@ pub(crate) fn insert_applied(
         step.checksum,
         applied_at,
         duration_ms as i64,
-        step.down.as_ref().map(|d| d.sql()),
-        attempt_id
+        step.down.as_ref().map(|d| d.sql())
     ])?;
     Ok(())
 }
@@ -226,64 +249,53 @@ pub struct Attempt {
     pub pid: i64,
 }
 
-/// Records the start of an attempt, committed on its own so that an interrupted run leaves a
-/// trace. Returns its id.
-pub(crate) fn begin_attempt(
-    conn: &Connection,
-    command: &str,
-    holder: &Holder,
-    from_version: Option<Version>,
-    versions: &[Version],
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO _migrate_attempts (command, started_at, outcome, from_version, versions, host, pid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        command,
-        holder.started_at,
-        Outcome::Running.as_str(),
-        from_version,
-        join(versions),
-        holder.host,
-        holder.pid
-    ])?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// How an attempt ended, for [`finish_attempt`].
-pub(crate) struct AttemptEnd<'a> {
+/// An attempt as written to `_migrate_attempts`.
+#[derive(Debug, Clone)]
+pub(crate) struct AttemptRecord {
+    /// The row id, once written.
+    pub id: Option<i64>,
+    pub command: String,
+    pub holder: Holder,
+    pub finished_at: Option<String>,
     pub outcome: Outcome,
+    pub from_version: Option<Version>,
     pub to_version: Option<Version>,
-    pub versions: &'a [Version],
-    pub error: Option<&'a str>,
-    pub duration_ms: u64,
-    pub fingerprint: Option<&'a Fingerprint>,
+    pub versions: Vec<Version>,
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub fingerprint: Option<Fingerprint>,
 }
 
-/// Records how an attempt ended.
-pub(crate) fn finish_attempt(
-    conn: &Connection,
-    id: i64,
-    end: &AttemptEnd<'_>,
-    finished_at: &str,
-) -> rusqlite::Result<()> {
+/// Writes an attempt, inserting it or replacing the row with its id (a row written inside a
+/// transaction that rolled back is simply written again). Returns its id.
+pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "UPDATE _migrate_attempts SET finished_at = ?2, outcome = ?3, to_version = ?4, versions = ?5,
-         error = ?6, duration_ms = ?7, schema_hash = ?8, schema_version = ?9 WHERE id = ?1",
+        "INSERT INTO _migrate_attempts (id, command, started_at, finished_at, outcome, from_version,
+             to_version, versions, error, duration_ms, host, pid, schema_hash, schema_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at,
+             outcome = excluded.outcome, to_version = excluded.to_version,
+             versions = excluded.versions, error = excluded.error,
+             duration_ms = excluded.duration_ms, schema_hash = excluded.schema_hash,
+             schema_version = excluded.schema_version",
     )?
     .execute(params![
-        id,
-        finished_at,
-        end.outcome.as_str(),
-        end.to_version,
-        join(end.versions),
-        end.error,
-        end.duration_ms as i64,
-        end.fingerprint.map(|f| &f.hash),
-        end.fingerprint.map(|f| f.cookie)
+        a.id,
+        a.command,
+        a.holder.started_at,
+        a.finished_at,
+        a.outcome.as_str(),
+        a.from_version,
+        a.to_version,
+        join(&a.versions),
+        a.error,
+        a.duration_ms.map(|d| d as i64),
+        a.holder.host,
+        a.holder.pid,
+        a.fingerprint.as_ref().map(|f| &f.hash),
+        a.fingerprint.as_ref().map(|f| f.cookie)
     ])?;
-    Ok(())
+    Ok(a.id.unwrap_or_else(|| conn.last_insert_rowid()))
 }
 
 /// The most recent attempts, newest first.
@@ -311,10 +323,7 @@ pub fn attempts(conn: &Connection, limit: Option<u32>) -> Result<Vec<Attempt>, E
                 outcome: r.get(4)?,
                 from_version: r.get(5)?,
                 to_version: r.get(6)?,
-                versions: versions
-                    .split(',')
-                    .filter_map(|v| v.parse().ok())
-                    .collect(),
+                versions: versions.split(',').filter_map(|v| v.parse().ok()).collect(),
                 error: r.get(8)?,
                 duration_ms: r.get(9)?,
                 backup_id: r.get(10)?,

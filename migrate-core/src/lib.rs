@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+mod attempt;
 pub mod checksum;
 pub mod clock;
 mod db;
@@ -37,12 +38,15 @@ pub mod script;
 mod set;
 pub mod source;
 pub mod sql;
+mod state;
+mod status;
 
 pub use apply::TransactionScope;
 pub use directive::TransactionMode;
 pub use error::Error;
 pub use migration::{Migration, Script, Version};
-pub use migrator::{Migrator, Named, Status};
+pub use migrator::Migrator;
 pub use plan::{Allow, Direction, DownTarget, Request};
 pub use report::{DatabaseState, Failure, RunReport};
 pub use set::Migrations;
+pub use status::{Named, Status};

@@ -15,7 +15,6 @@
 //! # Ok::<(), migrate_core::Error>(())
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -294,9 +293,9 @@ pub fn inspect(
         }
     }
     if let Some(current) = current_version(applied) {
-        let applied_versions = versions(applied);
+        let applied_versions = AppliedVersions::new(applied);
         for m in available.iter().take_while(|m| m.version() < current) {
-            if !applied_versions.contains_key(&m.version()) {
+            if !applied_versions.contains(m.version()) {
                 problems.push(Problem::OutOfOrder {
                     version: m.version(),
                     name: m.name().to_owned(),
@@ -319,8 +318,20 @@ pub fn current_version(applied: &[AppliedMigration]) -> Option<Version> {
     applied.iter().map(|a| a.version).max()
 }
 
-fn versions(applied: &[AppliedMigration]) -> BTreeMap<Version, &AppliedMigration> {
-    applied.iter().map(|a| (a.version, a)).collect()
+/// The applied versions, sorted for binary search (cheaper than a map for the thousand-entry
+/// histories every start-up reads).
+struct AppliedVersions(Vec<Version>);
+
+impl AppliedVersions {
+    fn new(applied: &[AppliedMigration]) -> Self {
+        let mut versions: Vec<Version> = applied.iter().map(|a| a.version).collect();
+        versions.sort_unstable();
+        Self(versions)
+    }
+
+    fn contains(&self, version: Version) -> bool {
+        self.0.binary_search(&version).is_ok()
+    }
 }
 
 /// Decides what a run does.
@@ -373,10 +384,10 @@ fn plan_up(
         }
     }
     let allowed = refuse_unallowed(inspect(available, applied, schema), allow)?;
-    let applied_versions = versions(applied);
+    let applied_versions = AppliedVersions::new(applied);
     let steps: Vec<Step> = available
         .iter()
-        .filter(|m| !applied_versions.contains_key(&m.version()))
+        .filter(|m| !applied_versions.contains(m.version()))
         .filter(|m| to.is_none_or(|to| m.version() <= to))
         .map(|m| Step {
             version: m.version(),
@@ -449,7 +460,10 @@ fn plan_down(
             Some(down) => down.clone(),
             None => match &record.down_sql {
                 Some(sql) => Script::parse(
-                    format!("down script of version {} (stored in history)", record.version),
+                    format!(
+                        "down script of version {} (stored in history)",
+                        record.version
+                    ),
                     sql,
                 )
                 .map_err(|e| PlanError::InvalidTarget(e.to_string()))?,
@@ -490,10 +504,12 @@ mod tests {
             versions
                 .iter()
                 .map(|v| {
-                    let up = Script::parse(format!("{v}_m.up.sql"), &format!("CREATE TABLE t{v} (x);"))
-                        .unwrap();
-                    let down = Script::parse(format!("{v}_m.down.sql"), &format!("DROP TABLE t{v};"))
-                        .unwrap();
+                    let up =
+                        Script::parse(format!("{v}_m.up.sql"), &format!("CREATE TABLE t{v} (x);"))
+                            .unwrap();
+                    let down =
+                        Script::parse(format!("{v}_m.down.sql"), &format!("DROP TABLE t{v};"))
+                            .unwrap();
                     Migration::new(*v, format!("m{v}"), up).with_down(down)
                 })
                 .collect(),
@@ -523,7 +539,13 @@ mod tests {
         applied: &[AppliedMigration],
         request: Request,
     ) -> Result<Plan, PlanError> {
-        plan(set, applied, &SchemaState::unrecorded(), &request, &Allow::default())
+        plan(
+            set,
+            applied,
+            &SchemaState::unrecorded(),
+            &request,
+            &Allow::default(),
+        )
     }
 
     fn step_versions(plan: &Plan) -> Vec<Version> {
@@ -663,9 +685,16 @@ mod tests {
     fn down_rejects_bad_targets() {
         let s = set(&[1, 2]);
         let a = applied(&s, &[1, 2]);
-        for target in [DownTarget::To(7), DownTarget::Steps(0), DownTarget::Steps(3)] {
+        for target in [
+            DownTarget::To(7),
+            DownTarget::Steps(0),
+            DownTarget::Steps(3),
+        ] {
             assert!(
-                matches!(run(&s, &a, Request::Down(target)), Err(PlanError::InvalidTarget(_))),
+                matches!(
+                    run(&s, &a, Request::Down(target)),
+                    Err(PlanError::InvalidTarget(_))
+                ),
                 "{target:?}"
             );
         }

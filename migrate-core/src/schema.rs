@@ -51,8 +51,8 @@ pub fn fingerprint(conn: &Connection) -> Result<Fingerprint, Error> {
     let mut hasher = Sha256::new();
     while let Some(row) = rows.next().context("reading the schema")? {
         for i in 0..4 {
-            let text: String = row.get(i).context("reading the schema")?;
-            hasher.update(text.as_bytes());
+            let value = row.get_ref(i).context("reading the schema")?;
+            hasher.update(value.as_bytes().unwrap_or_default());
             hasher.update([0u8]);
         }
         hasher.update(b"\n");
@@ -84,13 +84,16 @@ mod tests {
     #[test]
     fn ignores_bookkeeping_tables_and_sees_user_changes() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY);").unwrap();
+        conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY);")
+            .unwrap();
         let before = fingerprint(&conn).unwrap();
-        conn.execute_batch("CREATE TABLE _migrate_history (version INTEGER);").unwrap();
+        conn.execute_batch("CREATE TABLE _migrate_history (version INTEGER);")
+            .unwrap();
         let with_history = fingerprint(&conn).unwrap();
         assert_eq!(before.hash, with_history.hash);
         assert_ne!(before.cookie, with_history.cookie);
-        conn.execute_batch("CREATE INDEX users_id ON users (id);").unwrap();
+        conn.execute_batch("CREATE INDEX users_id ON users (id);")
+            .unwrap();
         assert_ne!(fingerprint(&conn).unwrap().hash, before.hash);
     }
 

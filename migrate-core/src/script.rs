@@ -178,7 +178,11 @@ mod tests {
         let err = execute(&conn, &script(sql)).unwrap_err();
         assert_eq!(err.line, 4);
         assert_eq!(err.statement, "INSERT INTO missing VALUES (1);");
-        assert!(err.message.contains("no such table: missing"), "{}", err.message);
+        assert!(
+            err.message.contains("no such table: missing"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.executed, 1);
     }
 
@@ -197,7 +201,10 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE r (x); INSERT INTO r VALUES (1), (2);")
             .unwrap();
-        assert_eq!(verify(&conn, &script("SELECT count(*) = 2 FROM r;\nSELECT 1;")).unwrap(), 2);
+        assert_eq!(
+            verify(&conn, &script("SELECT count(*) = 2 FROM r;\nSELECT 1;")).unwrap(),
+            2
+        );
         let cases = [
             ("SELECT count(*) = 3 FROM r;", "0"),
             ("SELECT x FROM r;", "2 rows"),

@@ -139,7 +139,10 @@ pub fn assemble(mut files: Vec<SourceFile>) -> Result<Migrations, Error> {
     let mut migrations = Vec::with_capacity(by_version.len());
     for (version, parts) in by_version {
         let Some(up) = parts.up else {
-            let orphan = parts.down.or(parts.verify).expect("a version has at least one file");
+            let orphan = parts
+                .down
+                .or(parts.verify)
+                .expect("a version has at least one file");
             return Err(Error::InvalidFile {
                 file: orphan.origin().to_owned(),
                 reason: format!("there is no up migration for version {version}"),

@@ -17,11 +17,16 @@ fn third_of_five_failing_leaves_the_database_as_before() {
 
     let run = s.migrate(&["up"]).expect(5);
     assert!(
-        run.stderr.contains("migration 3 failed at 0003_break.up.sql:5: no such table: no_such_table"),
+        run.stderr
+            .contains("migration 3 failed at 0003_break.up.sql:5: no such table: no_such_table"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("the database is unchanged"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the database is unchanged"),
+        "{}",
+        run.stderr
+    );
 
     assert_eq!(user_dump(&s.db()), before);
     let conn = s.conn();
@@ -54,13 +59,23 @@ fn json_error_carries_the_failure_and_the_report() {
 fn per_migration_failure_after_commits_is_partial_without_a_backup() {
     let s = Scratch::with_migrations(&fixture("migrations_broken"));
     let run = s.migrate(&["up", "--per-migration"]).expect(7);
-    assert!(run.stderr.contains("left partly migrated, at version 2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("left partly migrated, at version 2"),
+        "{}",
+        run.stderr
+    );
     let conn = s.conn();
     // Migrations 1 and 2 committed on their own; 3 rolled back as a whole.
     assert_eq!(count(&conn, "SELECT max(version) FROM _migrate_history"), 2);
-    assert_eq!(count(&conn, "SELECT count(*) FROM accounts WHERE owner = 'ann'"), 1);
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'memo'"),
+        count(&conn, "SELECT count(*) FROM accounts WHERE owner = 'ann'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'memo'"
+        ),
         0
     );
 }
@@ -69,7 +84,11 @@ fn per_migration_failure_after_commits_is_partial_without_a_backup() {
 fn a_failing_verify_query_rolls_the_run_back_and_shows_the_query() {
     let s = Scratch::with_migrations(&fixture("migrations_broken"));
     std::fs::remove_file(s.migrations().join("0003_break.up.sql")).unwrap();
-    std::fs::write(s.migrations().join("0003_break.up.sql"), "UPDATE accounts SET owner = 'x';").unwrap();
+    std::fs::write(
+        s.migrations().join("0003_break.up.sql"),
+        "UPDATE accounts SET owner = 'x';",
+    )
+    .unwrap();
     std::fs::write(
         s.migrations().join("0003_break.verify.sql"),
         "SELECT count(*) = 2 FROM accounts;\nSELECT count(*) = 0 FROM accounts WHERE owner = 'x';\n",
@@ -81,8 +100,17 @@ fn a_failing_verify_query_rolls_the_run_back_and_shows_the_query() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("query: SELECT count(*) = 0 FROM accounts WHERE owner = 'x';"));
+    assert!(
+        run.stderr
+            .contains("query: SELECT count(*) = 0 FROM accounts WHERE owner = 'x';")
+    );
     let conn = s.conn();
-    assert_eq!(count(&conn, "SELECT count(*) FROM sqlite_schema WHERE name = 'accounts'"), 0);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'accounts'"
+        ),
+        0
+    );
     assert_eq!(count(&conn, "SELECT count(*) FROM _migrate_history"), 0);
 }

@@ -41,10 +41,19 @@ fn eight_processes_at_once_apply_each_migration_once() {
     let conn = s.conn();
     assert_eq!(count(&conn, "SELECT count(*) FROM _migrate_history"), 6);
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM _migrate_attempts WHERE outcome = 'success'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM _migrate_attempts WHERE outcome = 'success'"
+        ),
         1
     );
-    assert_eq!(count(&conn, "SELECT count(*) FROM _migrate_attempts WHERE outcome <> 'success'"), 0);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM _migrate_attempts WHERE outcome <> 'success'"
+        ),
+        0
+    );
 }
 
 #[test]
@@ -64,13 +73,18 @@ fn a_killed_lock_holder_does_not_block_the_next_run() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while MigrationLock::acquire(&s.db(), Duration::ZERO).is_ok() {
         assert!(Instant::now() < deadline, "the child never took the lock");
-        assert!(child.try_wait().unwrap().is_none(), "the child finished before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let run = s.migrate(&["--lock-timeout", "5", "--json", "up"]).expect(0);
+    let run = s
+        .migrate(&["--lock-timeout", "5", "--json", "up"])
+        .expect(0);
     assert_eq!(run.json()["to_version"], 2);
     let conn = s.conn();
     assert_eq!(count(&conn, "SELECT count(*) FROM big"), 2_000_000);
@@ -85,14 +99,18 @@ fn a_held_lock_times_out_with_exit_3_naming_the_holder() {
     let run = s.migrate(&["--lock-timeout", "0.3", "up"]).expect(3);
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(
-        run.stderr.contains(&format!("held by pid {}", std::process::id())),
+        run.stderr
+            .contains(&format!("held by pid {}", std::process::id())),
         "{}",
         run.stderr
     );
     // Nothing was applied.
     let conn = s.conn();
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM sqlite_schema WHERE name = '_migrate_history'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE name = '_migrate_history'"
+        ),
         0
     );
 }

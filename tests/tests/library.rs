@@ -27,12 +27,18 @@ fn up_status_and_nothing_pending() {
     let again = m.up(s.db()).unwrap();
     assert_eq!(again.database, DatabaseState::Unchanged);
     assert!(again.steps.is_empty());
-    assert_eq!(again.attempt_id, None, "a run with nothing to do writes nothing");
+    assert_eq!(
+        again.attempt_id, None,
+        "a run with nothing to do writes nothing"
+    );
 
     let status = m.status(s.db()).unwrap();
     assert_eq!(status.current_version, Some(6));
     assert!(status.pending.is_empty() && status.problems.is_empty());
-    assert_eq!(count(&s.conn(), "SELECT count(*) FROM _migrate_attempts"), 1);
+    assert_eq!(
+        count(&s.conn(), "SELECT count(*) FROM _migrate_attempts"),
+        1
+    );
 }
 
 #[test]
@@ -41,14 +47,21 @@ fn down_uses_the_recorded_script_when_the_file_is_gone() {
     migrator(&s).up(s.db()).unwrap();
     // A later build that no longer ships migration 6 can still revert it.
     for suffix in ["up", "down", "verify"] {
-        std::fs::remove_file(s.migrations().join(format!("0006_task_due_dates.{suffix}.sql"))).unwrap();
+        std::fs::remove_file(
+            s.migrations()
+                .join(format!("0006_task_due_dates.{suffix}.sql")),
+        )
+        .unwrap();
     }
     let report = migrator(&s)
         .run(s.db(), &Request::Down(DownTarget::Steps(1)))
         .unwrap();
     assert_eq!(report.to_version, Some(5));
     assert_eq!(
-        count(&s.conn(), "SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'due_on'"),
+        count(
+            &s.conn(),
+            "SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'due_on'"
+        ),
         0
     );
 }
@@ -59,11 +72,17 @@ fn down_to_zero_reverts_everything() {
     let m = migrator(&s);
     m.up(s.db()).unwrap();
     let report = m.run(s.db(), &Request::Down(DownTarget::To(0))).unwrap();
-    assert_eq!(report.steps.iter().map(|s| s.version).collect::<Vec<_>>(), [6, 5, 4, 3, 2, 1]);
+    assert_eq!(
+        report.steps.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [6, 5, 4, 3, 2, 1]
+    );
     assert_eq!(report.to_version, None);
     let conn = s.conn();
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE '\\_migrate\\_%' ESCAPE '\\'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE '\\_migrate\\_%' ESCAPE '\\'"
+        ),
         0
     );
     assert_eq!(count(&conn, "SELECT count(*) FROM _migrate_history"), 0);
@@ -77,7 +96,14 @@ fn a_failed_run_is_a_typed_error_with_its_report() {
     let Err(Error::RunFailed { failure, report }) = m.up(s.db()) else {
         panic!("expected a failed run")
     };
-    assert!(matches!(*failure, Failure::Statement { version: 3, line: 5, .. }));
+    assert!(matches!(
+        *failure,
+        Failure::Statement {
+            version: 3,
+            line: 5,
+            ..
+        }
+    ));
     assert_eq!(report.database, DatabaseState::Unchanged);
     assert!(report.steps.is_empty());
     assert!(report.attempt_id.is_some());
@@ -89,17 +115,26 @@ fn baseline_adopts_an_existing_schema() {
     // An existing database built by hand with the schema of migrations 1 and 2.
     let conn = s.conn();
     for v in ["0001_create_users", "0002_create_projects"] {
-        conn.execute_batch(&std::fs::read_to_string(s.migrations().join(format!("{v}.up.sql"))).unwrap())
-            .unwrap();
+        conn.execute_batch(
+            &std::fs::read_to_string(s.migrations().join(format!("{v}.up.sql"))).unwrap(),
+        )
+        .unwrap();
     }
-    conn.execute("INSERT INTO users (email, name) VALUES ('a@x', 'a')", []).unwrap();
+    conn.execute("INSERT INTO users (email, name) VALUES ('a@x', 'a')", [])
+        .unwrap();
     drop(conn);
     let m = migrator(&s);
     let report = m.baseline(s.db(), 2).unwrap();
     assert_eq!(report.steps.len(), 2);
-    assert!(matches!(m.baseline(s.db(), 2), Err(Error::InvalidRequest { .. })));
+    assert!(matches!(
+        m.baseline(s.db(), 2),
+        Err(Error::InvalidRequest { .. })
+    ));
     let up = m.up(s.db()).unwrap();
-    assert_eq!(up.steps.iter().map(|s| s.version).collect::<Vec<_>>(), [3, 4, 5, 6]);
+    assert_eq!(
+        up.steps.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
     assert_eq!(count(&s.conn(), "SELECT count(*) FROM users"), 1);
 }
 

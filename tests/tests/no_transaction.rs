@@ -8,7 +8,8 @@ fn vacuum_runs_outside_the_transaction() {
     let s = Scratch::with_migrations(&fixture("migrations_no_tx"));
     let plan = s.migrate(&["plan"]).expect(0);
     assert!(
-        plan.stdout.contains("-- 2 vacuum (0002_vacuum.up.sql, outside a transaction)"),
+        plan.stdout
+            .contains("-- 2 vacuum (0002_vacuum.up.sql, outside a transaction)"),
         "{}",
         plan.stdout
     );
@@ -25,13 +26,20 @@ fn without_the_directive_vacuum_fails_and_nothing_is_applied() {
     std::fs::write(s.migrations().join("0002_vacuum.up.sql"), "VACUUM;\n").unwrap();
     let run = s.migrate(&["up"]).expect(5);
     assert!(
-        run.stderr.contains("cannot VACUUM from within a transaction"),
+        run.stderr
+            .contains("cannot VACUUM from within a transaction"),
         "{}",
         run.stderr
     );
     let conn = s.conn();
     assert_eq!(count(&conn, "SELECT count(*) FROM _migrate_history"), 0);
-    assert_eq!(count(&conn, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'"), 0);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'"
+        ),
+        0
+    );
 }
 
 #[test]
@@ -39,8 +47,15 @@ fn a_failure_after_a_no_transaction_step_reports_the_partial_state() {
     let s = Scratch::with_migrations(&fixture("migrations_no_tx"));
     std::fs::write(s.migrations().join("0003_tags.verify.sql"), "SELECT 0;\n").unwrap();
     let run = s.migrate(&["up"]).expect(7);
-    assert!(run.stderr.contains("left partly migrated, at version 2"), "{}", run.stderr);
-    assert_eq!(count(&s.conn(), "SELECT max(version) FROM _migrate_history"), 2);
+    assert!(
+        run.stderr.contains("left partly migrated, at version 2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+        2
+    );
 }
 
 #[test]
@@ -53,7 +68,8 @@ fn an_unknown_directive_is_a_usage_error() {
     .unwrap();
     let run = s.migrate(&["status"]).expect(2);
     assert!(
-        run.stderr.contains("0002_vacuum.up.sql:1: unknown directive `migrate:no-transactoin`"),
+        run.stderr
+            .contains("0002_vacuum.up.sql:1: unknown directive `migrate:no-transactoin`"),
         "{}",
         run.stderr
     );

@@ -33,11 +33,26 @@ fn rebuilding_a_parent_table_keeps_every_child_row() {
     s.migrate(&["up"]).expect(0);
     assert_eq!(children(&s), (3, 2, 3, 0));
     let conn = s.conn();
-    assert_eq!(count(&conn, "SELECT count(*) FROM users WHERE email = 'ann@example.com'"), 1);
-    assert_eq!(count(&conn, "SELECT count(*) FROM users WHERE id = 2 AND name = 'bob'"), 1);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM users WHERE email = 'ann@example.com'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM users WHERE id = 2 AND name = 'bob'"
+        ),
+        1
+    );
     // The rebuilt table is the one the children reference, with enforcement working.
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    assert!(conn.execute("INSERT INTO projects VALUES (13, 99, 'orphan')", []).is_err());
+    assert!(
+        conn.execute("INSERT INTO projects VALUES (13, 99, 'orphan')", [])
+            .is_err()
+    );
     drop(conn);
 
     s.migrate(&["down", "--to", "4"]).expect(0);
@@ -65,7 +80,8 @@ fn a_run_that_leaves_dangling_references_is_rolled_back() {
     std::fs::remove_file(s.migrations().join("0005_users_require_name.verify.sql")).unwrap();
     let run = s.migrate(&["up"]).expect(5);
     assert!(
-        run.stderr.contains("the run introduced 1 foreign-key violation(s): projects[rowid 10] -> users"),
+        run.stderr
+            .contains("the run introduced 1 foreign-key violation(s): projects[rowid 10] -> users"),
         "{}",
         run.stderr
     );

@@ -20,7 +20,8 @@ fn an_edited_applied_migration_refuses_the_run() {
 
     let run = s.migrate(&["up"]).expect(4);
     assert!(
-        run.stderr.contains("migration 2 (create_projects) was changed after it was applied"),
+        run.stderr
+            .contains("migration 2 (create_projects) was changed after it was applied"),
         "{}",
         run.stderr
     );
@@ -47,7 +48,8 @@ fn a_removed_applied_migration_refuses_the_run() {
     std::fs::remove_file(s.migrations().join("0003_create_roles.verify.sql")).unwrap();
     let run = s.migrate(&["up"]).expect(4);
     assert!(
-        run.stderr.contains("migration 3 (create_roles) was applied but its file is missing"),
+        run.stderr
+            .contains("migration 3 (create_roles) was applied but its file is missing"),
         "{}",
         run.stderr
     );
@@ -59,7 +61,11 @@ fn a_pending_migration_below_the_current_version_refuses_the_run() {
     let s = Scratch::with_migrations(&example_migrations());
     let aside = s.dir.path().join("aside");
     std::fs::create_dir(&aside).unwrap();
-    let roles = ["0003_create_roles.up.sql", "0003_create_roles.down.sql", "0003_create_roles.verify.sql"];
+    let roles = [
+        "0003_create_roles.up.sql",
+        "0003_create_roles.down.sql",
+        "0003_create_roles.verify.sql",
+    ];
     for f in roles {
         std::fs::rename(s.migrations().join(f), aside.join(f)).unwrap();
     }
@@ -70,12 +76,16 @@ fn a_pending_migration_below_the_current_version_refuses_the_run() {
     let before = dump(&s.db());
     let run = s.migrate(&["up"]).expect(4);
     assert!(
-        run.stderr.contains("migration 3 (create_roles) is pending but lower than the current version 4"),
+        run.stderr
+            .contains("migration 3 (create_roles) is pending but lower than the current version 4"),
         "{}",
         run.stderr
     );
     assert_eq!(dump(&s.db()), before);
-    let report = s.migrate(&["--json", "up", "--allow-out-of-order"]).expect(0).json();
+    let report = s
+        .migrate(&["--json", "up", "--allow-out-of-order"])
+        .expect(0)
+        .json();
     let versions: Vec<i64> = report["steps"]
         .as_array()
         .unwrap()
@@ -91,7 +101,12 @@ fn schema_drift_refuses_the_run_until_allowed() {
     s.conn().execute_batch("CREATE TABLE hotfix (x);").unwrap();
     let before = dump(&s.db());
     let run = s.migrate(&["up"]).expect(4);
-    assert!(run.stderr.contains("the schema was changed outside migrations"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the schema was changed outside migrations"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(dump(&s.db()), before);
     let status = s.migrate(&["--json", "status"]).expect(0).json();
     assert_eq!(status["schema_drift"], true);
@@ -106,12 +121,18 @@ fn malformed_migration_files_are_usage_errors_naming_the_file() {
     std::fs::write(s.migrations().join("0007_orphan.down.sql"), "DROP TABLE x;").unwrap();
     let run = s.migrate(&["up"]).expect(2);
     assert!(
-        run.stderr.contains("invalid migration file 0007_orphan.down.sql: there is no up migration for version 7"),
+        run.stderr.contains(
+            "invalid migration file 0007_orphan.down.sql: there is no up migration for version 7"
+        ),
         "{}",
         run.stderr
     );
     std::fs::remove_file(s.migrations().join("0007_orphan.down.sql")).unwrap();
     std::fs::write(s.migrations().join("0007_bad.up.sql"), [0x53, 0xff, 0x3b]).unwrap();
     let run = s.migrate(&["status"]).expect(2);
-    assert!(run.stderr.contains("0007_bad.up.sql: not valid UTF-8"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0007_bad.up.sql: not valid UTF-8"),
+        "{}",
+        run.stderr
+    );
 }

@@ -7,7 +7,7 @@ mod plan;
 mod run;
 mod status;
 
-use migrate_core::{DownTarget, Request, TransactionScope};
+use migrate_core::{DownTarget, Request};
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -15,50 +15,18 @@ use crate::output::Output;
 
 pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
     let g = &cli.global;
-    let scope = |per_migration: bool| {
-        if per_migration {
-            TransactionScope::PerMigration
-        } else {
-            TransactionScope::Run
-        }
-    };
     match &cli.command {
         Command::New { name } => new::run(g, out, name),
         Command::Status => status::run(g, out),
         Command::Plan { to } => plan::run(g, out, *to),
-        Command::Up {
-            to,
-            dry_run,
-            per_migration,
-            allow,
-        } => {
-            let options = run::Options {
-                request: Request::Up { to: *to },
-                dry_run: *dry_run,
-                scope: scope(*per_migration),
-                allow: (*allow).into(),
-            };
-            run::run(g, out, &options)
-        }
-        Command::Down {
-            to,
-            steps,
-            dry_run,
-            per_migration,
-            allow,
-        } => {
+        Command::Up { to, run } => run::run(g, out, Request::Up { to: *to }, run),
+        Command::Down { to, steps, run } => {
             let target = match (to, steps) {
                 (Some(to), _) => DownTarget::To(*to),
                 (None, Some(steps)) => DownTarget::Steps(*steps),
                 (None, None) => unreachable!("clap requires --to or --steps"),
             };
-            let options = run::Options {
-                request: Request::Down(target),
-                dry_run: *dry_run,
-                scope: scope(*per_migration),
-                allow: (*allow).into(),
-            };
-            run::run(g, out, &options)
+            run::run(g, out, Request::Down(target), run)
         }
         Command::History { limit } => history::run(g, out, *limit),
         Command::Baseline { version } => baseline::run(g, out, *version),

@@ -1,30 +1,28 @@
 //! `migrate up` and `migrate down`: one procedure for both directions.
 
-use migrate_core::{Allow, Direction, Request, TransactionScope};
+use migrate_core::{Direction, Request, TransactionScope};
 
 use super::version_text;
-use crate::cli::Global;
+use crate::cli::{Global, RunArgs};
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
 
-pub struct Options {
-    pub request: Request,
-    pub dry_run: bool,
-    pub scope: TransactionScope,
-    pub allow: Allow,
-}
-
-pub fn run(g: &Global, out: &Output, options: &Options) -> Result<(), CliError> {
+pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let mut migrator = context::migrator(g)?;
-    migrator.transaction_scope(options.scope).allow(options.allow);
-    if options.dry_run {
-        let plan = migrator.plan(&db, &options.request)?;
+    let scope = if args.per_migration {
+        TransactionScope::PerMigration
+    } else {
+        TransactionScope::Run
+    };
+    migrator.transaction_scope(scope).allow(args.allow.into());
+    if args.dry_run {
+        let plan = migrator.plan(&db, &request)?;
         super::plan::print(out, &plan);
         return Ok(());
     }
-    let report = migrator.run(&db, &options.request)?;
+    let report = migrator.run(&db, &request)?;
     out.print(&report, || {
         let mut text = String::new();
         for problem in &report.allowed {

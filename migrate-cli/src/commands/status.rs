@@ -26,7 +26,11 @@ pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
         section(&mut text, "pending", &status.pending);
         section(&mut text, "changed since applied", &status.changed);
         section(&mut text, "applied but missing", &status.missing);
-        section(&mut text, "pending below the current version", &status.out_of_order);
+        section(
+            &mut text,
+            "pending below the current version",
+            &status.out_of_order,
+        );
         if status.schema_drift {
             text.push_str("schema drift: the schema was changed outside migrations\n");
         }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README demo: migrate a fresh database with ./migrations through the `migrate` CLI.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+db=target/demo/app.db
+rm -rf target/demo && mkdir -p target/demo
+migrate() { cargo run --quiet -p migrate-cli -- --db "$db" "$@"; }
+
+echo "== status of a new database";       migrate status
+echo; echo "== plan up to version 2";      migrate plan --to 2
+echo; echo "== up to version 4";           migrate up --to 4
+echo; echo "== some app data, then the rest (5 rebuilds the users parent table)"
+cargo run --quiet -p migrate-tests --example seed_demo -- "$db"
+migrate up
+cargo run --quiet -p migrate-tests --example seed_demo -- "$db" --count
+echo; echo "== status";                     migrate status
+echo; echo "== down two steps, and up again"; migrate down --steps 2; migrate up
+echo; echo "== history";                    migrate history
+echo; echo "== an edited, already applied migration is refused (exit 4)"
+cp -r migrations target/demo/migrations
+echo "-- edited" >> target/demo/migrations/0002_create_projects.up.sql
+set +e; migrate --migrations target/demo/migrations up; code=$?; set -e
+echo "exit code: $code"

@@ -1,0 +1,107 @@
+//! The attempt journal of one run: the `_migrate_attempts` row opened inside the run's first
+//! transaction and closed, with the new schema fingerprint, inside its last, so that a run in
+//! one transaction commits exactly once. A failed run is recorded after its rollback.
+
+use std::time::Instant;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::apply::{self, Journal};
+use crate::clock;
+use crate::history::{self, AttemptRecord, Outcome};
+use crate::holder::Holder;
+use crate::plan::Plan;
+use crate::report::{Failure, StepReport};
+use crate::schema;
+
+/// One run's attempt row.
+pub(crate) struct Attempt {
+    record: AttemptRecord,
+    started: Instant,
+}
+
+impl Attempt {
+    pub fn new(plan: &Plan, started: Instant) -> Self {
+        Self {
+            record: AttemptRecord {
+                id: None,
+                command: plan.direction.to_string(),
+                holder: Holder::current(),
+                finished_at: None,
+                outcome: Outcome::Running,
+                from_version: plan.from,
+                to_version: None,
+                versions: plan.steps.iter().map(|s| s.version).collect(),
+                error: None,
+                duration_ms: None,
+                fingerprint: None,
+            },
+            started,
+        }
+    }
+
+    pub fn id(&self) -> Option<i64> {
+        self.record.id
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Records a failed run, after its rollback, in a transaction of its own.
+    pub fn fail(
+        &mut self,
+        conn: &Connection,
+        message: String,
+        to_version: Option<crate::Version>,
+        committed: &[StepReport],
+    ) -> rusqlite::Result<()> {
+        self.record.outcome = Outcome::Failed;
+        self.record.error = Some(message);
+        self.record.to_version = to_version;
+        self.record.versions = committed.iter().map(|s| s.version).collect();
+        self.close();
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        tx.execute_batch(history::CREATE)?;
+        self.record.id = Some(history::record_attempt(&tx, &self.record)?);
+        tx.commit()
+    }
+
+    fn close(&mut self) {
+        self.record.finished_at = Some(clock::now_rfc3339());
+        self.record.duration_ms = Some(self.elapsed_ms());
+    }
+}
+
+impl Journal for Attempt {
+    fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
+        let context = "recording the attempt in _migrate_attempts";
+        conn.execute_batch(history::CREATE)
+            .map_err(|e| apply::database(context, e))?;
+        self.record.id = Some(
+            history::record_attempt(conn, &self.record).map_err(|e| apply::database(context, e))?,
+        );
+        Ok(())
+    }
+
+    fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
+        let context = "recording the outcome in _migrate_attempts";
+        let fingerprint = schema::fingerprint(conn).map_err(|e| Failure::Database {
+            context: context.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.record.outcome = Outcome::Success;
+        self.record.versions = steps.iter().map(|s| s.version).collect();
+        self.record.fingerprint = Some(fingerprint);
+        self.close();
+        history::record_attempt(conn, &self.record).map_err(|e| apply::database(context, e))?;
+        Ok(())
+    }
+}
+
+impl Attempt {
+    /// Sets the version the run ends at on success.
+    pub fn target(&mut self, to_version: Option<crate::Version>) {
+        self.record.to_version = to_version;
+    }
+}

@@ -1,0 +1,47 @@
+//! What the database says about migrations: the applied ones and the schema fingerprints, read
+//! in one snapshot.
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::Error;
+use crate::error::SqliteContext;
+use crate::history::{self, DownScripts};
+use crate::plan::{AppliedMigration, SchemaState};
+use crate::schema;
+
+/// The applied migrations and the schema state.
+#[derive(Debug, Clone)]
+pub(crate) struct DbState {
+    pub applied: Vec<AppliedMigration>,
+    pub schema: SchemaState,
+}
+
+impl DbState {
+    /// A database with no bookkeeping yet.
+    pub fn empty() -> Self {
+        Self {
+            applied: Vec::new(),
+            schema: SchemaState::unrecorded(),
+        }
+    }
+
+    /// Reads history and fingerprints inside one read transaction, so that a concurrent commit
+    /// cannot show half of one state and half of another.
+    pub fn read(conn: &Connection, down: DownScripts) -> Result<Self, Error> {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
+            .context("reading the migration state")?;
+        if !history::exists(&tx)? {
+            return Ok(Self::empty());
+        }
+        let applied = history::applied(&tx, down)?;
+        let recorded = history::recorded_fingerprint(&tx)?;
+        let current = schema::current_hash(&tx, recorded.as_ref())?;
+        Ok(Self {
+            applied,
+            schema: SchemaState {
+                recorded: recorded.map(|f| f.hash),
+                current,
+            },
+        })
+    }
+}
