@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::migration::Version;
 use crate::plan::{PlanError, Problem};
-use crate::report::{Failure, RunReport};
+use crate::report::{DatabaseState, Failure, RunReport};
 
 /// Everything that can go wrong, with the file, line or version it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +126,18 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// The state the database was left in: [`DatabaseState::Unchanged`] for every error except
+    /// a run that failed after part of it was committed. An application starting up can tell
+    /// from this alone whether it still runs against its old schema version.
+    pub fn database_state(&self) -> DatabaseState {
+        match self {
+            Error::RunFailed { report, .. } => report.database,
+            _ => DatabaseState::Unchanged,
+        }
+    }
 }
 
 impl From<PlanError> for Error {

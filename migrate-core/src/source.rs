@@ -34,7 +34,17 @@ pub struct SourceFile {
 /// [`Error::MigrationsDir`] when the directory cannot be read, [`Error::InvalidFile`] or
 /// [`Error::DuplicateVersion`] for a malformed set, naming the file.
 pub fn read_dir(dir: impl AsRef<Path>) -> Result<Migrations, Error> {
-    let dir = dir.as_ref();
+    assemble(read_files(dir.as_ref())?)
+}
+
+/// The files of `dir` that look like migrations (`*.sql`, not hidden), with their bytes: what
+/// [`read_dir`] assembles, and what `embed_migrations!` embeds and watches for changes.
+///
+/// # Errors
+///
+/// [`Error::MigrationsDir`] when the directory cannot be read, [`Error::InvalidFile`] for a
+/// `.sql` file whose name is not UTF-8, [`Error::Io`] when a file cannot be read.
+pub fn read_files(dir: &Path) -> Result<Vec<SourceFile>, Error> {
     let io = |source| Error::MigrationsDir {
         path: dir.to_path_buf(),
         source,
@@ -67,6 +77,28 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<Migrations, Error> {
         })?;
         files.push(SourceFile { name, bytes });
     }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// Builds a set from a directory embedded with the `include_dir` crate (its top level only),
+/// with the same rules as [`read_dir`].
+///
+/// # Errors
+///
+/// As [`assemble`].
+#[cfg(feature = "include_dir")]
+pub fn from_include_dir(dir: &include_dir::Dir<'_>) -> Result<Migrations, Error> {
+    let files = dir
+        .files()
+        .filter_map(|f| {
+            let name = f.path().file_name()?.to_str()?.to_owned();
+            Some(SourceFile {
+                name,
+                bytes: f.contents().to_vec(),
+            })
+        })
+        .collect();
     assemble(files)
 }
 

@@ -125,19 +125,30 @@ impl Run {
 /// these tests never run a stale binary even when run alone with `-p migrate-tests`.
 pub fn migrate_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "migrate-cli", "--bin", "migrate"])
-            .current_dir(workspace())
-            .status()
-            .expect("running cargo build for the migrate binary");
-        assert!(status.success(), "building the migrate binary failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        target.join("debug").join("migrate")
-    })
+    BIN.get_or_init(|| build(&["-p", "migrate-cli", "--bin", "migrate"], "migrate"))
+}
+
+/// An example program of this crate, built first (a no-op when it is up to date).
+pub fn example_bin(name: &str) -> PathBuf {
+    build(
+        &["-p", "migrate-tests", "--example", name],
+        &format!("examples/{name}"),
+    )
+}
+
+fn build(args: &[&str], artifact: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet"])
+        .args(args)
+        .current_dir(workspace())
+        .status()
+        .expect("running cargo build");
+    assert!(status.success(), "cargo build {args:?} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("debug").join(artifact)
 }
 
 /// A command running the `migrate` binary with a clean environment for database variables.

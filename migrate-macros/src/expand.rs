@@ -1,0 +1,105 @@
+//! Reading, checking and emitting the migrations.
+
+use std::path::PathBuf;
+
+use migrate_core::{Migration, Migrations, Migrator, Request, Script, TransactionMode, source};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::input::{Check, Input};
+
+pub fn expand(input: &Input) -> syn::Result<TokenStream> {
+    let span = input.dir.span();
+    let fail = |message: String| syn::Error::new(span, message);
+    let dir = resolve(&input.dir.value()).map_err(&fail)?;
+    let shown = input.dir.value();
+    let files =
+        source::read_files(&dir).map_err(|e| fail(format!("migrations in \"{shown}\": {e}")))?;
+    let watched: Vec<String> = files
+        .iter()
+        .map(|f| dir.join(&f.name).to_string_lossy().into_owned())
+        .collect();
+    let set =
+        source::assemble(files).map_err(|e| fail(format!("migrations in \"{shown}\": {e}")))?;
+    if input.check == Check::Apply {
+        apply_in_memory(&set).map_err(|e| {
+            // The scratch database's state after a failure says nothing to the reader.
+            let e = match e {
+                migrate_core::Error::RunFailed { failure, .. } => failure.to_string(),
+                other => other.to_string(),
+            };
+            fail(format!(
+                "migrations in \"{shown}\" do not apply to an empty database: {e}\n\
+                 (use `embed_migrations!(\"{shown}\", check = false)` to skip this check)"
+            ))
+        })?;
+    }
+    let migrations = set.iter().map(migration);
+    Ok(quote! {{
+        // Read here so that editing a migration rebuilds the crate.
+        #( const _: &str = include_str!(#watched); )*
+        static MIGRATIONS: &[::migrate_core::Migration] = &[ #(#migrations),* ];
+        ::migrate_core::Migrations::from_static(MIGRATIONS)
+    }})
+}
+
+/// The directory, relative to the calling crate's manifest. Tests of this macro set
+/// `MIGRATE_MACROS_MANIFEST_DIR`, because trybuild compiles them from a generated crate.
+fn resolve(dir: &str) -> Result<PathBuf, String> {
+    let base = std::env::var_os("MIGRATE_MACROS_MANIFEST_DIR")
+        .or_else(|| std::env::var_os("CARGO_MANIFEST_DIR"))
+        .map(PathBuf::from)
+        .ok_or("CARGO_MANIFEST_DIR is not set; embed_migrations! must be built by cargo")?;
+    let path = base.join(dir);
+    if !path.is_dir() {
+        return Err(format!(
+            "migrations directory \"{dir}\" not found (looked in {})",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+fn apply_in_memory(set: &Migrations) -> Result<(), migrate_core::Error> {
+    let conn =
+        rusqlite::Connection::open_in_memory().map_err(|source| migrate_core::Error::Sqlite {
+            context: "opening an in-memory database".to_owned(),
+            source,
+        })?;
+    Migrator::new(set.clone()).run_on(&conn, &Request::up())?;
+    Ok(())
+}
+
+fn migration(m: &Migration) -> TokenStream {
+    let version = m.version();
+    let name = m.name();
+    let checksum = m.checksum();
+    let up = script(m.up());
+    let down = optional(m.down());
+    let verify = optional(m.verify());
+    quote! {
+        ::migrate_core::Migration::from_static(#version, #name, #checksum, #up, #down, #verify)
+    }
+}
+
+fn optional(s: Option<&Script>) -> TokenStream {
+    match s {
+        Some(s) => {
+            let s = script(s);
+            quote!(::core::option::Option::Some(#s))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn script(s: &Script) -> TokenStream {
+    let origin = s.origin();
+    let sql = s.sql();
+    let mode = match s.transaction() {
+        TransactionMode::Transactional => quote!(Transactional),
+        TransactionMode::NoTransaction => quote!(NoTransaction),
+    };
+    quote! {
+        ::migrate_core::Script::from_static(#origin, #sql, ::migrate_core::TransactionMode::#mode)
+    }
+}

@@ -1,0 +1,7 @@
+//! `check = false` embeds a set that would not apply to an empty database.
+static MIGRATIONS: migrate_core::Migrations =
+    migrate_macros::embed_migrations!("tests/fixtures/verify_fails", check = false);
+
+fn main() {
+    assert_eq!(MIGRATIONS.len(), 1);
+}
