@@ -23,6 +23,9 @@ pub struct Global {
     /// The migrations directory
     #[arg(long, global = true, value_name = "DIR", default_value = "migrations")]
     pub migrations: PathBuf,
+    /// Where backups live [default: <db file>.backups beside the database]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -82,6 +85,54 @@ pub enum Command {
     Baseline {
         /// The version the existing schema corresponds to
         version: Version,
+    },
+    /// Take, list, verify and rotate backups
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore the database, or selected tables, from a backup (verified first)
+    Restore {
+        /// The backup id, or `latest`
+        #[arg(default_value = "latest")]
+        id: String,
+        /// Restore only this table's rows (repeatable); every other table is left alone
+        #[arg(long = "table", value_name = "T", conflicts_with = "to")]
+        tables: Vec<String>,
+        /// Restore into this new file instead of over the database
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a hot backup now (compressed with zstd unless --plain)
+    Create {
+        /// Store a plain SQLite file instead of a zstd-compressed one
+        #[arg(long)]
+        plain: bool,
+    },
+    /// List backups, oldest first
+    List,
+    /// Check a backup's checksum and the integrity of its database image
+    Verify {
+        /// The backup id, or `latest`
+        #[arg(default_value = "latest")]
+        id: String,
+    },
+    /// Delete the backups the retention policy does not keep
+    Prune {
+        /// Keep the newest N
+        #[arg(long, value_name = "N", default_value_t = migrate_core::backup::Retention::default().keep_last)]
+        keep_last: usize,
+        /// Keep the newest of each of the last D days
+        #[arg(long, value_name = "D", default_value_t = migrate_core::backup::Retention::default().keep_daily)]
+        keep_daily: usize,
+        /// Keep the newest of each of the last W ISO weeks
+        #[arg(long, value_name = "W", default_value_t = migrate_core::backup::Retention::default().keep_weekly)]
+        keep_weekly: usize,
+        /// Say what would be deleted; delete nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -42,6 +42,14 @@ pub fn parse_database_url(url: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(path))
 }
 
+/// The backup directory: `--backup-dir`, else `<db file>.backups`.
+pub fn backup_dir(global: &Global, db: &std::path::Path) -> PathBuf {
+    global
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| migrate_core::backup::default_dir(db))
+}
+
 /// The lock timeout from `--lock-timeout`, or the core default.
 pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
     match global.lock_timeout {

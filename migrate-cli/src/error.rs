@@ -42,6 +42,7 @@ pub mod code {
     pub const LOCKED: u8 = 3;
     pub const REFUSED: u8 = 4;
     pub const FAILED_RESTORED: u8 = 5;
+    pub const CORRUPT: u8 = 6;
     pub const NOT_RESTORED: u8 = 7;
 }
 
@@ -60,7 +61,8 @@ impl CliError {
                 | Error::Irreversible { .. }
                 | Error::InvalidRequest { .. } => code::USAGE,
                 Error::LockTimeout { .. } => code::LOCKED,
-                Error::Refused { .. } => code::REFUSED,
+                Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,
+                Error::BackupCorrupt { .. } => code::CORRUPT,
                 Error::RunFailed { report, .. } => match report.database {
                     DatabaseState::PartiallyApplied { .. } => code::NOT_RESTORED,
                     DatabaseState::Unchanged | DatabaseState::Migrated => code::FAILED_RESTORED,
@@ -77,6 +79,7 @@ impl CliError {
             code::LOCKED => "lock_timeout",
             code::REFUSED => "refused",
             code::FAILED_RESTORED => "migration_failed",
+            code::CORRUPT => "corrupt",
             code::NOT_RESTORED => "not_restored",
             _ => "unexpected",
         }

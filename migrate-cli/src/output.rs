@@ -22,6 +22,11 @@ impl Output {
         }
     }
 
+    /// Whether progress may be drawn on stderr: a terminal, and neither --json nor -q.
+    pub fn progress_visible(&self) -> bool {
+        !self.json && !self.quiet && crate::commands::terminal()
+    }
+
     pub fn verbose(&self) -> bool {
         self.verbose
     }

@@ -102,6 +102,24 @@ pub enum Error {
         report: Box<RunReport>,
     },
 
+    /// A backup is missing, unreadable, or does not match its manifest.
+    #[error("backup {} is not usable: {reason}", path.display())]
+    BackupCorrupt {
+        /// The backup file (or manifest).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A table cannot be restored from the backup; nothing was changed.
+    #[error("cannot restore table {table}: {reason}")]
+    TableRestoreRefused {
+        /// The table.
+        table: String,
+        /// Why.
+        reason: String,
+    },
+
     /// Writing the bookkeeping tables failed (the run itself did not start or was not recorded).
     #[error("{failure}")]
     Bookkeeping {

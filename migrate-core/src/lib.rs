@@ -19,6 +19,7 @@
 
 pub mod apply;
 mod attempt;
+pub mod backup;
 pub mod checksum;
 pub mod clock;
 mod db;

@@ -1,13 +1,17 @@
 //! One file per command.
 
+mod backup;
 mod baseline;
 mod history;
 mod new;
 mod plan;
+mod restore;
 mod run;
 mod status;
 
 use migrate_core::{DownTarget, Request};
+
+pub use backup::terminal;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -30,6 +34,8 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Command::History { limit } => history::run(g, out, *limit),
         Command::Baseline { version } => baseline::run(g, out, *version),
+        Command::Backup(command) => backup::run(g, out, command),
+        Command::Restore { id, tables, to } => restore::run(g, out, id, tables, to.as_deref()),
     }
 }
 

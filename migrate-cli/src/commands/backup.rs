@@ -1,0 +1,130 @@
+//! `migrate backup create|list|verify|prune`.
+
+use std::io::{IsTerminal, Write};
+
+use migrate_core::backup::{self, Compression, CreateOptions, Manifest, Reason, Retention};
+use serde::Serialize;
+
+use crate::cli::{BackupCommand, Global};
+use crate::context;
+use crate::error::CliError;
+use crate::output::Output;
+
+pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliError> {
+    let db = context::db_path(g)?;
+    let dir = context::backup_dir(g, &db);
+    match command {
+        BackupCommand::Create { plain } => {
+            let options = CreateOptions {
+                compression: if *plain {
+                    Compression::None
+                } else {
+                    Compression::Zstd
+                },
+                reason: Reason::Manual,
+                busy_timeout: context::lock_timeout(g)?,
+            };
+            let show = out.progress_visible();
+            let mut progress = |p: backup::Progress| {
+                if show && p.total > 0 {
+                    eprint!(
+                        "\rcopying {} of {} pages ({}%)",
+                        p.copied,
+                        p.total,
+                        p.copied * 100 / p.total
+                    );
+                    let _ = std::io::stderr().flush();
+                }
+            };
+            let manifest = backup::create(&db, &dir, &options, &mut progress);
+            if show {
+                eprintln!();
+            }
+            let manifest = manifest?;
+            out.print(&manifest, || {
+                format!(
+                    "created backup {} ({} bytes, stored as {} bytes in {})\n",
+                    manifest.id,
+                    manifest.byte_size,
+                    manifest.compressed_size,
+                    manifest.file_path(&dir).display()
+                )
+            });
+        }
+        BackupCommand::List => {
+            let all = backup::list(&dir)?;
+            out.print(&all, || list_text(&all));
+        }
+        BackupCommand::Verify { id } => {
+            let verified = backup::verify(&dir, id)?;
+            out.print(&verified, || {
+                format!(
+                    "backup {} is good: SHA-256 matches over {} bytes, integrity_check ok\n",
+                    verified.id, verified.bytes
+                )
+            });
+        }
+        BackupCommand::Prune {
+            keep_last,
+            keep_daily,
+            keep_weekly,
+            dry_run,
+        } => {
+            let policy = Retention {
+                keep_last: *keep_last,
+                keep_daily: *keep_daily,
+                keep_weekly: *keep_weekly,
+            };
+            let deleted = if *dry_run {
+                backup::to_delete(&backup::list(&dir)?, &policy)
+            } else {
+                backup::prune(&dir, &policy)?
+            };
+            #[derive(Serialize)]
+            struct Pruned<'a> {
+                dry_run: bool,
+                deleted: &'a [String],
+            }
+            let verb = if *dry_run { "would delete" } else { "deleted" };
+            out.print(
+                &Pruned {
+                    dry_run: *dry_run,
+                    deleted: &deleted,
+                },
+                || {
+                    let mut text = format!("{verb} {} backup(s)\n", deleted.len());
+                    for id in &deleted {
+                        text.push_str(&format!("  {id}\n"));
+                    }
+                    text
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn list_text(all: &[Manifest]) -> String {
+    if all.is_empty() {
+        return "no backups\n".to_owned();
+    }
+    let mut text = String::new();
+    for m in all {
+        text.push_str(&format!(
+            "{}  {}  {:<11}  version {:<5}  {} bytes ({} stored)\n",
+            m.id,
+            m.created_at,
+            m.reason.as_str(),
+            m.schema_version
+                .map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            m.byte_size,
+            m.compressed_size
+        ));
+    }
+    text
+}
+
+/// Whether to draw progress: on a terminal only, and not with --json or -q.
+pub fn terminal() -> bool {
+    std::io::stderr().is_terminal()
+}

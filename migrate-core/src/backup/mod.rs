@@ -1,0 +1,62 @@
+//! Backups: hot, compressed, verified, rotated; whole and per-table restore. Usable on their
+//! own, without migrations.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use migrate_core::backup::{self, CreateOptions, Retention};
+//!
+//! let db = Path::new("app.db");
+//! let dir = backup::default_dir(db); // app.db.backups
+//! let manifest = backup::create(db, &dir, &CreateOptions::default(), &mut |_| {})?;
+//! backup::verify(&dir, &manifest.id)?;
+//! backup::prune(&dir, &Retention::default())?;
+//! # Ok::<(), migrate_core::Error>(())
+//! ```
+//!
+//! Layout: one file per backup in the backup directory (`<id>.db.zst`, or `<id>.db` plain),
+//! with its manifest `<id>.json` beside it. See docs/backup.md.
+
+mod create;
+mod image;
+mod manifest;
+mod policy;
+mod restore;
+mod store;
+mod tables;
+mod verify;
+
+use std::path::Path;
+
+pub use create::{CreateOptions, Progress, create};
+pub use manifest::{Compression, Manifest, Reason};
+pub use policy::{Retention, to_delete};
+pub use restore::{RestoreReport, restore, restore_to};
+pub use store::{default_dir, find, is_valid_id, list};
+pub use tables::{RestoredTable, TablesReport, restore_tables};
+pub use verify::{Verification, verify};
+
+use crate::Error;
+
+/// Deletes the backups `policy` does not keep (files first, then manifests), returning their
+/// ids, oldest first.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the directory cannot be read or a file cannot be removed.
+pub fn prune(dir: &Path, policy: &Retention) -> Result<Vec<String>, Error> {
+    let all = list(dir)?;
+    let doomed = to_delete(&all, policy);
+    for id in &doomed {
+        let manifest = all.iter().find(|m| &m.id == id).expect("listed");
+        // The data file goes first: a manifest without its file reads as a broken backup, never
+        // as a good one.
+        for path in [manifest.file_path(dir), store::manifest_path(dir, id)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::Io { path, source }),
+            }
+        }
+    }
+    Ok(doomed)
+}

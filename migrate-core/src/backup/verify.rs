@@ -1,0 +1,182 @@
+//! Verifying a backup: the SHA-256 of its uncompressed content against the manifest, then an
+//! integrity check of the database image itself.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::Error;
+use crate::backup::image::{self, Digested};
+use crate::backup::manifest::{Compression, Manifest};
+use crate::backup::store::{self, Staged};
+use crate::error::SqliteContext;
+
+/// How thoroughly the image is checked after its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// `PRAGMA quick_check`: structure and page-level consistency, O(N).
+    Quick,
+    /// `PRAGMA integrity_check`: also every index against its table.
+    Full,
+}
+
+/// A verified backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The backup.
+    pub id: String,
+    /// Its file.
+    pub file: PathBuf,
+    /// The uncompressed size that was hashed.
+    pub bytes: u64,
+    /// The SHA-256 that matched the manifest.
+    pub sha256: String,
+    /// The integrity check that passed.
+    pub check: &'static str,
+}
+
+/// A verified database image ready to be read: the backup file itself for a plain backup, or a
+/// decompressed copy, removed when this is dropped.
+pub(crate) struct VerifiedImage {
+    path: PathBuf,
+    staged: Option<Staged>,
+}
+
+impl VerifiedImage {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps a staged copy as the file at `to` (fsynced, renamed), or copies a plain backup
+    /// there.
+    pub fn publish(self, to: &Path) -> Result<(), Error> {
+        match self.staged {
+            Some(staged) => staged.publish(to),
+            None => {
+                let copy = Staged::new(store::temp_path(to));
+                std::fs::copy(&self.path, copy.path()).map_err(|source| Error::Io {
+                    path: copy.path().to_path_buf(),
+                    source,
+                })?;
+                copy.publish(to)
+            }
+        }
+    }
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
+    Error::BackupCorrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks the backup in `dir` described by `manifest`, staging a compressed one at `stage`
+/// (a path that must not exist; the copy is removed on error and when the result is dropped).
+///
+/// # Errors
+///
+/// [`Error::BackupCorrupt`] naming the backup file when it is missing, unreadable, does not
+/// match its checksum or fails the integrity check; [`Error::Io`] when staging fails.
+pub(crate) fn stage(
+    dir: &Path,
+    manifest: &Manifest,
+    stage: &Path,
+    depth: Depth,
+) -> Result<VerifiedImage, Error> {
+    let file = manifest.file_path(dir);
+    if !file.is_file() {
+        return Err(corrupt(&file, "the backup file is missing"));
+    }
+    // A read error on the backup file itself means the backup is unusable.
+    let unreadable = |e: Error| match e {
+        Error::Io { path, source } if path == file => corrupt(&file, source.to_string()),
+        other => other,
+    };
+    let (image, digested): (VerifiedImage, Digested) = match manifest.compression {
+        Compression::None => {
+            let digested = image::digest(&file).map_err(unreadable)?;
+            let image = VerifiedImage {
+                path: file.clone(),
+                staged: None,
+            };
+            (image, digested)
+        }
+        Compression::Zstd => {
+            let staged = Staged::new(stage.to_path_buf());
+            let mut out = store::create_private(staged.path())?;
+            let digested = image::decompress(&file, &mut out, staged.path()).map_err(unreadable)?;
+            drop(out);
+            let image = VerifiedImage {
+                path: staged.path().to_path_buf(),
+                staged: Some(staged),
+            };
+            (image, digested)
+        }
+    };
+    if digested.sha256 != manifest.sha256 || digested.bytes != manifest.byte_size {
+        return Err(corrupt(
+            &file,
+            format!(
+                "its content does not match the manifest: SHA-256 {} over {} bytes, expected {} over {} bytes",
+                digested.sha256, digested.bytes, manifest.sha256, manifest.byte_size
+            ),
+        ));
+    }
+    check_image(image.path(), depth).map_err(|problems| {
+        corrupt(
+            &file,
+            format!("the image fails its integrity check: {problems}"),
+        )
+    })?;
+    Ok(image)
+}
+
+/// Runs the integrity check on a database image, returning SQLite's complaints.
+fn check_image(path: &Path, depth: Depth) -> Result<(), String> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| e.to_string())?;
+    let pragma = match depth {
+        Depth::Quick => "PRAGMA quick_check",
+        Depth::Full => "PRAGMA integrity_check",
+    };
+    let rows: Vec<String> = conn
+        .prepare(pragma)
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| e.to_string())?;
+    if rows == ["ok"] {
+        Ok(())
+    } else {
+        Err(rows.into_iter().take(5).collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// Verifies the backup `id` (or `latest`) in `dir`: checksum, then the full integrity check.
+///
+/// # Errors
+///
+/// As [`stage`], and [`Error::InvalidRequest`] for an unknown id.
+pub fn verify(dir: &Path, id: &str) -> Result<Verification, Error> {
+    let manifest = store::find(dir, id)?;
+    let image = stage(
+        dir,
+        &manifest,
+        &dir.join(format!(".{}.verify.tmp", manifest.id)),
+        Depth::Full,
+    )?;
+    drop(image);
+    Ok(Verification {
+        file: manifest.file_path(dir),
+        id: manifest.id,
+        bytes: manifest.byte_size,
+        sha256: manifest.sha256,
+        check: "integrity_check",
+    })
+}
+
+/// Opens a verified image for reading.
+pub(crate) fn open_image(image: &VerifiedImage) -> Result<Connection, Error> {
+    Connection::open_with_flags(image.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .context("opening the verified backup image")
+}
