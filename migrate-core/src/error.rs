@@ -137,7 +137,7 @@ pub enum Error {
     },
 
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), storage_hint(source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -165,6 +165,16 @@ impl From<PlanError> for Error {
             PlanError::InvalidTarget(reason) => Error::InvalidTarget { reason },
             PlanError::Irreversible { version, name } => Error::Irreversible { version, name },
         }
+    }
+}
+
+/// Names the likely cause of a write that failed for lack of room.
+fn storage_hint(e: &std::io::Error) -> &'static str {
+    // 27 is EFBIG (a file-size limit), 28 ENOSPC, on Linux and the BSDs.
+    if e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(27 | 28)) {
+        " (the disk is full, or a file-size limit was reached)"
+    } else {
+        ""
     }
 }
 

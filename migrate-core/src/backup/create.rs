@@ -6,19 +6,26 @@
 //! rollback-journal mode the writer's commit waits for the copy (as it would for `cp` under a
 //! lock), within its busy timeout.
 //!
-//! The image is copied into a staged file, then (by default) streamed through zstd into the
-//! backup file while its SHA-256 is computed, so memory stays flat whatever the database
-//! size. Files are created 0600, fsynced and renamed into place; the manifest is written last,
-//! so a crash or a full disk never leaves a file that looks like a valid backup.
+//! Within that snapshot the pages are read through SQLite itself, from the `sqlite_dbpage`
+//! virtual table, and streamed once: hashed, compressed with zstd by default, written. Memory
+//! stays flat whatever the database size. Reading the file with a second file descriptor
+//! instead would be unsafe: closing it drops every POSIX lock this process holds on the
+//! database, SQLite's own included. Where SQLite was built without `sqlite_dbpage`, the
+//! snapshot is copied with the backup API into a staged image that is then streamed the same
+//! way.
+//!
+//! Files are created 0600, fsynced and renamed into place; the manifest is written last, so a
+//! crash or a full disk never leaves a file that looks like a valid backup.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::Error;
-use crate::backup::image;
+use crate::backup::image::{self, EarlyFlush, HashingWriter};
 use crate::backup::manifest::{Compression, Manifest, Reason};
 use crate::backup::store::{self, Staged};
 use crate::clock;
@@ -80,8 +87,8 @@ pub fn create(
     store::create_dir(dir)?;
     let created_at = clock::now_rfc3339();
     let id = store::new_id(&created_at, options.reason.as_str());
-    let file = format!("{id}.{}", options.compression.extension());
-    let final_path = dir.join(&file);
+    let file_name = format!("{id}.{}", options.compression.extension());
+    let final_path = dir.join(&file_name);
 
     let source = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .context(&format!("opening {}", db.display()))?;
@@ -109,26 +116,33 @@ pub fn create(
         None
     };
 
-    let image = Staged::new(dir.join(format!(".{id}.image.tmp")));
-    drop(store::create_private(image.path())?);
-    copy_snapshot(&snapshot, image.path(), options.busy_timeout, progress)?;
-    drop(snapshot);
-
+    let out = Staged::new(store::temp_path(&final_path));
+    let file = store::create_private(out.path())?;
+    let source = Snapshot {
+        conn: &snapshot,
+        pages: page_count,
+        staging: dir.join(format!(".{id}.image.tmp")),
+        busy_timeout: options.busy_timeout,
+    };
     let digested = match options.compression {
         Compression::None => {
-            let digested = image::digest(image.path())?;
-            image.publish(&final_path)?;
+            // The hashing writer already writes in 1 MiB chunks.
+            let mut sink = HashingWriter::new(EarlyFlush::new(file, out.path())?);
+            source.write_to(&mut sink, out.path(), progress)?;
+            let (_, digested) = sink.finish().map_err(image::io(out.path()))?;
             digested
         }
         Compression::Zstd => {
-            let out = Staged::new(store::temp_path(&final_path));
-            let mut file = store::create_private(out.path())?;
-            let digested = image::compress(image.path(), &mut file, out.path())?;
-            drop(file);
-            out.publish(&final_path)?;
+            let file = EarlyFlush::new(file, out.path())?;
+            let mut sink = HashingWriter::new(image::encoder(file, out.path())?);
+            source.write_to(&mut sink, out.path(), progress)?;
+            let (encoder, digested) = sink.finish().map_err(image::io(out.path()))?;
+            encoder.finish().map_err(image::io(out.path()))?;
             digested
         }
     };
+    drop(snapshot);
+    out.publish(&final_path)?;
     let expected = page_size * page_count;
     if digested.bytes != expected {
         let _ = std::fs::remove_file(&final_path);
@@ -156,7 +170,7 @@ pub fn create(
                 source,
             })?
             .len(),
-        file,
+        file: file_name,
         source: db.display().to_string(),
     };
     if let Err(e) = store::write_atomically(
@@ -170,7 +184,98 @@ pub fn create(
     Ok(manifest)
 }
 
-/// Copies the snapshot `source` holds open into a new database file at `to`.
+/// The pinned snapshot a backup reads.
+struct Snapshot<'c> {
+    conn: &'c Connection,
+    pages: u64,
+    /// Where the fallback path stages its image.
+    staging: PathBuf,
+    busy_timeout: Duration,
+}
+
+impl Snapshot<'_> {
+    /// Writes the database image to `sink`.
+    fn write_to(
+        &self,
+        sink: &mut impl Write,
+        sink_path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Error> {
+        if self
+            .conn
+            .prepare("SELECT 1 FROM sqlite_dbpage LIMIT 0")
+            .is_ok()
+        {
+            self.stream_pages(sink, sink_path, progress)
+        } else {
+            let image = Staged::new(self.staging.clone());
+            drop(store::create_private(image.path())?);
+            copy_snapshot(self.conn, image.path(), self.busy_timeout, progress)?;
+            image::copy_file(image.path(), sink, sink_path)
+        }
+    }
+
+    /// Streams every page, in order, from `sqlite_dbpage`.
+    fn stream_pages(
+        &self,
+        sink: &mut impl Write,
+        sink_path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno")
+            .context("reading the database pages")?;
+        let mut rows = stmt.query([]).context("reading the database pages")?;
+        let mut expected = 1u64;
+        while let Some(row) = rows.next().context("reading the database pages")? {
+            let pgno: i64 = row.get(0).context("reading the database pages")?;
+            let data = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_blob()?))
+                .context("reading the database pages")?;
+            if pgno as u64 != expected {
+                return Err(Error::InvalidRequest {
+                    reason: format!(
+                        "sqlite_dbpage returned page {pgno} where page {expected} was due"
+                    ),
+                });
+            }
+            let written = if expected == 1 {
+                sink.write_all(&standalone_header(data))
+            } else {
+                sink.write_all(data)
+            };
+            written.map_err(|source| Error::Io {
+                path: sink_path.to_path_buf(),
+                source,
+            })?;
+            if expected.is_multiple_of(PAGES_PER_STEP as u64) || expected == self.pages {
+                progress(Progress {
+                    copied: expected,
+                    total: self.pages,
+                });
+            }
+            expected += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Page 1 of a standalone copy: a database in WAL mode marks it in header bytes 18 and 19;
+/// the copy has no WAL, so it is marked as a rollback-journal database (as the backup API's
+/// copies are).
+fn standalone_header(page: &[u8]) -> Vec<u8> {
+    let mut page = page.to_vec();
+    if page.len() > 19 && page[18] == 2 && page[19] == 2 {
+        page[18] = 1;
+        page[19] = 1;
+    }
+    page
+}
+
+/// Copies the snapshot `source` holds open into a new database file at `to` with the backup
+/// API (for SQLite builds without `sqlite_dbpage`).
 fn copy_snapshot(
     source: &Connection,
     to: &Path,
@@ -178,7 +283,7 @@ fn copy_snapshot(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), Error> {
     let mut dest = Connection::open(to).context("opening the backup image")?;
-    // A scratch file: no journal, no syncs; it is fsynced once complete.
+    // A scratch file: no journal, no syncs.
     dest.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
         .context("preparing the backup image")?;
     let backup = Backup::new(source, &mut dest).context("starting the backup")?;

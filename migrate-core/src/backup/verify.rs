@@ -72,18 +72,18 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Checks the backup in `dir` described by `manifest`, staging a compressed one at `stage`
-/// (a path that must not exist; the copy is removed on error and when the result is dropped).
+/// Checks that the backup in `dir` described by `manifest` matches its checksum, staging a
+/// compressed one at `stage` (a path that must not exist; the copy is removed on error and when
+/// the result is dropped). The image's integrity is not checked yet: see [`check`].
 ///
 /// # Errors
 ///
-/// [`Error::BackupCorrupt`] naming the backup file when it is missing, unreadable, does not
-/// match its checksum or fails the integrity check; [`Error::Io`] when staging fails.
-pub(crate) fn stage(
+/// [`Error::BackupCorrupt`] naming the backup file when it is missing, unreadable or does not
+/// match its checksum; [`Error::Io`] when staging fails.
+pub(crate) fn stage_unchecked(
     dir: &Path,
     manifest: &Manifest,
     stage: &Path,
-    depth: Depth,
 ) -> Result<VerifiedImage, Error> {
     let file = manifest.file_path(dir);
     if !file.is_file() {
@@ -124,19 +124,48 @@ pub(crate) fn stage(
             ),
         ));
     }
-    check_image(image.path(), depth).map_err(|problems| {
+    Ok(image)
+}
+
+/// Checks the backup in `dir` described by `manifest` as [`stage_unchecked`] does, then runs the
+/// integrity check of `depth` on the image.
+///
+/// # Errors
+///
+/// As [`stage_unchecked`], and [`Error::BackupCorrupt`] when the image fails its check.
+pub(crate) fn stage(
+    dir: &Path,
+    manifest: &Manifest,
+    stage: &Path,
+    depth: Depth,
+) -> Result<VerifiedImage, Error> {
+    let image = stage_unchecked(dir, manifest, stage)?;
+    check(dir, manifest, image.path(), depth)?;
+    Ok(image)
+}
+
+/// Runs the integrity check of `depth` on the staged image of `manifest`'s backup.
+///
+/// # Errors
+///
+/// [`Error::BackupCorrupt`] naming the backup file when the image fails it.
+pub(crate) fn check(
+    dir: &Path,
+    manifest: &Manifest,
+    image: &Path,
+    depth: Depth,
+) -> Result<(), Error> {
+    check_image(image, depth).map_err(|problems| {
         corrupt(
-            &file,
+            &manifest.file_path(dir),
             format!("the image fails its integrity check: {problems}"),
         )
-    })?;
-    Ok(image)
+    })
 }
 
 /// Runs the integrity check on a database image, returning SQLite's complaints.
 fn check_image(path: &Path, depth: Depth) -> Result<(), String> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| e.to_string())?;
+    let conn = open_read_only(path).map_err(|e| e.to_string())?;
     let pragma = match depth {
         Depth::Quick => "PRAGMA quick_check",
         Depth::Full => "PRAGMA integrity_check",
@@ -177,6 +206,10 @@ pub fn verify(dir: &Path, id: &str) -> Result<Verification, Error> {
 
 /// Opens a verified image for reading.
 pub(crate) fn open_image(image: &VerifiedImage) -> Result<Connection, Error> {
-    Connection::open_with_flags(image.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .context("opening the verified backup image")
+    open_read_only(image.path()).context("opening the verified backup image")
+}
+
+/// Opens a database image read-only.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
 }
