@@ -9,7 +9,9 @@
 //! Prints a markdown table (medians) for docs/benchmarks.md.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use migrate_bench::{median, time};
 
 use migrate_core::{Migrator, source};
 use rusqlite::Connection;
@@ -51,17 +53,6 @@ fn write_migrations(dir: &Path, n: usize) {
         )
         .unwrap();
     }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
-    let start = Instant::now();
-    let out = f();
-    (start.elapsed(), out)
 }
 
 fn fmt(d: Duration) -> String {

@@ -6,7 +6,9 @@
 //! cargo run --release -p migrate-bench --bin startup-bench [-- --runs N]
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use migrate_bench::{median, time};
 
 use migrate_core::{Migrations, Migrator, Request};
 use rusqlite::Connection;
@@ -15,17 +17,6 @@ static OURS: Migrations = migrate_macros::embed_migrations!("migrations_1000");
 
 mod theirs {
     refinery::embed_migrations!("migrations_1000");
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
-    let start = Instant::now();
-    let out = f();
-    (start.elapsed(), out)
 }
 
 fn main() {
