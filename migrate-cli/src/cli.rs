@@ -20,12 +20,18 @@ pub struct Global {
     /// The database file [env: MIGRATE_DB, else DATABASE_URL as sqlite:PATH]
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// The migrations directory
-    #[arg(long, global = true, value_name = "DIR", default_value = "migrations")]
-    pub migrations: PathBuf,
+    /// The migrations directory [default: ./migrations]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
     /// Where backups live [default: <db file>.backups beside the database]
     #[arg(long, global = true, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// A configuration file [default: ./migrate.toml, if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Settings read from the configuration file (not an option)
+    #[arg(skip)]
+    pub file: crate::config::FileConfig,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -105,7 +111,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
-    /// Take a hot backup now (compressed with zstd unless --plain)
+    /// Take a hot backup now (compressed with zstd unless --plain or `[backup] compression = "none"`)
     Create {
         /// Store a plain SQLite file instead of a zstd-compressed one
         #[arg(long)]
@@ -121,15 +127,15 @@ pub enum BackupCommand {
     },
     /// Delete the backups the retention policy does not keep
     Prune {
-        /// Keep the newest N
-        #[arg(long, value_name = "N", default_value_t = migrate_core::backup::Retention::default().keep_last)]
-        keep_last: usize,
-        /// Keep the newest of each of the last D days
-        #[arg(long, value_name = "D", default_value_t = migrate_core::backup::Retention::default().keep_daily)]
-        keep_daily: usize,
-        /// Keep the newest of each of the last W ISO weeks
-        #[arg(long, value_name = "W", default_value_t = migrate_core::backup::Retention::default().keep_weekly)]
-        keep_weekly: usize,
+        /// Keep the newest N [default: [backup] keep_last, else 10]
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
+        /// Keep the newest of each of the last D days [default: [backup] keep_daily, else 7]
+        #[arg(long, value_name = "D")]
+        keep_daily: Option<usize>,
+        /// Keep the newest of each of the last W ISO weeks [default: [backup] keep_weekly, else 4]
+        #[arg(long, value_name = "W")]
+        keep_weekly: Option<usize>,
         /// Say what would be deleted; delete nothing
         #[arg(long)]
         dry_run: bool,

@@ -9,7 +9,7 @@ use crate::cli::Global;
 use crate::error::CliError;
 
 /// Where the database is: `--db`, else `MIGRATE_DB`, else `DATABASE_URL` (`sqlite:PATH` or
-/// `sqlite://PATH`).
+/// `sqlite://PATH`), else `db` in the configuration file.
 pub fn db_path(global: &Global) -> Result<PathBuf, CliError> {
     if let Some(db) = &global.db {
         return Ok(db.clone());
@@ -22,8 +22,11 @@ pub fn db_path(global: &Global) -> Result<PathBuf, CliError> {
     {
         return parse_database_url(&url).map_err(CliError::Usage);
     }
+    if let Some(db) = &global.file.db {
+        return Ok(db.clone());
+    }
     Err(CliError::Usage(
-        "no database given: pass --db PATH, or set MIGRATE_DB or DATABASE_URL=sqlite:PATH".into(),
+        "no database given: pass --db PATH, or set MIGRATE_DB or DATABASE_URL=sqlite:PATH, or `db` in migrate.toml".into(),
     ))
 }
 
@@ -42,17 +45,27 @@ pub fn parse_database_url(url: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(path))
 }
 
-/// The backup directory: `--backup-dir`, else `<db file>.backups`.
+/// The migrations directory: `--migrations`, else the configuration's, else `./migrations`.
+pub fn migrations_dir(global: &Global) -> PathBuf {
+    global
+        .migrations
+        .clone()
+        .or_else(|| global.file.migrations.clone())
+        .unwrap_or_else(|| PathBuf::from("migrations"))
+}
+
+/// The backup directory: `--backup-dir`, else the configuration's, else `<db file>.backups`.
 pub fn backup_dir(global: &Global, db: &std::path::Path) -> PathBuf {
     global
         .backup_dir
         .clone()
+        .or_else(|| global.file.backup_dir.clone())
         .unwrap_or_else(|| migrate_core::backup::default_dir(db))
 }
 
 /// The lock timeout from `--lock-timeout`, or the core default.
 pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
-    match global.lock_timeout {
+    match global.lock_timeout.or(global.file.lock_timeout) {
         None => Ok(migrate_core::lock::DEFAULT_TIMEOUT),
         Some(secs) => Duration::try_from_secs_f64(secs).map_err(|_| {
             CliError::Usage(format!(
@@ -64,7 +77,7 @@ pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
 
 /// A migrator over the migrations directory, with the global options applied.
 pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
-    let migrations = source::read_dir(&global.migrations)?;
+    let migrations = source::read_dir(migrations_dir(global))?;
     let mut migrator = Migrator::new(migrations);
     migrator.lock_timeout(lock_timeout(global)?);
     Ok(migrator)

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod config;
 mod context;
 mod error;
 mod output;
@@ -12,9 +13,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
     let out = output::Output::new(&cli.global);
-    match commands::run(&cli, &out) {
+    let result = config::load(&cli.global).and_then(|file| {
+        cli.global.file = file;
+        commands::run(&cli, &out)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             out.error(&error);

@@ -6,6 +6,7 @@ use migrate_core::backup::{self, Compression, CreateOptions, Manifest, Reason, R
 use serde::Serialize;
 
 use crate::cli::{BackupCommand, Global};
+use crate::config::CompressionName;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
@@ -15,8 +16,9 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
     let dir = context::backup_dir(g, &db);
     match command {
         BackupCommand::Create { plain } => {
+            let configured = g.file.backup.compression;
             let options = CreateOptions {
-                compression: if *plain {
+                compression: if *plain || configured == Some(CompressionName::None) {
                     Compression::None
                 } else {
                     Compression::Zstd
@@ -70,10 +72,13 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
             keep_weekly,
             dry_run,
         } => {
+            let (file, default) = (&g.file.backup, Retention::default());
             let policy = Retention {
-                keep_last: *keep_last,
-                keep_daily: *keep_daily,
-                keep_weekly: *keep_weekly,
+                keep_last: keep_last.or(file.keep_last).unwrap_or(default.keep_last),
+                keep_daily: keep_daily.or(file.keep_daily).unwrap_or(default.keep_daily),
+                keep_weekly: keep_weekly
+                    .or(file.keep_weekly)
+                    .unwrap_or(default.keep_weekly),
             };
             let deleted = if *dry_run {
                 backup::to_delete(&backup::list(&dir)?, &policy)

@@ -20,9 +20,9 @@ struct Created {
 
 pub fn run(g: &Global, out: &Output, name: &str) -> Result<(), CliError> {
     let name = slug(name)?;
-    let dir = &g.migrations;
+    let dir = &crate::context::migrations_dir(g);
     std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
-        path: dir.clone(),
+        path: dir.to_path_buf(),
         source,
     })?;
     let version = source::read_dir(dir)?.latest().unwrap_or(0) + 1;

@@ -1,0 +1,113 @@
+//! `migrate.toml`: defaults for the global options and the backup policy, so deploy scripts
+//! need not repeat them. Command-line options win over environment variables, which win over
+//! the file, which wins over built-in defaults. Relative paths are relative to the file.
+//!
+//! ```toml
+//! db = "data/app.db"            # like --db (after MIGRATE_DB and DATABASE_URL)
+//! migrations = "migrations"     # like --migrations
+//! backup_dir = "backups"        # like --backup-dir
+//! lock_timeout = 120            # like --lock-timeout, in seconds
+//!
+//! [backup]
+//! compression = "zstd"          # or "none"
+//! keep_last = 10
+//! keep_daily = 7
+//! keep_weekly = 4
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::Global;
+use crate::error::CliError;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "migrate.toml";
+
+/// What a configuration file may set. Unknown keys are errors, so a typo is not ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub db: Option<PathBuf>,
+    pub migrations: Option<PathBuf>,
+    pub backup_dir: Option<PathBuf>,
+    pub lock_timeout: Option<f64>,
+    #[serde(default)]
+    pub backup: BackupConfig,
+}
+
+/// The `[backup]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    pub compression: Option<CompressionName>,
+    pub keep_last: Option<usize>,
+    pub keep_daily: Option<usize>,
+    pub keep_weekly: Option<usize>,
+}
+
+/// `compression = "zstd" | "none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionName {
+    Zstd,
+    None,
+}
+
+/// Reads `--config FILE` (which must exist), or `./migrate.toml` when present, or nothing.
+pub fn load(global: &Global) -> Result<FileConfig, CliError> {
+    let path = match &global.config {
+        Some(path) => path.clone(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::Usage(format!("cannot read configuration {}: {e}", path.display()))
+    })?;
+    let mut config = parse(&text)
+        .map_err(|e| CliError::Usage(format!("invalid configuration {}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    for p in [
+        &mut config.db,
+        &mut config.migrations,
+        &mut config.backup_dir,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok(config)
+}
+
+fn parse(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_key() {
+        let c = parse(
+            "db = 'app.db'\nmigrations = 'm'\nbackup_dir = 'b'\nlock_timeout = 5\n\
+             [backup]\ncompression = 'none'\nkeep_last = 3\nkeep_daily = 2\nkeep_weekly = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.db.unwrap(), PathBuf::from("app.db"));
+        assert_eq!(c.lock_timeout, Some(5.0));
+        assert_eq!(c.backup.compression, Some(CompressionName::None));
+        assert_eq!(c.backup.keep_weekly, Some(1));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_line() {
+        let err = parse("db = 'app.db'\nlock_timout = 5\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("lock_timout"), "{err}");
+    }
+}

@@ -1,0 +1,114 @@
+//! `migrate.toml`: found in the working directory or named by `--config`, paths relative to
+//! the file, command-line options winning over it, typos refused with the file and line.
+
+use migrate_core::backup;
+use migrate_tests::{Run, Scratch, count, example_migrations, migrate_command};
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Run {
+    Run::from(
+        migrate_command()
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_file_in_the_working_directory_supplies_database_and_migrations() {
+    let s = Scratch::with_migrations(&example_migrations());
+    std::fs::write(
+        s.dir.path().join("migrate.toml"),
+        "db = 'data/app.db'\nmigrations = 'migrations'\nlock_timeout = 5\n",
+    )
+    .unwrap();
+    std::fs::create_dir(s.dir.path().join("data")).unwrap();
+    run_in(s.dir.path(), &["-q", "up"]).expect(0);
+    let db = s.dir.path().join("data/app.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(count(&conn, "SELECT count(*) FROM _migrate_history"), 6);
+    // From elsewhere, --config names the file; its paths stay relative to it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = s.dir.path().join("migrate.toml");
+    let status = run_in(
+        elsewhere.path(),
+        &["--json", "--config", config.to_str().unwrap(), "status"],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(status["current_version"], 6);
+    // --db wins over the file.
+    let other = elsewhere.path().join("other.db");
+    let status = run_in(
+        elsewhere.path(),
+        &[
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "--db",
+            other.to_str().unwrap(),
+            "status",
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(status["current_version"], serde_json::Value::Null);
+}
+
+#[test]
+fn backup_policy_comes_from_the_file() {
+    let s = Scratch::with_migrations(&example_migrations());
+    std::fs::write(
+        s.dir.path().join("migrate.toml"),
+        "db = 'app.db'\n[backup]\ncompression = 'none'\nkeep_last = 2\nkeep_daily = 0\nkeep_weekly = 0\n",
+    )
+    .unwrap();
+    run_in(s.dir.path(), &["-q", "up"]).expect(0);
+    for _ in 0..4 {
+        run_in(s.dir.path(), &["-q", "backup", "create"]).expect(0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let dir = backup::default_dir(&s.db());
+    assert!(
+        backup::list(&dir)
+            .unwrap()
+            .iter()
+            .all(|m| m.compression == backup::Compression::None)
+    );
+    let pruned = run_in(s.dir.path(), &["--json", "backup", "prune"])
+        .expect(0)
+        .json();
+    assert_eq!(pruned["deleted"].as_array().unwrap().len(), 2);
+    assert_eq!(backup::list(&dir).unwrap().len(), 2);
+    // A flag wins over the file.
+    let pruned = run_in(
+        s.dir.path(),
+        &["--json", "backup", "prune", "--keep-last", "1"],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(pruned["deleted"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_typo_in_the_file_is_a_usage_error_naming_file_and_line() {
+    let s = Scratch::with_migrations(&example_migrations());
+    std::fs::write(
+        s.dir.path().join("migrate.toml"),
+        "db = 'app.db'\nlock_timout = 5\n",
+    )
+    .unwrap();
+    let run = run_in(s.dir.path(), &["status"]).expect(2);
+    assert!(
+        run.stderr.contains("invalid configuration migrate.toml"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    let run = run_in(s.dir.path(), &["--config", "nope.toml", "status"]).expect(2);
+    assert!(
+        run.stderr.contains("cannot read configuration nope.toml"),
+        "{}",
+        run.stderr
+    );
+}
