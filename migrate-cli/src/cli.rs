@@ -92,6 +92,15 @@ pub enum Command {
         /// The version the existing schema corresponds to
         version: Version,
     },
+    /// Check the database's integrity: header, pages, indexes, constraints, foreign keys (exit 6 on findings)
+    Check {
+        /// integrity_check (indexes against their tables too) instead of quick_check
+        #[arg(long)]
+        full: bool,
+        /// Check only this table and its indexes (repeatable)
+        #[arg(long = "table", value_name = "T")]
+        tables: Vec<String>,
+    },
     /// Take, list, verify and rotate backups
     #[command(subcommand)]
     Backup(BackupCommand),

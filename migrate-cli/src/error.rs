@@ -12,6 +12,8 @@ pub enum CliError {
     Core(Error),
     /// A usage or configuration problem the library never sees.
     Usage(String),
+    /// The command printed its result and exits with this code (e.g. `check` with findings).
+    Exit(u8),
     /// A file the CLI itself writes (e.g. `new`).
     Io {
         path: PathBuf,
@@ -30,6 +32,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Core(e) => e.fmt(f),
             CliError::Usage(m) => f.write_str(m),
+            CliError::Exit(code) => write!(f, "exit {code}"),
             CliError::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -51,6 +54,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => code::USAGE,
+            CliError::Exit(code) => *code,
             CliError::Io { .. } => code::UNEXPECTED,
             CliError::Core(e) => match e {
                 Error::MigrationsDir { .. }

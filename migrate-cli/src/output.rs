@@ -45,6 +45,10 @@ impl Output {
 
     /// Prints an error: the JSON document on stdout with `--json`, the message on stderr always.
     pub fn error(&self, error: &CliError) {
+        if matches!(error, CliError::Exit(_)) {
+            // The command has printed its own result.
+            return;
+        }
         if self.json {
             println!(
                 "{}",

@@ -29,6 +29,7 @@ pub mod filename;
 pub mod fk;
 pub mod history;
 pub mod holder;
+pub mod integrity;
 pub mod lock;
 mod migration;
 mod migrator;

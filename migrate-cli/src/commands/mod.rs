@@ -2,6 +2,7 @@
 
 mod backup;
 mod baseline;
+mod check;
 mod history;
 mod new;
 mod plan;
@@ -34,6 +35,7 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Command::History { limit } => history::run(g, out, *limit),
         Command::Baseline { version } => baseline::run(g, out, *version),
+        Command::Check { full, tables } => check::run(g, out, *full, tables),
         Command::Backup(command) => backup::run(g, out, command),
         Command::Restore { id, tables, to } => restore::run(g, out, id, tables, to.as_deref()),
     }

@@ -1,0 +1,49 @@
+//! `migrate check [--full] [--table T]...`: the integrity report; exit 6 on findings.
+
+use migrate_core::integrity::{self, Depth};
+
+use crate::cli::Global;
+use crate::context;
+use crate::error::{CliError, code};
+use crate::output::Output;
+
+pub fn run(g: &Global, out: &Output, full: bool, tables: &[String]) -> Result<(), CliError> {
+    let db = context::db_path(g)?;
+    let depth = if full { Depth::Full } else { Depth::Quick };
+    let report = integrity::check(&db, depth, tables, context::lock_timeout(g)?)?;
+    out.print(&report, || {
+        let scope = report.tables.as_ref().map_or_else(
+            || "the database".to_owned(),
+            |t| format!("table(s) {}", t.join(", ")),
+        );
+        let check = match report.depth {
+            Depth::Quick => "quick_check",
+            Depth::Full => "integrity_check",
+        };
+        if report.ok {
+            return format!(
+                "ok: {check} and foreign keys found nothing wrong in {scope} ({} ms)\n",
+                report.duration_ms
+            );
+        }
+        let mut text = format!(
+            "{} problem(s) found in {scope} by {check} and the foreign-key check:\n",
+            report.count
+        );
+        for finding in &report.findings {
+            text.push_str(&format!("  {finding}\n"));
+        }
+        if report.count > report.findings.len() {
+            text.push_str(&format!(
+                "  ... and {} more\n",
+                report.count - report.findings.len()
+            ));
+        }
+        text
+    });
+    if report.ok {
+        Ok(())
+    } else {
+        Err(CliError::Exit(code::CORRUPT))
+    }
+}

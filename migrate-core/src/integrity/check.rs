@@ -1,0 +1,385 @@
+//! Running the checks: the file header against the file, `quick_check` or `integrity_check`
+//! (whole, or table by table), and `foreign_key_check`, each message parsed into a
+//! [`Finding`] and mapped to its table through the root pages in `sqlite_schema`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::Error;
+use crate::integrity::finding::{self, Finding, FindingKind, Parsed};
+use crate::sql::quote_ident;
+
+/// How thorough the b-tree check is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Depth {
+    /// `PRAGMA quick_check`: every page and row, NOT NULL and CHECK, but not indexes against
+    /// their tables. O(N).
+    Quick,
+    /// `PRAGMA integrity_check`: also every index entry against its table. O(N log N).
+    Full,
+}
+
+impl Depth {
+    fn pragma(self) -> &'static str {
+        match self {
+            Depth::Quick => "quick_check",
+            Depth::Full => "integrity_check",
+        }
+    }
+}
+
+/// At most this many findings are listed; the count says how many there were.
+const MAX_LISTED: usize = 1000;
+
+/// The result of a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// True when nothing was found.
+    pub ok: bool,
+    /// The database checked.
+    pub database: String,
+    /// How thoroughly.
+    pub depth: Depth,
+    /// The tables checked, when the check was limited to some.
+    pub tables: Option<Vec<String>>,
+    /// How many problems were found.
+    pub count: usize,
+    /// The problems (the first 1,000).
+    pub findings: Vec<Finding>,
+    /// How long the check took.
+    pub duration_ms: u64,
+}
+
+/// Checks the database at `db`, read-only. `tables` limits the b-tree and foreign-key checks to
+/// those tables (and their indexes); empty checks everything.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] when there is no database at `db` or a named table does not
+/// exist. Damage is not an error: it is what the report lists.
+pub fn check(
+    db: &Path,
+    depth: Depth,
+    tables: &[String],
+    busy_timeout: Duration,
+) -> Result<Report, Error> {
+    let started = Instant::now();
+    let size = std::fs::metadata(db)
+        .map_err(|_| Error::InvalidRequest {
+            reason: format!("there is no database at {}", db.display()),
+        })?
+        .len();
+    let mut findings = Vec::new();
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let conn = match conn {
+        Ok(conn) => {
+            let _ = conn.busy_timeout(busy_timeout);
+            conn
+        }
+        Err(e) => {
+            findings.push(unreadable(&e));
+            return Ok(report(db, depth, tables, findings, started));
+        }
+    };
+    findings.extend(header(&conn, db, size));
+    let names = Names::read(&conn);
+    for table in tables {
+        if !names.is_table(table) {
+            return Err(Error::InvalidRequest {
+                reason: format!("there is no table `{table}` in {}", db.display()),
+            });
+        }
+    }
+    let lines = if tables.is_empty() {
+        btree_check(&conn, depth, None)
+    } else {
+        let mut all = Ok(Vec::new());
+        for table in tables {
+            match (btree_check(&conn, depth, Some(table)), &mut all) {
+                (Ok(lines), Ok(all)) => all.extend(lines),
+                (Err(e), all) => *all = Err(e),
+                _ => {}
+            }
+        }
+        all
+    };
+    match lines {
+        Ok(lines) => findings.extend(names.locate_all(&lines, None)),
+        Err(e) => findings.push(unreadable(&e)),
+    }
+    if tables.is_empty() {
+        attribute_unlocated(&conn, &names, &mut findings);
+    }
+    findings.extend(foreign_keys(&conn, tables));
+    Ok(report(db, depth, tables, findings, started))
+}
+
+fn report(
+    db: &Path,
+    depth: Depth,
+    tables: &[String],
+    mut findings: Vec<Finding>,
+    started: Instant,
+) -> Report {
+    let count = findings.len();
+    findings.truncate(MAX_LISTED);
+    Report {
+        ok: count == 0,
+        database: db.display().to_string(),
+        depth,
+        tables: (!tables.is_empty()).then(|| tables.to_vec()),
+        count,
+        findings,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// SQLite's own message of an error, without rusqlite's wrapping.
+fn message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn unreadable(e: &rusqlite::Error) -> Finding {
+    Finding {
+        kind: FindingKind::Unreadable,
+        page: None,
+        root: None,
+        object: None,
+        table: None,
+        message: format!("SQLite cannot read the database: {e}"),
+    }
+}
+
+/// Damage SQLite reported without a location ("database disk image is malformed") is traced to
+/// its tables by checking each table on its own; what a table's check finds replaces the
+/// unlocated report.
+fn attribute_unlocated(conn: &Connection, names: &Names, findings: &mut Vec<Finding>) {
+    let unlocated =
+        |f: &Finding| f.table.is_none() && matches!(f.kind, FindingKind::Page | FindingKind::Other);
+    if !findings.iter().any(unlocated) {
+        return;
+    }
+    let located: Vec<Finding> = names
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let lines = btree_check(conn, Depth::Quick, Some(t)).ok()?;
+            Some(names.locate_all(&lines, Some(t)))
+        })
+        .flatten()
+        .collect();
+    if !located.is_empty() {
+        findings.retain(|f| !unlocated(f));
+        findings.extend(located);
+    }
+}
+
+/// Runs the b-tree check; a full check SQLite abandons half-way is retried as a quick check,
+/// which reads less and often gets further.
+fn btree_check(
+    conn: &Connection,
+    depth: Depth,
+    table: Option<&str>,
+) -> rusqlite::Result<Vec<String>> {
+    let run = |depth: Depth| -> rusqlite::Result<Vec<String>> {
+        let sql = match table {
+            // A pragma's argument cannot be a bound parameter; the name is quoted instead.
+            Some(t) => format!("PRAGMA {}({})", depth.pragma(), quote_ident(t)),
+            None => format!("PRAGMA {}", depth.pragma()),
+        };
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut lines = Vec::new();
+        // SQLite may give up part-way through (SQLITE_CORRUPT) after reporting what it found:
+        // keep those lines, and its last word as one more.
+        loop {
+            match rows.next() {
+                Ok(Some(row)) => lines.push(row.get::<_, String>(0)?),
+                Ok(None) => return Ok(lines),
+                Err(e) if !lines.is_empty() => {
+                    lines.push(message(&e));
+                    return Ok(lines);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    match (run(depth), depth) {
+        (Err(_), Depth::Full) => run(Depth::Quick),
+        (result, _) => result,
+    }
+}
+
+/// The header's page count against the file's size (outside WAL mode, where the newest pages
+/// may live in the WAL instead).
+fn header(conn: &Connection, db: &Path, size: u64) -> Option<Finding> {
+    let read = || -> rusqlite::Result<(u64, u64, String)> {
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        Ok((page_size as u64, page_count as u64, mode))
+    };
+    let (page_size, page_count) = match read() {
+        Ok((_, _, mode)) if mode.eq_ignore_ascii_case("wal") => return None,
+        Ok((size, count, _)) => (size, count),
+        // SQLite cannot even read the header through its own API: read the 100 bytes directly.
+        // (Only here: a second descriptor on a database this process has locked would drop
+        // those locks when closed, but nothing can be locked on a file SQLite cannot read.)
+        Err(_) => raw_header(db)?,
+    };
+    let expected = page_size * page_count;
+    (expected != size).then(|| Finding {
+        kind: FindingKind::Header,
+        page: None,
+        root: None,
+        object: None,
+        table: None,
+        message: format!(
+            "the header says {page_count} pages of {page_size} bytes ({expected} bytes) but the file holds {size} bytes{}",
+            if size < expected { ": the file is truncated" } else { "" }
+        ),
+    })
+}
+
+fn raw_header(db: &Path) -> Option<(u64, u64)> {
+    use std::io::Read;
+    let mut bytes = [0u8; 100];
+    std::fs::File::open(db).ok()?.read_exact(&mut bytes).ok()?;
+    if &bytes[..16] != b"SQLite format 3\0" {
+        return None;
+    }
+    let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let page_count = u64::from(u32::from_be_bytes([
+        bytes[28], bytes[29], bytes[30], bytes[31],
+    ]));
+    Some((page_size, page_count))
+}
+
+fn foreign_keys(conn: &Connection, tables: &[String]) -> Vec<Finding> {
+    let sqls: Vec<String> = if tables.is_empty() {
+        vec!["PRAGMA foreign_key_check".to_owned()]
+    } else {
+        tables
+            .iter()
+            .map(|t| format!("PRAGMA foreign_key_check({})", quote_ident(t)))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for sql in sqls {
+        let rows = conn.prepare(&sql).and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        });
+        // A database too damaged for this check has already reported why.
+        for (table, rowid, parent) in rows.unwrap_or_default() {
+            let row = rowid.map_or_else(|| "a row".to_owned(), |r| format!("rowid {r}"));
+            out.push(Finding {
+                kind: FindingKind::ForeignKey,
+                page: None,
+                root: None,
+                object: Some(table.clone()),
+                message: format!("{row} of {table} references a missing row of {parent}"),
+                table: Some(table),
+            });
+        }
+    }
+    out
+}
+
+/// Tables and indexes by name and by root page, from `sqlite_schema` (empty when unreadable).
+struct Names {
+    by_root: HashMap<u64, (String, String)>,
+    table_of: HashMap<String, String>,
+    tables: Vec<String>,
+}
+
+impl Names {
+    fn read(conn: &Connection) -> Self {
+        let rows: Vec<(String, String, String, Option<i64>)> = conn
+            .prepare("SELECT type, name, tbl_name, rootpage FROM sqlite_schema")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut names = Names {
+            by_root: HashMap::new(),
+            table_of: HashMap::new(),
+            tables: Vec::new(),
+        };
+        for (kind, name, table, root) in rows {
+            if let Some(root) = root.filter(|r| *r > 0) {
+                names
+                    .by_root
+                    .insert(root as u64, (name.clone(), table.clone()));
+            }
+            if kind == "table" {
+                names.tables.push(name.clone());
+            }
+            names.table_of.insert(name, table);
+        }
+        names
+    }
+
+    fn is_table(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+
+    /// Parses check output, locating each finding; `checked` is the table a per-table check
+    /// ran on, the owner of anything it reports without a location.
+    fn locate_all(&self, lines: &[String], checked: Option<&str>) -> Vec<Finding> {
+        lines
+            .iter()
+            .filter_map(|l| finding::parse(l))
+            .map(|p| {
+                let mut f = self.locate(p);
+                if f.table.is_none() {
+                    f.table = checked.map(str::to_owned);
+                }
+                f
+            })
+            .collect()
+    }
+
+    fn locate(&self, p: Parsed) -> Finding {
+        let (object, table) = match (&p.named, p.root) {
+            (Some(named), _) => (
+                Some(named.clone()),
+                self.table_of
+                    .get(named)
+                    .cloned()
+                    .or_else(|| Some(named.clone())),
+            ),
+            (None, Some(root)) => match self.by_root.get(&root) {
+                Some((name, table)) => (Some(name.clone()), Some(table.clone())),
+                None => (None, None),
+            },
+            (None, None) => (None, None),
+        };
+        Finding {
+            kind: p.kind,
+            page: p.page,
+            root: p.root,
+            object,
+            table,
+            message: p.message,
+        }
+    }
+}
