@@ -17,6 +17,12 @@ cargo run --quiet -p migrate-tests --example seed_demo -- "$db" --count
 echo; echo "== status";                     migrate status
 echo; echo "== down two steps, and up again"; migrate down --steps 2; migrate up
 echo; echo "== history";                    migrate history
+echo; echo "== integrity check (quick, then full)"; migrate check; migrate check --full
+echo; echo "== a backup, then a table restored from it"
+migrate backup create
+cargo run --quiet -p migrate-tests --example seed_demo -- "$db" --count
+migrate restore latest --table tasks
+migrate backup list
 echo; echo "== an edited, already applied migration is refused (exit 4)"
 cp -r migrations target/demo/migrations
 echo "-- edited" >> target/demo/migrations/0002_create_projects.up.sql

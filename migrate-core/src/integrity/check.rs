@@ -70,8 +70,10 @@ pub fn check(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let size = std::fs::metadata(db)
-        .map_err(|_| Error::InvalidRequest {
-            reason: format!("there is no database at {}", db.display()),
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .ok_or_else(|| Error::InvalidRequest {
+            reason: format!("there is no database file at {}", db.display()),
         })?
         .len();
     let mut findings = Vec::new();
