@@ -160,6 +160,10 @@ pub struct RunArgs {
     /// Commit each migration on its own instead of all in one transaction
     #[arg(long)]
     pub per_migration: bool,
+    /// Skip the pre-flight check and the pre-run backup (a failure after a commit then cannot
+    /// be undone)
+    #[arg(long)]
+    pub no_backup: bool,
     #[command(flatten)]
     pub allow: AllowArgs,
 }

@@ -66,10 +66,13 @@ impl CliError {
                 | Error::InvalidRequest { .. } => code::USAGE,
                 Error::LockTimeout { .. } => code::LOCKED,
                 Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,
-                Error::BackupCorrupt { .. } => code::CORRUPT,
+                Error::BackupCorrupt { .. } | Error::Corrupt { .. } => code::CORRUPT,
                 Error::RunFailed { report, .. } => match report.database {
-                    DatabaseState::PartiallyApplied { .. } => code::NOT_RESTORED,
-                    DatabaseState::Unchanged | DatabaseState::Migrated => code::FAILED_RESTORED,
+                    DatabaseState::PartiallyApplied { .. }
+                    | DatabaseState::RestoreFailed { .. } => code::NOT_RESTORED,
+                    DatabaseState::Unchanged
+                    | DatabaseState::Migrated
+                    | DatabaseState::Restored { .. } => code::FAILED_RESTORED,
                 },
                 _ => code::UNEXPECTED,
             },

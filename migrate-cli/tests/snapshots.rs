@@ -49,6 +49,7 @@ impl Env {
 macro_rules! snapshot {
     ($name:expr, $value:expr) => {
         insta::with_settings!({filters => vec![
+            (r"\d{8}T\d{9}Z-[a-z-]+", "[BACKUP]"),
             (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
             (r"\b\d+ ms\b", "[N] ms"),
             (r"pid \d+ on \S+", "pid [PID] on [HOST]"),

@@ -34,6 +34,7 @@ impl Attempt {
                 versions: plan.steps.iter().map(|s| s.version).collect(),
                 error: None,
                 duration_ms: None,
+                backup_id: None,
                 fingerprint: None,
             },
             started,
@@ -100,6 +101,11 @@ impl Journal for Attempt {
 }
 
 impl Attempt {
+    /// Records the backup taken before the run.
+    pub fn backup(&mut self, id: Option<String>) {
+        self.record.backup_id = id;
+    }
+
     /// Sets the version the run ends at on success.
     pub fn target(&mut self, to_version: Option<crate::Version>) {
         self.record.to_version = to_version;

@@ -102,6 +102,13 @@ pub enum Error {
         report: Box<RunReport>,
     },
 
+    /// The pre-flight check found the database damaged; nothing was changed.
+    #[error("the database is damaged ({} problem(s) found by quick_check); nothing was changed. First: {}", report.count, report.findings.first().map(ToString::to_string).unwrap_or_default())]
+    Corrupt {
+        /// The integrity report.
+        report: Box<crate::integrity::Report>,
+    },
+
     /// A backup is missing, unreadable, or does not match its manifest.
     #[error("backup {} is not usable: {reason}", path.display())]
     BackupCorrupt {
@@ -152,7 +159,7 @@ impl Error {
     /// from this alone whether it still runs against its old schema version.
     pub fn database_state(&self) -> DatabaseState {
         match self {
-            Error::RunFailed { report, .. } => report.database,
+            Error::RunFailed { report, .. } => report.database.clone(),
             _ => DatabaseState::Unchanged,
         }
     }

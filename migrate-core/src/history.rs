@@ -263,6 +263,7 @@ pub(crate) struct AttemptRecord {
     pub versions: Vec<Version>,
     pub error: Option<String>,
     pub duration_ms: Option<u64>,
+    pub backup_id: Option<String>,
     pub fingerprint: Option<Fingerprint>,
 }
 
@@ -271,13 +272,14 @@ pub(crate) struct AttemptRecord {
 pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO _migrate_attempts (id, command, started_at, finished_at, outcome, from_version,
-             to_version, versions, error, duration_ms, host, pid, schema_hash, schema_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             to_version, versions, error, duration_ms, host, pid, schema_hash, schema_version,
+             backup_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at,
              outcome = excluded.outcome, to_version = excluded.to_version,
              versions = excluded.versions, error = excluded.error,
              duration_ms = excluded.duration_ms, schema_hash = excluded.schema_hash,
-             schema_version = excluded.schema_version",
+             schema_version = excluded.schema_version, backup_id = excluded.backup_id",
     )?
     .execute(params![
         a.id,
@@ -293,7 +295,8 @@ pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::
         a.holder.host,
         a.holder.pid,
         a.fingerprint.as_ref().map(|f| &f.hash),
-        a.fingerprint.as_ref().map(|f| f.cookie)
+        a.fingerprint.as_ref().map(|f| f.cookie),
+        a.backup_id
     ])?;
     Ok(a.id.unwrap_or_else(|| conn.last_insert_rowid()))
 }

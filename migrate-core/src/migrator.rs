@@ -14,7 +14,7 @@
 //! have migrated meanwhile), and apply, recording the attempt and the new schema fingerprint
 //! inside the run's own transactions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -27,16 +27,19 @@ use crate::lock::{self, MigrationLock};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
 use crate::report::{DatabaseState, RunReport, StepReport};
+use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
 use crate::status::{self, Status};
-use crate::{Error, db};
+use crate::{Error, backup, db};
 
 #[derive(Debug, Clone)]
 struct Config {
     lock_timeout: Duration,
     scope: TransactionScope,
     allow: Allow,
+    backups: Backups,
+    backup_dir: Option<PathBuf>,
 }
 
 /// Runs migrations against database files.
@@ -55,6 +58,8 @@ impl Migrator {
                 lock_timeout: lock::DEFAULT_TIMEOUT,
                 scope: TransactionScope::Run,
                 allow: Allow::default(),
+                backups: Backups::Take,
+                backup_dir: None,
             },
         }
     }
@@ -69,6 +74,19 @@ impl Migrator {
     /// Whether the run is one transaction or one per migration. By default, one for the run.
     pub fn transaction_scope(&mut self, scope: TransactionScope) -> &mut Self {
         self.config.scope = scope;
+        self
+    }
+
+    /// Whether a run with work to do first checks the database and backs it up (restoring from
+    /// that backup if it fails after committing part of its work). By default, it does.
+    pub fn backups(&mut self, backups: Backups) -> &mut Self {
+        self.config.backups = backups;
+        self
+    }
+
+    /// Where pre-run backups go. By default, `<db file>.backups` beside the database.
+    pub fn backup_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.config.backup_dir = Some(dir.into());
         self
     }
 
@@ -136,8 +154,26 @@ impl Migrator {
     }
 
     fn apply(&self, conn: &Connection, plan: Plan, started: Instant) -> Result<RunReport, Error> {
+        let timeout = self.config.lock_timeout;
+        // The safety net needs a file: an in-memory database has nothing to back up.
+        let net = conn
+            .path()
+            .filter(|p| !p.is_empty() && self.config.backups == Backups::Take)
+            .map(PathBuf::from)
+            .map(|db| {
+                let dir = safety::dir(self.config.backup_dir.as_ref(), &db);
+                (db, dir)
+            });
+        let backup = match &net {
+            Some((db, dir)) => {
+                safety::preflight(db, timeout)?;
+                safety::backup(db, dir, timeout)?
+            }
+            None => None,
+        };
         let mut attempt = Attempt::new(&plan, started);
         attempt.target(plan.to);
+        attempt.backup(backup.as_ref().map(|m| m.id.clone()));
         let result = apply::execute(conn, &plan, self.config.scope, &mut attempt);
         let mut report = RunReport {
             direction: plan.direction,
@@ -146,6 +182,7 @@ impl Migrator {
             steps: Vec::new(),
             allowed: plan.allowed,
             attempt_id: attempt.id(),
+            backup_id: backup.as_ref().map(|m| m.id.clone()),
             duration_ms: attempt.elapsed_ms(),
             database: DatabaseState::Migrated,
         };
@@ -155,16 +192,37 @@ impl Migrator {
                 Ok(report)
             }
             Err(failed) => {
-                report.to_version = match failed.state {
-                    DatabaseState::PartiallyApplied { version } => version,
-                    DatabaseState::Unchanged | DatabaseState::Migrated => plan.from,
+                // Part of the run was committed: bring the database back from the backup.
+                let state = match (failed.state, &backup, &net) {
+                    (DatabaseState::PartiallyApplied { version }, Some(m), Some((db, dir))) => {
+                        match backup::restore_locked(db, dir, m, timeout) {
+                            Ok(_) => DatabaseState::Restored {
+                                backup: m.id.clone(),
+                            },
+                            Err(e) => DatabaseState::RestoreFailed {
+                                version,
+                                backup: m.id.clone(),
+                                reason: e.to_string(),
+                            },
+                        }
+                    }
+                    (state, _, _) => state,
                 };
-                let message = format!("{}\n{}", failed.failure, failed.state);
+                report.to_version = match &state {
+                    DatabaseState::PartiallyApplied { version }
+                    | DatabaseState::RestoreFailed { version, .. } => *version,
+                    _ => plan.from,
+                };
+                let committed = match state {
+                    DatabaseState::Restored { .. } => Vec::new(),
+                    _ => failed.committed,
+                };
+                let message = format!("{}\n{}", failed.failure, state);
                 // The run's own error matters more than a failure to record it.
-                let _ = attempt.fail(conn, message, report.to_version, &failed.committed);
+                let _ = attempt.fail(conn, message, report.to_version, &committed);
                 report.attempt_id = attempt.id();
-                report.steps = failed.committed;
-                report.database = failed.state;
+                report.steps = committed;
+                report.database = state;
                 Err(Error::RunFailed {
                     failure: failed.failure,
                     report: Box::new(report),
@@ -276,6 +334,7 @@ impl Migrator {
             steps,
             allowed: Vec::new(),
             attempt_id: attempt.id(),
+            backup_id: None,
             duration_ms: attempt.elapsed_ms(),
             database: DatabaseState::Migrated,
         })
@@ -290,6 +349,7 @@ fn unchanged(plan: Plan, started: Instant) -> RunReport {
         steps: Vec::new(),
         allowed: plan.allowed,
         attempt_id: None,
+        backup_id: None,
         duration_ms: started.elapsed().as_millis() as u64,
         database: DatabaseState::Unchanged,
     }

@@ -21,17 +21,34 @@ pub struct StepReport {
 }
 
 /// The state a run left the database in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DatabaseState {
     /// Exactly as before the run (nothing to do, or everything rolled back).
     Unchanged,
     /// Every step of the plan applied.
     Migrated,
-    /// Some steps were committed before the failure, and could not be undone.
+    /// Some steps were committed before the failure, and the pre-run backup brought the
+    /// database back to its state before the run.
+    Restored {
+        /// The backup it was restored from.
+        backup: String,
+    },
+    /// Some steps were committed before the failure, and could not be undone: no backup was
+    /// taken (`--no-backup`, or a new empty database).
     PartiallyApplied {
         /// The highest applied version now.
         version: Option<Version>,
+    },
+    /// Some steps were committed before the failure, and restoring the pre-run backup failed
+    /// too: restore it by hand.
+    RestoreFailed {
+        /// The highest applied version now.
+        version: Option<Version>,
+        /// The backup to restore by hand.
+        backup: String,
+        /// Why the automatic restore failed.
+        reason: String,
     },
 }
 
@@ -40,9 +57,22 @@ impl fmt::Display for DatabaseState {
         match self {
             DatabaseState::Unchanged => f.write_str("the database is unchanged"),
             DatabaseState::Migrated => f.write_str("the database is migrated"),
+            DatabaseState::Restored { backup } => write!(
+                f,
+                "the database was restored from the pre-run backup {backup}: it is as it was before the run"
+            ),
             DatabaseState::PartiallyApplied { version } => write!(
                 f,
                 "the database was left partly migrated, at version {}; no backup was taken to restore it",
+                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ),
+            DatabaseState::RestoreFailed {
+                version,
+                backup,
+                reason,
+            } => write!(
+                f,
+                "the database was left partly migrated, at version {}, and restoring backup {backup} failed: {reason}. Restore it by hand: migrate restore {backup}",
                 version.map_or_else(|| "none".to_owned(), |v| v.to_string())
             ),
         }
@@ -64,6 +94,8 @@ pub struct RunReport {
     pub allowed: Vec<Problem>,
     /// The row id in `_migrate_attempts`, when the run was recorded.
     pub attempt_id: Option<i64>,
+    /// The pre-run backup, when one was taken.
+    pub backup_id: Option<String>,
     /// The whole run's duration.
     pub duration_ms: u64,
     /// The state the run left the database in.

@@ -75,17 +75,15 @@ fn a_healthy_database_passes() {
 fn bytes_flipped_in_a_table_leaf_are_found_on_that_table() {
     let s = sample();
     let leaf = leaf_of_t(&s);
-    // Cell pointers of the leaf: offsets far outside the page.
+    // The leaf's page type (0x0d, a table leaf) and its first cell pointers, flipped.
+    patch(&s, (leaf - 1) * PAGE, &[0xff]);
     patch(&s, (leaf - 1) * PAGE + 8, &[0xff; 4]);
-    // SQLite reports this damage without a location; checking table by table traces it to t.
+    // Whether SQLite names the page or only says "malformed" (then each table is checked on
+    // its own), the damage lands on t; the full check also sees t's indexes disagree with it.
     for depth in [&["--full"][..], &[]] {
         let found = findings(&s, depth);
-        assert!(
-            found
-                .iter()
-                .all(|f| f["kind"] == "page" && f["table"] == "t"),
-            "{found:#?}"
-        );
+        assert!(found.iter().any(|f| f["kind"] == "page"), "{found:#?}");
+        assert!(found.iter().all(|f| f["table"] == "t"), "{found:#?}");
     }
 }
 

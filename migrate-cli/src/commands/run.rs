@@ -1,6 +1,6 @@
 //! `migrate up` and `migrate down`: one procedure for both directions.
 
-use migrate_core::{Direction, Request, TransactionScope};
+use migrate_core::{Backups, Direction, Request, TransactionScope};
 
 use super::version_text;
 use crate::cli::{Global, RunArgs};
@@ -16,7 +16,15 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
     } else {
         TransactionScope::Run
     };
-    migrator.transaction_scope(scope).allow(args.allow.into());
+    migrator
+        .transaction_scope(scope)
+        .allow(args.allow.into())
+        .backup_dir(context::backup_dir(g, &db))
+        .backups(if args.no_backup {
+            Backups::Skip
+        } else {
+            Backups::Take
+        });
     if args.dry_run {
         let plan = migrator.plan(&db, &request)?;
         super::plan::print(out, &plan);
@@ -25,6 +33,9 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
     let report = migrator.run(&db, &request)?;
     out.print(&report, || {
         let mut text = String::new();
+        if let Some(id) = &report.backup_id {
+            text.push_str(&format!("backed up to {id} before migrating\n"));
+        }
         for problem in &report.allowed {
             text.push_str(&format!("allowed: {problem}\n"));
         }

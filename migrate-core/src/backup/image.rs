@@ -216,3 +216,11 @@ pub(crate) fn decompress(from: &Path, to: &mut File, to_path: &Path) -> Result<D
         .map_err(io(from))?;
     pump(decoder, to, from, to_path)
 }
+
+/// The length and SHA-256 of the uncompressed content of a zstd file.
+pub(crate) fn digest_compressed(from: &Path) -> Result<Digested, Error> {
+    let input = File::open(from).map_err(io(from))?;
+    let decoder = zstd::stream::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))
+        .map_err(io(from))?;
+    pump(decoder, std::io::sink(), from, from)
+}

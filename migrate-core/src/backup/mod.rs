@@ -30,10 +30,11 @@ use std::path::Path;
 pub use create::{CreateOptions, Progress, create};
 pub use manifest::{Compression, Manifest, Reason};
 pub use policy::{Retention, to_delete};
+pub(crate) use restore::restore_locked;
 pub use restore::{RestoreReport, restore, restore_to};
 pub use store::{default_dir, find, is_valid_id, list};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
-pub use verify::{Verification, verify};
+pub use verify::{Verification, verify, verify_checksum};
 
 use crate::Error;
 

@@ -9,6 +9,7 @@ use rusqlite::backup::{Backup, StepResult};
 use serde::Serialize;
 
 use crate::Error;
+use crate::backup::manifest::Manifest;
 use crate::backup::store;
 use crate::backup::verify::{self, Depth};
 use crate::error::SqliteContext;
@@ -35,14 +36,25 @@ pub struct RestoreReport {
 /// [`Error::LockTimeout`]; [`Error::Sqlite`] when the copy fails; [`Error::BackupCorrupt`]
 /// naming the database when the restored copy does not match the verified image.
 pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<RestoreReport, Error> {
-    let started = Instant::now();
     let manifest = store::find(dir, id)?;
+    let _lock = MigrationLock::acquire(db, timeout)?;
+    restore_locked(db, dir, &manifest, timeout)
+}
+
+/// [`restore`] for a caller that already holds the migration lock (a migration run restoring
+/// its own pre-run backup).
+pub(crate) fn restore_locked(
+    db: &Path,
+    dir: &Path,
+    manifest: &Manifest,
+    timeout: Duration,
+) -> Result<RestoreReport, Error> {
+    let started = Instant::now();
     let image = verify::stage_unchecked(
         dir,
-        &manifest,
+        manifest,
         &dir.join(format!(".{}.restore.tmp", manifest.id)),
     )?;
-    let _lock = MigrationLock::acquire(db, timeout)?;
     let source = verify::open_image(&image)?;
     let mut live = crate::db::open(db, timeout)?;
     // A 64 MiB cache spills (and syncs the journal) far less often than the default 2 MiB while
@@ -51,11 +63,11 @@ pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<Res
         .context("preparing the restore")?;
     // The image's integrity check runs on the other core while the pages are copied; the copy
     // commits only once the check has passed.
-    let check = || verify::check(dir, &manifest, image.path(), Depth::Quick);
+    let check = || verify::check(dir, manifest, image.path(), Depth::Quick);
     copy_into(&source, &mut live, timeout, check)?;
     check_copy(&source, &live, db)?;
     Ok(RestoreReport {
-        id: manifest.id,
+        id: manifest.id.clone(),
         target: db.to_path_buf(),
         bytes: manifest.byte_size,
         duration_ms: started.elapsed().as_millis() as u64,

@@ -204,6 +204,28 @@ pub fn verify(dir: &Path, id: &str) -> Result<Verification, Error> {
     })
 }
 
+/// Re-reads a backup just written and checks its content against its manifest, without
+/// staging it (the pre-migration backup's check that what reached the disk is what was hashed).
+///
+/// # Errors
+///
+/// [`Error::BackupCorrupt`] naming the file when it does not match.
+pub fn verify_checksum(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
+    let file = manifest.file_path(dir);
+    let digested = match manifest.compression {
+        Compression::None => image::digest(&file),
+        Compression::Zstd => image::digest_compressed(&file),
+    }
+    .map_err(|e| corrupt(&file, e.to_string()))?;
+    if digested.sha256 != manifest.sha256 || digested.bytes != manifest.byte_size {
+        return Err(corrupt(
+            &file,
+            "its content does not match the manifest just written",
+        ));
+    }
+    Ok(())
+}
+
 /// Opens a verified image for reading.
 pub(crate) fn open_image(image: &VerifiedImage) -> Result<Connection, Error> {
     open_read_only(image.path()).context("opening the verified backup image")
