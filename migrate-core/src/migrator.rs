@@ -155,11 +155,13 @@ impl Migrator {
 
     fn apply(&self, conn: &Connection, plan: Plan, started: Instant) -> Result<RunReport, Error> {
         let timeout = self.config.lock_timeout;
-        // The safety net needs a file: an in-memory database has nothing to back up.
+        // The safety net needs a file with something in it: an in-memory or new, empty
+        // database has nothing to check or back up.
         let net = conn
             .path()
             .filter(|p| !p.is_empty() && self.config.backups == Backups::Take)
             .map(PathBuf::from)
+            .filter(|db| !safety::is_new(db))
             .map(|db| {
                 let dir = safety::dir(self.config.backup_dir.as_ref(), &db);
                 (db, dir)
@@ -167,7 +169,7 @@ impl Migrator {
         let backup = match &net {
             Some((db, dir)) => {
                 safety::preflight(db, timeout)?;
-                safety::backup(db, dir, timeout)?
+                Some(safety::backup(db, dir, timeout)?)
             }
             None => None,
         };

@@ -37,12 +37,13 @@ pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<(), Error> {
     Ok(())
 }
 
-/// Takes and verifies the pre-migration backup. A database with no pages yet (a new file)
-/// has nothing to back up.
-pub(crate) fn backup(db: &Path, dir: &Path, timeout: Duration) -> Result<Option<Manifest>, Error> {
-    if std::fs::metadata(db).map_or(0, |m| m.len()) == 0 {
-        return Ok(None);
-    }
+/// Whether the database has no pages yet (a new file): nothing to check, nothing to back up.
+pub(crate) fn is_new(db: &Path) -> bool {
+    std::fs::metadata(db).map_or(true, |m| m.len() == 0)
+}
+
+/// Takes and verifies the pre-migration backup.
+pub(crate) fn backup(db: &Path, dir: &Path, timeout: Duration) -> Result<Manifest, Error> {
     let options = CreateOptions {
         compression: Compression::Zstd,
         reason: Reason::PreMigrate,
@@ -50,7 +51,7 @@ pub(crate) fn backup(db: &Path, dir: &Path, timeout: Duration) -> Result<Option<
     };
     let manifest = backup::create(db, dir, &options, &mut |_| {})?;
     backup::verify_checksum(dir, &manifest)?;
-    Ok(Some(manifest))
+    Ok(manifest)
 }
 
 /// Where a run's backups go: the configured directory, else `<db file>.backups`.
