@@ -74,6 +74,28 @@ impl Scratch {
         Run::from(cmd.output().unwrap())
     }
 
+    /// Adds a table with rows that existed before migrations were adopted: data a failed run
+    /// must leave untouched.
+    pub fn with_legacy_data(self) -> Self {
+        self.conn()
+            .execute_batch(
+                "CREATE TABLE legacy (id INTEGER PRIMARY KEY, v TEXT);
+                 INSERT INTO legacy VALUES (1, 'kept'), (2, 'also kept');",
+            )
+            .unwrap();
+        self
+    }
+
+    /// Asserts that a run left the database part-way, at `version`, and said so.
+    pub fn assert_left_at(&self, run: &Run, version: i64) {
+        let said = format!("left partly migrated, at version {version}");
+        assert!(run.stderr.contains(&said), "{}", run.stderr);
+        assert_eq!(
+            count(&self.conn(), "SELECT max(version) FROM _migrate_history"),
+            version
+        );
+    }
+
     /// A connection to the scratch database.
     pub fn conn(&self) -> Connection {
         Connection::open(self.db()).unwrap()

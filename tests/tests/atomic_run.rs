@@ -5,14 +5,8 @@ use migrate_tests::{Scratch, count, fixture, user_dump};
 
 #[test]
 fn third_of_five_failing_leaves_the_database_as_before() {
-    let s = Scratch::with_migrations(&fixture("migrations_broken"));
     // Data that existed before migrations were adopted must come through untouched.
-    s.conn()
-        .execute_batch(
-            "CREATE TABLE legacy (id INTEGER PRIMARY KEY, v TEXT);
-             INSERT INTO legacy VALUES (1, 'kept'), (2, 'also kept');",
-        )
-        .unwrap();
+    let s = Scratch::with_migrations(&fixture("migrations_broken")).with_legacy_data();
     let before = user_dump(&s.db());
 
     let run = s.migrate(&["up"]).expect(5);

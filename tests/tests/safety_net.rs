@@ -7,14 +7,7 @@ use migrate_tests::{Scratch, count, dump, fixture};
 
 /// The broken fixture's database with data already in it, so there is something to protect.
 fn existing() -> Scratch {
-    let s = Scratch::with_migrations(&fixture("migrations_broken"));
-    s.conn()
-        .execute_batch(
-            "CREATE TABLE legacy (id INTEGER PRIMARY KEY, v TEXT);
-             INSERT INTO legacy VALUES (1, 'kept'), (2, 'also kept');",
-        )
-        .unwrap();
-    s
+    Scratch::with_migrations(&fixture("migrations_broken")).with_legacy_data()
 }
 
 /// The user-visible state, and the applied migrations: everything but the bookkeeping tables'
@@ -90,15 +83,7 @@ fn without_a_backup_the_partial_state_stays_and_exit_is_7() {
     let run = s
         .migrate(&["up", "--per-migration", "--no-backup"])
         .expect(7);
-    assert!(
-        run.stderr.contains("left partly migrated, at version 2"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
-        2
-    );
+    s.assert_left_at(&run, 2);
     assert!(!backup::default_dir(&s.db()).exists());
 }
 
