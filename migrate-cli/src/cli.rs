@@ -101,6 +101,14 @@ pub enum Command {
         #[arg(long = "table", value_name = "T")]
         tables: Vec<String>,
     },
+    /// Repair a damaged database: reindex, quarantine orphans, rebuild, restore a backup, in
+    /// that order, stopping once it checks clean; says what it did and every row it could not
+    /// save (exit 6 when damage remains)
+    Repair {
+        /// Check and say what would be done; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Take, list, verify and rotate backups
     #[command(subcommand)]
     Backup(BackupCommand),

@@ -40,3 +40,28 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Option<Conn
         .context("setting the busy timeout")?;
     Ok(Some(conn))
 }
+
+/// A `file:` URI opening `path` read-only, with every byte outside the unreserved set escaped.
+pub(crate) fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uris_escape_what_would_change_their_meaning() {
+        assert_eq!(
+            super::read_only_uri("/tmp/a b?#%.db".as_ref()),
+            "file:/tmp/a%20b%3F%23%25.db?mode=ro"
+        );
+    }
+}

@@ -1,6 +1,9 @@
 //! Helpers shared by the workspace tests: fixtures, a full database dump for before/after
 //! comparisons, and running the `migrate` binary.
 
+pub mod campaign;
+pub mod corrupt;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -237,4 +240,11 @@ pub fn user_dump(db: &Path) -> String {
 /// A query returning one integer.
 pub fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// `path` with `suffix` appended to its file name (`app.db` + `-wal`).
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }

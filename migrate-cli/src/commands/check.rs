@@ -30,15 +30,7 @@ pub fn run(g: &Global, out: &Output, full: bool, tables: &[String]) -> Result<()
             "{} problem(s) found in {scope} by {check} and the foreign-key check:\n",
             report.count
         );
-        for finding in &report.findings {
-            text.push_str(&format!("  {finding}\n"));
-        }
-        if report.count > report.findings.len() {
-            text.push_str(&format!(
-                "  ... and {} more\n",
-                report.count - report.findings.len()
-            ));
-        }
+        text.push_str(&findings_text(&report));
         text
     });
     if report.ok {
@@ -46,4 +38,19 @@ pub fn run(g: &Global, out: &Output, full: bool, tables: &[String]) -> Result<()
     } else {
         Err(CliError::Exit(code::CORRUPT))
     }
+}
+
+/// The findings of `report`, one indented line each.
+pub fn findings_text(report: &integrity::Report) -> String {
+    let mut text = String::new();
+    for finding in &report.findings {
+        text.push_str(&format!("  {finding}\n"));
+    }
+    if report.count > report.findings.len() {
+        text.push_str(&format!(
+            "  ... and {} more\n",
+            report.count - report.findings.len()
+        ));
+    }
+    text
 }

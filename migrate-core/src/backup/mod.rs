@@ -32,8 +32,10 @@ pub use manifest::{Compression, Manifest, Reason};
 pub use policy::{Retention, to_delete};
 pub(crate) use restore::restore_locked;
 pub use restore::{RestoreReport, restore, restore_to};
-pub use store::{default_dir, find, is_valid_id, list};
+pub(crate) use store::{Staged, create_dir, create_private, sync_dir};
+pub use store::{default_dir, find, is_valid_id, list, new_id};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
+pub(crate) use verify::{Depth as ImageDepth, VerifiedImage, stage};
 pub use verify::{Verification, verify, verify_checksum};
 
 use crate::Error;

@@ -189,7 +189,7 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp"))
 }
 
-fn sync_dir(file: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(file: &Path) -> Result<(), Error> {
     let dir = file.parent().unwrap_or(Path::new("."));
     #[cfg(unix)]
     File::open(dir)

@@ -78,7 +78,7 @@ pub fn restore_tables(
     let conn = crate::db::open(db, timeout)?;
     conn.execute(
         "ATTACH DATABASE ?1 AS migrate_backup",
-        [read_only_uri(image.path())],
+        [crate::db::read_only_uri(image.path())],
     )
     .context("attaching the backup image")?;
     let result = replace_all(&conn, tables);
@@ -253,29 +253,4 @@ fn count(conn: &Connection, sql: &str) -> Result<u64, Error> {
 fn count_bound(conn: &Connection, sql: &str, value: &str) -> Result<i64, Error> {
     conn.query_row(sql, [value], |r| r.get(0))
         .context("reading the schema")
-}
-
-/// A `file:` URI opening `path` read-only, with every byte outside the unreserved set escaped.
-fn read_only_uri(path: &Path) -> String {
-    let mut uri = String::from("file:");
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri.push_str("?mode=ro");
-    uri
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn uris_escape_what_would_change_their_meaning() {
-        assert_eq!(
-            super::read_only_uri("/tmp/a b?#%.db".as_ref()),
-            "file:/tmp/a%20b%3F%23%25.db?mode=ro"
-        );
-    }
 }

@@ -15,6 +15,7 @@
 
 mod check;
 mod finding;
+pub mod repair;
 
 pub use check::{Depth, Report, check};
 pub use finding::{Finding, FindingKind};

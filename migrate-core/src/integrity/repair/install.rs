@@ -1,0 +1,118 @@
+//! Putting a repaired file in place of the damaged database, and keeping a copy of the damaged
+//! one first.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::Error;
+use crate::backup;
+use crate::error::SqliteContext;
+
+/// How the repaired file went in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Installed {
+    /// Copied page by page into the live database through SQLite's backup API (other
+    /// connections see the change as an ordinary write).
+    Copied,
+    /// Renamed over the database file, because SQLite could not open the damaged file to
+    /// write into it.
+    Renamed,
+}
+
+/// Copies the damaged database (and its WAL) into `dir` as `damaged-<stamp>.db`, returning the
+/// copy's path.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the copy cannot be written (then nothing has been changed).
+pub(crate) fn keep_copy(db: &Path, dir: &Path, stamp: &str) -> Result<PathBuf, Error> {
+    backup::create_dir(dir)?;
+    let copy = dir.join(format!("damaged-{stamp}.db"));
+    for suffix in ["", "-wal"] {
+        let from = with_suffix(db, suffix);
+        if suffix == "-wal" && !from.exists() {
+            continue;
+        }
+        let to = with_suffix(&copy, suffix);
+        let mut out = backup::create_private(&to)?;
+        let mut input = std::fs::File::open(&from).map_err(|source| Error::Io {
+            path: from.clone(),
+            source,
+        })?;
+        std::io::copy(&mut input, &mut out)
+            .and_then(|_| out.sync_all())
+            .map_err(|source| Error::Io {
+                path: to.clone(),
+                source,
+            })?;
+    }
+    backup::sync_dir(&copy)?;
+    Ok(copy)
+}
+
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Puts the checked database at `new` in place of `db`: through the backup API when SQLite can
+/// write into the damaged file, else by renaming (the WAL and shared-memory files of the
+/// damaged database removed first, so SQLite never replays an old WAL onto the new file).
+///
+/// # Errors
+///
+/// [`Error::Io`] or [`Error::Sqlite`] when neither way works.
+pub(crate) fn install(new: &Path, db: &Path, timeout: Duration) -> Result<Installed, Error> {
+    if copy_pages(new, db, timeout).is_ok() {
+        return Ok(Installed::Copied);
+    }
+    for suffix in ["-wal", "-shm"] {
+        let path = with_suffix(db, suffix);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path, source }),
+        }
+    }
+    backup::Staged::new(new.to_path_buf()).publish(db)?;
+    Ok(Installed::Renamed)
+}
+
+fn copy_pages(new: &Path, db: &Path, timeout: Duration) -> Result<(), Error> {
+    let source = Connection::open_with_flags(new, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .context("opening the repaired database")?;
+    let mut live = crate::db::open(db, timeout)?;
+    {
+        let deadline = std::time::Instant::now() + timeout;
+        let copy = Backup::new(&source, &mut live).context("copying the repaired database")?;
+        loop {
+            match copy.step(-1).context("copying the repaired database")? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                _ if std::time::Instant::now() > deadline => {
+                    return Err(Error::LockTimeout {
+                        path: db.to_path_buf(),
+                        waited: timeout,
+                        holder: "another connection writing to the database".to_owned(),
+                    });
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    let check: String = live
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .context("checking the repaired database")?;
+    if check == "ok" {
+        Ok(())
+    } else {
+        Err(Error::BackupCorrupt {
+            path: db.to_path_buf(),
+            reason: format!("the copied database fails quick_check: {check}"),
+        })
+    }
+}
