@@ -8,6 +8,27 @@ use rusqlite::{Connection, OpenFlags};
 use crate::Error;
 use crate::error::SqliteContext;
 
+/// `path` with `suffix` appended to its file name: `app.db` + `-wal` is `app.db-wal`.
+pub(crate) fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
+}
+
+/// The columns of `schema.table` that hold stored values (generated and hidden columns aside),
+/// in order.
+pub(crate) fn stored_columns(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT name FROM pragma_table_xinfo(?1, ?2) WHERE hidden = 0 ORDER BY cid",
+    )?
+    .query_map([table, schema], |r| r.get(0))?
+    .collect()
+}
+
 /// Opens (creating if needed) the database for a run. SQLite-level waits on other writers use
 /// the same timeout as the migration lock.
 ///

@@ -26,9 +26,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The lock file's path for a database: `<db file>.migrate-lock`.
 pub fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".migrate-lock");
-    PathBuf::from(name)
+    crate::db::sibling(db, ".migrate-lock")
 }
 
 /// A held migration lock, released when dropped.

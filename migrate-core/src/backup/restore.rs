@@ -103,7 +103,7 @@ pub fn restore_to(to: &Path, dir: &Path, id: &str) -> Result<RestoreReport, Erro
 /// Checks the restored database: every page equal to the verified image's, page 1 aside (SQLite
 /// updates its change counter and schema cookie on the copy). Where `sqlite_dbpage` is not
 /// compiled in, `quick_check` is run instead.
-fn check_copy(
+pub(crate) fn check_copy(
     image: &rusqlite::Connection,
     live: &rusqlite::Connection,
     db: &Path,
@@ -159,7 +159,7 @@ fn check_copy(
 /// abandoning a backup before then rolls that transaction back. So every page but the last
 /// is copied, the check is awaited, and only then the last step commits; a failed check drops
 /// the backup and the live database is untouched.
-fn copy_into(
+pub(crate) fn copy_into(
     source: &rusqlite::Connection,
     live: &mut rusqlite::Connection,
     timeout: Duration,

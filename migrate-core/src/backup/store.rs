@@ -10,9 +10,7 @@ use crate::backup::manifest::Manifest;
 
 /// The default backup directory for a database: `<db file>.backups` beside it.
 pub fn default_dir(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".backups");
-    PathBuf::from(name)
+    crate::db::sibling(db, ".backups")
 }
 
 /// Whether `id` can name a backup: ASCII letters, digits, `-` and `_` only, so that an id from

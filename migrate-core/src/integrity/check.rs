@@ -203,10 +203,7 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
         if findings.iter().any(|f| f.table.as_ref() == Some(table)) {
             continue;
         }
-        let columns: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0")
-            .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
-            .unwrap_or_default();
+        let columns = crate::db::stored_columns(conn, "main", table).unwrap_or_default();
         let virtual_table: bool = conn
             .query_row(
                 "SELECT type <> 'table' FROM pragma_table_list WHERE schema = 'main' AND name = ?1",

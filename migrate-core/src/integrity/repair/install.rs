@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::Error;
 use crate::backup;
+use crate::db::sibling;
 use crate::error::SqliteContext;
 
 /// How the repaired file went in.
@@ -32,11 +32,11 @@ pub(crate) fn keep_copy(db: &Path, dir: &Path, stamp: &str) -> Result<PathBuf, E
     backup::create_dir(dir)?;
     let copy = dir.join(format!("damaged-{stamp}.db"));
     for suffix in ["", "-wal"] {
-        let from = with_suffix(db, suffix);
+        let from = sibling(db, suffix);
         if suffix == "-wal" && !from.exists() {
             continue;
         }
-        let to = with_suffix(&copy, suffix);
+        let to = sibling(&copy, suffix);
         let mut out = backup::create_private(&to)?;
         let mut input = std::fs::File::open(&from).map_err(|source| Error::Io {
             path: from.clone(),
@@ -53,12 +53,6 @@ pub(crate) fn keep_copy(db: &Path, dir: &Path, stamp: &str) -> Result<PathBuf, E
     Ok(copy)
 }
 
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// Puts the checked database at `new` in place of `db`: through the backup API when SQLite can
 /// write into the damaged file, else by renaming (the WAL and shared-memory files of the
 /// damaged database removed first, so SQLite never replays an old WAL onto the new file).
@@ -71,7 +65,7 @@ pub(crate) fn install(new: &Path, db: &Path, timeout: Duration) -> Result<Instal
         return Ok(Installed::Copied);
     }
     for suffix in ["-wal", "-shm"] {
-        let path = with_suffix(db, suffix);
+        let path = sibling(db, suffix);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -82,37 +76,13 @@ pub(crate) fn install(new: &Path, db: &Path, timeout: Duration) -> Result<Instal
     Ok(Installed::Renamed)
 }
 
+/// Copies every page of `new` into `db` through the backup API (the restore's own copy), then
+/// compares the result with `new` page by page.
 fn copy_pages(new: &Path, db: &Path, timeout: Duration) -> Result<(), Error> {
     let source = Connection::open_with_flags(new, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .context("opening the repaired database")?;
     let mut live = crate::db::open(db, timeout)?;
-    {
-        let deadline = std::time::Instant::now() + timeout;
-        let copy = Backup::new(&source, &mut live).context("copying the repaired database")?;
-        loop {
-            match copy.step(-1).context("copying the repaired database")? {
-                StepResult::Done => break,
-                StepResult::More => {}
-                _ if std::time::Instant::now() > deadline => {
-                    return Err(Error::LockTimeout {
-                        path: db.to_path_buf(),
-                        waited: timeout,
-                        holder: "another connection writing to the database".to_owned(),
-                    });
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
-    let check: String = live
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .context("checking the repaired database")?;
-    if check == "ok" {
-        Ok(())
-    } else {
-        Err(Error::BackupCorrupt {
-            path: db.to_path_buf(),
-            reason: format!("the copied database fails quick_check: {check}"),
-        })
-    }
+    // `new` has passed its check already: nothing to overlap with the copy.
+    backup::copy_into(&source, &mut live, timeout, || Ok(()))?;
+    backup::check_copy(&source, &live, db)
 }

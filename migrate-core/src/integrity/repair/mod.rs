@@ -277,9 +277,16 @@ impl Steps<'_> {
         Ok(detail)
     }
 
-    fn rebuild(&mut self) -> Result<String, Error> {
-        let out = backup::Staged::new(install::with_suffix(self.db, ".repair.tmp"));
+    /// `<db>.repair.tmp` beside the database (same file system, so it can be renamed over it),
+    /// removed when dropped unless installed.
+    fn scratch_file(&self) -> backup::Staged {
+        let out = backup::Staged::new(crate::db::sibling(self.db, ".repair.tmp"));
         let _ = std::fs::remove_file(out.path());
+        out
+    }
+
+    fn rebuild(&mut self) -> Result<String, Error> {
+        let out = self.scratch_file();
         let image = latest_verified(self.dir);
         let source = image.as_ref().map(|(id, image)| rebuild::BackupImage {
             id,
@@ -333,15 +340,14 @@ impl Steps<'_> {
             });
         };
         let manifest = backup::find(self.dir, &id)?;
-        let out = backup::Staged::new(install::with_suffix(self.db, ".repair.tmp"));
-        let _ = std::fs::remove_file(out.path());
+        let out = self.scratch_file();
         std::fs::copy(image.path(), out.path()).map_err(|source| Error::Io {
             path: out.path().to_path_buf(),
             source,
         })?;
         install::install(out.path(), self.db, self.timeout)?;
         // Whatever rebuild reported is superseded: the whole database is the backup's now.
-        self.report.lost.retain(|_| false);
+        self.report.lost.clear();
         self.report.recovered.clear();
         self.report.lost.push(Lost {
             table: "*".to_owned(),

@@ -35,15 +35,7 @@ pub fn table_for(table: &str) -> String {
 
 /// A table's columns that hold stored values (generated and hidden columns aside).
 pub(crate) fn columns(conn: &Connection, schema: &str, table: &str) -> Result<Vec<String>, Error> {
-    let mut stmt = conn
-        .prepare("SELECT name FROM pragma_table_xinfo(?1, ?2) WHERE hidden = 0 ORDER BY cid")
-        .context("reading table columns")?;
-    let names = stmt
-        .query_map([table, schema], |r| r.get::<_, String>(0))
-        .context("reading table columns")?
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading table columns")?;
-    Ok(names)
+    crate::db::stored_columns(conn, schema, table).context("reading table columns")
 }
 
 /// Whether `table` in `schema` has row ids.

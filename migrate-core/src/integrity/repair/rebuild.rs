@@ -196,12 +196,6 @@ struct Schema {
     had_stats: bool,
 }
 
-/// A table to copy: its name and whether `CREATE VIRTUAL TABLE` made it (a shadow table, whose
-/// initial rows are replaced by the old ones).
-struct Table {
-    name: String,
-}
-
 impl Schema {
     fn read(conn: &Connection) -> Result<Self, Error> {
         let mut stmt = conn
@@ -246,7 +240,7 @@ impl Schema {
 
     /// Creates every table (virtual ones first: they create their shadow tables), returning
     /// the tables whose rows are to be copied.
-    fn create_tables(&self, conn: &Connection) -> Result<Vec<Table>, Error> {
+    fn create_tables(&self, conn: &Connection) -> Result<Vec<String>, Error> {
         let is_virtual = |e: &&Entry| {
             e.sql
                 .trim_start()
@@ -274,9 +268,7 @@ impl Schema {
                 conn.execute_batch(&entry.sql)
                     .context(&format!("recreating table {}", entry.name))?;
             }
-            copy.push(Table {
-                name: entry.name.clone(),
-            });
+            copy.push(entry.name.clone());
         }
         Ok(copy)
     }
@@ -354,12 +346,12 @@ fn is_read_damage(e: &rusqlite::Error) -> bool {
 fn copy_table(
     conn: &Connection,
     reader: &Connection,
-    table: &Table,
+    table: &str,
     backup: Option<&BackupImage<'_>>,
     at: &str,
     rebuilt: &mut Rebuilt,
 ) -> Result<(), Error> {
-    let shape = Shape::read(conn, "old", &table.name)?;
+    let shape = Shape::read(conn, "old", table)?;
     let mut sink = Sink::new(conn, &shape, backup, at)?;
     conn.execute_batch("BEGIN").context("copying rows")?;
     let bulk = conn.execute(
@@ -371,11 +363,12 @@ fn copy_table(
         ),
         [],
     );
+    // The gaps salvage found; `None` when the table copied whole.
     let gaps = match bulk {
         Ok(rows) => {
             sink.stored += rows as u64;
             rebuilt.copied.push(shape.table.clone());
-            Vec::new()
+            None
         }
         Err(_) => {
             conn.execute_batch("ROLLBACK; BEGIN")
@@ -387,7 +380,7 @@ fn copy_table(
                 return conn.execute_batch("COMMIT").context("copying rows");
             }
             let mut rows = SqlRows::new(reader, &shape, &mut sink)?;
-            salvage::salvage(&mut rows)?
+            Some(salvage::salvage(&mut rows)?)
         }
     };
     if shape.rowid.is_some() {
@@ -406,10 +399,10 @@ fn copy_table(
                 )?;
             }
             Some(_) => {}
-            None if rebuilt.salvaged.contains(&shape.table) => {
+            None if gaps.is_some() => {
                 // No index to say which rows were lost, and a damaged interior page can hide
-                // rows from every read without an error: the whole table is the gap.
-                let _ = gaps;
+                // rows from every read without an error (so the gaps salvage found may not be
+                // all): the whole table is the gap.
                 let whole = Gap::Between {
                     after: None,
                     before: None,
@@ -643,11 +636,13 @@ impl<'c, 's> SqlRows<'c, 's> {
         })
     }
 
-    /// Runs `sql` with `param`, storing each row; `Ok(Err)` on a read error.
+    /// Runs `sql` with `param`, storing each row (those at or below `floor` aside: damage can
+    /// return ids out of order); `Ok(Err)` on a read error.
     fn pump(
         &mut self,
         sql: &str,
         param: Option<i64>,
+        floor: Option<i64>,
         stored: &mut dyn FnMut(i64),
     ) -> Result<Result<(), ()>, Error> {
         let Ok(mut stmt) = self.conn.prepare(sql) else {
@@ -674,8 +669,8 @@ impl<'c, 's> SqlRows<'c, 's> {
             let Value::Integer(id) = values[0] else {
                 return Ok(Err(()));
             };
-            if param.is_some_and(|after| id <= after) && !sql.contains(" = ?1") {
-                // Out of order: damage. Stored already, or lost in a gap.
+            if floor.is_some_and(|f| id <= f) {
+                // Out of order: stored already, or inside a reported gap.
                 continue;
             }
             self.sink.store(Some(id), &values, Origin::Damaged)?;
@@ -697,7 +692,7 @@ impl Rows for SqlRows<'_, '_> {
         } else {
             self.scan_all.clone()
         };
-        self.pump(&sql, after, stored)
+        self.pump(&sql, after, after, stored)
     }
 
     fn next_id(&mut self, after: Option<i64>) -> Result<Option<i64>, ()> {
@@ -716,7 +711,7 @@ impl Rows for SqlRows<'_, '_> {
     fn read(&mut self, rowid: i64) -> Result<Result<(), ()>, Error> {
         let sql = self.read_one.clone();
         let mut any = false;
-        let result = self.pump(&sql, Some(rowid), &mut |_| any = true)?;
+        let result = self.pump(&sql, Some(rowid), None, &mut |_| any = true)?;
         Ok(result.and(if any { Ok(()) } else { Err(()) }))
     }
 }
