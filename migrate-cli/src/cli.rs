@@ -100,6 +100,11 @@ pub enum Command {
         /// Check only this table and its indexes (repeatable)
         #[arg(long = "table", value_name = "T")]
         tables: Vec<String>,
+        /// Split the check over N connections (0: one per core): the file's structure and
+        /// each foreign key at once, and with --full each index in row-id ranges; 1 runs
+        /// SQLite's quick_check / integrity_check as one statement
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        jobs: usize,
     },
     /// Repair a damaged database: reindex, quarantine orphans, rebuild, restore a backup, in
     /// that order, stopping once it checks clean; says what it did and every row it could not

@@ -4,29 +4,32 @@
 //! before `BEGIN` and restored by [`EnforcementOff`]'s `Drop`, even on an early return. While
 //! it is off, `DROP TABLE` on a parent does not cascade to children (the table-rebuild procedure
 //! in SQLite's ALTER TABLE documentation relies on this), and the run checks instead with
-//! `PRAGMA foreign_key_check` before committing.
+//! a foreign-key check before committing.
 
 use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 
+use crate::integrity::foreign;
 use crate::report::FkViolation;
 
-/// Every row that violates a foreign key.
+/// Every row of the main database's tables that violates a foreign key (one constraint at a
+/// time, each distinct key looked up once where the constraint allows: see
+/// `integrity::foreign`).
 ///
 /// # Errors
 ///
 /// SQLite's error when the check cannot run.
 pub fn violations(conn: &Connection) -> rusqlite::Result<Vec<FkViolation>> {
-    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(FkViolation {
-            table: r.get(0)?,
-            rowid: r.get(1)?,
-            parent: r.get(2)?,
-        })
-    })?;
-    rows.collect()
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for task in foreign::tasks(conn, &tables) {
+        out.extend(foreign::run(conn, &task)?);
+    }
+    Ok(out)
 }
 
 /// The violations in `after` that were not in `before` (as a multiset, so a rebuilt table whose

@@ -102,7 +102,7 @@ pub struct RunReport {
     pub database: DatabaseState,
 }
 
-/// A foreign-key violation as reported by `PRAGMA foreign_key_check`.
+/// A row whose foreign key has no parent row (as `PRAGMA foreign_key_check` reports it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct FkViolation {
     /// The child table.

@@ -24,7 +24,13 @@ pub enum Backups {
 /// Refuses a damaged database. Foreign-key violations that already exist are not damage: the
 /// run only fails on violations it introduces.
 pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<(), Error> {
-    let report = integrity::check(db, Depth::Quick, &[], timeout)?;
+    let report = integrity::check(
+        db,
+        &integrity::Options {
+            busy_timeout: timeout,
+            ..integrity::Options::new(Depth::Quick)
+        },
+    )?;
     if report
         .findings
         .iter()

@@ -98,7 +98,7 @@ pub fn trial(template: &Template, kind: Kind, seed: u64) -> Trial {
         copy_dir(dir.path(), &to);
     }
     let timeout = Duration::from_secs(5);
-    let found = integrity::check(&db, Depth::Full, &[], timeout).unwrap();
+    let found = integrity::check(&db, &integrity::Options::new(Depth::Full)).unwrap();
     let observable = !found.ok || read_differs(&db, &truth);
     let report = repair::repair(
         &db,

@@ -7,18 +7,33 @@ use crate::context;
 use crate::error::{CliError, code};
 use crate::output::Output;
 
-pub fn run(g: &Global, out: &Output, full: bool, tables: &[String]) -> Result<(), CliError> {
+pub fn run(
+    g: &Global,
+    out: &Output,
+    full: bool,
+    tables: &[String],
+    jobs: usize,
+) -> Result<(), CliError> {
     let db = context::db_path(g)?;
-    let depth = if full { Depth::Full } else { Depth::Quick };
-    let report = integrity::check(&db, depth, tables, context::lock_timeout(g)?)?;
+    let options = integrity::Options {
+        depth: if full { Depth::Full } else { Depth::Quick },
+        tables: tables.to_vec(),
+        busy_timeout: context::lock_timeout(g)?,
+        workers: match jobs {
+            0 => integrity::available_workers(),
+            n => n,
+        },
+    };
+    let report = integrity::check(&db, &options)?;
     out.print(&report, || {
         let scope = report.tables.as_ref().map_or_else(
             || "the database".to_owned(),
             |t| format!("table(s) {}", t.join(", ")),
         );
-        let check = match report.depth {
-            Depth::Quick => "quick_check",
-            Depth::Full => "integrity_check",
+        let check = match (report.depth, report.workers) {
+            (Depth::Quick, _) => "quick_check".to_owned(),
+            (Depth::Full, 1) => "integrity_check".to_owned(),
+            (Depth::Full, n) => format!("a full check on {n} connections"),
         };
         if report.ok {
             return format!(

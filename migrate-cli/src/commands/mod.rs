@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Command::History { limit } => history::run(g, out, *limit),
         Command::Baseline { version } => baseline::run(g, out, *version),
-        Command::Check { full, tables } => check::run(g, out, *full, tables),
+        Command::Check { full, tables, jobs } => check::run(g, out, *full, tables, *jobs),
         Command::Repair { dry_run } => repair::run(g, out, *dry_run),
         Command::Backup(command) => backup::run(g, out, command),
         Command::Restore { id, tables, to } => restore::run(g, out, id, tables, to.as_deref()),

@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::integrity::finding::{self, Finding, FindingKind, Parsed};
+use crate::integrity::foreign::{self, Violation};
+use crate::integrity::parallel;
 use crate::sql::quote_ident;
 
 /// How thorough the b-tree check is.
@@ -45,6 +47,8 @@ pub struct Report {
     pub database: String,
     /// How thoroughly.
     pub depth: Depth,
+    /// How many connections checked at once.
+    pub workers: usize,
     /// The tables checked, when the check was limited to some.
     pub tables: Option<Vec<String>>,
     /// How many problems were found.
@@ -55,19 +59,52 @@ pub struct Report {
     pub duration_ms: u64,
 }
 
-/// Checks the database at `db`, read-only. `tables` limits the b-tree and foreign-key checks to
-/// those tables (and their indexes); empty checks everything.
+/// What to check, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Quick or full.
+    pub depth: Depth,
+    /// Limits the b-tree and foreign-key checks to these tables (and their indexes); empty
+    /// checks everything.
+    pub tables: Vec<String>,
+    /// How long to wait for a writer's lock.
+    pub busy_timeout: Duration,
+    /// Connections a full check runs on. 1 runs SQLite's `integrity_check` as one statement;
+    /// more split it into pieces (see the `parallel` module's documentation).
+    pub workers: usize,
+}
+
+impl Options {
+    /// A check of everything at `depth`, on one connection, waiting up to 5 s for locks.
+    pub fn new(depth: Depth) -> Self {
+        Options {
+            depth,
+            tables: Vec::new(),
+            busy_timeout: Duration::from_secs(5),
+            workers: 1,
+        }
+    }
+}
+
+/// The number of connections a parallel check uses by default: one per core.
+pub fn available_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// Checks the database at `db`, read-only.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidRequest`] when there is no database at `db` or a named table does not
 /// exist. Damage is not an error: it is what the report lists.
-pub fn check(
-    db: &Path,
-    depth: Depth,
-    tables: &[String],
-    busy_timeout: Duration,
-) -> Result<Report, Error> {
+pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
+    let Options {
+        depth,
+        ref tables,
+        busy_timeout,
+        workers,
+    } = *options;
+    let workers = workers.max(1);
     let started = Instant::now();
     let size = std::fs::metadata(db)
         .ok()
@@ -88,7 +125,7 @@ pub fn check(
         }
         Err(e) => {
             findings.push(unreadable(&e));
-            return Ok(report(db, depth, tables, findings, started));
+            return Ok(report(db, (depth, workers), tables, findings, started));
         }
     };
     findings.extend(header(&conn, db, size));
@@ -99,6 +136,37 @@ pub fn check(
                 reason: format!("there is no table `{table}` in {}", db.display()),
             });
         }
+    }
+    if workers > 1 {
+        let scope = if tables.is_empty() {
+            names.tables.clone()
+        } else {
+            tables.clone()
+        };
+        let shapes = match depth {
+            Depth::Full => parallel::shapes(&conn, &scope),
+            Depth::Quick => Vec::new(),
+        };
+        let foreign = foreign::tasks(&conn, &scope);
+        let tasks = parallel::plan(&shapes, (tables.is_empty(), depth), foreign, workers);
+        let mut violations = Vec::new();
+        for out in parallel::run(db, busy_timeout, tasks, workers) {
+            findings.extend(names.locate_all(&out.lines, out.table.as_deref()));
+            violations.extend(out.violations);
+        }
+        if tables.is_empty() {
+            attribute_unlocated(&conn, &names, &mut findings);
+        }
+        // The range pieces decoded their tables' records; the rest get the record pass.
+        let whole: Vec<String> = shapes
+            .into_iter()
+            .filter(|s| s.layout == parallel::Layout::Whole)
+            .map(|s| s.name)
+            .collect();
+        records(&conn, &whole, &mut findings);
+        violations.sort_by(|a, b| (&a.table, a.rowid).cmp(&(&b.table, b.rowid)));
+        findings.extend(violations.into_iter().map(violation));
+        return Ok(report(db, (depth, workers), tables, findings, started));
     }
     let lines = if tables.is_empty() {
         btree_check(&conn, depth, None)
@@ -128,13 +196,22 @@ pub fn check(
         };
         records(&conn, scope, &mut findings);
     }
-    findings.extend(foreign_keys(&conn, tables));
-    Ok(report(db, depth, tables, findings, started))
+    let scope = if tables.is_empty() {
+        &names.tables
+    } else {
+        tables
+    };
+    for task in foreign::tasks(&conn, scope) {
+        // A database too damaged for this check has already reported why.
+        let found = foreign::run(&conn, &task).unwrap_or_default();
+        findings.extend(found.into_iter().map(violation));
+    }
+    Ok(report(db, (depth, workers), tables, findings, started))
 }
 
 fn report(
     db: &Path,
-    depth: Depth,
+    (depth, workers): (Depth, usize),
     tables: &[String],
     mut findings: Vec<Finding>,
     started: Instant,
@@ -145,6 +222,7 @@ fn report(
         ok: count == 0,
         database: db.display().to_string(),
         depth,
+        workers,
         tables: (!tables.is_empty()).then(|| tables.to_vec()),
         count,
         findings,
@@ -328,41 +406,21 @@ fn raw_header(db: &Path) -> Option<(u64, u64)> {
     Some((page_size, page_count))
 }
 
-fn foreign_keys(conn: &Connection, tables: &[String]) -> Vec<Finding> {
-    let sqls: Vec<String> = if tables.is_empty() {
-        vec!["PRAGMA foreign_key_check".to_owned()]
-    } else {
-        tables
-            .iter()
-            .map(|t| format!("PRAGMA foreign_key_check({})", quote_ident(t)))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for sql in sqls {
-        let rows = conn.prepare(&sql).and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        });
-        // A database too damaged for this check has already reported why.
-        for (table, rowid, parent) in rows.unwrap_or_default() {
-            let row = rowid.map_or_else(|| "a row".to_owned(), |r| format!("rowid {r}"));
-            out.push(Finding {
-                kind: FindingKind::ForeignKey,
-                page: None,
-                root: None,
-                object: Some(table.clone()),
-                message: format!("{row} of {table} references a missing row of {parent}"),
-                table: Some(table),
-            });
-        }
+fn violation(v: Violation) -> Finding {
+    let row = v
+        .rowid
+        .map_or_else(|| "a row".to_owned(), |r| format!("rowid {r}"));
+    Finding {
+        kind: FindingKind::ForeignKey,
+        page: None,
+        root: None,
+        object: Some(v.table.clone()),
+        message: format!(
+            "{row} of {} references a missing row of {}",
+            v.table, v.parent
+        ),
+        table: Some(v.table),
     }
-    out
 }
 
 /// Tables and indexes by name and by root page, from `sqlite_schema` (empty when unreadable).

@@ -3,10 +3,9 @@
 //! its table.
 //!
 //! ```no_run
-//! use std::time::Duration;
-//! use migrate_core::integrity::{self, Depth};
+//! use migrate_core::integrity::{self, Depth, Options};
 //!
-//! let report = integrity::check("app.db".as_ref(), Depth::Quick, &[], Duration::from_secs(5))?;
+//! let report = integrity::check("app.db".as_ref(), &Options::new(Depth::Quick))?;
 //! for finding in &report.findings {
 //!     println!("{finding}");
 //! }
@@ -15,7 +14,9 @@
 
 mod check;
 mod finding;
+pub(crate) mod foreign;
+mod parallel;
 pub mod repair;
 
-pub use check::{Depth, Report, check};
+pub use check::{Depth, Options, Report, available_workers, check};
 pub use finding::{Finding, FindingKind};

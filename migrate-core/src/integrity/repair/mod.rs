@@ -48,7 +48,7 @@ use crate::Error;
 use crate::backup::{self, ImageDepth, VerifiedImage};
 use crate::error::SqliteContext;
 use crate::fk::EnforcementOff;
-use crate::integrity::{Depth, FindingKind, Report, check};
+use crate::integrity::{Depth, FindingKind, Options as CheckOptions, Report, check};
 use crate::lock::MigrationLock;
 use crate::sql::quote_ident;
 
@@ -133,7 +133,7 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
         Mode::Repair => Some(MigrationLock::acquire(db, timeout)?),
         Mode::DryRun => None,
     };
-    let found = check(db, Depth::Full, &[], timeout)?;
+    let found = check(db, &full_check(timeout))?;
     let planned = plan(&found.findings);
     let mut report = RepairReport {
         ok: found.ok,
@@ -167,13 +167,13 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
     for rung in steps.report.planned.first.clone() {
         steps.take(rung);
     }
-    let mut after = check(db, Depth::Full, &[], timeout)?;
+    let mut after = check(db, &full_check(timeout))?;
     for rung in steps.report.planned.then.clone() {
         if after.ok {
             break;
         }
         steps.take(rung);
-        after = check(db, Depth::Full, &[], timeout)?;
+        after = check(db, &full_check(timeout))?;
     }
     report.ok = after.ok;
     report.after = Some(after);
@@ -299,7 +299,7 @@ impl Steps<'_> {
             self.db.to_path_buf()
         };
         let rebuilt = rebuild::rebuild(&read_from, out.path(), source, self.at)?;
-        let checked = check(out.path(), Depth::Full, &[], self.timeout)?;
+        let checked = check(out.path(), &full_check(self.timeout))?;
         if !checked.ok {
             let first = checked
                 .findings
@@ -470,4 +470,12 @@ fn latest_verified(dir: &Path) -> Option<(String, VerifiedImage)> {
             .ok()
             .map(|image| (m.id.clone(), image))
     })
+}
+
+/// Repair decides from SQLite's own `integrity_check` wording: one connection.
+fn full_check(busy_timeout: Duration) -> CheckOptions {
+    CheckOptions {
+        busy_timeout,
+        ..CheckOptions::new(Depth::Full)
+    }
 }

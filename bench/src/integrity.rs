@@ -1,0 +1,172 @@
+//! The integrity benchmark on the generated ~1 GB shop database, in one run, side by side with
+//! the sqlite3 CLI: quick check + foreign keys, SQLite's full `integrity_check`, per-table
+//! `integrity_check(T)` on parallel connections, and migrate-core's full check split over
+//! parallel connections. Each of ours runs in a child process reporting time and peak memory.
+//!
+//! ```text
+//! cargo run --release -p migrate-bench --bin integrity-bench [-- --size-mb N --runs N --workers N --data DIR]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use migrate_bench::{Sample, median_sample, memory, peak_rss_kb, run_command, run_self, shop_db};
+use migrate_core::integrity::{self, Depth, Options};
+use rusqlite::{Connection, OpenFlags};
+
+struct Args {
+    size_mb: u64,
+    runs: usize,
+    workers: usize,
+    data: PathBuf,
+}
+
+fn args() -> (Args, Option<(String, Vec<String>)>) {
+    let mut a = Args {
+        size_mb: 1024,
+        runs: 1,
+        workers: integrity::available_workers(),
+        data: PathBuf::from("target/bench-data"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
+            "--runs" => a.runs = value().parse().expect("--runs N"),
+            "--workers" => a.workers = value().parse().expect("--workers N"),
+            "--data" => a.data = PathBuf::from(value()),
+            "--op" => {
+                let op = value();
+                return (a, Some((op, it.collect())));
+            }
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    (a, None)
+}
+
+fn ours(db: &Path, depth: Depth, workers: usize) {
+    let report = integrity::check(
+        db,
+        &Options {
+            workers,
+            ..Options::new(depth)
+        },
+    )
+    .unwrap();
+    assert!(report.ok, "{:#?}", report.findings);
+}
+
+/// `integrity_check(T)` of each table on `workers` connections, largest tables first: the
+/// table-grained split, for comparison with ours.
+fn per_table(db: &Path, workers: usize) {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema WHERE type = 'table') GROUP BY name ORDER BY sum(pgsize) DESC")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.reverse();
+    let queue = std::sync::Mutex::new(tables);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let conn =
+                    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+                while let Some(t) = queue.lock().unwrap().pop() {
+                    let line: String = conn
+                        .query_row(&format!("PRAGMA integrity_check(\"{t}\")"), [], |r| {
+                            r.get(0)
+                        })
+                        .unwrap();
+                    assert_eq!(line, "ok");
+                }
+            });
+        }
+    });
+}
+
+fn child(op: &str, rest: &[String]) {
+    let db = PathBuf::from(&rest[0]);
+    let workers: usize = rest.get(1).map_or(1, |w| w.parse().unwrap());
+    let start = Instant::now();
+    match op {
+        "ours-quick" => ours(&db, Depth::Quick, workers),
+        "ours-full" => ours(&db, Depth::Full, workers),
+        "per-table" => per_table(&db, workers),
+        other => panic!("unknown op {other}"),
+    }
+    println!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
+}
+
+fn sqlite3(db: &Path, sql: &str) -> Sample {
+    run_command(Command::new("sqlite3").arg(db).arg(sql), None)
+}
+
+fn main() {
+    let (a, op) = args();
+    if let Some((op, rest)) = op {
+        return child(&op, &rest);
+    }
+    let db = shop_db(&a.data, a.size_mb);
+    let gb = std::fs::metadata(&db).unwrap().len() as f64 / 1e9;
+    let _ = std::fs::read(&db).map(|b| b.len());
+    let workers = a.workers.to_string();
+    let w = Path::new(&workers);
+    let mut rows: Vec<(String, Sample)> = Vec::new();
+    let mut measure = |name: String, f: &mut dyn FnMut() -> Sample| {
+        let m = median_sample((0..a.runs).map(|_| f()).collect());
+        eprintln!("{name}: {:.2} s", m.seconds);
+        rows.push((name, m));
+    };
+    measure(
+        "sqlite3 CLI: quick_check + foreign_key_check".into(),
+        &mut || sqlite3(&db, "PRAGMA quick_check; PRAGMA foreign_key_check;"),
+    );
+    measure(
+        "migrate check (quick_check + foreign keys)".into(),
+        &mut || run_self("ours-quick", &[&db]),
+    );
+    measure(format!("migrate check --jobs {workers}"), &mut || {
+        run_self("ours-quick", &[&db, w])
+    });
+    measure("sqlite3 CLI: integrity_check".into(), &mut || {
+        sqlite3(&db, "PRAGMA integrity_check;")
+    });
+    measure("migrate check --full (one connection)".into(), &mut || {
+        run_self("ours-full", &[&db, Path::new("1")])
+    });
+    measure(
+        format!("per-table integrity_check(T) on {workers} connections"),
+        &mut || run_self("per-table", &[&db, w]),
+    );
+    measure(
+        format!("migrate check --full --jobs {workers}"),
+        &mut || run_self("ours-full", &[&db, w]),
+    );
+    let cli_full = rows[3].1.seconds;
+    let ours_full = rows[4].1.seconds;
+    println!(
+        "database: {gb:.2} GB; {} core(s); median of {} run(s); ratios against the sqlite3 CLI's integrity_check and ours on one connection\n",
+        integrity::available_workers(),
+        a.runs
+    );
+    println!(
+        "| check | time | per GB | vs CLI integrity_check | vs ours, 1 connection | peak memory |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, m) in &rows {
+        let mem = memory(m.peak_kb);
+        println!(
+            "| {name} | {:.2} s | {:.2} s | {:.2}x | {:.2}x | {mem} |",
+            m.seconds,
+            m.seconds / gb,
+            m.seconds / cli_full,
+            m.seconds / ours_full
+        );
+    }
+}
