@@ -7,6 +7,7 @@
 //! migrations = "migrations"     # like --migrations
 //! backup_dir = "backups"        # like --backup-dir
 //! lock_timeout = 120            # like --lock-timeout, in seconds
+//! verify = "quick"              # the check after each run: "quick" (default) or "full"
 //!
 //! [backup]
 //! compression = "zstd"          # or "none"
@@ -33,8 +34,17 @@ pub struct FileConfig {
     pub migrations: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
     pub lock_timeout: Option<f64>,
+    pub verify: Option<VerifyDepth>,
     #[serde(default)]
     pub backup: BackupConfig,
+}
+
+/// `verify = "quick" | "full"`: the integrity check after a run commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyDepth {
+    Quick,
+    Full,
 }
 
 /// The `[backup]` table.

@@ -80,6 +80,10 @@ pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
     let migrations = source::read_dir(migrations_dir(global))?;
     let mut migrator = Migrator::new(migrations);
     migrator.lock_timeout(lock_timeout(global)?);
+    migrator.verification(match global.file.verify {
+        Some(crate::config::VerifyDepth::Full) => migrate_core::integrity::Depth::Full,
+        Some(crate::config::VerifyDepth::Quick) | None => migrate_core::integrity::Depth::Quick,
+    });
     Ok(migrator)
 }
 

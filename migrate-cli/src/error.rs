@@ -67,6 +67,7 @@ impl CliError {
                 Error::LockTimeout { .. } => code::LOCKED,
                 Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,
                 Error::BackupCorrupt { .. } | Error::Corrupt { .. } => code::CORRUPT,
+                Error::RecoveryFailed { .. } => code::NOT_RESTORED,
                 Error::RunFailed { report, .. } => match report.database {
                     DatabaseState::PartiallyApplied { .. }
                     | DatabaseState::RestoreFailed { .. } => code::NOT_RESTORED,

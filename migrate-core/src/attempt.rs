@@ -106,6 +106,16 @@ impl Attempt {
         self.record.backup_id = id;
     }
 
+    /// Appends the attempt, as recorded, to the audit journal in `dir`.
+    pub fn audit(
+        &self,
+        dir: &std::path::Path,
+        db: &std::path::Path,
+        state: &crate::report::DatabaseState,
+    ) -> Result<(), crate::Error> {
+        crate::audit::append(dir, &crate::audit::Entry::new(db, &self.record, state))
+    }
+
     /// Sets the version the run ends at on success.
     pub fn target(&mut self, to_version: Option<crate::Version>) {
         self.record.to_version = to_version;

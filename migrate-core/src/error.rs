@@ -102,6 +102,35 @@ pub enum Error {
         report: Box<RunReport>,
     },
 
+    /// A run was interrupted part-way (process killed, power lost) after it began changing the
+    /// database, and restoring its pre-run backup failed: restore it by hand.
+    #[error("an interrupted run (pid {pid} on {host}, started {started_at}) left the database part-way, and restoring its pre-run backup {backup} from {} failed: {reason}. Restore it by hand: migrate restore {backup}", dir.display())]
+    RecoveryFailed {
+        /// The interrupted run's process.
+        pid: u32,
+        /// Its host.
+        host: String,
+        /// When it started.
+        started_at: String,
+        /// The backup to restore by hand.
+        backup: String,
+        /// Where it is.
+        dir: PathBuf,
+        /// Why the automatic restore failed.
+        reason: String,
+    },
+
+    /// Not enough free disk space for the pre-run backup; nothing was changed.
+    #[error("not enough free space in {} for the pre-run backup: {needed} bytes needed (the database's size), {available} available; nothing was changed", dir.display())]
+    NoSpace {
+        /// The backup directory.
+        dir: PathBuf,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+
     /// The pre-flight check found the database damaged; nothing was changed.
     #[error("the database is damaged ({} problem(s) found by quick_check); nothing was changed. First: {}", report.count, report.findings.first().map(ToString::to_string).unwrap_or_default())]
     Corrupt {

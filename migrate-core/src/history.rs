@@ -206,14 +206,17 @@ pub enum Outcome {
     Success,
     /// Failed; see its error.
     Failed,
+    /// The process stopped part-way (killed, power lost); recorded by the next run.
+    Interrupted,
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Running => "running",
             Outcome::Success => "success",
             Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }

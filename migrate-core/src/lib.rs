@@ -19,6 +19,7 @@
 
 pub mod apply;
 mod attempt;
+pub mod audit;
 pub mod backup;
 pub mod checksum;
 pub mod clock;
@@ -31,9 +32,11 @@ pub mod history;
 pub mod holder;
 pub mod integrity;
 pub mod lock;
+pub mod marker;
 mod migration;
 mod migrator;
 pub mod plan;
+mod recover;
 pub mod report;
 mod safety;
 pub mod schema;

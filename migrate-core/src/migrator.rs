@@ -23,10 +23,14 @@ use crate::apply::{self, TransactionScope};
 use crate::attempt::Attempt;
 use crate::error::SqliteContext;
 use crate::history::{self, DownScripts};
+use crate::holder::Holder;
+use crate::integrity::Depth;
 use crate::lock::{self, MigrationLock};
+use crate::marker::{self, Phase, RunMarker};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
-use crate::report::{DatabaseState, RunReport, StepReport};
+use crate::recover;
+use crate::report::{DatabaseState, Interrupted, RunReport, StepReport};
 use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
@@ -40,6 +44,7 @@ struct Config {
     allow: Allow,
     backups: Backups,
     backup_dir: Option<PathBuf>,
+    verification: Depth,
 }
 
 /// Runs migrations against database files.
@@ -60,6 +65,7 @@ impl Migrator {
                 allow: Allow::default(),
                 backups: Backups::Take,
                 backup_dir: None,
+                verification: Depth::Quick,
             },
         }
     }
@@ -87,6 +93,14 @@ impl Migrator {
     /// Where pre-run backups go. By default, `<db file>.backups` beside the database.
     pub fn backup_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.config.backup_dir = Some(dir.into());
+        self
+    }
+
+    /// How thoroughly the database is checked after the run commits (step 6): `quick_check`
+    /// (the default) or the full check. Damage found then fails the run, which is restored
+    /// from its pre-run backup.
+    pub fn verification(&mut self, depth: Depth) -> &mut Self {
+        self.config.verification = depth;
         self
     }
 
@@ -134,49 +148,104 @@ impl Migrator {
     /// As [`Migrator::run`].
     pub fn run_on(&self, conn: &Connection, request: &Request) -> Result<RunReport, Error> {
         let started = Instant::now();
+        let file = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
         let plan = self.plan_on(conn, request)?;
-        if plan.steps.is_empty() {
-            return Ok(unchanged(plan, started));
+        // A marker left behind means an earlier run stopped part-way: take the locked path
+        // even with nothing pending, to deal with it. (One `stat` on the fast path.)
+        let left_behind = || file.as_deref().is_some_and(marker::exists);
+        if plan.steps.is_empty() && !left_behind() {
+            return Ok(unchanged(plan, started, None));
         }
-        let _lock = match conn.path().filter(|p| !p.is_empty()) {
-            Some(path) => Some(MigrationLock::acquire(
-                Path::new(path),
-                self.config.lock_timeout,
-            )?),
+        let _lock = match &file {
+            Some(path) => Some(MigrationLock::acquire(path, self.config.lock_timeout)?),
+            None => None,
+        };
+        // Holding the lock, any marker's owner is gone.
+        let interrupted = match &file {
+            Some(db) => match marker::read(db)? {
+                Some(found) => Some(recover::recover(conn, db, found, self.config.lock_timeout)?),
+                None => None,
+            },
             None => None,
         };
         // Another process may have migrated while we waited for the lock.
         let plan = self.plan_on(conn, request)?;
         if plan.steps.is_empty() {
-            return Ok(unchanged(plan, started));
+            return Ok(unchanged(plan, started, interrupted));
         }
-        self.apply(conn, plan, started)
+        let mut report = self.apply(conn, file.as_deref(), plan, started);
+        match &mut report {
+            Ok(report) => report.interrupted = interrupted,
+            Err(Error::RunFailed { report, .. }) => report.interrupted = interrupted,
+            Err(_) => {}
+        }
+        report
     }
 
-    fn apply(&self, conn: &Connection, plan: Plan, started: Instant) -> Result<RunReport, Error> {
+    /// Steps 3 to 8 of a run, under the lock: pre-flight, backup, apply, verify, restore on
+    /// failure, record. A marker tracks the phase for the next run should this one be stopped.
+    fn apply(
+        &self,
+        conn: &Connection,
+        file: Option<&Path>,
+        plan: Plan,
+        started: Instant,
+    ) -> Result<RunReport, Error> {
         let timeout = self.config.lock_timeout;
+        let dir = file.map(|db| safety::dir(self.config.backup_dir.as_ref(), db));
+        let mut marker = match (file, &dir) {
+            (Some(db), Some(dir)) => {
+                let m = RunMarker {
+                    holder: Holder::current(),
+                    command: plan.direction.to_string(),
+                    from_version: plan.from,
+                    versions: plan.steps.iter().map(|s| s.version).collect(),
+                    backup_dir: dir.clone(),
+                    backup_id: None,
+                    phase: Phase::Checking,
+                };
+                m.write(db)?;
+                Some((db, m))
+            }
+            _ => None,
+        };
         // The safety net needs a file with something in it: an in-memory or new, empty
         // database has nothing to check or back up.
-        let net = conn
-            .path()
-            .filter(|p| !p.is_empty() && self.config.backups == Backups::Take)
-            .map(PathBuf::from)
-            .filter(|db| !safety::is_new(db))
-            .map(|db| {
-                let dir = safety::dir(self.config.backup_dir.as_ref(), &db);
-                (db, dir)
-            });
-        let backup = match &net {
-            Some((db, dir)) => {
-                safety::preflight(db, timeout)?;
-                Some(safety::backup(db, dir, timeout)?)
+        let net = match (file, &dir) {
+            (Some(db), Some(dir))
+                if self.config.backups == Backups::Take && !safety::is_new(db) =>
+            {
+                Some((db, dir.as_path()))
             }
-            None => None,
+            _ => None,
+        };
+        let prepared = self.prepare(net, marker.as_mut().map(|(db, m)| (*db, m)));
+        let backup = match prepared {
+            Ok(backup) => backup,
+            Err(e) => {
+                // Nothing was changed: the marker has nothing to tell the next run.
+                if let Some((db, _)) = &marker {
+                    let _ = marker::clear(db);
+                }
+                return Err(e);
+            }
         };
         let mut attempt = Attempt::new(&plan, started);
         attempt.target(plan.to);
         attempt.backup(backup.as_ref().map(|m| m.id.clone()));
-        let result = apply::execute(conn, &plan, self.config.scope, &mut attempt);
+        let mut result = apply::execute(conn, &plan, self.config.scope, &mut attempt);
+        if let (Ok(steps), Some(db)) = (&result, file) {
+            if let Some((db, m)) = &mut marker {
+                m.enter(db, Phase::Verifying)?;
+            }
+            if let Err(failure) = safety::verify_after(db, self.config.verification, timeout) {
+                result = Err(apply::Failed {
+                    failure: Box::new(failure),
+                    committed: steps.clone(),
+                    state: DatabaseState::PartiallyApplied { version: plan.to },
+                });
+            }
+        }
         let mut report = RunReport {
             direction: plan.direction,
             from_version: plan.from,
@@ -187,16 +256,20 @@ impl Migrator {
             backup_id: backup.as_ref().map(|m| m.id.clone()),
             duration_ms: attempt.elapsed_ms(),
             database: DatabaseState::Migrated,
+            interrupted: None,
         };
-        match result {
+        let outcome = match result {
             Ok(steps) => {
                 report.steps = steps;
-                Ok(report)
+                Ok(())
             }
             Err(failed) => {
                 // Part of the run was committed: bring the database back from the backup.
-                let state = match (failed.state, &backup, &net) {
+                let state = match (failed.state, &backup, net) {
                     (DatabaseState::PartiallyApplied { version }, Some(m), Some((db, dir))) => {
+                        if let Some((db, marker)) = &mut marker {
+                            marker.enter(db, Phase::Restoring)?;
+                        }
                         match backup::restore_locked(db, dir, m, timeout) {
                             Ok(_) => DatabaseState::Restored {
                                 backup: m.id.clone(),
@@ -225,12 +298,49 @@ impl Migrator {
                 report.attempt_id = attempt.id();
                 report.steps = committed;
                 report.database = state;
-                Err(Error::RunFailed {
-                    failure: failed.failure,
-                    report: Box::new(report),
-                })
+                Err(failed.failure)
             }
+        };
+        report.duration_ms = attempt.elapsed_ms();
+        if let (Some(db), Some(dir)) = (file, &dir) {
+            // The journal outlives a restore; failing to append to it does not undo the run.
+            let _ = attempt.audit(dir, db, &report.database);
         }
+        if let Some((db, _)) = &marker {
+            marker::clear(db)?;
+        }
+        match outcome {
+            Ok(()) => Ok(report),
+            Err(failure) => Err(Error::RunFailed {
+                failure,
+                report: Box::new(report),
+            }),
+        }
+    }
+
+    /// Pre-flight and backup (steps 3 and 4), moving the marker through its phases.
+    fn prepare(
+        &self,
+        net: Option<(&Path, &Path)>,
+        mut marker: Option<(&Path, &mut RunMarker)>,
+    ) -> Result<Option<backup::Manifest>, Error> {
+        let timeout = self.config.lock_timeout;
+        let backup = match net {
+            Some((db, dir)) => {
+                safety::preflight(db, timeout)?;
+                safety::ensure_space(db, dir)?;
+                if let Some((db, m)) = marker.as_mut() {
+                    m.enter(db, Phase::BackingUp)?;
+                }
+                Some(safety::backup(db, dir, timeout)?)
+            }
+            None => None,
+        };
+        if let Some((db, m)) = marker {
+            m.backup_id = backup.as_ref().map(|b| b.id.clone());
+            m.enter(db, Phase::Applying)?;
+        }
+        Ok(backup)
     }
 
     /// What `request` would do now, without changing anything.
@@ -339,11 +449,12 @@ impl Migrator {
             backup_id: None,
             duration_ms: attempt.elapsed_ms(),
             database: DatabaseState::Migrated,
+            interrupted: None,
         })
     }
 }
 
-fn unchanged(plan: Plan, started: Instant) -> RunReport {
+fn unchanged(plan: Plan, started: Instant, interrupted: Option<Interrupted>) -> RunReport {
     RunReport {
         direction: plan.direction,
         from_version: plan.from,
@@ -354,5 +465,6 @@ fn unchanged(plan: Plan, started: Instant) -> RunReport {
         backup_id: None,
         duration_ms: started.elapsed().as_millis() as u64,
         database: DatabaseState::Unchanged,
+        interrupted,
     }
 }

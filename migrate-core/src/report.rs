@@ -100,6 +100,40 @@ pub struct RunReport {
     pub duration_ms: u64,
     /// The state the run left the database in.
     pub database: DatabaseState,
+    /// An earlier run found interrupted (its marker left behind) and dealt with before this
+    /// one.
+    pub interrupted: Option<Interrupted>,
+}
+
+/// An earlier run that stopped part-way, as the next run found and handled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interrupted {
+    /// Its process, host and start time.
+    pub holder: crate::holder::Holder,
+    /// `up` or `down`.
+    pub command: String,
+    /// Where it stopped.
+    pub phase: crate::marker::Phase,
+    /// Its pre-run backup, if it had taken one.
+    pub backup_id: Option<String>,
+    /// What was done about it: `unchanged` (it had not changed anything), `restored` (from its
+    /// backup), or `partially_applied` (it had no backup to restore).
+    pub database: DatabaseState,
+    /// Its row in `_migrate_attempts` (outcome `interrupted`).
+    pub attempt_id: Option<i64>,
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an earlier `{}` run ({}) was interrupted while {}; {}",
+            self.command,
+            self.holder,
+            self.phase.describe(),
+            self.database
+        )
+    }
 }
 
 /// A row whose foreign key has no parent row (as `PRAGMA foreign_key_check` reports it).
@@ -150,6 +184,13 @@ pub enum Failure {
         /// The first few.
         sample: Vec<FkViolation>,
     },
+    /// The integrity check after the run found damage.
+    Integrity {
+        /// How many problems.
+        count: usize,
+        /// The first one.
+        first: String,
+    },
     /// SQLite failed around the migrations (BEGIN, COMMIT, recording history).
     Database {
         /// What we were doing.
@@ -193,6 +234,10 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::Database { context, message } => write!(f, "{context}: {message}"),
+            Failure::Integrity { count, first } => write!(
+                f,
+                "the integrity check after the run found {count} problem(s); first: {first}"
+            ),
         }
     }
 }

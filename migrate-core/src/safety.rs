@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::backup::{self, Compression, CreateOptions, Manifest, Reason};
 use crate::integrity::{self, Depth, FindingKind};
+use crate::report::Failure;
 
 /// Whether a run takes a backup before it changes anything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,4 +66,55 @@ pub(crate) fn dir(configured: Option<&PathBuf>, db: &Path) -> PathBuf {
     configured
         .cloned()
         .unwrap_or_else(|| backup::default_dir(db))
+}
+
+/// Refuses a run whose backup could not fit: the backup directory's file system must have room
+/// for the database's size (the compressed backup is usually smaller; the room left covers the
+/// run's own journal).
+pub(crate) fn ensure_space(db: &Path, dir: &Path) -> Result<(), Error> {
+    let needed = std::fs::metadata(db).map_or(0, |m| m.len());
+    // The directory may not exist yet: ask about the nearest ancestor that does.
+    let probe = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("."));
+    let stat = rustix::fs::statvfs(probe).map_err(|e| Error::Io {
+        path: probe.to_path_buf(),
+        source: e.into(),
+    })?;
+    let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if available < needed {
+        return Err(Error::NoSpace {
+            dir: dir.to_path_buf(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// Step 6 after COMMIT: the integrity check at `depth`, on as many connections as there are
+/// cores. Foreign-key violations are not damage here: those the run introduced failed it before
+/// COMMIT, and older ones are the application's.
+pub(crate) fn verify_after(db: &Path, depth: Depth, timeout: Duration) -> Result<(), Failure> {
+    let options = integrity::Options {
+        busy_timeout: timeout,
+        workers: integrity::available_workers(),
+        ..integrity::Options::new(depth)
+    };
+    let report = integrity::check(db, &options).map_err(|e| Failure::Database {
+        context: "checking the database after the run".to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut damage = report
+        .findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::ForeignKey);
+    match damage.next() {
+        None => Ok(()),
+        Some(first) => Err(Failure::Integrity {
+            count: 1 + damage.count(),
+            first: first.to_string(),
+        }),
+    }
 }

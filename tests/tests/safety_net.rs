@@ -84,7 +84,14 @@ fn without_a_backup_the_partial_state_stays_and_exit_is_7() {
         .migrate(&["up", "--per-migration", "--no-backup"])
         .expect(7);
     s.assert_left_at(&run, 2);
-    assert!(!backup::default_dir(&s.db()).exists());
+    let dir = backup::default_dir(&s.db());
+    assert!(backup::list(&dir).unwrap().is_empty(), "no backup taken");
+    // The audit journal records the run all the same, with the state it left.
+    let journal = std::fs::read_to_string(migrate_core::audit::path(&dir)).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "failed");
+    assert_eq!(last["state"]["state"], "partially_applied");
+    assert_eq!(last["backup_id"], serde_json::Value::Null);
 }
 
 #[test]

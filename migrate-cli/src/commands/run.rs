@@ -33,6 +33,9 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
     let report = migrator.run(&db, &request)?;
     out.print(&report, || {
         let mut text = String::new();
+        if let Some(earlier) = &report.interrupted {
+            text.push_str(&format!("{earlier}\n"));
+        }
         if let Some(id) = &report.backup_id {
             text.push_str(&format!("backed up to {id} before migrating\n"));
         }

@@ -21,7 +21,7 @@ mod image;
 mod manifest;
 mod policy;
 mod restore;
-mod store;
+pub(crate) mod store;
 mod tables;
 mod verify;
 

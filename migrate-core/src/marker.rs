@@ -1,0 +1,176 @@
+//! The run marker: `<db file>.migrate-run`, written (atomically) when a run with work to do
+//! starts, updated as it moves from phase to phase, and removed once the run has finished and
+//! been recorded, whatever its outcome.
+//!
+//! A process killed part-way, or a machine that lost power, leaves the marker behind. The next
+//! run (or app start), holding the migration lock and so knowing its owner is gone, reads it:
+//! what the run was doing, and which backup it took before changing anything. It is never
+//! removed on unwind: a panic part-way leaves the database in a state only the next run can
+//! judge.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::backup::store;
+use crate::holder::Holder;
+use crate::migration::Version;
+
+/// Where a run was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Pre-flight checks: nothing written yet.
+    Checking,
+    /// Taking the pre-run backup: the database not yet changed.
+    BackingUp,
+    /// Applying migrations: the database may be partly changed.
+    Applying,
+    /// Verifying the committed result.
+    Verifying,
+    /// Restoring the pre-run backup after a failure.
+    Restoring,
+}
+
+impl Phase {
+    /// Whether the database may have been changed by the time the run reached this phase.
+    pub fn may_have_changed(self) -> bool {
+        self >= Phase::Applying
+    }
+
+    /// How the phase reads in a sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Checking => "checking the database",
+            Phase::BackingUp => "taking the pre-run backup",
+            Phase::Applying => "applying migrations",
+            Phase::Verifying => "verifying the result",
+            Phase::Restoring => "restoring the pre-run backup",
+        }
+    }
+}
+
+/// What a run under way leaves on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMarker {
+    /// Who ran it, and since when.
+    pub holder: Holder,
+    /// `up` or `down`.
+    pub command: String,
+    /// The version before the run.
+    pub from_version: Option<Version>,
+    /// The versions it was to apply or revert.
+    pub versions: Vec<Version>,
+    /// Its backup directory.
+    pub backup_dir: PathBuf,
+    /// The backup taken before it changed anything, once taken and verified.
+    pub backup_id: Option<String>,
+    /// Where it was.
+    pub phase: Phase,
+}
+
+/// The marker's path for the database at `db`.
+pub fn path(db: &Path) -> PathBuf {
+    crate::db::sibling(db, ".migrate-run")
+}
+
+/// Whether a marker is present (one `stat`; the no-pending path can afford it).
+pub fn exists(db: &Path) -> bool {
+    path(db).exists()
+}
+
+/// The marker left for `db`, if any.
+///
+/// # Errors
+///
+/// [`Error::Io`] when it cannot be read; [`Error::InvalidRequest`] when it is not a marker.
+pub fn read(db: &Path) -> Result<Option<RunMarker>, Error> {
+    let path = path(db);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::InvalidRequest {
+            reason: format!(
+                "{} is not a run marker ({e}); move it away after checking the database",
+                path.display()
+            ),
+        })
+}
+
+impl RunMarker {
+    /// Writes the marker for `db` (atomically: a new file renamed over the old, then synced).
+    pub(crate) fn write(&self, db: &Path) -> Result<(), Error> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
+            path: path(db),
+            source: std::io::Error::other(e),
+        })?;
+        store::write_atomically(&path(db), &text)
+    }
+
+    /// Moves to `phase` and writes the marker.
+    pub(crate) fn enter(&mut self, db: &Path, phase: Phase) -> Result<(), Error> {
+        self.phase = phase;
+        self.write(db)
+    }
+}
+
+/// Removes the marker of `db` (the run has finished and been recorded).
+pub(crate) fn clear(db: &Path) -> Result<(), Error> {
+    let path = path(db);
+    match std::fs::remove_file(&path) {
+        Ok(()) => store::sync_dir(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_round_trips_and_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        assert!(!exists(&db));
+        assert_eq!(read(&db).unwrap(), None);
+        let mut marker = RunMarker {
+            holder: Holder::current(),
+            command: "up".to_owned(),
+            from_version: Some(2),
+            versions: vec![3, 4],
+            backup_dir: dir.path().join("app.db.backups"),
+            backup_id: None,
+            phase: Phase::Checking,
+        };
+        marker.write(&db).unwrap();
+        marker.backup_id = Some("b".to_owned());
+        marker.enter(&db, Phase::Applying).unwrap();
+        assert!(exists(&db));
+        assert_eq!(read(&db).unwrap(), Some(marker));
+        clear(&db).unwrap();
+        assert!(!exists(&db));
+        clear(&db).unwrap();
+    }
+
+    #[test]
+    fn phases_say_when_the_database_may_have_changed() {
+        assert!(!Phase::BackingUp.may_have_changed());
+        assert!(Phase::Applying.may_have_changed());
+        assert!(Phase::Restoring.may_have_changed());
+    }
+
+    #[test]
+    fn a_damaged_marker_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        std::fs::write(path(&db), "{").unwrap();
+        let e = read(&db).unwrap_err().to_string();
+        assert!(e.contains("app.db.migrate-run"), "{e}");
+    }
+}
