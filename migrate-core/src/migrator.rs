@@ -149,12 +149,14 @@ impl Migrator {
     pub fn run_on(&self, conn: &Connection, request: &Request) -> Result<RunReport, Error> {
         let started = Instant::now();
         let file = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
-        let plan = self.plan_on(conn, request)?;
-        // A marker left behind means an earlier run stopped part-way: take the locked path
-        // even with nothing pending, to deal with it. (One `stat` on the fast path.)
-        let left_behind = || file.as_deref().is_some_and(marker::exists);
-        if plan.steps.is_empty() && !left_behind() {
-            return Ok(unchanged(plan, started, None));
+        // A marker left behind means an earlier run stopped part-way, maybe leaving changes
+        // that validation would take for drift: deal with it first, under the lock, whatever
+        // is pending. (One `stat` on the fast path.)
+        if !file.as_deref().is_some_and(marker::exists) {
+            let plan = self.plan_on(conn, request)?;
+            if plan.steps.is_empty() {
+                return Ok(unchanged(plan, started, None));
+            }
         }
         let _lock = match &file {
             Some(path) => Some(MigrationLock::acquire(path, self.config.lock_timeout)?),

@@ -3,6 +3,7 @@
 
 pub mod campaign;
 pub mod corrupt;
+pub mod crash;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

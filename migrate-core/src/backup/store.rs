@@ -130,7 +130,11 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
+    /// Claims `path` for a file under construction. Staging paths are this process's own (a
+    /// unique backup id, or a fixed name used only under the migration lock), so a file
+    /// already there is the leftover of a process that was stopped part-way: it is removed.
     pub fn new(path: PathBuf) -> Self {
+        let _ = std::fs::remove_file(&path);
         Self {
             path,
             published: false,

@@ -1,0 +1,192 @@
+//! A run that stopped part-way (its marker left behind, its process gone) is found by the next
+//! run: restored from its pre-run backup when it may have changed the database, recorded as
+//! interrupted in `_migrate_attempts` and the audit journal, and the next run completes the job.
+//! Post-run verification failing restores too. (The crash harness kills real runs; these cases
+//! place the marker by hand, one per phase.)
+
+use migrate_core::audit;
+use migrate_core::backup;
+use migrate_core::holder::Holder;
+use migrate_core::marker::{self, Phase, RunMarker};
+use migrate_tests::{Scratch, count, example_migrations, user_dump};
+
+/// The example database at version 1 with legacy rows, and what a clean `up` from there leaves.
+fn at_version_1() -> (Scratch, String) {
+    let s = Scratch::with_migrations(&example_migrations()).with_legacy_data();
+    s.migrate(&["up", "--to", "1"]).expect(0);
+    let clean = Scratch::with_migrations(&example_migrations()).with_legacy_data();
+    clean.migrate(&["up", "--to", "1"]).expect(0);
+    clean.migrate(&["up"]).expect(0);
+    (s, user_dump(&clean.db()))
+}
+
+/// The example migrations' highest version.
+fn latest() -> i64 {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["up"]).expect(0);
+    count(&s.conn(), "SELECT max(version) FROM _migrate_history")
+}
+
+/// Leaves the marker an interrupted `up` at `phase` would have left, with `backup_id`.
+fn leave_marker(s: &Scratch, phase: Phase, backup_id: Option<String>) {
+    let marker = RunMarker {
+        holder: Holder {
+            pid: 999_999,
+            host: "elsewhere".to_owned(),
+            started_at: "2026-11-22T07:00:00Z".to_owned(),
+        },
+        command: "up".to_owned(),
+        from_version: Some(1),
+        versions: vec![2, 3],
+        backup_dir: backup::default_dir(&s.db()),
+        backup_id,
+        phase,
+    };
+    std::fs::write(
+        marker::path(&s.db()),
+        serde_json::to_string(&marker).unwrap(),
+    )
+    .unwrap();
+}
+
+fn take_backup(s: &Scratch) -> String {
+    let run = s.migrate(&["--json", "backup", "create"]).expect(0);
+    run.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn last_interrupted(s: &Scratch) -> (String, Option<String>) {
+    s.conn()
+        .query_row(
+            "SELECT error, backup_id FROM _migrate_attempts WHERE outcome = 'interrupted'
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+fn journal(s: &Scratch) -> Vec<serde_json::Value> {
+    let path = audit::path(&backup::default_dir(&s.db()));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_run_stopped_while_applying_is_restored_then_completed() {
+    let (s, expected) = at_version_1();
+    let backup_id = take_backup(&s);
+    // What the stopped run had done: part of migration 2, never recorded.
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE projects (id INTEGER PRIMARY KEY, owner_id INTEGER, title TEXT);
+             UPDATE legacy SET v = 'half-changed' WHERE id = 1;",
+        )
+        .unwrap();
+    leave_marker(&s, Phase::Applying, Some(backup_id.clone()));
+
+    let run = s.migrate(&["--json", "up"]).expect(0);
+    let doc = run.json();
+    assert_eq!(doc["interrupted"]["phase"], "applying");
+    assert_eq!(doc["interrupted"]["database"]["state"], "restored");
+    assert_eq!(doc["interrupted"]["holder"]["pid"], 999_999);
+    assert_eq!(doc["to_version"], latest());
+    assert_eq!(user_dump(&s.db()), expected, "pre-run state, then the run");
+    assert!(!marker::exists(&s.db()));
+    let (error, recorded) = last_interrupted(&s);
+    assert!(error.contains("interrupted while applying migrations"), "{error}");
+    assert!(error.contains("999999"), "{error}");
+    assert_eq!(recorded.as_deref(), Some(backup_id.as_str()));
+    let lines = journal(&s);
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .rev()
+        .take(2)
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["success", "interrupted"]);
+}
+
+#[test]
+fn the_cli_says_what_it_found() {
+    let (s, _) = at_version_1();
+    let backup_id = take_backup(&s);
+    leave_marker(&s, Phase::Verifying, Some(backup_id));
+    let run = s.migrate(&["up"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("was interrupted while verifying the result; the database was restored"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_run_stopped_before_applying_changed_nothing_and_is_only_recorded() {
+    let (s, expected) = at_version_1();
+    leave_marker(&s, Phase::BackingUp, None);
+    let run = s.migrate(&["--json", "up"]).expect(0);
+    assert_eq!(run.json()["interrupted"]["database"]["state"], "unchanged");
+    assert_eq!(user_dump(&s.db()), expected);
+    assert!(last_interrupted(&s).0.contains("taking the pre-run backup"));
+}
+
+#[test]
+fn a_marker_is_found_even_with_nothing_pending() {
+    let (s, expected) = at_version_1();
+    let backup_id = take_backup(&s);
+    // The stopped run had committed everything; only its verification was cut short.
+    s.migrate(&["up", "--no-backup"]).expect(0);
+    leave_marker(&s, Phase::Verifying, Some(backup_id));
+    let run = s.migrate(&["--json", "up"]).expect(0);
+    assert_eq!(run.json()["interrupted"]["database"]["state"], "restored");
+    // Restored to version 1, then migrated again: the same data, verified this time.
+    assert_eq!(user_dump(&s.db()), expected);
+    assert_eq!(
+        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+        latest()
+    );
+}
+
+#[test]
+fn an_unrestorable_interrupted_run_exits_7_naming_the_backup() {
+    let (s, _) = at_version_1();
+    leave_marker(&s, Phase::Applying, Some("gone-backup".to_owned()));
+    let run = s.migrate(&["up"]).expect(7);
+    assert!(run.stderr.contains("gone-backup"), "{}", run.stderr);
+    assert!(run.stderr.contains("migrate restore gone-backup"), "{}", run.stderr);
+    assert!(marker::exists(&s.db()), "kept for the next attempt");
+}
+
+#[test]
+fn damage_found_after_the_run_restores_the_pre_run_state_exit_5() {
+    let (s, _) = at_version_1();
+    let before = user_dump(&s.db());
+    std::fs::write(s.dir.path().join("migrate.toml"), "verify = \"full\"\n").unwrap();
+    // A migration that commits cleanly but leaves an index that no longer matches its table.
+    std::fs::write(
+        s.migrations().join("0099_break_index.up.sql"),
+        "CREATE INDEX legacy_v ON legacy (v);
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, 'legacy (v)', 'legacy (id, v)')
+          WHERE name = 'legacy_v';
+         PRAGMA writable_schema = OFF;\n",
+    )
+    .unwrap();
+    std::fs::write(s.migrations().join("0099_break_index.down.sql"), "DROP INDEX legacy_v;\n")
+        .unwrap();
+    let run = s
+        .migrate(&["--config", s.dir.path().join("migrate.toml").to_str().unwrap(), "--json", "up"])
+        .expect(5);
+    let doc = run.json();
+    assert_eq!(doc["error"]["report"]["database"]["state"], "restored");
+    assert!(
+        run.stderr.contains("the integrity check after the run found"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(user_dump(&s.db()), before);
+    assert_eq!(count(&s.conn(), "SELECT max(version) FROM _migrate_history"), 1);
+}
