@@ -87,6 +87,15 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
+    /// Check checksums, missing and out-of-order migrations, schema drift, and run a quick
+    /// integrity check; change nothing (exit 4 when a run would be refused, 6 on damage)
+    Verify,
+    /// Accept edited migration files after review: record their current checksums
+    FixChecksums {
+        /// Only this migration
+        #[arg(long, value_name = "V")]
+        version: Option<Version>,
+    },
     /// Record migrations up to V as applied without running them (adopting an existing database)
     Baseline {
         /// The version the existing schema corresponds to
@@ -170,6 +179,9 @@ pub struct RunArgs {
     /// Print the plan and its SQL; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Apply the run to a scratch copy first and verify it; run for real only if that passed
+    #[arg(long, conflicts_with = "dry_run")]
+    pub rehearse: bool,
     /// Commit each migration on its own instead of all in one transaction
     #[arg(long)]
     pub per_migration: bool,

@@ -43,6 +43,13 @@ impl Output {
         }
     }
 
+    /// A line of log on stderr (stdout stays the result), unless `-q`.
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
     /// Prints an error: the JSON document on stdout with `--json`, the message on stderr always.
     pub fn error(&self, error: &CliError) {
         if matches!(error, CliError::Exit(_)) {

@@ -104,14 +104,10 @@ pub enum Error {
 
     /// A run was interrupted part-way (process killed, power lost) after it began changing the
     /// database, and restoring its pre-run backup failed: restore it by hand.
-    #[error("an interrupted run (pid {pid} on {host}, started {started_at}) left the database part-way, and restoring its pre-run backup {backup} from {} failed: {reason}. Restore it by hand: migrate restore {backup}", dir.display())]
+    #[error("an interrupted run ({run}) left the database part-way, and restoring its pre-run backup {backup} from {} failed: {reason}. Restore it by hand: migrate restore {backup}", dir.display())]
     RecoveryFailed {
-        /// The interrupted run's process.
-        pid: u32,
-        /// Its host.
-        host: String,
-        /// When it started.
-        started_at: String,
+        /// The interrupted run's process, host and start time.
+        run: Box<crate::holder::Holder>,
         /// The backup to restore by hand.
         backup: String,
         /// Where it is.

@@ -51,7 +51,7 @@ pub use apply::TransactionScope;
 pub use directive::TransactionMode;
 pub use error::Error;
 pub use migration::{Migration, Script, Version};
-pub use migrator::Migrator;
+pub use migrator::{Migrator, Verification};
 pub use plan::{Allow, Direction, DownTarget, Request};
 pub use report::{DatabaseState, Failure, RunReport};
 pub use safety::Backups;

@@ -345,6 +345,153 @@ impl Migrator {
         Ok(backup)
     }
 
+    /// Accepts edited migration files after review: the recorded checksum of each applied
+    /// migration whose file changed (or only `version`'s) becomes the file's, along with its
+    /// down script. Under the lock, in one transaction, recorded in `_migrate_attempts` (command
+    /// `fix-checksums`) and the audit journal.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] when `version` is given and its file has not changed (or it is
+    /// not applied); [`Error::LockTimeout`]; [`Error::Sqlite`].
+    pub fn fix_checksums(
+        &self,
+        db: impl AsRef<Path>,
+        version: Option<Version>,
+    ) -> Result<Vec<crate::status::Named>, Error> {
+        let db = db.as_ref();
+        let conn = db::open(db, self.config.lock_timeout)?;
+        let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
+        let state = DbState::read(&conn, DownScripts::Skip)?;
+        let changed: Vec<(Version, String, String)> =
+            plan::inspect(&self.migrations, &state.applied, &state.schema)
+                .into_iter()
+                .filter_map(|p| match p {
+                    plan::Problem::Changed {
+                        version: v,
+                        name,
+                        found,
+                        ..
+                    } if version.is_none_or(|want| want == v) => Some((v, name, found)),
+                    _ => None,
+                })
+                .collect();
+        if let (Some(v), true) = (version, changed.is_empty()) {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "migration {v} is not an applied migration whose file changed; nothing to fix"
+                ),
+            });
+        }
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let current = plan::current_version(&state.applied);
+        let mut record = crate::history::AttemptRecord {
+            id: None,
+            command: "fix-checksums".to_owned(),
+            holder: Holder::current(),
+            finished_at: None,
+            outcome: crate::history::Outcome::Success,
+            from_version: current,
+            to_version: current,
+            versions: changed.iter().map(|(v, ..)| *v).collect(),
+            error: None,
+            duration_ms: Some(0),
+            backup_id: None,
+            fingerprint: None,
+        };
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
+            .context("beginning fix-checksums")?;
+        for (v, _, found) in &changed {
+            let down = self
+                .migrations
+                .get(*v)
+                .and_then(|m| m.down())
+                .map(|s| s.sql());
+            history::update_checksum(&tx, *v, found, down)?;
+        }
+        record.finished_at = Some(crate::clock::now_rfc3339());
+        record.id = Some(history::record_attempt(&tx, &record).context("recording fix-checksums")?);
+        tx.commit().context("committing fix-checksums")?;
+        let dir = safety::dir(self.config.backup_dir.as_ref(), db);
+        // The journal is a record; the fix itself is committed.
+        let _ = crate::audit::append(
+            &dir,
+            &crate::audit::Entry::new(db, &record, &DatabaseState::Unchanged),
+        );
+        Ok(changed
+            .into_iter()
+            .map(|(version, name, _)| crate::status::Named { version, name })
+            .collect())
+    }
+
+    /// Checks without changing anything: the validation of step 2 (checksums, missing files,
+    /// order, schema drift) and a quick integrity check with foreign keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] when there is no database; [`Error::Sqlite`].
+    pub fn verify(&self, db: impl AsRef<Path>) -> Result<Verification, Error> {
+        let db = db.as_ref();
+        let status = self.status(db)?;
+        if !db.is_file() {
+            return Err(Error::InvalidRequest {
+                reason: format!("there is no database at {}", db.display()),
+            });
+        }
+        let integrity = crate::integrity::check(
+            db,
+            &crate::integrity::Options {
+                busy_timeout: self.config.lock_timeout,
+                ..crate::integrity::Options::new(Depth::Quick)
+            },
+        )?;
+        Ok(Verification { status, integrity })
+    }
+
+    /// Rehearses `request` on a scratch copy of `db` (taken through SQLite's backup API, a
+    /// consistent snapshot even while the application writes), with the same validation,
+    /// verification and restore-on-failure, and without a backup of the copy. The copy, its
+    /// marker and its journal are removed afterwards; the database itself is not touched.
+    ///
+    /// # Errors
+    ///
+    /// As [`Migrator::run`] would fail on the copy. A failed rehearsal's report says the
+    /// database is unchanged.
+    pub fn rehearse(&self, db: impl AsRef<Path>, request: &Request) -> Result<RunReport, Error> {
+        let db = db.as_ref();
+        let dir = safety::dir(self.config.backup_dir.as_ref(), db);
+        backup::store::create_dir(&dir)?;
+        let copy_path = dir.join(format!(".rehearsal-{}.db", std::process::id()));
+        let scratch = Scratch::new(copy_path);
+        if let Some(source) = db::open_read_only(db, self.config.lock_timeout)? {
+            source
+                .backup(
+                    rusqlite::MAIN_DB,
+                    scratch.path(),
+                    None::<fn(rusqlite::backup::Progress)>,
+                )
+                .context("copying the database for the rehearsal")?;
+        }
+        let mut copy = self.clone();
+        copy.config.backups = Backups::Skip;
+        copy.config.backup_dir = Some(scratch.sibling(".backups"));
+        match copy.run(scratch.path(), request) {
+            Ok(report) => Ok(report),
+            Err(Error::RunFailed {
+                failure,
+                mut report,
+            }) => {
+                report.database = DatabaseState::Unchanged;
+                report.steps.clear();
+                report.to_version = report.from_version;
+                Err(Error::RunFailed { failure, report })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// What `request` would do now, without changing anything.
     ///
     /// # Errors
@@ -453,6 +600,64 @@ impl Migrator {
             database: DatabaseState::Migrated,
             interrupted: None,
         })
+    }
+}
+
+/// A rehearsal's copy of the database: removed on drop with everything a run leaves beside it
+/// (journal, WAL, lock, marker, the copy's backup directory and audit journal).
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn new(path: PathBuf) -> Self {
+        let scratch = Scratch { path };
+        scratch.remove();
+        scratch
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        db::sibling(&self.path, suffix)
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_dir_all(self.sibling(".backups"));
+        for suffix in [
+            "",
+            "-journal",
+            "-wal",
+            "-shm",
+            ".migrate-lock",
+            ".migrate-run",
+        ] {
+            let _ = std::fs::remove_file(self.sibling(suffix));
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// What [`Migrator::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// Where the database stands: changed, missing, out-of-order migrations, drift.
+    pub status: Status,
+    /// The quick integrity check with foreign keys.
+    pub integrity: crate::integrity::Report,
+}
+
+impl Verification {
+    /// Whether validation would refuse a run.
+    pub fn refused(&self) -> bool {
+        !self.status.problems.is_empty()
     }
 }
 

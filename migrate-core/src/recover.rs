@@ -42,9 +42,7 @@ pub(crate) fn recover(
                 .and_then(|m| backup::restore_locked(db, &found.backup_dir, &m, timeout));
             if let Err(e) = restored {
                 return Err(Error::RecoveryFailed {
-                    pid: found.holder.pid,
-                    host: found.holder.host.clone(),
-                    started_at: found.holder.started_at.clone(),
+                    run: Box::new(found.holder.clone()),
                     backup: id.clone(),
                     dir: found.backup_dir.clone(),
                     reason: e.to_string(),

@@ -198,7 +198,11 @@ impl Trial {
 
     /// The exit code of an uninterrupted run.
     pub fn expected_code(&self) -> i32 {
-        if self.scenario == Scenario::Failing { 5 } else { 0 }
+        if self.scenario == Scenario::Failing {
+            5
+        } else {
+            0
+        }
     }
 }
 
@@ -281,7 +285,10 @@ pub fn kill(template: &Template, seed: u64) -> Kill {
         // Kill the recovery too, somewhere in its restore or re-run.
         let again = Duration::from_micros(rng.next_u64() % span.max(1));
         run_and_kill(&trial, again);
-        assert!(!lock_held(&trial.db()), "seed {seed}: lock left held (second kill)");
+        assert!(
+            !lock_held(&trial.db()),
+            "seed {seed}: lock left held (second kill)"
+        );
     }
     let out = trial.up().output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -23,7 +23,9 @@ fn every_kill_is_recovered_to_the_pre_or_post_run_state() {
             (None, true) => "finished before the kill".to_owned(),
             (None, false) => "before the marker, or after it was cleared".to_owned(),
         };
-        *by_phase.entry(format!("{:?}: {phase}", k.scenario)).or_default() += 1;
+        *by_phase
+            .entry(format!("{:?}: {phase}", k.scenario))
+            .or_default() += 1;
         *states.entry(k.state_after_kill).or_default() += 1;
     }
     eprintln!(
@@ -37,8 +39,17 @@ fn every_kill_is_recovered_to_the_pre_or_post_run_state() {
     // The kills must land inside runs, not only before or after them.
     let inside: usize = by_phase
         .iter()
-        .filter(|(p, _)| p.contains("Applying") || p.contains("BackingUp") || p.contains("Verifying") || p.contains("Restoring") || p.contains("Checking"))
+        .filter(|(p, _)| {
+            p.contains("Applying")
+                || p.contains("BackingUp")
+                || p.contains("Verifying")
+                || p.contains("Restoring")
+                || p.contains("Checking")
+        })
         .map(|(_, n)| n)
         .sum();
-    assert!(inside as u64 * 2 >= kills, "only {inside} of {kills} kills landed inside a run");
+    assert!(
+        inside as u64 * 2 >= kills,
+        "only {inside} of {kills} kills landed inside a run"
+    );
 }

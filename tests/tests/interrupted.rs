@@ -96,7 +96,10 @@ fn a_run_stopped_while_applying_is_restored_then_completed() {
     assert_eq!(user_dump(&s.db()), expected, "pre-run state, then the run");
     assert!(!marker::exists(&s.db()));
     let (error, recorded) = last_interrupted(&s);
-    assert!(error.contains("interrupted while applying migrations"), "{error}");
+    assert!(
+        error.contains("interrupted while applying migrations"),
+        "{error}"
+    );
     assert!(error.contains("999999"), "{error}");
     assert_eq!(recorded.as_deref(), Some(backup_id.as_str()));
     let lines = journal(&s);
@@ -156,7 +159,11 @@ fn an_unrestorable_interrupted_run_exits_7_naming_the_backup() {
     leave_marker(&s, Phase::Applying, Some("gone-backup".to_owned()));
     let run = s.migrate(&["up"]).expect(7);
     assert!(run.stderr.contains("gone-backup"), "{}", run.stderr);
-    assert!(run.stderr.contains("migrate restore gone-backup"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("migrate restore gone-backup"),
+        "{}",
+        run.stderr
+    );
     assert!(marker::exists(&s.db()), "kept for the next attempt");
 }
 
@@ -175,18 +182,30 @@ fn damage_found_after_the_run_restores_the_pre_run_state_exit_5() {
          PRAGMA writable_schema = OFF;\n",
     )
     .unwrap();
-    std::fs::write(s.migrations().join("0099_break_index.down.sql"), "DROP INDEX legacy_v;\n")
-        .unwrap();
+    std::fs::write(
+        s.migrations().join("0099_break_index.down.sql"),
+        "DROP INDEX legacy_v;\n",
+    )
+    .unwrap();
     let run = s
-        .migrate(&["--config", s.dir.path().join("migrate.toml").to_str().unwrap(), "--json", "up"])
+        .migrate(&[
+            "--config",
+            s.dir.path().join("migrate.toml").to_str().unwrap(),
+            "--json",
+            "up",
+        ])
         .expect(5);
     let doc = run.json();
     assert_eq!(doc["error"]["report"]["database"]["state"], "restored");
     assert!(
-        run.stderr.contains("the integrity check after the run found"),
+        run.stderr
+            .contains("the integrity check after the run found"),
         "{}",
         run.stderr
     );
     assert_eq!(user_dump(&s.db()), before);
-    assert_eq!(count(&s.conn(), "SELECT max(version) FROM _migrate_history"), 1);
+    assert_eq!(
+        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+        1
+    );
 }

@@ -131,3 +131,67 @@ fn a_successful_run_names_its_backup() {
     let doc = fresh.migrate(&["--json", "up"]).expect(0).json();
     assert_eq!(doc["backup_id"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_backup_damaged_mid_run_cannot_restore_exit_7_naming_it() {
+    let s = Scratch::new().with_legacy_data();
+    let m = s.migrations();
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(
+        m.join("0001_seed.up.sql"),
+        "CREATE TABLE seed (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    // Long enough for the test to damage the backup while it runs, then it fails verification.
+    std::fs::write(
+        m.join("0002_big.up.sql"),
+        "CREATE TABLE big AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1500000)
+           SELECT x, randomblob(32) AS payload FROM n;
+         CREATE INDEX big_payload ON big (payload);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        m.join("0002_big.verify.sql"),
+        "SELECT count(*) = 1 FROM big;\n",
+    )
+    .unwrap();
+    let mut child = migrate_tests::migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .arg("--migrations")
+        .arg(&m)
+        .args(["up", "--per-migration"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = backup::default_dir(&s.db());
+    let id = loop {
+        let marker = migrate_core::marker::read(&s.db()).unwrap();
+        if let Some(m) = marker.filter(|m| m.phase == migrate_core::marker::Phase::Applying) {
+            break m.backup_id.unwrap();
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it applied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    // The backup file (not its manifest) damaged while migration 2 runs.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with(&id) && !name.ends_with(".json") {
+            std::fs::write(&path, b"not a backup any more").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains(&id), "names the backup: {stderr}");
+    assert!(stderr.contains("restore"), "{stderr}");
+    assert_eq!(
+        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+        1
+    );
+}

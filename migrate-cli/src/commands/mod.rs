@@ -10,6 +10,7 @@ mod repair;
 mod restore;
 mod run;
 mod status;
+mod verify;
 
 use migrate_core::{DownTarget, Request};
 
@@ -36,6 +37,8 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Command::History { limit } => history::run(g, out, *limit),
         Command::Baseline { version } => baseline::run(g, out, *version),
+        Command::Verify => verify::run(g, out),
+        Command::FixChecksums { version } => verify::fix_checksums(g, out, *version),
         Command::Check { full, tables, jobs } => check::run(g, out, *full, tables, *jobs),
         Command::Repair { dry_run } => repair::run(g, out, *dry_run),
         Command::Backup(command) => backup::run(g, out, command),

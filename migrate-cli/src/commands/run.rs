@@ -30,8 +30,25 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
         super::plan::print(out, &plan);
         return Ok(());
     }
+    let rehearsal = if args.rehearse {
+        let rehearsal = migrator.rehearse(&db, &request).inspect_err(|_| {
+            out.note("the rehearsal on a scratch copy failed; the database was not touched");
+        })?;
+        out.note(&format!(
+            "rehearsal on a scratch copy: {} migration(s) in {} ms, verified; now for real",
+            rehearsal.steps.len(),
+            rehearsal.duration_ms
+        ));
+        Some(rehearsal)
+    } else {
+        None
+    };
     let report = migrator.run(&db, &request)?;
-    out.print(&report, || {
+    let doc = Document {
+        report: &report,
+        rehearsal: rehearsal.as_ref(),
+    };
+    out.print(&doc, || {
         let mut text = String::new();
         if let Some(earlier) = &report.interrupted {
             text.push_str(&format!("{earlier}\n"));
@@ -68,4 +85,13 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
         text
     });
     Ok(())
+}
+
+/// `--json` output: the run's report, with the rehearsal's when there was one.
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    #[serde(flatten)]
+    report: &'a migrate_core::RunReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rehearsal: Option<&'a migrate_core::RunReport>,
 }

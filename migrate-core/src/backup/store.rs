@@ -141,6 +141,14 @@ impl Staged {
         }
     }
 
+    /// Takes charge of a file already written in full at `path` (to publish it, or remove it).
+    pub fn adopt(path: PathBuf) -> Self {
+        Self {
+            path,
+            published: false,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -222,6 +230,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = find(dir.path(), "../../etc/passwd").unwrap_err();
         assert!(err.to_string().contains("is not a backup id"), "{err}");
+    }
+
+    #[test]
+    fn a_leftover_from_a_stopped_process_does_not_block_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marker");
+        std::fs::write(temp_path(&path), "half of an old write").unwrap();
+        write_atomically(&path, "whole").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole");
+        assert!(!temp_path(&path).exists());
     }
 
     #[test]

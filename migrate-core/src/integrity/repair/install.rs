@@ -72,7 +72,7 @@ pub(crate) fn install(new: &Path, db: &Path, timeout: Duration) -> Result<Instal
             Err(source) => return Err(Error::Io { path, source }),
         }
     }
-    backup::Staged::new(new.to_path_buf()).publish(db)?;
+    backup::Staged::adopt(new.to_path_buf()).publish(db)?;
     Ok(Installed::Renamed)
 }
 

@@ -1,0 +1,67 @@
+//! `migrate verify` (checks, changes nothing) and `migrate fix-checksums [--version V]`.
+
+use migrate_core::Version;
+
+use super::check::findings_text;
+use crate::cli::Global;
+use crate::context;
+use crate::error::{CliError, code};
+use crate::output::Output;
+
+/// Exit 0 when a run would be accepted and the database is sound; 4 when validation would
+/// refuse a run; 6 on damage (which wins: it needs attention first).
+pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
+    let db = context::db_path(g)?;
+    let found = context::migrator(g)?.verify(&db)?;
+    let damaged = found
+        .integrity
+        .findings
+        .iter()
+        .any(|f| f.kind != migrate_core::integrity::FindingKind::ForeignKey);
+    out.print(&found, || {
+        let mut text = String::new();
+        for problem in &found.status.problems {
+            text.push_str(&format!("refused by validation: {problem}\n"));
+        }
+        if found.integrity.ok {
+            text.push_str("integrity: quick_check and foreign keys found nothing wrong\n");
+        } else {
+            text.push_str(&format!(
+                "integrity: {} problem(s)\n{}",
+                found.integrity.count,
+                findings_text(&found.integrity)
+            ));
+        }
+        if !found.refused() && !damaged {
+            text.push_str(&format!(
+                "ok: version {}, {} pending, checksums match, no drift\n",
+                super::version_text(found.status.current_version),
+                found.status.pending.len()
+            ));
+        }
+        text
+    });
+    match (damaged, found.refused()) {
+        (true, _) => Err(CliError::Exit(code::CORRUPT)),
+        (false, true) => Err(CliError::Exit(code::REFUSED)),
+        (false, false) => Ok(()),
+    }
+}
+
+pub fn fix_checksums(g: &Global, out: &Output, version: Option<Version>) -> Result<(), CliError> {
+    let db = context::db_path(g)?;
+    let mut migrator = context::migrator(g)?;
+    migrator.backup_dir(context::backup_dir(g, &db));
+    let fixed = migrator.fix_checksums(&db, version)?;
+    out.print(&fixed, || {
+        if fixed.is_empty() {
+            return "nothing to fix: every applied migration's file matches its checksum\n"
+                .to_owned();
+        }
+        fixed
+            .iter()
+            .map(|m| format!("accepted the edited file of {} {}\n", m.version, m.name))
+            .collect()
+    });
+    Ok(())
+}
