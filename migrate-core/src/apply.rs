@@ -79,6 +79,26 @@ struct Position {
     last: bool,
 }
 
+/// What is known of the foreign-key violations before the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FkBaseline {
+    /// The pre-flight check, under the run's lock, found none: a violation found after the
+    /// steps is one they introduced (or one a concurrent writer with enforcement off made
+    /// meanwhile, which fails the run on the safe side).
+    Clean,
+    /// Nothing known: each unit counts the violations before its steps.
+    Unknown,
+}
+
+impl FkBaseline {
+    fn before(self, conn: &Connection) -> rusqlite::Result<Vec<FkViolation>> {
+        match self {
+            FkBaseline::Clean => Ok(Vec::new()),
+            FkBaseline::Unknown => fk::violations(conn),
+        }
+    }
+}
+
 /// A failed execution: what failed, what had been committed, and the state left behind.
 #[derive(Debug)]
 pub(crate) struct Failed {
@@ -95,6 +115,7 @@ pub(crate) fn execute(
     plan: &Plan,
     scope: TransactionScope,
     journal: &mut dyn Journal,
+    baseline: FkBaseline,
 ) -> Result<Vec<StepReport>, Failed> {
     let mut committed: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
     let units = units(&plan.steps, scope);
@@ -107,6 +128,7 @@ pub(crate) fn execute(
                 last: i + 1 == units.len(),
             },
             done: &committed,
+            baseline,
         };
         let result = match unit.mode {
             TransactionMode::Transactional => transactional(conn, &run, steps, journal),
@@ -151,6 +173,7 @@ struct Run<'a> {
     position: Position,
     /// Steps committed by earlier units.
     done: &'a [StepReport],
+    baseline: FkBaseline,
 }
 
 impl Run<'_> {
@@ -213,7 +236,10 @@ fn transactional(
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .map_err(fail("beginning the transaction"))?;
     run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
-    let before = fk::violations(&tx).map_err(fail("checking foreign keys"))?;
+    let before = run
+        .baseline
+        .before(&tx)
+        .map_err(fail("checking foreign keys"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
         reports.push(run_step(&tx, step).map_err(UnitFailure::rolled_back)?);
@@ -245,7 +271,10 @@ fn outside(
     let _enforcement =
         EnforcementOff::new(conn).map_err(unchanged("switching foreign keys off"))?;
     run.begin(conn, journal).map_err(UnitFailure::rolled_back)?;
-    let before = fk::violations(conn).map_err(unchanged("checking foreign keys"))?;
+    let before = run
+        .baseline
+        .before(conn)
+        .map_err(unchanged("checking foreign keys"))?;
     let started = Instant::now();
     script::execute(conn, &step.script).map_err(|e| UnitFailure {
         changed: e.executed > 0,

@@ -222,8 +222,8 @@ impl Migrator {
             _ => None,
         };
         let prepared = self.prepare(net, marker.as_mut().map(|(db, m)| (*db, m)));
-        let backup = match prepared {
-            Ok(backup) => backup,
+        let (backup, baseline) = match prepared {
+            Ok(prepared) => prepared,
             Err(e) => {
                 // Nothing was changed: the marker has nothing to tell the next run.
                 if let Some((db, _)) = &marker {
@@ -235,7 +235,7 @@ impl Migrator {
         let mut attempt = Attempt::new(&plan, started);
         attempt.target(plan.to);
         attempt.backup(backup.as_ref().map(|m| m.id.clone()));
-        let mut result = apply::execute(conn, &plan, self.config.scope, &mut attempt);
+        let mut result = apply::execute(conn, &plan, self.config.scope, &mut attempt, baseline);
         if let (Ok(steps), Some(db)) = (&result, file) {
             if let Some((db, m)) = &mut marker {
                 m.enter(db, Phase::Verifying)?;
@@ -325,16 +325,40 @@ impl Migrator {
         &self,
         net: Option<(&Path, &Path)>,
         mut marker: Option<(&Path, &mut RunMarker)>,
-    ) -> Result<Option<backup::Manifest>, Error> {
+    ) -> Result<(Option<backup::Manifest>, apply::FkBaseline), Error> {
         let timeout = self.config.lock_timeout;
+        let mut baseline = apply::FkBaseline::Unknown;
         let backup = match net {
             Some((db, dir)) => {
-                safety::preflight(db, timeout)?;
                 safety::ensure_space(db, dir)?;
                 if let Some((db, m)) = marker.as_mut() {
                     m.enter(db, Phase::BackingUp)?;
                 }
-                Some(safety::backup(db, dir, timeout)?)
+                // The pre-flight check and the backup read the same unchanged database: they
+                // run side by side. A damaged database's backup is deleted (and the directory,
+                // if the backup made it): nothing written.
+                let existed = dir.exists();
+                let (checked, taken) = std::thread::scope(|s| {
+                    let check = s.spawn(|| safety::preflight(db, timeout));
+                    let taken = safety::backup(db, dir, timeout);
+                    (check.join(), taken)
+                });
+                match (checked, taken) {
+                    (Ok(Ok(found)), taken) => {
+                        baseline = found;
+                        Some(taken?)
+                    }
+                    (Ok(Err(refused)), taken) => {
+                        if let Ok(manifest) = taken {
+                            backup::remove(dir, &manifest)?;
+                        }
+                        if !existed {
+                            let _ = std::fs::remove_dir(dir);
+                        }
+                        return Err(refused);
+                    }
+                    (Err(panic), _) => std::panic::resume_unwind(panic),
+                }
             }
             None => None,
         };
@@ -342,7 +366,7 @@ impl Migrator {
             m.backup_id = backup.as_ref().map(|b| b.id.clone());
             m.enter(db, Phase::Applying)?;
         }
-        Ok(backup)
+        Ok((backup, baseline))
     }
 
     /// Accepts edited migration files after review: the recorded checksum of each applied

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::Error;
+use crate::apply::FkBaseline;
 use crate::backup::{self, Compression, CreateOptions, Manifest, Reason};
 use crate::integrity::{self, Depth, FindingKind};
 use crate::report::Failure;
@@ -24,11 +25,12 @@ pub enum Backups {
 
 /// Refuses a damaged database. Foreign-key violations that already exist are not damage: the
 /// run only fails on violations it introduces.
-pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<(), Error> {
+pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<FkBaseline, Error> {
     let report = integrity::check(
         db,
         &integrity::Options {
             busy_timeout: timeout,
+            workers: integrity::available_workers(),
             ..integrity::Options::new(Depth::Quick)
         },
     )?;
@@ -41,7 +43,11 @@ pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<(), Error> {
             report: Box::new(report),
         });
     }
-    Ok(())
+    Ok(if report.findings.is_empty() {
+        FkBaseline::Clean
+    } else {
+        FkBaseline::Unknown
+    })
 }
 
 /// Whether the database has no pages yet (a new file): nothing to check, nothing to back up.

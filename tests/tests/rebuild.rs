@@ -89,3 +89,37 @@ fn a_run_that_leaves_dangling_references_is_rolled_back() {
     assert_eq!(count(&conn, "SELECT count(*) FROM users"), 1);
     assert_eq!(count(&conn, "SELECT max(version) FROM _migrate_history"), 4);
 }
+
+#[test]
+fn violations_that_were_there_before_do_not_fail_a_run() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["up"]).expect(0);
+    // An orphan the application left (enforcement off), before the run.
+    s.conn()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO users (id, email, name) VALUES (1, 'a@x', 'a');
+             INSERT INTO projects VALUES (10, 1, 'p'), (11, 99, 'orphan');",
+        )
+        .unwrap();
+    std::fs::write(
+        s.migrations().join("0099_labels.up.sql"),
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY, project_id INTEGER REFERENCES projects (id));
+         INSERT INTO labels VALUES (1, 10);",
+    )
+    .unwrap();
+    s.migrate(&["up"]).expect(0);
+    assert_eq!(count(&s.conn(), "SELECT count(*) FROM projects"), 2);
+    // One the run adds on top of it still fails it.
+    std::fs::write(
+        s.migrations().join("0100_more.up.sql"),
+        "INSERT INTO labels VALUES (2, 77);",
+    )
+    .unwrap();
+    let run = s.migrate(&["up"]).expect(5);
+    assert!(
+        run.stderr.contains("introduced 1 foreign-key violation(s)"),
+        "{}",
+        run.stderr
+    );
+}

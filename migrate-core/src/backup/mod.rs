@@ -50,16 +50,23 @@ pub fn prune(dir: &Path, policy: &Retention) -> Result<Vec<String>, Error> {
     let all = list(dir)?;
     let doomed = to_delete(&all, policy);
     for id in &doomed {
-        let manifest = all.iter().find(|m| &m.id == id).expect("listed");
-        // The data file goes first: a manifest without its file reads as a broken backup, never
-        // as a good one.
-        for path in [manifest.file_path(dir), store::manifest_path(dir, id)] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(Error::Io { path, source }),
-            }
-        }
+        remove(dir, all.iter().find(|m| &m.id == id).expect("listed"))?;
     }
     Ok(doomed)
+}
+
+/// Deletes one backup: its data file first, so that a manifest without its file reads as a
+/// broken backup, never as a good one.
+pub(crate) fn remove(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
+    for path in [
+        manifest.file_path(dir),
+        store::manifest_path(dir, &manifest.id),
+    ] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path, source }),
+        }
+    }
+    Ok(())
 }

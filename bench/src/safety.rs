@@ -1,0 +1,199 @@
+//! The safety-net benchmark on the generated ~1 GB shop database with one small pending
+//! migration, in one run: the whole safe `up` (lock, pre-flight check, backup, apply with the
+//! foreign-key check, post-run check, records) against `cp` of the database plus the bare
+//! migration, and the no-pending path. Each run works on a fresh copy of the database; the
+//! copying is not timed. Runs in child processes reporting time and peak memory.
+//!
+//! ```text
+//! cargo run --release -p migrate-bench --bin safety-bench [-- --size-mb N --runs N --data DIR]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use migrate_bench::{
+    Sample, fsync, median, median_sample, memory, peak_rss_kb, run_command, run_self, shop_db,
+};
+use migrate_core::integrity::{self, Depth, Options};
+use migrate_core::{Migration, Migrations, Migrator, Script, backup};
+use rusqlite::Connection;
+
+/// The small pending migration.
+const MIGRATION: &str = "ALTER TABLE products ADD COLUMN discontinued INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX products_discontinued ON products (discontinued);";
+
+fn migrations() -> Migrations {
+    let up = Script::parse("V1__discontinued.sql", MIGRATION).unwrap();
+    Migrations::new(vec![Migration::new(1, "discontinued", up)]).unwrap()
+}
+
+struct Args {
+    size_mb: u64,
+    runs: usize,
+    data: PathBuf,
+}
+
+fn args() -> (Args, Option<(String, Vec<String>)>) {
+    let mut a = Args {
+        size_mb: 1024,
+        runs: 3,
+        data: PathBuf::from("target/bench-data"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
+            "--runs" => a.runs = value().parse().expect("--runs N"),
+            "--data" => a.data = PathBuf::from(value()),
+            "--op" => {
+                let op = value();
+                return (a, Some((op, it.collect())));
+            }
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    (a, None)
+}
+
+fn child(op: &str, rest: &[String]) {
+    let db = PathBuf::from(&rest[0]);
+    let start = Instant::now();
+    match op {
+        "safe-up" => {
+            let report = Migrator::new(migrations()).up(&db).unwrap();
+            assert_eq!(report.steps.len(), 1);
+        }
+        "bare" => {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(&format!("BEGIN; {MIGRATION} COMMIT;"))
+                .unwrap();
+        }
+        "quick-check" => {
+            let options = Options {
+                workers: integrity::available_workers(),
+                ..Options::new(Depth::Quick)
+            };
+            assert!(integrity::check(&db, &options).unwrap().ok);
+        }
+        "backup" => {
+            let dir = db.with_extension("bench-backups");
+            backup::create(&db, &dir, &Default::default(), &mut |_| {}).unwrap();
+        }
+        "fk" => {
+            let conn = Connection::open(&db).unwrap();
+            assert!(migrate_core::fk::violations(&conn).unwrap().is_empty());
+        }
+        other => panic!("unknown op {other}"),
+    }
+    println!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
+}
+
+/// A fresh copy of `src` at `to` (untimed), with no backups or marker beside it.
+fn fresh(src: &Path, to: &Path) {
+    for suffix in [".backups", ".bench-backups"] {
+        let _ = std::fs::remove_dir_all(format!("{}{suffix}", to.display()));
+    }
+    let _ = std::fs::remove_dir_all(to.with_extension("bench-backups"));
+    std::fs::copy(src, to).unwrap();
+}
+
+fn main() {
+    let (a, op) = args();
+    if let Some((op, rest)) = op {
+        return child(&op, &rest);
+    }
+    let src = shop_db(&a.data, a.size_mb);
+    let size = std::fs::metadata(&src).unwrap().len();
+    let scratch = tempfile::tempdir_in(&a.data).unwrap();
+    let db = scratch.path().join("live.db");
+    let copy = scratch.path().join("cp.db");
+    let _ = std::fs::read(&src).map(|b| b.len());
+
+    let mut rows: Vec<(&str, Sample)> = Vec::new();
+    let mut measure = |name: &'static str, f: &mut dyn FnMut() -> Sample| {
+        let m = median_sample((0..a.runs).map(|_| f()).collect());
+        eprintln!("{name}: {:.2} s", m.seconds);
+        rows.push((name, m));
+    };
+    measure("cp + fsync, then the bare migration", &mut || {
+        fresh(&src, &db);
+        let _ = std::fs::remove_file(&copy);
+        let cp = run_command(Command::new("cp").arg(&db).arg(&copy), Some(&copy));
+        let bare = run_self("bare", &[&db]);
+        Sample {
+            seconds: cp.seconds + bare.seconds,
+            peak_kb: bare.peak_kb,
+        }
+    });
+    measure("cp (no fsync), then the bare migration", &mut || {
+        fresh(&src, &db);
+        let _ = std::fs::remove_file(&copy);
+        let cp = run_command(Command::new("cp").arg(&db).arg(&copy), None);
+        let bare = run_self("bare", &[&db]);
+        Sample {
+            seconds: cp.seconds + bare.seconds,
+            peak_kb: bare.peak_kb,
+        }
+    });
+    measure("migrate up: the whole safe run", &mut || {
+        fresh(&src, &db);
+        run_self("safe-up", &[&db])
+    });
+    measure(
+        "  part: quick_check + foreign keys (run twice)",
+        &mut || {
+            fresh(&src, &db);
+            run_self("quick-check", &[&db])
+        },
+    );
+    measure("  part: backup (zstd, hashed)", &mut || {
+        fresh(&src, &db);
+        run_self("backup", &[&db])
+    });
+    measure(
+        "  part: foreign-key check in the transaction (run twice)",
+        &mut || {
+            fresh(&src, &db);
+            run_self("fk", &[&db])
+        },
+    );
+
+    // Nothing pending: the migrated copy, opened and checked by a fresh Migrator each time.
+    fresh(&src, &db);
+    Migrator::new(migrations()).up(&db).unwrap();
+    let migrator = Migrator::new(migrations());
+    let samples: Vec<Duration> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            let report = migrator.up(&db).unwrap();
+            assert!(report.steps.is_empty());
+            start.elapsed()
+        })
+        .collect();
+    let no_pending = median(samples);
+    fsync(&db);
+
+    let base = rows[0].1.seconds;
+    println!(
+        "database: {:.2} GB; {} core(s); median of {} run(s)\n",
+        size as f64 / 1e9,
+        integrity::available_workers(),
+        a.runs
+    );
+    println!("| run | time | vs cp + fsync + bare migration | peak memory |");
+    println!("|---|---:|---:|---:|");
+    for (name, m) in &rows {
+        println!(
+            "| {name} | {:.2} s | {:.2}x | {} |",
+            m.seconds,
+            m.seconds / base,
+            memory(m.peak_kb)
+        );
+    }
+    println!(
+        "\nnothing pending (`Migrator::up` on the migrated 1 GB database, open included): median {} µs of 200",
+        no_pending.as_micros()
+    );
+}
