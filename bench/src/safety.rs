@@ -142,7 +142,7 @@ fn main() {
         run_self("safe-up", &[&db])
     });
     measure(
-        "  part: quick_check + foreign keys (run twice)",
+        "  part: quick_check + foreign keys (pre-flight; again after the run)",
         &mut || {
             fresh(&src, &db);
             run_self("quick-check", &[&db])
@@ -153,7 +153,7 @@ fn main() {
         run_self("backup", &[&db])
     });
     measure(
-        "  part: foreign-key check in the transaction (run twice)",
+        "  part: foreign-key check before COMMIT",
         &mut || {
             fresh(&src, &db);
             run_self("fk", &[&db])
