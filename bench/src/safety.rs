@@ -152,13 +152,10 @@ fn main() {
         fresh(&src, &db);
         run_self("backup", &[&db])
     });
-    measure(
-        "  part: foreign-key check before COMMIT",
-        &mut || {
-            fresh(&src, &db);
-            run_self("fk", &[&db])
-        },
-    );
+    measure("  part: foreign-key check before COMMIT", &mut || {
+        fresh(&src, &db);
+        run_self("fk", &[&db])
+    });
 
     // Nothing pending: the migrated copy, opened and checked by a fresh Migrator each time.
     fresh(&src, &db);
