@@ -240,16 +240,20 @@ fn transactional(
         .baseline
         .before(&tx)
         .map_err(fail("checking foreign keys"))?;
+    let footprint = fk::Footprint::take(&tx).map_err(fail("checking foreign keys"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
         reports.push(run_step(&tx, step).map_err(UnitFailure::rolled_back)?);
     }
+    let scope = footprint
+        .scope(&tx)
+        .map_err(fail("checking foreign keys"))?;
     // History rows are written after the scripts: each schema change invalidates SQLite's
     // prepared statements, so writing them in between would recompile the INSERT per step.
     for (step, report) in steps.iter().zip(&reports) {
         record(&tx, run.direction, step, report).map_err(UnitFailure::rolled_back)?;
     }
-    let after = fk::violations(&tx).map_err(fail("checking foreign keys"))?;
+    let after = fk::violations_in(&tx, &scope).map_err(fail("checking foreign keys"))?;
     check_introduced(&before, after).map_err(UnitFailure::rolled_back)?;
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
@@ -275,14 +279,17 @@ fn outside(
         .baseline
         .before(conn)
         .map_err(unchanged("checking foreign keys"))?;
+    let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
     let started = Instant::now();
     script::execute(conn, &step.script).map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: statement_failure(step, e),
     })?;
     let report = verify(conn, step, started).map_err(changed)?;
+    let checking = |e| changed(database("checking foreign keys", e));
+    let scope = footprint.scope(conn).map_err(checking)?;
     record(conn, run.direction, step, &report).map_err(changed)?;
-    let after = fk::violations(conn).map_err(|e| changed(database("checking foreign keys", e)))?;
+    let after = fk::violations_in(conn, &scope).map_err(checking)?;
     check_introduced(&before, after).map_err(changed)?;
     let reports = vec![report];
     run.succeed(conn, journal, &reports).map_err(changed)?;

@@ -6,7 +6,7 @@
 //! in SQLite's ALTER TABLE documentation relies on this), and the run checks instead with
 //! a foreign-key check before committing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::Connection;
 
@@ -28,6 +28,85 @@ pub fn violations(conn: &Connection) -> rusqlite::Result<Vec<FkViolation>> {
     let mut out = Vec::new();
     for task in foreign::tasks(conn, &tables) {
         out.extend(foreign::run(conn, &task)?);
+    }
+    Ok(out)
+}
+
+/// Which foreign-key constraints the steps of a unit may have broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Rows were written: any constraint.
+    All,
+    /// Only the schema changed: the constraints whose child or parent is one of these tables
+    /// (lower-case names) whose definitions changed, appeared or went.
+    Tables(BTreeSet<String>),
+}
+
+/// The state a unit's foreign-key check after its steps compares with: the connection's count
+/// of rows changed and the tables' definitions, taken before the steps.
+pub(crate) struct Footprint {
+    changes: u64,
+    tables: BTreeMap<String, String>,
+}
+
+impl Footprint {
+    pub fn take(conn: &Connection) -> rusqlite::Result<Self> {
+        Ok(Footprint {
+            changes: conn.total_changes(),
+            tables: tables(conn)?,
+        })
+    }
+
+    /// What the steps since [`Footprint::take`] may have broken. `total_changes` counts every
+    /// row an INSERT, UPDATE or DELETE wrote (triggers included); DDL that moves rows without
+    /// counting them (CREATE TABLE AS, DROP COLUMN, DROP TABLE) changes a definition.
+    pub fn scope(&self, conn: &Connection) -> rusqlite::Result<Scope> {
+        if conn.total_changes() != self.changes {
+            return Ok(Scope::All);
+        }
+        let now = tables(conn)?;
+        let changed = self
+            .tables
+            .iter()
+            .filter(|(name, sql)| now.get(*name) != Some(*sql))
+            .map(|(name, _)| name.clone())
+            .chain(
+                now.keys()
+                    .filter(|n| !self.tables.contains_key(*n))
+                    .cloned(),
+            )
+            .collect();
+        Ok(Scope::Tables(changed))
+    }
+}
+
+fn tables(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
+    conn.prepare("SELECT lower(name), coalesce(sql, '') FROM sqlite_schema WHERE type = 'table'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// The violations of the constraints in `scope`.
+///
+/// # Errors
+///
+/// SQLite's error when the check cannot run.
+pub(crate) fn violations_in(
+    conn: &Connection,
+    scope: &Scope,
+) -> rusqlite::Result<Vec<FkViolation>> {
+    let Scope::Tables(touched) = scope else {
+        return violations(conn);
+    };
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for task in foreign::tasks(conn, &tables) {
+        if task.touches(conn, touched)? {
+            out.extend(foreign::run(conn, &task)?);
+        }
     }
     Ok(out)
 }
@@ -125,5 +204,38 @@ mod tests {
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert!(on);
+    }
+
+    #[test]
+    fn schema_only_changes_narrow_the_check_to_the_tables_they_touch() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p (id));
+             CREATE TABLE other (id INTEGER PRIMARY KEY, c INTEGER REFERENCES c (id));
+             INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, 1); INSERT INTO other VALUES (5, 9);",
+        )
+        .unwrap();
+        let set = |names: &[&str]| Scope::Tables(names.iter().map(|n| (*n).to_owned()).collect());
+        let f = Footprint::take(&conn).unwrap();
+        conn.execute_batch("ALTER TABLE p ADD COLUMN label TEXT; CREATE INDEX c_p ON c (p);")
+            .unwrap();
+        assert_eq!(f.scope(&conn).unwrap(), set(&["p"]));
+        // `other` has an old orphan; a change to `p` does not look at it.
+        assert!(violations_in(&conn, &set(&["p"])).unwrap().is_empty());
+        assert_eq!(violations_in(&conn, &Scope::All).unwrap().len(), 1);
+
+        let f = Footprint::take(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE copy AS SELECT * FROM c; DROP TABLE p;")
+            .unwrap();
+        assert_eq!(f.scope(&conn).unwrap(), set(&["copy", "p"]));
+        let found = violations_in(&conn, &f.scope(&conn).unwrap()).unwrap();
+        assert_eq!(found.len(), 1, "c's row lost its parent: {found:?}");
+        assert_eq!(found[0].table, "c");
+
+        let f = Footprint::take(&conn).unwrap();
+        conn.execute_batch("UPDATE c SET p = 2").unwrap();
+        assert_eq!(f.scope(&conn).unwrap(), Scope::All);
     }
 }

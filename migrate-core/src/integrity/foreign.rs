@@ -36,6 +36,31 @@ impl Task {
     }
 }
 
+impl Task {
+    /// Whether the constraint(s) checked involve one of `tables` (lower-case) as child or
+    /// parent.
+    pub(crate) fn touches(
+        &self,
+        conn: &Connection,
+        tables: &std::collections::BTreeSet<String>,
+    ) -> rusqlite::Result<bool> {
+        let has = |name: &str| tables.contains(&name.to_lowercase());
+        match self {
+            Task::Grouped { child, parent, .. } => Ok(has(child) || has(parent)),
+            Task::Pragma { child } => {
+                if has(child) {
+                    return Ok(true);
+                }
+                let parents: Vec<String> = conn
+                    .prepare("SELECT \"table\" FROM pragma_foreign_key_list(?1)")?
+                    .query_map([child], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(parents.iter().any(|p| has(p)))
+            }
+        }
+    }
+}
+
 /// A child row whose key has no parent row.
 pub(crate) use crate::report::FkViolation as Violation;
 
