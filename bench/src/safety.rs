@@ -152,7 +152,7 @@ fn main() {
         fresh(&src, &db);
         run_self("backup", &[&db])
     });
-    measure("  part: foreign-key check before COMMIT", &mut || {
+    measure("  part: every foreign-key constraint (before COMMIT, when a run writes rows)", &mut || {
         fresh(&src, &db);
         run_self("fk", &[&db])
     });
