@@ -152,10 +152,13 @@ fn main() {
         fresh(&src, &db);
         run_self("backup", &[&db])
     });
-    measure("  part: every foreign-key constraint (before COMMIT, when a run writes rows)", &mut || {
-        fresh(&src, &db);
-        run_self("fk", &[&db])
-    });
+    measure(
+        "  part: every foreign-key constraint (before COMMIT, when a run writes rows)",
+        &mut || {
+            fresh(&src, &db);
+            run_self("fk", &[&db])
+        },
+    );
 
     // Nothing pending: the migrated copy, opened and checked by a fresh Migrator each time.
     fresh(&src, &db);
