@@ -13,39 +13,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use migrate_bench::{
-    Sample, fsync, median_sample, memory, peak_rss_kb, run_command, run_self, shop_db,
+    Invocation, Sample, fsync, median_sample, memory, peak_rss_kb, run_command, run_self,
+    shop_args, shop_db,
 };
 use migrate_core::backup::{self, Compression, CreateOptions, Reason};
 use rusqlite::Connection;
-
-struct Args {
-    size_mb: u64,
-    runs: usize,
-    data: PathBuf,
-}
-
-fn args() -> (Args, Option<(String, Vec<String>)>) {
-    let mut a = Args {
-        size_mb: 1024,
-        runs: 3,
-        data: PathBuf::from("target/bench-data"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--size-mb" => a.size_mb = it.next().and_then(|v| v.parse().ok()).expect("--size-mb N"),
-            "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--data" => a.data = PathBuf::from(it.next().expect("--data DIR")),
-            // Internal: run one operation in this (child) process.
-            "--op" => {
-                let op = it.next().expect("--op NAME");
-                return (a, Some((op, it.collect())));
-            }
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    (a, None)
-}
 
 /// Runs one operation here and prints `seconds peak_kb`.
 fn child(op: &str, rest: &[String]) {
@@ -84,10 +56,10 @@ fn child(op: &str, rest: &[String]) {
 }
 
 fn main() {
-    let (a, op) = args();
-    if let Some((op, rest)) = op {
-        return child(&op, &rest);
-    }
+    let a = match shop_args(3) {
+        Invocation::Child { op, rest } => return child(&op, &rest),
+        Invocation::Parent(a) => a,
+    };
     let src = shop_db(&a.data, a.size_mb);
     let size = std::fs::metadata(&src).unwrap().len();
     let scratch = tempfile::tempdir_in(&a.data).unwrap();

@@ -11,41 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use migrate_bench::{Sample, median_sample, memory, peak_rss_kb, run_command, run_self, shop_db};
+use migrate_bench::{
+    Invocation, Sample, median_sample, memory, peak_rss_kb, run_command, run_self, shop_args,
+    shop_db,
+};
 use migrate_core::integrity::{self, Depth, Options};
+use migrate_core::sql::quote_ident;
 use rusqlite::{Connection, OpenFlags};
-
-struct Args {
-    size_mb: u64,
-    runs: usize,
-    workers: usize,
-    data: PathBuf,
-}
-
-fn args() -> (Args, Option<(String, Vec<String>)>) {
-    let mut a = Args {
-        size_mb: 1024,
-        runs: 1,
-        workers: integrity::available_workers(),
-        data: PathBuf::from("target/bench-data"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
-            "--runs" => a.runs = value().parse().expect("--runs N"),
-            "--workers" => a.workers = value().parse().expect("--workers N"),
-            "--data" => a.data = PathBuf::from(value()),
-            "--op" => {
-                let op = value();
-                return (a, Some((op, it.collect())));
-            }
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    (a, None)
-}
 
 fn ours(db: &Path, depth: Depth, workers: usize) {
     let report = integrity::check(
@@ -79,9 +51,11 @@ fn per_table(db: &Path, workers: usize) {
                     Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
                 while let Some(t) = queue.lock().unwrap().pop() {
                     let line: String = conn
-                        .query_row(&format!("PRAGMA integrity_check(\"{t}\")"), [], |r| {
-                            r.get(0)
-                        })
+                        .query_row(
+                            &format!("PRAGMA integrity_check({})", quote_ident(&t)),
+                            [],
+                            |r| r.get(0),
+                        )
                         .unwrap();
                     assert_eq!(line, "ok");
                 }
@@ -108,10 +82,10 @@ fn sqlite3(db: &Path, sql: &str) -> Sample {
 }
 
 fn main() {
-    let (a, op) = args();
-    if let Some((op, rest)) = op {
-        return child(&op, &rest);
-    }
+    let a = match shop_args(1) {
+        Invocation::Child { op, rest } => return child(&op, &rest),
+        Invocation::Parent(a) => a,
+    };
     let db = shop_db(&a.data, a.size_mb);
     let gb = std::fs::metadata(&db).unwrap().len() as f64 / 1e9;
     let _ = std::fs::read(&db).map(|b| b.len());

@@ -132,3 +132,48 @@ pub fn memory(peak_kb: u64) -> String {
         "-".to_owned()
     }
 }
+
+/// The options of the shop-database benchmarks: `--size-mb N --runs N --workers N --data DIR`.
+pub struct ShopArgs {
+    pub size_mb: u64,
+    pub runs: usize,
+    /// Connections for the checks that split (integrity-bench); one per core by default.
+    pub workers: usize,
+    pub data: PathBuf,
+}
+
+/// How a shop benchmark binary was started: by a person, or by itself as a child running one
+/// operation (`--op NAME ARGS...`) to report that operation's own time and memory.
+pub enum Invocation {
+    Parent(ShopArgs),
+    Child { op: String, rest: Vec<String> },
+}
+
+/// Parses the command line of a shop benchmark, with `runs` runs by default.
+pub fn shop_args(runs: usize) -> Invocation {
+    let mut a = ShopArgs {
+        size_mb: 1024,
+        runs,
+        workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        data: PathBuf::from("target/bench-data"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
+            "--runs" => a.runs = value().parse().expect("--runs N"),
+            "--workers" => a.workers = value().parse().expect("--workers N"),
+            "--data" => a.data = PathBuf::from(value()),
+            "--op" => {
+                let op = value();
+                return Invocation::Child {
+                    op,
+                    rest: it.collect(),
+                };
+            }
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    Invocation::Parent(a)
+}

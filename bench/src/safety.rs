@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use migrate_bench::{
-    Sample, fsync, median, median_sample, memory, peak_rss_kb, run_command, run_self, shop_db,
+    Invocation, Sample, fsync, median, median_sample, memory, peak_rss_kb, run_command, run_self,
+    shop_args, shop_db,
 };
 use migrate_core::integrity::{self, Depth, Options};
 use migrate_core::{Migration, Migrations, Migrator, Script, backup};
@@ -26,35 +27,6 @@ CREATE INDEX products_discontinued ON products (discontinued);";
 fn migrations() -> Migrations {
     let up = Script::parse("V1__discontinued.sql", MIGRATION).unwrap();
     Migrations::new(vec![Migration::new(1, "discontinued", up)]).unwrap()
-}
-
-struct Args {
-    size_mb: u64,
-    runs: usize,
-    data: PathBuf,
-}
-
-fn args() -> (Args, Option<(String, Vec<String>)>) {
-    let mut a = Args {
-        size_mb: 1024,
-        runs: 3,
-        data: PathBuf::from("target/bench-data"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
-            "--runs" => a.runs = value().parse().expect("--runs N"),
-            "--data" => a.data = PathBuf::from(value()),
-            "--op" => {
-                let op = value();
-                return (a, Some((op, it.collect())));
-            }
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    (a, None)
 }
 
 fn child(op: &str, rest: &[String]) {
@@ -100,10 +72,10 @@ fn fresh(src: &Path, to: &Path) {
 }
 
 fn main() {
-    let (a, op) = args();
-    if let Some((op, rest)) = op {
-        return child(&op, &rest);
-    }
+    let a = match shop_args(3) {
+        Invocation::Child { op, rest } => return child(&op, &rest),
+        Invocation::Parent(a) => a,
+    };
     let src = shop_db(&a.data, a.size_mb);
     let size = std::fs::metadata(&src).unwrap().len();
     let scratch = tempfile::tempdir_in(&a.data).unwrap();
@@ -193,7 +165,8 @@ fn main() {
         );
     }
     println!(
-        "\nnothing pending (`Migrator::up` on the migrated 1 GB database, open included): median {} µs of 200",
+        "\nnothing pending (`Migrator::up` on the migrated {:.2} GB database, open included): median {} µs of 200",
+        size as f64 / 1e9,
         no_pending.as_micros()
     );
 }

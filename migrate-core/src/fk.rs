@@ -21,10 +21,7 @@ use crate::report::FkViolation;
 ///
 /// SQLite's error when the check cannot run.
 pub fn violations(conn: &Connection) -> rusqlite::Result<Vec<FkViolation>> {
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let tables = table_names(conn)?;
     let mut out = Vec::new();
     for task in foreign::tasks(conn, &tables) {
         out.extend(foreign::run(conn, &task)?);
@@ -80,6 +77,13 @@ impl Footprint {
     }
 }
 
+/// The main database's tables, by name.
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
 fn tables(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
     conn.prepare("SELECT lower(name), coalesce(sql, '') FROM sqlite_schema WHERE type = 'table'")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -98,10 +102,7 @@ pub(crate) fn violations_in(
     let Scope::Tables(touched) = scope else {
         return violations(conn);
     };
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let tables = table_names(conn)?;
     let mut out = Vec::new();
     for task in foreign::tasks(conn, &tables) {
         if task.touches(conn, touched)? {

@@ -231,7 +231,7 @@ fn report(
 }
 
 /// SQLite's own message of an error, without rusqlite's wrapping.
-fn message(e: &rusqlite::Error) -> String {
+pub(super) fn message(e: &rusqlite::Error) -> String {
     match e {
         rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
         other => other.to_string(),
@@ -329,32 +329,38 @@ fn btree_check(
     depth: Depth,
     table: Option<&str>,
 ) -> rusqlite::Result<Vec<String>> {
-    let run = |depth: Depth| -> rusqlite::Result<Vec<String>> {
-        let sql = match table {
-            // A pragma's argument cannot be a bound parameter; the name is quoted instead.
-            Some(t) => format!("PRAGMA {}({})", depth.pragma(), quote_ident(t)),
-            None => format!("PRAGMA {}", depth.pragma()),
-        };
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([])?;
-        let mut lines = Vec::new();
-        // SQLite may give up part-way through (SQLITE_CORRUPT) after reporting what it found:
-        // keep those lines, and its last word as one more.
-        loop {
-            match rows.next() {
-                Ok(Some(row)) => lines.push(row.get::<_, String>(0)?),
-                Ok(None) => return Ok(lines),
-                Err(e) if !lines.is_empty() => {
-                    lines.push(message(&e));
-                    return Ok(lines);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    match (run(depth), depth) {
-        (Err(_), Depth::Full) => run(Depth::Quick),
+    match (pragma_lines(conn, depth, table), depth) {
+        (Err(_), Depth::Full) => pragma_lines(conn, Depth::Quick, table),
         (result, _) => result,
+    }
+}
+
+/// The lines of `quick_check` / `integrity_check`, of the whole file or of one table.
+pub(super) fn pragma_lines(
+    conn: &Connection,
+    depth: Depth,
+    table: Option<&str>,
+) -> rusqlite::Result<Vec<String>> {
+    let sql = match table {
+        // A pragma's argument cannot be a bound parameter; the name is quoted instead.
+        Some(t) => format!("PRAGMA {}({})", depth.pragma(), quote_ident(t)),
+        None => format!("PRAGMA {}", depth.pragma()),
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut lines = Vec::new();
+    // SQLite may give up part-way through (SQLITE_CORRUPT) after reporting what it found:
+    // keep those lines, and its last word as one more.
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => lines.push(row.get::<_, String>(0)?),
+            Ok(None) => return Ok(lines),
+            Err(e) if !lines.is_empty() => {
+                lines.push(message(&e));
+                return Ok(lines);
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::Depth;
+use super::check::{message, pragma_lines};
 use super::foreign;
 use crate::sql::quote_ident;
 
@@ -312,8 +313,8 @@ fn perform(conn: &Connection, task: &Task) -> Output {
         violations: Vec::new(),
     };
     let result = match task {
-        Task::Structure { table } => pragma_lines(conn, "quick_check", table.as_deref()),
-        Task::Whole { table } => pragma_lines(conn, "integrity_check", Some(table)),
+        Task::Structure { table } => pragma_lines(conn, Depth::Quick, table.as_deref()),
+        Task::Whole { table } => pragma_lines(conn, Depth::Full, Some(table)),
         Task::Rows {
             table,
             from,
@@ -335,6 +336,7 @@ fn perform(conn: &Connection, task: &Task) -> Output {
             message(&e)
         )]
     });
+    out.lines.retain(|line| line != "ok");
     out
 }
 
@@ -348,43 +350,6 @@ fn describe(task: &Task) -> String {
         } => format!("rows {from}..{to} of {table}"),
         Task::Entries { index, .. } => format!("index {}", index.name),
         Task::Foreign(fk) => format!("the foreign keys of {}", fk.child()),
-    }
-}
-
-fn message(e: &rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn pragma_lines(
-    conn: &Connection,
-    pragma: &str,
-    table: Option<&str>,
-) -> rusqlite::Result<Vec<String>> {
-    let sql = match table {
-        Some(t) => format!("PRAGMA {pragma}({})", quote_ident(t)),
-        None => format!("PRAGMA {pragma}"),
-    };
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    let mut lines = Vec::new();
-    loop {
-        match rows.next() {
-            Ok(Some(row)) => {
-                let line: String = row.get(0)?;
-                if line != "ok" {
-                    lines.push(line);
-                }
-            }
-            Ok(None) => return Ok(lines),
-            Err(e) if !lines.is_empty() => {
-                lines.push(message(&e));
-                return Ok(lines);
-            }
-            Err(e) => return Err(e),
-        }
     }
 }
 
