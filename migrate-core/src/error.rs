@@ -128,7 +128,7 @@ pub enum Error {
     },
 
     /// The pre-flight check found the database damaged; nothing was changed.
-    #[error("the database is damaged ({} problem(s) found by quick_check); nothing was changed. First: {}", report.count, report.findings.first().map(ToString::to_string).unwrap_or_default())]
+    #[error("the database is damaged ({} problem(s) found by quick_check); nothing was changed. First: {}", report.damage, report.findings.first().map(ToString::to_string).unwrap_or_default())]
     Corrupt {
         /// The integrity report.
         report: Box<crate::integrity::Report>,

@@ -386,7 +386,7 @@ impl Migrator {
         let db = db.as_ref();
         let conn = db::open(db, self.config.lock_timeout)?;
         let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
-        let state = DbState::read(&conn, DownScripts::Skip)?;
+        let state = self.read_state(&conn, DownScripts::Skip)?;
         let changed: Vec<(Version, String, String)> =
             plan::inspect(&self.migrations, &state.applied, &state.schema)
                 .into_iter()
@@ -534,7 +534,14 @@ impl Migrator {
             Direction::Up => DownScripts::Skip,
             Direction::Down => DownScripts::Load,
         };
-        self.plan_state(&DbState::read(conn, down)?, request)
+        self.plan_state(&self.read_state(conn, down)?, request)
+    }
+
+    /// What the database records, or the damage that stops it being read (see
+    /// `safety::damage_behind`).
+    fn read_state(&self, conn: &Connection, down: DownScripts) -> Result<DbState, Error> {
+        DbState::read(conn, down)
+            .map_err(|e| safety::damage_behind(conn, e, self.config.lock_timeout))
     }
 
     fn plan_state(&self, state: &DbState, request: &Request) -> Result<Plan, Error> {
@@ -556,7 +563,7 @@ impl Migrator {
     /// [`Error::Sqlite`] when the database cannot be read.
     pub fn status(&self, db: impl AsRef<Path>) -> Result<Status, Error> {
         let state = match db::open_read_only(db.as_ref(), self.config.lock_timeout)? {
-            Some(conn) => DbState::read(&conn, DownScripts::Skip)?,
+            Some(conn) => self.read_state(&conn, DownScripts::Skip)?,
             None => DbState::empty(),
         };
         Ok(status::status(&self.migrations, state))
@@ -582,7 +589,7 @@ impl Migrator {
         let conn = db::open(db, self.config.lock_timeout)?;
         let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
         if let Some(current) =
-            plan::current_version(&DbState::read(&conn, DownScripts::Skip)?.applied)
+            plan::current_version(&self.read_state(&conn, DownScripts::Skip)?.applied)
         {
             return Err(Error::InvalidRequest {
                 reason: format!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::apply::FkBaseline;
 use crate::backup::{self, Compression, CreateOptions, Manifest, Reason};
-use crate::integrity::{self, Depth, FindingKind};
+use crate::integrity::{self, Depth};
 use crate::report::Failure;
 
 /// Whether a run takes a backup before it changes anything.
@@ -34,20 +34,31 @@ pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<FkBaseline, Erro
             ..integrity::Options::new(Depth::Quick)
         },
     )?;
-    if report
-        .findings
-        .iter()
-        .any(|f| f.kind != FindingKind::ForeignKey)
-    {
+    if report.damage > 0 {
         return Err(Error::Corrupt {
             report: Box::new(report),
         });
     }
-    Ok(if report.findings.is_empty() {
+    Ok(if report.ok {
         FkBaseline::Clean
     } else {
         FkBaseline::Unknown
     })
+}
+
+/// A database error while reading the database's own records, before anything was written, may
+/// be damage showing through: `SQLITE_CORRUPT` or `SQLITE_NOTADB`, or rows of the wrong shape
+/// where a damaged b-tree points into another table's pages. The quick check decides: when it
+/// finds damage, its report ([`Error::Corrupt`]) replaces the error; otherwise the error stays.
+pub(crate) fn damage_behind(conn: &rusqlite::Connection, e: Error, timeout: Duration) -> Error {
+    let from_sqlite = matches!(&e, Error::Sqlite { .. });
+    let Some(db) = conn.path().filter(|p| from_sqlite && !p.is_empty()) else {
+        return e;
+    };
+    match preflight(Path::new(db), timeout) {
+        Err(corrupt @ Error::Corrupt { .. }) => corrupt,
+        _ => e,
+    }
 }
 
 /// Whether the database has no pages yet (a new file): nothing to check, nothing to back up.
@@ -112,15 +123,11 @@ pub(crate) fn verify_after(db: &Path, depth: Depth, timeout: Duration) -> Result
         context: "checking the database after the run".to_owned(),
         message: e.to_string(),
     })?;
-    let mut damage = report
-        .findings
-        .iter()
-        .filter(|f| f.kind != FindingKind::ForeignKey);
-    match damage.next() {
-        None => Ok(()),
-        Some(first) => Err(Failure::Integrity {
-            count: 1 + damage.count(),
-            first: first.to_string(),
+    match report.findings.iter().find(|f| f.is_damage()) {
+        None if report.damage == 0 => Ok(()),
+        first => Err(Failure::Integrity {
+            count: report.damage,
+            first: first.map(ToString::to_string).unwrap_or_default(),
         }),
     }
 }

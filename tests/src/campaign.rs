@@ -63,25 +63,13 @@ impl Template {
     }
 
     fn copy_to(&self, to: &Path) {
-        copy_dir(self.dir.path(), to);
+        crate::copy_tree(self.dir.path(), to);
     }
 }
 
 impl Default for Template {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
     }
 }
 
@@ -95,7 +83,7 @@ pub fn trial(template: &Template, kind: Kind, seed: u64) -> Trial {
     if let Some(keep) = std::env::var_os("MIGRATE_CAMPAIGN_KEEP") {
         // Keeps the damaged database of each trial for a closer look.
         let to = Path::new(&keep).join(format!("{kind:?}-{seed}"));
-        copy_dir(dir.path(), &to);
+        crate::copy_tree(dir.path(), &to);
     }
     let timeout = Duration::from_secs(5);
     let found = integrity::check(&db, &integrity::Options::new(Depth::Full)).unwrap();

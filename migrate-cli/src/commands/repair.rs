@@ -80,38 +80,7 @@ fn text(report: &RepairReport) -> String {
             ids(&q.rowids)
         );
     }
-    for r in &report.recovered {
-        let _ = writeln!(
-            t,
-            "recovered {} row(s) of {} from backup {}{}",
-            r.rowids.len(),
-            r.table,
-            r.backup,
-            ids(&r.rowids)
-        );
-    }
-    if report.lost.is_empty() {
-        t.push_str("rows that could not be saved: none\n");
-    } else {
-        t.push_str("rows that could NOT be saved:\n");
-        for lost in &report.lost {
-            let range = match lost.between {
-                Some(Gap::Between { after, before }) => format!(
-                    " with row ids after {} and before {}",
-                    after.map_or_else(|| "the first".to_owned(), |a| a.to_string()),
-                    before.map_or_else(|| "the last".to_owned(), |b| b.to_string())
-                ),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                t,
-                "  table {}{range}{}: {}",
-                lost.table,
-                ids(&lost.rowids),
-                lost.detail
-            );
-        }
-    }
+    rows_text(report, &mut t);
     match &report.after {
         Some(after) if after.ok => {
             t.push_str("repaired: the database passes integrity_check and the foreign-key check\n")
@@ -123,6 +92,75 @@ fn text(report: &RepairReport) -> String {
         None => {}
     }
     t
+}
+
+/// Every row the repair could not bring back as it was: the count first, then each group.
+/// Rows brought back from a backup hold that backup's values, so they are never "saved".
+fn rows_text(report: &RepairReport, t: &mut String) {
+    let (lost, unknown) = report.lost_rows();
+    let restored = report.restored_rows();
+    let _ = writeln!(
+        t,
+        "rows that could not be saved: {lost}{}{}",
+        if unknown {
+            " listed by row id, and more in the ranges below"
+        } else {
+            ""
+        },
+        if restored > 0 {
+            format!("; {restored} more came back only at an older value (below)")
+        } else {
+            String::new()
+        }
+    );
+    for lost in &report.lost {
+        let range = match lost.between {
+            Some(Gap::Between { after, before }) => format!(
+                " with row ids after {} and before {}",
+                after.map_or_else(|| "the first".to_owned(), |a| a.to_string()),
+                before.map_or_else(|| "the last".to_owned(), |b| b.to_string())
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            t,
+            "  table {}{range}{}: {}",
+            lost.table,
+            ids(&lost.rowids),
+            lost.detail
+        );
+    }
+    for r in &report.recovered {
+        let _ = writeln!(
+            t,
+            "  {} row(s) of {} restored at their value of {} (backup {}): any change made to them since is lost{}",
+            r.rowids.len(),
+            r.table,
+            r.taken_at,
+            r.backup,
+            ids(&r.rowids)
+        );
+    }
+    for u in &report.unverified {
+        let pages = if u.pages.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (damaged page(s) {})",
+                u.pages
+                    .iter()
+                    .take(20)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            t,
+            "  table {}: rows read back from a damaged b-tree{pages} as it gave them; their values cannot be verified",
+            u.table
+        );
+    }
 }
 
 /// ` (row ids 1, 2, 3)`, the first 20.

@@ -9,15 +9,12 @@ use crate::error::{CliError, code};
 use crate::output::Output;
 
 /// Exit 0 when a run would be accepted and the database is sound; 4 when validation would
-/// refuse a run; 6 on damage (which wins: it needs attention first).
+/// refuse a run; 6 on any integrity finding, foreign-key violations included, as `check` does
+/// (which wins: it needs attention first).
 pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let found = context::migrator(g)?.verify(&db)?;
-    let damaged = found
-        .integrity
-        .findings
-        .iter()
-        .any(|f| f.kind != migrate_core::integrity::FindingKind::ForeignKey);
+    let damaged = !found.integrity.ok;
     out.print(&found, || {
         let mut text = String::new();
         for problem in &found.status.problems {

@@ -2,7 +2,6 @@
 //! (whole, or table by table), and `foreign_key_check`, each message parsed into a
 //! [`Finding`] and mapped to its table through the root pages in `sqlite_schema`.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::Error;
-use crate::integrity::finding::{self, Finding, FindingKind, Parsed};
+use crate::integrity::finding::{self, Finding, FindingKind};
 use crate::integrity::foreign::{self, Violation};
+use crate::integrity::objects::{self, Objects, PageMap};
 use crate::integrity::parallel;
 use crate::sql::quote_ident;
 
@@ -41,7 +41,7 @@ const MAX_LISTED: usize = 1000;
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// True when nothing was found.
+    /// True when nothing was found: SQLite said exactly `ok` and no foreign key is violated.
     pub ok: bool,
     /// The database checked.
     pub database: String,
@@ -53,6 +53,8 @@ pub struct Report {
     pub tables: Option<Vec<String>>,
     /// How many problems were found.
     pub count: usize,
+    /// How many of them are damage to the file (every kind but foreign-key violations).
+    pub damage: usize,
     /// The problems (the first 1,000).
     pub findings: Vec<Finding>,
     /// How long the check took.
@@ -93,6 +95,10 @@ pub fn available_workers() -> usize {
 
 /// Checks the database at `db`, read-only.
 ///
+/// The report is `ok` only when SQLite answered exactly `ok` to every check it ran and the
+/// foreign-key check found nothing: every other answer, an error part-way included, is a
+/// finding (see the `finding` module).
+///
 /// # Errors
 ///
 /// [`Error::InvalidRequest`] when there is no database at `db` or a named table does not
@@ -124,89 +130,98 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
             conn
         }
         Err(e) => {
-            findings.push(unreadable(&e));
+            findings.push(unreadable("opening the database", &e));
             return Ok(report(db, (depth, workers), tables, findings, started));
         }
     };
     findings.extend(header(&conn, db, size));
-    let names = Names::read(&conn);
+    let objects = Objects::read(&conn).unwrap_or_else(|e| {
+        findings.push(unreadable("reading the schema", &e));
+        Objects::none()
+    });
     for table in tables {
-        if !names.is_table(table) {
+        if !objects.is_table(table) {
             return Err(Error::InvalidRequest {
                 reason: format!("there is no table `{table}` in {}", db.display()),
             });
         }
     }
-    if workers > 1 {
-        let scope = if tables.is_empty() {
-            names.tables.clone()
-        } else {
-            tables.clone()
-        };
-        let shapes = match depth {
-            Depth::Full => parallel::shapes(&conn, &scope),
-            Depth::Quick => Vec::new(),
-        };
-        let foreign = foreign::tasks(&conn, &scope);
-        let tasks = parallel::plan(&shapes, (tables.is_empty(), depth), foreign, workers);
-        let mut violations = Vec::new();
-        for out in parallel::run(db, busy_timeout, tasks, workers) {
-            findings.extend(names.locate_all(&out.lines, out.table.as_deref()));
-            violations.extend(out.violations);
-        }
-        if tables.is_empty() {
-            attribute_unlocated(&conn, &names, &mut findings);
-        }
-        // The range pieces decoded their tables' records; the rest get the record pass.
-        let whole: Vec<String> = shapes
-            .into_iter()
-            .filter(|s| s.layout == parallel::Layout::Whole)
-            .map(|s| s.name)
-            .collect();
-        records(&conn, &whole, &mut findings);
-        violations.sort_by(|a, b| (&a.table, a.rowid).cmp(&(&b.table, b.rowid)));
-        findings.extend(violations.into_iter().map(violation));
-        return Ok(report(db, (depth, workers), tables, findings, started));
-    }
-    let lines = if tables.is_empty() {
-        btree_check(&conn, depth, None)
+    let scope = if tables.is_empty() {
+        objects.tables.clone()
     } else {
-        let mut all = Ok(Vec::new());
-        for table in tables {
-            match (btree_check(&conn, depth, Some(table)), &mut all) {
-                (Ok(lines), Ok(all)) => all.extend(lines),
-                (Err(e), all) => *all = Err(e),
-                _ => {}
-            }
-        }
-        all
+        tables.clone()
     };
-    match lines {
-        Ok(lines) => findings.extend(names.locate_all(&lines, None)),
-        Err(e) => findings.push(unreadable(&e)),
+    if workers > 1 {
+        in_parallel(
+            (db, &conn, &objects),
+            (depth, tables.is_empty(), &scope),
+            (busy_timeout, workers),
+            &mut findings,
+        );
+    } else {
+        in_sequence(&conn, &objects, (depth, tables), &scope, &mut findings);
     }
-    if tables.is_empty() {
-        attribute_unlocated(&conn, &names, &mut findings);
+    attribute(&conn, &objects, &scope, &mut findings);
+    Ok(report(db, (depth, workers), tables, findings, started))
+}
+
+/// SQLite's single statements on this one connection: the b-tree check (whole, or table by
+/// table), at full depth the record pass, then every foreign-key constraint.
+fn in_sequence(
+    conn: &Connection,
+    objects: &Objects,
+    (depth, tables): (Depth, &[String]),
+    scope: &[String],
+    findings: &mut Vec<Finding>,
+) {
+    let parts: Vec<Option<&str>> = if tables.is_empty() {
+        vec![None]
+    } else {
+        tables.iter().map(|t| Some(t.as_str())).collect()
+    };
+    for part in parts {
+        let lines = btree_check(conn, depth, part);
+        findings.extend(objects.locate_all(&lines, part));
     }
     if depth == Depth::Full {
-        let scope = if tables.is_empty() {
-            &names.tables
-        } else {
-            tables
-        };
-        records(&conn, scope, &mut findings);
+        records(conn, scope, findings);
     }
-    let scope = if tables.is_empty() {
-        &names.tables
-    } else {
-        tables
+    for task in foreign::tasks(conn, scope) {
+        match foreign::run(conn, &task) {
+            Ok(found) => findings.extend(found.into_iter().map(violation)),
+            Err(e) => findings.push(foreign_failure(task.child(), &e)),
+        }
+    }
+}
+
+/// The check split into pieces on `workers` connections (see the `parallel` module).
+fn in_parallel(
+    (db, conn, objects): (&Path, &Connection, &Objects),
+    (depth, whole_file, scope): (Depth, bool, &[String]),
+    (busy_timeout, workers): (Duration, usize),
+    findings: &mut Vec<Finding>,
+) {
+    let shapes = match depth {
+        Depth::Full => parallel::shapes(conn, scope),
+        Depth::Quick => Vec::new(),
     };
-    for task in foreign::tasks(&conn, scope) {
-        // A database too damaged for this check has already reported why.
-        let found = foreign::run(&conn, &task).unwrap_or_default();
-        findings.extend(found.into_iter().map(violation));
+    let foreign = foreign::tasks(conn, scope);
+    let tasks = parallel::plan(&shapes, (whole_file, depth), foreign, workers);
+    let mut violations = Vec::new();
+    for out in parallel::run(db, busy_timeout, tasks, workers) {
+        findings.extend(objects.locate_all(&out.lines, out.table.as_deref()));
+        findings.extend(out.failures);
+        violations.extend(out.violations);
     }
-    Ok(report(db, (depth, workers), tables, findings, started))
+    // The range pieces decoded their tables' records; the rest get the record pass.
+    let whole: Vec<String> = shapes
+        .into_iter()
+        .filter(|s| s.layout == parallel::Layout::Whole)
+        .map(|s| s.name)
+        .collect();
+    records(conn, &whole, findings);
+    violations.sort_by(|a, b| (&a.table, a.rowid).cmp(&(&b.table, b.rowid)));
+    findings.extend(violations.into_iter().map(violation));
 }
 
 fn report(
@@ -217,9 +232,13 @@ fn report(
     started: Instant,
 ) -> Report {
     let count = findings.len();
+    let damage = findings.iter().filter(|f| f.is_damage()).count();
+    // Damage first, so that the listed findings include it when there are many.
+    findings.sort_by_key(|f| !f.is_damage());
     findings.truncate(MAX_LISTED);
     Report {
         ok: count == 0,
+        damage,
         database: db.display().to_string(),
         depth,
         workers,
@@ -238,38 +257,70 @@ pub(super) fn message(e: &rusqlite::Error) -> String {
     }
 }
 
-fn unreadable(e: &rusqlite::Error) -> Finding {
+fn unreadable(doing: &str, e: &rusqlite::Error) -> Finding {
     Finding {
         kind: FindingKind::Unreadable,
         page: None,
         root: None,
         object: None,
         table: None,
-        message: format!("SQLite cannot read the database: {e}"),
+        message: format!("{doing} failed: {}", message(e)),
     }
 }
 
-/// Damage SQLite reported without a location ("database disk image is malformed") is traced to
-/// its tables by checking each table on its own; what a table's check finds replaces the
-/// unlocated report.
-fn attribute_unlocated(conn: &Connection, names: &Names, findings: &mut Vec<Finding>) {
+/// A foreign-key check SQLite could not finish. A constraint whose parent key is neither the
+/// primary key nor UNIQUE ("foreign key mismatch") is a schema problem of the application's,
+/// reported like a violation; any other failure is damage.
+pub(super) fn foreign_failure(child: &str, e: &rusqlite::Error) -> Finding {
+    let text = message(e);
+    Finding {
+        kind: if text.contains("foreign key mismatch") {
+            FindingKind::ForeignKey
+        } else {
+            FindingKind::Unreadable
+        },
+        page: None,
+        root: None,
+        object: Some(child.to_owned()),
+        table: Some(child.to_owned()),
+        message: format!("checking the foreign keys of {child} failed: {text}"),
+    }
+}
+
+/// Names the table or index of every damage finding that has none yet. A page is looked up in
+/// the b-trees (walked one object at a time); damage SQLite reported with no location at all
+/// ("database disk image is malformed", an unknown line) is traced by checking each table of
+/// `scope` on its own and walking each b-tree: what those find, located, replaces it. When they
+/// find nothing, the finding stays as it was: unlocated, still a finding.
+fn attribute(conn: &Connection, objects: &Objects, scope: &[String], findings: &mut Vec<Finding>) {
     let unlocated =
-        |f: &Finding| f.table.is_none() && matches!(f.kind, FindingKind::Page | FindingKind::Other);
+        |f: &Finding| f.table.is_none() && f.is_damage() && f.kind != FindingKind::Header;
     if !findings.iter().any(unlocated) {
         return;
     }
-    let located: Vec<Finding> = names
-        .tables
-        .iter()
-        .filter_map(|t| {
-            let lines = btree_check(conn, Depth::Quick, Some(t)).ok()?;
-            Some(names.locate_all(&lines, Some(t)))
-        })
-        .flatten()
-        .collect();
+    let pages = PageMap::read(conn, objects);
+    pages.locate(findings);
+    let nowhere = |f: &Finding| unlocated(f) && f.page.is_none();
+    if !findings.iter().any(nowhere) {
+        return;
+    }
+    let mut located: Vec<Finding> = Vec::new();
+    for table in scope {
+        let lines = btree_check(conn, Depth::Quick, Some(table));
+        located.extend(objects.locate_all(&lines, Some(table)));
+    }
+    for (object, why) in &pages.unwalkable {
+        if scope.contains(&object.table) || object.root == 1 {
+            located.push(objects::unwalkable(object, why));
+        }
+    }
     if !located.is_empty() {
-        findings.retain(|f| !unlocated(f));
-        findings.extend(located);
+        findings.retain(|f| !nowhere(f));
+        for f in located {
+            if !findings.contains(&f) {
+                findings.push(f);
+            }
+        }
     }
 }
 
@@ -281,17 +332,26 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
         if findings.iter().any(|f| f.table.as_ref() == Some(table)) {
             continue;
         }
-        let columns = crate::db::stored_columns(conn, "main", table).unwrap_or_default();
-        let virtual_table: bool = conn
-            .query_row(
+        let shape = crate::db::stored_columns(conn, "main", table).and_then(|columns| {
+            let virtual_table: bool = conn.query_row(
                 "SELECT type <> 'table' FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
                 [table],
                 |r| r.get(0),
-            )
-            .unwrap_or(true);
-        if columns.is_empty() || virtual_table {
-            continue;
-        }
+            )?;
+            Ok((columns, virtual_table))
+        });
+        let columns = match shape {
+            Ok((_, true)) => continue,
+            Ok((columns, false)) if columns.is_empty() => continue,
+            Ok((columns, false)) => columns,
+            Err(e) => {
+                let mut f = unreadable(&format!("reading the columns of {table}"), &e);
+                f.table = Some(table.clone());
+                f.object = Some(table.clone());
+                findings.push(f);
+                continue;
+            }
+        };
         let types = columns
             .iter()
             .map(|c| format!("typeof({})", quote_ident(c)))
@@ -322,21 +382,32 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
     }
 }
 
-/// Runs the b-tree check; a full check SQLite abandons half-way is retried as a quick check,
-/// which reads less and often gets further.
-fn btree_check(
-    conn: &Connection,
-    depth: Depth,
-    table: Option<&str>,
-) -> rusqlite::Result<Vec<String>> {
-    match (pragma_lines(conn, depth, table), depth) {
-        (Err(_), Depth::Full) => pragma_lines(conn, Depth::Quick, table),
-        (result, _) => result,
+/// The finding lines of the b-tree check (none when SQLite said exactly `ok`). A check SQLite
+/// abandons before answering is a finding; at full depth it is retried as a quick check, which
+/// reads less and often gets further, for the locations.
+fn btree_check(conn: &Connection, depth: Depth, table: Option<&str>) -> Vec<String> {
+    match pragma_rows(conn, depth, table) {
+        Ok(rows) => finding::lines_of(&rows),
+        Err(e) => {
+            let mut lines = vec![format!("{} stopped: {}", depth.pragma(), message(&e))];
+            if depth == Depth::Full
+                && let Ok(rows) = pragma_rows(conn, Depth::Quick, table)
+            {
+                let stopped = lines[0].clone();
+                lines.extend(
+                    finding::lines_of(&rows)
+                        .into_iter()
+                        .filter(|l| !stopped.ends_with(l.as_str())),
+                );
+            }
+            lines
+        }
     }
 }
 
-/// The lines of `quick_check` / `integrity_check`, of the whole file or of one table.
-pub(super) fn pragma_lines(
+/// The rows SQLite answers to `quick_check` / `integrity_check`, of the whole file or of one
+/// table, as it wrote them (turn them into findings with `finding::lines_of`).
+pub(super) fn pragma_rows(
     conn: &Connection,
     depth: Depth,
     table: Option<&str>,
@@ -348,16 +419,16 @@ pub(super) fn pragma_lines(
     };
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([])?;
-    let mut lines = Vec::new();
+    let mut answer = Vec::new();
     // SQLite may give up part-way through (SQLITE_CORRUPT) after reporting what it found:
-    // keep those lines, and its last word as one more.
+    // keep those rows, and its last word as one more.
     loop {
         match rows.next() {
-            Ok(Some(row)) => lines.push(row.get::<_, String>(0)?),
-            Ok(None) => return Ok(lines),
-            Err(e) if !lines.is_empty() => {
-                lines.push(message(&e));
-                return Ok(lines);
+            Ok(Some(row)) => answer.push(row.get::<_, String>(0)?),
+            Ok(None) => return Ok(answer),
+            Err(e) if !answer.is_empty() => {
+                answer.push(message(&e));
+                return Ok(answer);
             }
             Err(e) => return Err(e),
         }
@@ -426,86 +497,5 @@ fn violation(v: Violation) -> Finding {
             v.table, v.parent
         ),
         table: Some(v.table),
-    }
-}
-
-/// Tables and indexes by name and by root page, from `sqlite_schema` (empty when unreadable).
-struct Names {
-    by_root: HashMap<u64, (String, String)>,
-    table_of: HashMap<String, String>,
-    tables: Vec<String>,
-}
-
-impl Names {
-    fn read(conn: &Connection) -> Self {
-        let rows: Vec<(String, String, String, Option<i64>)> = conn
-            .prepare("SELECT type, name, tbl_name, rootpage FROM sqlite_schema")
-            .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut names = Names {
-            by_root: HashMap::new(),
-            table_of: HashMap::new(),
-            tables: Vec::new(),
-        };
-        for (kind, name, table, root) in rows {
-            if let Some(root) = root.filter(|r| *r > 0) {
-                names
-                    .by_root
-                    .insert(root as u64, (name.clone(), table.clone()));
-            }
-            if kind == "table" {
-                names.tables.push(name.clone());
-            }
-            names.table_of.insert(name, table);
-        }
-        names
-    }
-
-    fn is_table(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t == name)
-    }
-
-    /// Parses check output, locating each finding; `checked` is the table a per-table check
-    /// ran on, the owner of anything it reports without a location.
-    fn locate_all(&self, lines: &[String], checked: Option<&str>) -> Vec<Finding> {
-        lines
-            .iter()
-            .filter_map(|l| finding::parse(l))
-            .map(|p| {
-                let mut f = self.locate(p);
-                if f.table.is_none() {
-                    f.table = checked.map(str::to_owned);
-                }
-                f
-            })
-            .collect()
-    }
-
-    fn locate(&self, p: Parsed) -> Finding {
-        let (object, table) = match (&p.named, p.root) {
-            (Some(named), _) => (
-                Some(named.clone()),
-                self.table_of
-                    .get(named)
-                    .cloned()
-                    .or_else(|| Some(named.clone())),
-            ),
-            (None, Some(root)) => match self.by_root.get(&root) {
-                Some((name, table)) => (Some(name.clone()), Some(table.clone())),
-                None => (None, None),
-            },
-            (None, None) => (None, None),
-        };
-        Finding {
-            kind: p.kind,
-            page: p.page,
-            root: p.root,
-            object,
-            table,
-            message: p.message,
-        }
     }
 }

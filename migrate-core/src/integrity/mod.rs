@@ -15,6 +15,7 @@
 mod check;
 mod finding;
 pub(crate) mod foreign;
+mod objects;
 mod parallel;
 pub mod repair;
 

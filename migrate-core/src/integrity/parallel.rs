@@ -27,7 +27,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::Depth;
-use super::check::{message, pragma_lines};
+use super::check::{foreign_failure, message, pragma_rows};
+use super::finding::{self, Finding};
 use super::foreign;
 use crate::sql::quote_ident;
 
@@ -246,12 +247,13 @@ fn layout(conn: &Connection, table: &str) -> rusqlite::Result<Layout> {
     })
 }
 
-/// What a task found: lines in SQLite's wording, or foreign-key violations, with the table it
-/// checked.
+/// What a task found: finding lines in SQLite's wording, foreign-key violations, or a
+/// foreign-key check that failed, with the table it checked.
 pub(super) struct Output {
     pub table: Option<String>,
     pub lines: Vec<String>,
     pub violations: Vec<foreign::Violation>,
+    pub failures: Vec<Finding>,
 }
 
 /// Runs `tasks` on `workers` read-only connections to `db`, each taking the next task when it
@@ -274,8 +276,12 @@ pub(super) fn run(
                             &outputs,
                             Output {
                                 table: None,
-                                lines: vec![format!("cannot open a checking connection: {e}")],
+                                lines: vec![format!(
+                                    "opening a checking connection failed: {}",
+                                    message(&e)
+                                )],
                                 violations: Vec::new(),
+                                failures: Vec::new(),
                             },
                         );
                         return;
@@ -285,7 +291,10 @@ pub(super) fn run(
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                     let Some(task) = next else { break };
                     let out = perform(&conn, &task);
-                    if !out.lines.is_empty() || !out.violations.is_empty() {
+                    if !out.lines.is_empty()
+                        || !out.violations.is_empty()
+                        || !out.failures.is_empty()
+                    {
                         push(&outputs, out);
                     }
                 }
@@ -311,10 +320,12 @@ fn perform(conn: &Connection, task: &Task) -> Output {
         table: task.table().map(str::to_owned),
         lines: Vec::new(),
         violations: Vec::new(),
+        failures: Vec::new(),
     };
+    let verdict = |rows: Vec<String>| finding::lines_of(&rows);
     let result = match task {
-        Task::Structure { table } => pragma_lines(conn, Depth::Quick, table.as_deref()),
-        Task::Whole { table } => pragma_lines(conn, Depth::Full, Some(table)),
+        Task::Structure { table } => pragma_rows(conn, Depth::Quick, table.as_deref()).map(verdict),
+        Task::Whole { table } => pragma_rows(conn, Depth::Full, Some(table)).map(verdict),
         Task::Rows {
             table,
             from,
@@ -323,9 +334,11 @@ fn perform(conn: &Connection, task: &Task) -> Output {
             indexes,
         } => rows(conn, table, (*from, *to), columns, indexes),
         Task::Entries { table, index } => entries(conn, table, index),
-        // A database too damaged for this check has reported why in the structure pieces.
         Task::Foreign(fk) => {
-            out.violations = foreign::run(conn, fk).unwrap_or_default();
+            match foreign::run(conn, fk) {
+                Ok(found) => out.violations = found,
+                Err(e) => out.failures.push(foreign_failure(fk.child(), &e)),
+            }
             Ok(Vec::new())
         }
     };
@@ -336,7 +349,6 @@ fn perform(conn: &Connection, task: &Task) -> Output {
             message(&e)
         )]
     });
-    out.lines.retain(|line| line != "ok");
     out
 }
 

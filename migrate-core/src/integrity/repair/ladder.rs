@@ -119,7 +119,7 @@ mod tests {
             FindingKind::Header,
             FindingKind::Unreadable,
             FindingKind::Constraint,
-            FindingKind::Other,
+            FindingKind::Unknown,
         ] {
             let ladder = plan(&[finding(FindingKind::Index), finding(kind)]);
             assert_eq!(ladder.first, [Rung::Rebuild], "{kind:?}");

@@ -85,6 +85,33 @@ pub struct Action {
     pub detail: String,
 }
 
+/// A table whose rows a rebuild read back from b-trees the check found damaged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unverified {
+    /// The table.
+    pub table: String,
+    /// The damaged pages the check named in it (empty when it could not say).
+    pub pages: Vec<u64>,
+}
+
+impl RepairReport {
+    /// How many rows are known to be lost (row ids listed), and whether some lost rows are known
+    /// only as a range of row ids or as "everything after the backup".
+    pub fn lost_rows(&self) -> (usize, bool) {
+        let listed = self.lost.iter().map(|l| l.rowids.len()).sum();
+        let unknown = self
+            .lost
+            .iter()
+            .any(|l| l.between.is_some() || l.table == "*");
+        (listed, unknown)
+    }
+
+    /// How many rows were brought back from a backup, at that backup's values.
+    pub fn restored_rows(&self) -> usize {
+        self.recovered.iter().map(|r| r.rowids.len()).sum()
+    }
+}
+
 /// What a repair found, did, and could not save.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RepairReport {
@@ -108,6 +135,9 @@ pub struct RepairReport {
     pub recovered: Vec<Recovered>,
     /// Rows that could not be saved.
     pub lost: Vec<Lost>,
+    /// Tables whose rows were read back from damaged b-trees: kept as the damaged pages gave
+    /// them, their values cannot be verified.
+    pub unverified: Vec<Unverified>,
     /// The check after the repair.
     pub after: Option<Report>,
     /// How long it all took.
@@ -146,6 +176,7 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
         quarantined: Vec::new(),
         recovered: Vec::new(),
         lost: Vec::new(),
+        unverified: Vec::new(),
         after: None,
         duration_ms: 0,
     };
@@ -288,10 +319,13 @@ impl Steps<'_> {
     fn rebuild(&mut self) -> Result<String, Error> {
         let out = self.scratch_file();
         let image = latest_verified(self.dir);
-        let source = image.as_ref().map(|(id, image)| rebuild::BackupImage {
-            id,
-            path: image.path(),
-        });
+        let source = image
+            .as_ref()
+            .map(|(manifest, image)| rebuild::BackupImage {
+                id: &manifest.id,
+                taken_at: &manifest.created_at,
+                path: image.path(),
+            });
         // The rebuild reads the copy kept of the damaged file, never the live file twice.
         let read_from = if self.damaged.exists() {
             self.damaged.clone()
@@ -327,6 +361,10 @@ impl Steps<'_> {
                 }
             }
         );
+        self.report.unverified = unverified(
+            &self.report.found.findings,
+            rebuilt.copied.iter().chain(&rebuilt.salvaged),
+        );
         self.report.quarantined.extend(rebuilt.quarantined);
         self.report.recovered.extend(rebuilt.recovered);
         self.report.lost.extend(rebuilt.lost);
@@ -334,12 +372,12 @@ impl Steps<'_> {
     }
 
     fn restore_backup(&mut self) -> Result<String, Error> {
-        let Some((id, image)) = latest_verified(self.dir) else {
+        let Some((manifest, image)) = latest_verified(self.dir) else {
             return Err(Error::InvalidRequest {
                 reason: format!("there is no backup that verifies in {}", self.dir.display()),
             });
         };
-        let manifest = backup::find(self.dir, &id)?;
+        let id = manifest.id.clone();
         let out = self.scratch_file();
         std::fs::copy(image.path(), out.path()).map_err(|source| Error::Io {
             path: out.path().to_path_buf(),
@@ -349,6 +387,7 @@ impl Steps<'_> {
         // Whatever rebuild reported is superseded: the whole database is the backup's now.
         self.report.lost.clear();
         self.report.recovered.clear();
+        self.report.unverified.clear();
         self.report.lost.push(Lost {
             table: "*".to_owned(),
             rowids: Vec::new(),
@@ -462,14 +501,43 @@ fn rows_only_in_index(conn: &Connection, index: &str) -> Result<Vec<i64>, Error>
 }
 
 /// The newest backup in `dir` whose checksum and quick check pass, staged for reading.
-fn latest_verified(dir: &Path) -> Option<(String, VerifiedImage)> {
+fn latest_verified(dir: &Path) -> Option<(backup::Manifest, VerifiedImage)> {
     let manifests = backup::list(dir).ok()?;
     manifests.into_iter().rev().find_map(|m| {
         let stage = dir.join(format!(".{}.repair.tmp", m.id));
         backup::stage(dir, &m, &stage, ImageDepth::Quick)
             .ok()
-            .map(|image| (m.id.clone(), image))
+            .map(|image| (m, image))
     })
+}
+
+/// The tables a rebuild copied out of b-trees the check found damaged (every table copied,
+/// when some damage could not be located): their rows were read back as the damaged pages
+/// gave them, so values there may be wrong in ways no check can see.
+fn unverified<'a>(
+    found: &[crate::integrity::Finding],
+    copied: impl Iterator<Item = &'a String>,
+) -> Vec<Unverified> {
+    let damage: Vec<&crate::integrity::Finding> = found.iter().filter(|f| f.is_damage()).collect();
+    let unlocated = damage.iter().any(|f| f.table.is_none());
+    copied
+        .filter_map(|table| {
+            let here: Vec<&&crate::integrity::Finding> = damage
+                .iter()
+                .filter(|f| f.table.as_ref() == Some(table))
+                .collect();
+            if here.is_empty() && !unlocated {
+                return None;
+            }
+            let mut pages: Vec<u64> = here.iter().filter_map(|f| f.page).collect();
+            pages.sort_unstable();
+            pages.dedup();
+            Some(Unverified {
+                table: table.clone(),
+                pages,
+            })
+        })
+        .collect()
 }
 
 /// Repair decides from SQLite's own `integrity_check` wording: one connection.

@@ -23,6 +23,9 @@ pub struct Recovered {
     pub table: String,
     /// The backup they came from.
     pub backup: String,
+    /// When that backup was taken: the rows hold their values of then, and may have changed
+    /// since (those later changes are lost).
+    pub taken_at: String,
     /// Their row ids.
     pub rowids: Vec<i64>,
 }
@@ -60,6 +63,8 @@ pub struct Rebuilt {
 /// A verified backup image to recover lost rows from.
 pub(crate) struct BackupImage<'a> {
     pub id: &'a str,
+    /// When the backup was taken (its manifest's `created_at`).
+    pub taken_at: &'a str,
     pub path: &'a Path,
 }
 
@@ -486,7 +491,8 @@ struct Sink<'c> {
     conn: &'c Connection,
     insert: Statement<'c>,
     /// Reads one row of the backup's table by row id, when the backup has the same table.
-    from_backup: Option<(Statement<'c>, String)>,
+    /// The backup's row reader, id and time taken.
+    from_backup: Option<(Statement<'c>, String, String)>,
     table: String,
     width: usize,
     at: String,
@@ -508,6 +514,7 @@ impl<'c> Sink<'c> {
                 conn.prepare(&shape.select("bak", &format!("WHERE {rowid} = ?1")))
                     .context("reading the backup")?,
                 b.id.to_owned(),
+                b.taken_at.to_owned(),
             )),
             _ => None,
         };
@@ -573,17 +580,19 @@ impl<'c> Sink<'c> {
 
     fn backup_row(&mut self, rowid: i64) -> Option<Vec<Value>> {
         let width = self.width;
-        let (stmt, _) = self.from_backup.as_mut()?;
+        let (stmt, _, _) = self.from_backup.as_mut()?;
         stmt.query_row([rowid], |r| (0..width).map(|i| r.get(i)).collect())
             .ok()
     }
 
     fn finish(self, rebuilt: &mut Rebuilt) -> Result<(), Error> {
         rebuilt.rows += self.stored;
-        if let (Some((_, backup)), false) = (&self.from_backup, self.replaced.is_empty()) {
+        if let (Some((_, backup, taken_at)), false) = (&self.from_backup, self.replaced.is_empty())
+        {
             rebuilt.recovered.push(Recovered {
                 table: self.table.clone(),
                 backup: backup.clone(),
+                taken_at: taken_at.clone(),
                 rowids: self.replaced.clone(),
             });
         }
@@ -763,6 +772,7 @@ fn account_for(
             rebuilt.recovered.push(Recovered {
                 table: shape.table.clone(),
                 backup: b.id.to_owned(),
+                taken_at: b.taken_at.to_owned(),
                 rowids: fetched.clone(),
             });
         }
