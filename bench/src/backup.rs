@@ -45,7 +45,12 @@ fn child(op: &str, rest: &[String]) {
             backup::create(&p(0), &p(1), &options(Compression::Zstd), &mut |_| {}).unwrap();
         }
         "ours-verify" => {
-            backup::verify(&p(0), "latest").unwrap();
+            backup::verify(
+                &p(0),
+                "latest",
+                migrate_core::integrity::available_workers(),
+            )
+            .unwrap();
         }
         "ours-restore" => {
             backup::restore(&p(1), &p(0), "latest", Duration::from_secs(60)).unwrap();

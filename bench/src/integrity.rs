@@ -64,6 +64,22 @@ fn per_table(db: &Path, workers: usize) {
     });
 }
 
+/// The floor of any quick check: the bundled SQLite's own `quick_check`, one statement on one
+/// connection, its answer only compared with `ok`.
+fn sqlite_quick(db: &Path) {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA quick_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, ["ok"]);
+}
+
 fn child(op: &str, rest: &[String]) {
     let db = PathBuf::from(&rest[0]);
     let workers: usize = rest.get(1).map_or(1, |w| w.parse().unwrap());
@@ -72,6 +88,7 @@ fn child(op: &str, rest: &[String]) {
         "ours-quick" => ours(&db, Depth::Quick, workers),
         "ours-full" => ours(&db, Depth::Full, workers),
         "per-table" => per_table(&db, workers),
+        "sqlite-quick" => sqlite_quick(&db),
         other => panic!("unknown op {other}"),
     }
     println!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
@@ -98,6 +115,10 @@ fn main() {
         rows.push((name, m));
     };
     measure(
+        "SQLite's quick_check alone (bundled library, one connection)".into(),
+        &mut || run_self("sqlite-quick", &[&db]),
+    );
+    measure(
         "sqlite3 CLI: quick_check + foreign_key_check".into(),
         &mut || sqlite3(&db, "PRAGMA quick_check; PRAGMA foreign_key_check;"),
     );
@@ -108,6 +129,11 @@ fn main() {
     measure(format!("migrate check --jobs {workers}"), &mut || {
         run_self("ours-quick", &[&db, w])
     });
+    // MIGRATE_BENCH_QUICK_ONLY=1 stops here (the full checks take minutes).
+    let quick_only = std::env::var_os("MIGRATE_BENCH_QUICK_ONLY").is_some();
+    if quick_only {
+        return quick_table(&rows, gb, a.runs);
+    }
     measure("sqlite3 CLI: integrity_check".into(), &mut || {
         sqlite3(&db, "PRAGMA integrity_check;")
     });
@@ -122,8 +148,9 @@ fn main() {
         format!("migrate check --full --jobs {workers}"),
         &mut || run_self("ours-full", &[&db, w]),
     );
-    let cli_full = rows[3].1.seconds;
-    let ours_full = rows[4].1.seconds;
+    quick_table(&rows[..4], gb, a.runs);
+    let cli_full = rows[4].1.seconds;
+    let ours_full = rows[5].1.seconds;
     println!(
         "database: {gb:.2} GB; {} core(s); median of {} run(s); ratios against the sqlite3 CLI's integrity_check and ours on one connection\n",
         integrity::available_workers(),
@@ -143,4 +170,28 @@ fn main() {
             m.seconds / ours_full
         );
     }
+}
+
+/// The quick checks against SQLite's own `quick_check` (the floor) and the CLI doing the same.
+fn quick_table(rows: &[(String, Sample)], gb: f64, runs: usize) {
+    let floor = rows[0].1.seconds;
+    let cli = rows[1].1.seconds;
+    println!(
+        "database: {gb:.2} GB; {} core(s); median of {runs} run(s); quick checks against SQLite's quick_check alone and the sqlite3 CLI's quick_check + foreign_key_check\n",
+        integrity::available_workers(),
+    );
+    println!(
+        "| quick check | time | vs SQLite's quick_check alone | vs CLI quick + FK | peak memory |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, m) in rows {
+        println!(
+            "| {name} | {:.2} s | {:.2}x | {:.2}x | {} |",
+            m.seconds,
+            m.seconds / floor,
+            m.seconds / cli,
+            memory(m.peak_kb)
+        );
+    }
+    println!();
 }

@@ -150,11 +150,15 @@ pub enum BackupCommand {
     },
     /// List backups, oldest first
     List,
-    /// Check a backup's checksum and the integrity of its database image
+    /// Check a backup's checksum and the integrity of its database image (full check)
     Verify {
         /// The backup id, or `latest`
         #[arg(default_value = "latest")]
         id: String,
+        /// Connections the full check runs on (0: one per core; 1: SQLite's integrity_check as
+        /// one statement)
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        jobs: usize,
     },
     /// Delete the backups the retention policy does not keep
     Prune {

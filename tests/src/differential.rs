@@ -413,7 +413,7 @@ fn account(db: &Path, (truth, damaged): (&Truth, &Truth), report: &RepairReport)
                 continue;
             }
             let in_place =
-                have.get(rowid).is_some() && gave.and_then(|g| g.get(rowid)) == have.get(rowid);
+                have.contains_key(rowid) && gave.and_then(|g| g.get(rowid)) == have.get(rowid);
             if in_place {
                 continue;
             }

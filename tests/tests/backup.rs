@@ -75,7 +75,7 @@ fn consistent_under_a_writer(journal_mode: &str) {
     writer.wait().unwrap();
     let manifest = manifest.unwrap();
     assert!(steps > 1, "the copy ran in several steps, with progress");
-    backup::verify(&backup_dir(&s), &manifest.id).unwrap();
+    backup::verify(&backup_dir(&s), &manifest.id, 2).unwrap();
     let copy = s.dir.path().join("copy.db");
     backup::restore_to(&copy, &backup_dir(&s), &manifest.id).unwrap();
     let copy = rusqlite::Connection::open(&copy).unwrap();
@@ -122,7 +122,7 @@ fn a_flipped_byte_fails_verify_naming_the_file_and_restore_refuses_it() {
         let manifest = take(&s, compression);
         let file = manifest.file_path(&backup_dir(&s));
         flip_byte(&file);
-        let err = backup::verify(&backup_dir(&s), &manifest.id).unwrap_err();
+        let err = backup::verify(&backup_dir(&s), &manifest.id, 1).unwrap_err();
         assert!(matches!(err, Error::BackupCorrupt { .. }), "{err}");
         assert!(
             err.to_string().contains(&file.display().to_string()),
@@ -356,7 +356,7 @@ fn prune_keeps_exactly_what_the_policy_says() {
     for id in &deleted {
         assert!(!dir.join(format!("{id}.db.zst")).exists());
     }
-    backup::verify(&dir, "latest").unwrap();
+    backup::verify(&dir, "latest", 1).unwrap();
 }
 
 #[test]

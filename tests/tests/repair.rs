@@ -49,7 +49,7 @@ fn orphans_move_to_quarantine_and_nothing_is_deleted() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("rows that could not be saved: none"));
+    assert!(run.stdout.contains("rows that could not be saved: 0\n"));
     let conn = s.conn();
     let kept = count(&conn, "SELECT count(*) FROM orders");
     let held = count(&conn, "SELECT count(*) FROM _migrate_quarantine_orders");
@@ -97,7 +97,11 @@ fn a_zeroed_page_is_rebuilt_around_and_its_rows_fetched_from_the_backup() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("recovered"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("restored at their value of"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("kept a copy of the damaged database"));
     assert_eq!(corrupt::truth(&s.db()), truth);
     let copies: Vec<_> = std::fs::read_dir(sibling(&s.db(), ".backups"))

@@ -125,7 +125,7 @@ fn a_successful_run_names_its_backup() {
     s.migrate(&["-q", "up", "--to", "2"]).expect(0);
     let doc = s.migrate(&["--json", "up"]).expect(0).json();
     let id = doc["backup_id"].as_str().unwrap();
-    backup::verify(&backup::default_dir(&s.db()), id).unwrap();
+    backup::verify(&backup::default_dir(&s.db()), id, 2).unwrap();
     // A new, empty database has nothing to back up.
     let fresh = Scratch::with_migrations(&migrate_tests::example_migrations());
     let doc = fresh.migrate(&["--json", "up"]).expect(0).json();

@@ -57,12 +57,16 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
             let all = backup::list(&dir)?;
             out.print(&all, || list_text(&all));
         }
-        BackupCommand::Verify { id } => {
-            let verified = backup::verify(&dir, id)?;
+        BackupCommand::Verify { id, jobs } => {
+            let workers = match jobs {
+                0 => migrate_core::integrity::available_workers(),
+                n => *n,
+            };
+            let verified = backup::verify(&dir, id, workers)?;
             out.print(&verified, || {
                 format!(
-                    "backup {} is good: SHA-256 matches over {} bytes, integrity_check ok\n",
-                    verified.id, verified.bytes
+                    "backup {} is good: SHA-256 matches over {} bytes, {} found nothing wrong\n",
+                    verified.id, verified.bytes, verified.check
                 )
             });
         }

@@ -8,7 +8,7 @@
 //! let db = Path::new("app.db");
 //! let dir = backup::default_dir(db); // app.db.backups
 //! let manifest = backup::create(db, &dir, &CreateOptions::default(), &mut |_| {})?;
-//! backup::verify(&dir, &manifest.id)?;
+//! backup::verify(&dir, &manifest.id, 2)?; // checksum, then the full check on 2 connections
 //! backup::prune(&dir, &Retention::default())?;
 //! # Ok::<(), migrate_core::Error>(())
 //! ```

@@ -63,7 +63,7 @@ pub(crate) fn restore_locked(
         .context("preparing the restore")?;
     // The image's integrity check runs on the other core while the pages are copied; the copy
     // commits only once the check has passed.
-    let check = || verify::check(dir, manifest, image.path(), Depth::Quick);
+    let check = || verify::check(dir, manifest, image.path(), (Depth::Quick, 1));
     copy_into(&source, &mut live, timeout, check)?;
     check_copy(&source, &live, db)?;
     Ok(RestoreReport {
@@ -114,13 +114,15 @@ pub(crate) fn check_copy(
     };
     const PAGES: &str = "SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno";
     let (Ok(mut ours), Ok(mut theirs)) = (live.prepare(PAGES), image.prepare(PAGES)) else {
-        let check: String = live
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        // Only SQLite's exact answer `ok` passes; any other answer, or none, fails.
+        let answer: Vec<String> = live
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .context("checking the restored database")?;
-        return if check == "ok" {
+        return if answer == ["ok"] {
             Ok(())
         } else {
-            Err(failed(check))
+            Err(failed(answer.join("; ")))
         };
     };
     let mut ours = ours.query([]).context("reading the restored database")?;

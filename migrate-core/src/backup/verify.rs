@@ -12,14 +12,8 @@ use crate::backup::manifest::{Compression, Manifest};
 use crate::backup::store::{self, Staged};
 use crate::error::SqliteContext;
 
-/// How thoroughly the image is checked after its checksum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
-    /// `PRAGMA quick_check`: structure and page-level consistency, O(N).
-    Quick,
-    /// `PRAGMA integrity_check`: also every index against its table.
-    Full,
-}
+/// How thoroughly the image is checked after its checksum: the integrity check's depth.
+pub(crate) use crate::integrity::Depth;
 
 /// A verified backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,7 +27,7 @@ pub struct Verification {
     /// The SHA-256 that matched the manifest.
     pub sha256: String,
     /// The integrity check that passed.
-    pub check: &'static str,
+    pub check: String,
 }
 
 /// A verified database image ready to be read: the backup file itself for a plain backup, or a
@@ -140,11 +134,12 @@ pub(crate) fn stage(
     depth: Depth,
 ) -> Result<VerifiedImage, Error> {
     let image = stage_unchecked(dir, manifest, stage)?;
-    check(dir, manifest, image.path(), depth)?;
+    check(dir, manifest, image.path(), (depth, 1))?;
     Ok(image)
 }
 
-/// Runs the integrity check of `depth` on the staged image of `manifest`'s backup.
+/// Runs the integrity check of `depth` on `workers` connections on the staged image of
+/// `manifest`'s backup.
 ///
 /// # Errors
 ///
@@ -153,9 +148,9 @@ pub(crate) fn check(
     dir: &Path,
     manifest: &Manifest,
     image: &Path,
-    depth: Depth,
+    (depth, workers): (Depth, usize),
 ) -> Result<(), Error> {
-    check_image(image, depth).map_err(|problems| {
+    check_image(image, depth, workers).map_err(|problems| {
         corrupt(
             &manifest.file_path(dir),
             format!("the image fails its integrity check: {problems}"),
@@ -163,44 +158,57 @@ pub(crate) fn check(
     })
 }
 
-/// Runs the integrity check on a database image, returning SQLite's complaints.
-fn check_image(path: &Path, depth: Depth) -> Result<(), String> {
-    let conn = open_read_only(path).map_err(|e| e.to_string())?;
-    let pragma = match depth {
-        Depth::Quick => "PRAGMA quick_check",
-        Depth::Full => "PRAGMA integrity_check",
-    };
-    let rows: Vec<String> = conn
-        .prepare(pragma)
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| e.to_string())?;
-    if rows == ["ok"] {
-        Ok(())
-    } else {
-        Err(rows.into_iter().take(5).collect::<Vec<_>>().join("; "))
+/// Runs the integrity check on a database image (the same fail-safe check as `migrate check`:
+/// only SQLite's exact `ok` passes), returning its first findings. Foreign-key violations are
+/// the data's, copied faithfully: they do not make a backup unusable.
+fn check_image(path: &Path, depth: Depth, workers: usize) -> Result<(), String> {
+    let report = crate::integrity::check(
+        path,
+        &crate::integrity::Options {
+            workers,
+            ..crate::integrity::Options::new(depth)
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    if report.damage == 0 {
+        return Ok(());
     }
+    let first: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.is_damage())
+        .take(5)
+        .map(ToString::to_string)
+        .collect();
+    Err(format!(
+        "{} problem(s): {}",
+        report.damage,
+        first.join("; ")
+    ))
 }
 
-/// Verifies the backup `id` (or `latest`) in `dir`: checksum, then the full integrity check.
+/// Verifies the backup `id` (or `latest`) in `dir`: checksum, then the full integrity check on
+/// `workers` connections (see [`crate::integrity::Options::workers`]).
 ///
 /// # Errors
 ///
 /// As [`stage`], and [`Error::InvalidRequest`] for an unknown id.
-pub fn verify(dir: &Path, id: &str) -> Result<Verification, Error> {
+pub fn verify(dir: &Path, id: &str, workers: usize) -> Result<Verification, Error> {
     let manifest = store::find(dir, id)?;
-    let image = stage(
-        dir,
-        &manifest,
-        &dir.join(format!(".{}.verify.tmp", manifest.id)),
-        Depth::Full,
-    )?;
+    let stage = dir.join(format!(".{}.verify.tmp", manifest.id));
+    let image = stage_unchecked(dir, &manifest, &stage)?;
+    let workers = workers.max(1);
+    check(dir, &manifest, image.path(), (Depth::Full, workers))?;
     drop(image);
     Ok(Verification {
         file: manifest.file_path(dir),
         id: manifest.id,
         bytes: manifest.byte_size,
         sha256: manifest.sha256,
-        check: "integrity_check",
+        check: match workers {
+            1 => "integrity_check".to_owned(),
+            n => format!("a full check on {n} connections"),
+        },
     })
 }
 

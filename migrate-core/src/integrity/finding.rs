@@ -245,7 +245,7 @@ mod tests {
     fn only_a_single_ok_row_is_ok() {
         assert!(lines_of(&rows(&["ok"])).is_empty());
         assert_eq!(lines_of(&rows(&[])).len(), 1);
-        assert_eq!(lines_of(&rows(&["ok", "ok"])).len(), 1);
+        assert_eq!(lines_of(&rows(&["ok", "ok"])).len(), 2);
         assert_eq!(lines_of(&rows(&["OK"])), ["OK"]);
         assert_eq!(lines_of(&rows(&["*** in database main ***"])).len(), 1);
         assert_eq!(lines_of(&rows(&["ok "])), ["ok"]);
