@@ -2,11 +2,23 @@
 //! differential -- [CASES_PER_KIND] [REPAIR_EVERY]` (default 1250 per kind, 10,000 in all, and
 //! the repair ladder on every 10th damaged case). Prints the table and every disagreement;
 //! exits 1 if SQLite called a file damaged that we called healthy, if `up` did anything but
-//! refuse such a file unchanged, or if a repair left rows unreported.
+//! refuse such a file unchanged, or if a repair left rows unreported. `differential 1 1
+//! SwappedPages 980` replays one case.
 
 use migrate_tests::differential;
 
 fn main() {
+    if let (Some(kind), Some(seed)) = (std::env::args().nth(3), std::env::args().nth(4)) {
+        // One case: `differential 1 1 SwappedPages 980` (MIGRATE_DIFF_KEEP=DIR keeps its files).
+        let damage = differential::Damage::ALL
+            .into_iter()
+            .find(|k| format!("{k:?}") == kind)
+            .expect("a damage name, e.g. SwappedPages");
+        let template = differential::Template::new();
+        let c = differential::case(&template, damage, seed.parse().unwrap(), true);
+        println!("{c:#?}");
+        return;
+    }
     let mut args = std::env::args().skip(1);
     let per_kind = args.next().and_then(|a| a.parse().ok()).unwrap_or(1250);
     let repair_every = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);

@@ -431,7 +431,11 @@ fn account(db: &Path, (truth, damaged): (&Truth, &Truth), report: &RepairReport)
                     .quarantined
                     .iter()
                     .any(|q| &q.table == table && q.rowids.contains(rowid))
-                || report.unverified.iter().any(|u| &u.table == table);
+                || report.unverified.iter().any(|u| &u.table == table)
+                || report
+                    .absent
+                    .iter()
+                    .any(|a| &a.table == table && a.rowids.contains(rowid));
             if named {
                 outcome.named += 1;
             }
@@ -441,6 +445,7 @@ fn account(db: &Path, (truth, damaged): (&Truth, &Truth), report: &RepairReport)
         && report.lost.is_empty()
         && report.recovered.is_empty()
         && report.unverified.is_empty()
+        && report.absent.is_empty()
         && outcome.missing_or_changed > 0;
     outcome
 }

@@ -99,9 +99,10 @@ fn text(report: &RepairReport) -> String {
 fn rows_text(report: &RepairReport, t: &mut String) {
     let (lost, unknown) = report.lost_rows();
     let restored = report.restored_rows();
+    let absent: usize = report.absent.iter().map(|a| a.rowids.len()).sum();
     let _ = writeln!(
         t,
-        "rows that could not be saved: {lost}{}{}",
+        "rows that could not be saved: {lost}{}{}{}",
         if unknown {
             " listed by row id, and more in the ranges below"
         } else {
@@ -109,6 +110,11 @@ fn rows_text(report: &RepairReport, t: &mut String) {
         },
         if restored > 0 {
             format!("; {restored} more came back only at an older value (below)")
+        } else {
+            String::new()
+        },
+        if absent > 0 {
+            format!("; {absent} more are in the backup but not in the repaired database (below)")
         } else {
             String::new()
         }
@@ -139,6 +145,17 @@ fn rows_text(report: &RepairReport, t: &mut String) {
             r.taken_at,
             r.backup,
             ids(&r.rowids)
+        );
+    }
+    for a in &report.absent {
+        let _ = writeln!(
+            t,
+            "  {} row(s) of {} are in backup {} (taken {}) but not in the repaired table: deleted since then, or lost in damage no check could see; review them{}",
+            a.rowids.len(),
+            a.table,
+            a.backup,
+            a.taken_at,
+            ids(&a.rowids)
         );
     }
     for u in &report.unverified {

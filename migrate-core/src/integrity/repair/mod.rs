@@ -41,7 +41,7 @@ use serde::Serialize;
 
 pub use ladder::{Ladder, Rung, plan};
 pub use quarantine::{Quarantined, table_for as quarantine_table};
-pub use rebuild::{Lost, Rebuilt, Recovered};
+pub use rebuild::{Absent, Lost, Rebuilt, Recovered};
 pub use salvage::Gap;
 
 use crate::Error;
@@ -135,6 +135,8 @@ pub struct RepairReport {
     pub recovered: Vec<Recovered>,
     /// Rows that could not be saved.
     pub lost: Vec<Lost>,
+    /// Rows a backup has that the repaired database lacks: deleted since, or lost unseen.
+    pub absent: Vec<Absent>,
     /// Tables whose rows were read back from damaged b-trees: kept as the damaged pages gave
     /// them, their values cannot be verified.
     pub unverified: Vec<Unverified>,
@@ -176,6 +178,7 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
         quarantined: Vec::new(),
         recovered: Vec::new(),
         lost: Vec::new(),
+        absent: Vec::new(),
         unverified: Vec::new(),
         after: None,
         duration_ms: 0,
@@ -367,6 +370,7 @@ impl Steps<'_> {
         );
         self.report.quarantined.extend(rebuilt.quarantined);
         self.report.recovered.extend(rebuilt.recovered);
+        self.report.absent.extend(rebuilt.absent);
         self.report.lost.extend(rebuilt.lost);
         Ok(detail)
     }
@@ -387,6 +391,7 @@ impl Steps<'_> {
         // Whatever rebuild reported is superseded: the whole database is the backup's now.
         self.report.lost.clear();
         self.report.recovered.clear();
+        self.report.absent.clear();
         self.report.unverified.clear();
         self.report.lost.push(Lost {
             table: "*".to_owned(),

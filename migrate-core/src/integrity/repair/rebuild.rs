@@ -43,6 +43,22 @@ pub struct Lost {
     pub detail: String,
 }
 
+/// Rows a backup has that the repaired table does not, and that no other entry names: deleted
+/// since the backup, or lost in damage no check could see (a page of this table swapped into
+/// another's b-tree passes SQLite's checks). Listed, never restored: only the application's
+/// owner can tell which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Absent {
+    /// Their table.
+    pub table: String,
+    /// The backup that has them.
+    pub backup: String,
+    /// When it was taken.
+    pub taken_at: String,
+    /// Their row ids.
+    pub rowids: Vec<i64>,
+}
+
 /// What a rebuild did, table by table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rebuilt {
@@ -56,6 +72,8 @@ pub struct Rebuilt {
     pub quarantined: Vec<Quarantined>,
     /// Rows fetched from a backup.
     pub recovered: Vec<Recovered>,
+    /// Rows the backup has that the rebuilt tables lack, not named elsewhere.
+    pub absent: Vec<Absent>,
     /// Rows that could not be saved.
     pub lost: Vec<Lost>,
 }
@@ -119,6 +137,11 @@ pub(crate) fn rebuild(
     let tables = schema.create_tables(&conn)?;
     for table in &tables {
         copy_table(&conn, &reader, table, backup.as_ref(), at, &mut rebuilt)?;
+    }
+    if let Some(b) = &backup {
+        for table in &tables {
+            absent_from(&conn, &Shape::read(&conn, "main", table)?, b, &mut rebuilt)?;
+        }
     }
     conn.execute_batch("BEGIN")
         .context("beginning the rebuild")?;
@@ -611,6 +634,41 @@ impl<'c> Sink<'c> {
 }
 
 /// Whether the backup has `shape`'s table with the same columns.
+/// Lists the rows of `shape`'s table that backup `b` has and the rebuilt table lacks, leaving
+/// out those the report already names as lost.
+fn absent_from(
+    conn: &Connection,
+    shape: &Shape,
+    b: &BackupImage<'_>,
+    rebuilt: &mut Rebuilt,
+) -> Result<(), Error> {
+    let Some(rowid) = shape.rowid.filter(|_| backup_matches(conn, shape)) else {
+        return Ok(());
+    };
+    let t = quote_ident(&shape.table);
+    let sql = format!("SELECT {rowid} FROM bak.{t} EXCEPT SELECT {rowid} FROM main.{t} ORDER BY 1");
+    let named = |id: &i64| {
+        rebuilt.lost.iter().any(|l| {
+            l.table == shape.table
+                && (l.rowids.contains(id) || l.between.is_some_and(|g| g.contains(*id)))
+        })
+    };
+    let rowids: Vec<i64> = conn
+        .prepare(&sql)
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .context("comparing the rebuilt table with the backup")?;
+    let rowids: Vec<i64> = rowids.into_iter().filter(|id| !named(id)).collect();
+    if !rowids.is_empty() {
+        rebuilt.absent.push(Absent {
+            table: shape.table.clone(),
+            backup: b.id.to_owned(),
+            taken_at: b.taken_at.to_owned(),
+            rowids,
+        });
+    }
+    Ok(())
+}
+
 fn backup_matches(conn: &Connection, shape: &Shape) -> bool {
     table_exists(conn, &shape.table)
         && Shape::read(conn, "bak", &shape.table)
