@@ -304,6 +304,31 @@ pub(super) fn run(
     outputs.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Memory-mapped reads on `conn` while this lives. The structure pass reads every page once,
+/// in file order: mapped, SQLite reads the pages where they lie instead of copying each out of
+/// the kernel's cache, which on two cores also leaves more memory bandwidth to the other
+/// worker (2.7 s -> 2.1-2.3 s for 1 GB beside the foreign-key check). Index searches, which
+/// revisit few pages at random, are slower mapped, so every other task reads as usual. A
+/// mapping's limit: an I/O error while reading mapped pages stops the process with a signal
+/// instead of an error (nothing has been written by then; see docs/integrity.md).
+struct Mapped<'c>(&'c Connection);
+
+impl<'c> Mapped<'c> {
+    /// SQLite maps at most the file's size, and no more than this.
+    const LIMIT: &'static str = "PRAGMA mmap_size = 1099511627776";
+
+    fn new(conn: &'c Connection) -> Self {
+        let _ = conn.execute_batch(Self::LIMIT);
+        Mapped(conn)
+    }
+}
+
+impl Drop for Mapped<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("PRAGMA mmap_size = 0");
+    }
+}
+
 fn push(outputs: &Mutex<Vec<Output>>, out: Output) {
     outputs.lock().unwrap_or_else(|p| p.into_inner()).push(out);
 }
@@ -324,7 +349,10 @@ fn perform(conn: &Connection, task: &Task) -> Output {
     };
     let verdict = |rows: Vec<String>| finding::lines_of(&rows);
     let result = match task {
-        Task::Structure { table } => pragma_rows(conn, Depth::Quick, table.as_deref()).map(verdict),
+        Task::Structure { table } => {
+            let _mapped = Mapped::new(conn);
+            pragma_rows(conn, Depth::Quick, table.as_deref()).map(verdict)
+        }
         Task::Whole { table } => pragma_rows(conn, Depth::Full, Some(table)).map(verdict),
         Task::Rows {
             table,
