@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::clock;
 use crate::directive::TransactionMode;
 use crate::fk::{self, EnforcementOff};
+use crate::guard::Bookkeeping;
 use crate::history;
 use crate::migration::Version;
 use crate::plan::{Direction, Plan, Step};
@@ -241,9 +242,11 @@ fn transactional(
         .before(&tx)
         .map_err(fail("checking foreign keys"))?;
     let footprint = fk::Footprint::take(&tx).map_err(fail("checking foreign keys"))?;
+    let books = Bookkeeping::take(&tx).map_err(fail("reading the migration tables"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
         reports.push(run_step(&tx, step).map_err(UnitFailure::rolled_back)?);
+        untouched(&tx, &books, step).map_err(UnitFailure::rolled_back)?;
     }
     let scope = footprint
         .scope(&tx)
@@ -280,11 +283,13 @@ fn outside(
         .before(conn)
         .map_err(unchanged("checking foreign keys"))?;
     let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
+    let books = Bookkeeping::take(conn).map_err(unchanged("reading the migration tables"))?;
     let started = Instant::now();
-    script::execute(conn, &step.script).map_err(|e| UnitFailure {
+    script::execute(conn, &step.script, script::Control::Allowed).map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: statement_failure(step, e),
     })?;
+    untouched(conn, &books, step).map_err(changed)?;
     let report = verify(conn, step, started).map_err(changed)?;
     let checking = |e| changed(database("checking foreign keys", e));
     let scope = footprint.scope(conn).map_err(checking)?;
@@ -298,8 +303,24 @@ fn outside(
 
 fn run_step(conn: &Connection, step: &Step) -> Result<StepReport, Failure> {
     let started = Instant::now();
-    script::execute(conn, &step.script).map_err(|e| statement_failure(step, e))?;
+    script::execute(conn, &step.script, script::Control::Refused)
+        .map_err(|e| statement_failure(step, e))?;
     verify(conn, step, started)
+}
+
+/// Fails `step` when its script changed the tool's own tables since `books` was taken.
+fn untouched(conn: &Connection, books: &Bookkeeping, step: &Step) -> Result<(), Failure> {
+    let tables = books
+        .changed(conn)
+        .map_err(|e| database("reading the migration tables", e))?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::OwnTables {
+        version: step.version,
+        origin: step.script.origin().to_owned(),
+        tables,
+    })
 }
 
 /// Runs a step's verification queries, once its script has run.

@@ -177,6 +177,15 @@ pub enum Failure {
         /// What it returned instead.
         returned: String,
     },
+    /// A migration's script wrote the tool's own tables (see the `guard` module).
+    OwnTables {
+        /// The migration's version.
+        version: Version,
+        /// The script's file.
+        origin: String,
+        /// The `_migrate*` objects it changed.
+        tables: Vec<String>,
+    },
     /// The run introduced foreign-key violations.
     ForeignKeys {
         /// How many rows violate a foreign key now that did not before.
@@ -233,6 +242,15 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
+            Failure::OwnTables {
+                version,
+                origin,
+                tables,
+            } => write!(
+                f,
+                "migration {version} ({origin}) changed the migration tool's own table(s) {}: migrations must not write _migrate_* tables",
+                tables.join(", ")
+            ),
             Failure::Database { context, message } => write!(f, "{context}: {message}"),
             Failure::Integrity { count, first } => write!(
                 f,

@@ -23,19 +23,59 @@ pub struct StatementError {
     pub executed: usize,
 }
 
+/// Whether a script may end the transaction it runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// It runs inside the run's transaction: `BEGIN`, `COMMIT`, `END` and `ROLLBACK` (but not
+    /// `ROLLBACK TO` a savepoint) are refused before they run, so what came before them is
+    /// rolled back with the run's transaction instead of committed half-way.
+    Refused,
+    /// It runs outside any transaction of the run (a no-transaction file): its own
+    /// transactions are its business.
+    Allowed,
+}
+
 /// Executes every statement of `script`, discarding rows (a PRAGMA or SELECT may return some).
 /// Returns the number of statements executed.
-pub fn execute(conn: &Connection, script: &Script) -> Result<usize, StatementError> {
-    each_statement(conn, script.sql(), |stmt| {
+///
+/// # Errors
+///
+/// The first statement that fails (or, under [`Control::Refused`], that would end the
+/// transaction), located in the script.
+pub fn execute(
+    conn: &Connection,
+    script: &Script,
+    control: Control,
+) -> Result<usize, StatementError> {
+    each_statement(conn, script.sql(), |stmt, text| {
+        if control == Control::Refused
+            && let Some(keyword) = transaction_control(text)
+        {
+            return Err(format!(
+                "`{keyword}` would end the run's transaction part-way (what came before it would stay committed); remove it, or mark the file `-- migrate:no-transaction` to manage transactions itself"
+            ));
+        }
         let mut rows = stmt.raw_query();
         while rows.next().map_err(|e| e.to_string())?.is_some() {}
         Ok(())
     })
 }
 
-/// Runs every query of a verify script; each must return exactly one row with one value, 1.
+/// Runs every query of a verify script; each must return exactly one row with one value, 1,
+/// and only read: a statement that would write (or control the transaction) is refused before
+/// it runs.
+///
+/// # Errors
+///
+/// The first query that fails, returns something else, or would write.
 pub fn verify(conn: &Connection, script: &Script) -> Result<usize, StatementError> {
-    each_statement(conn, script.sql(), |stmt| {
+    each_statement(conn, script.sql(), |stmt, text| {
+        if let Some(keyword) = transaction_control(text) {
+            return Err(format!("`{keyword}`: a verify query must only read"));
+        }
+        if !stmt.readonly() {
+            return Err("a statement that writes: a verify query must only read".to_owned());
+        }
         if stmt.column_count() != 1 {
             return Err(format!("{} columns", stmt.column_count()));
         }
@@ -69,10 +109,31 @@ fn describe(value: ValueRef<'_>) -> String {
     }
 }
 
+/// The transaction-control keyword a statement starts with (`BEGIN`, `COMMIT`, `END`,
+/// `ROLLBACK`), if any; `ROLLBACK TO` a savepoint only rewinds inside the transaction. The
+/// statement's bounds come from SQLite's own parser, so its first word is its command.
+fn transaction_control(statement: &str) -> Option<&'static str> {
+    let mut words = statement
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '(')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase);
+    let first = words.next()?;
+    let keyword = ["BEGIN", "COMMIT", "END", "ROLLBACK"]
+        .into_iter()
+        .find(|k| *k == first)?;
+    if keyword == "ROLLBACK" {
+        let next = words.find(|w| w != "TRANSACTION");
+        if next.as_deref() == Some("TO") {
+            return None;
+        }
+    }
+    Some(keyword)
+}
+
 fn each_statement(
     conn: &Connection,
     sql: &str,
-    mut run: impl FnMut(&mut Statement<'_>) -> Result<(), String>,
+    mut run: impl FnMut(&mut Statement<'_>, &str) -> Result<(), String>,
 ) -> Result<usize, StatementError> {
     let mut batch = Batch::new(conn, sql);
     // Byte offset where SQLite will start parsing the next statement.
@@ -108,7 +169,7 @@ fn each_statement(
         let start = begin + leading_trivia(&sql[begin..]);
         pos = (begin + text.len()).max(start);
         let statement = sql[start..pos].trim().to_owned();
-        if let Err(message) = run(&mut stmt) {
+        if let Err(message) = run(&mut stmt, &statement) {
             return Err(StatementError {
                 line: line_of(sql, start),
                 statement,
@@ -168,14 +229,14 @@ mod tests {
     fn runs_every_statement_including_triggers_and_pragmas() {
         let conn = Connection::open_in_memory().unwrap();
         let sql = "CREATE TABLE t (x);\n-- a ; in a comment\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = x + 1;\nEND;\nPRAGMA user_version;\nINSERT INTO t VALUES (';');";
-        assert_eq!(execute(&conn, &script(sql)).unwrap(), 4);
+        assert_eq!(execute(&conn, &script(sql), Control::Refused).unwrap(), 4);
     }
 
     #[test]
     fn runtime_error_names_the_statement_line() {
         let conn = Connection::open_in_memory().unwrap();
         let sql = "CREATE TABLE t (x);\n\n-- then\nINSERT INTO missing VALUES (1);\nSELECT 1;";
-        let err = execute(&conn, &script(sql)).unwrap_err();
+        let err = execute(&conn, &script(sql), Control::Refused).unwrap_err();
         assert_eq!(err.line, 4);
         assert_eq!(err.statement, "INSERT INTO missing VALUES (1);");
         assert!(
@@ -190,7 +251,7 @@ mod tests {
     fn syntax_error_names_the_line_of_the_bad_token() {
         let conn = Connection::open_in_memory().unwrap();
         let sql = "CREATE TABLE t (x);\nCREATE TABLE u (\n  y INTEGER,\n  z TEXT NOT NUL\n);";
-        let err = execute(&conn, &script(sql)).unwrap_err();
+        let err = execute(&conn, &script(sql), Control::Refused).unwrap_err();
         assert_eq!(err.line, 4, "{err:?}");
         assert!(err.statement.starts_with("CREATE TABLE u"), "{err:?}");
         assert_eq!(err.executed, 1);
@@ -217,5 +278,58 @@ mod tests {
             let err = verify(&conn, &script(&format!("SELECT 1;\n{query}"))).unwrap_err();
             assert_eq!((err.line, err.message.as_str()), (2, returned), "{query}");
         }
+    }
+
+    #[test]
+    fn statements_that_end_the_transaction_are_refused_before_they_run() {
+        let conn = Connection::open_in_memory().unwrap();
+        for (stmt, keyword) in [
+            ("COMMIT;", "COMMIT"),
+            ("commit transaction;", "COMMIT"),
+            ("END;", "END"),
+            ("ROLLBACK;", "ROLLBACK"),
+            ("ROLLBACK TRANSACTION;", "ROLLBACK"),
+            ("BEGIN IMMEDIATE;", "BEGIN"),
+        ] {
+            conn.execute_batch("BEGIN; CREATE TABLE IF NOT EXISTS t (x);")
+                .unwrap();
+            let sql =
+                format!("INSERT INTO t VALUES (1);\n/* then */ {stmt}\nINSERT INTO t VALUES (2);");
+            let err = execute(&conn, &script(&sql), Control::Refused).unwrap_err();
+            assert_eq!((err.line, err.executed), (2, 1), "{stmt}: {err:?}");
+            assert!(err.message.contains(&format!("`{keyword}`")), "{err:?}");
+            assert!(!conn.is_autocommit(), "{stmt} ended the transaction");
+            conn.execute_batch("ROLLBACK").unwrap();
+        }
+        // Savepoints stay inside the transaction.
+        conn.execute_batch("BEGIN; CREATE TABLE u (x);").unwrap();
+        let sql = "SAVEPOINT a; INSERT INTO u VALUES (1); ROLLBACK TO a; ROLLBACK TRANSACTION TO SAVEPOINT a; RELEASE a;";
+        assert_eq!(execute(&conn, &script(sql), Control::Refused).unwrap(), 5);
+        assert!(!conn.is_autocommit());
+        conn.execute_batch("ROLLBACK").unwrap();
+        // A no-transaction file manages its own.
+        let sql = "BEGIN; CREATE TABLE v (x); COMMIT;";
+        assert_eq!(execute(&conn, &script(sql), Control::Allowed).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_verify_query_that_writes_is_refused_before_it_runs() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE r (x); INSERT INTO r VALUES (1);")
+            .unwrap();
+        for query in [
+            "UPDATE r SET x = 2 RETURNING 1;",
+            "INSERT INTO r VALUES (5) RETURNING 1;",
+            "DELETE FROM r RETURNING 1;",
+            "COMMIT;",
+        ] {
+            let err = verify(&conn, &script(&format!("SELECT 1;\n{query}"))).unwrap_err();
+            assert_eq!(err.line, 2, "{query}");
+            assert!(err.message.contains("must only read"), "{query}: {err:?}");
+        }
+        let x: i64 = conn
+            .query_row("SELECT sum(x) FROM r", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, 1, "a verify query wrote");
     }
 }
