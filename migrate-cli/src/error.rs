@@ -70,6 +70,7 @@ impl CliError {
                 Error::RecoveryFailed { .. } => code::NOT_RESTORED,
                 Error::RunFailed { report, .. } => match report.database {
                     DatabaseState::PartiallyApplied { .. }
+                    | DatabaseState::NotRestored { .. }
                     | DatabaseState::RestoreFailed { .. } => code::NOT_RESTORED,
                     DatabaseState::Unchanged
                     | DatabaseState::Migrated

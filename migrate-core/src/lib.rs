@@ -47,6 +47,7 @@ pub mod source;
 pub mod sql;
 mod state;
 mod status;
+mod writers;
 
 pub use apply::TransactionScope;
 pub use directive::TransactionMode;

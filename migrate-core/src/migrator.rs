@@ -35,6 +35,7 @@ use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
 use crate::status::{self, Status};
+use crate::writers::{Others, Watch};
 use crate::{Error, backup, db};
 
 #[derive(Debug, Clone)]
@@ -221,6 +222,8 @@ impl Migrator {
             }
             _ => None,
         };
+        // Read before the backup's snapshot: the proof a restore needs (see `writers`).
+        let watch = Watch::start(conn).ok();
         let prepared = self.prepare(net, marker.as_mut().map(|(db, m)| (*db, m)));
         let (backup, baseline) = match prepared {
             Ok(prepared) => prepared,
@@ -268,6 +271,15 @@ impl Migrator {
             Err(failed) => {
                 // Part of the run was committed: bring the database back from the backup.
                 let state = match (failed.state, &backup, net) {
+                    (DatabaseState::PartiallyApplied { version }, Some(m), Some(_))
+                        if watch.map_or(Others::Committed, |w| w.others(conn))
+                            == Others::Committed =>
+                    {
+                        DatabaseState::NotRestored {
+                            version,
+                            backup: m.id.clone(),
+                        }
+                    }
                     (DatabaseState::PartiallyApplied { version }, Some(m), Some((db, dir))) => {
                         if let Some((db, marker)) = &mut marker {
                             marker.enter(db, Phase::Restoring)?;
@@ -287,6 +299,7 @@ impl Migrator {
                 };
                 report.to_version = match &state {
                     DatabaseState::PartiallyApplied { version }
+                    | DatabaseState::NotRestored { version, .. }
                     | DatabaseState::RestoreFailed { version, .. } => *version,
                     _ => plan.from,
                 };

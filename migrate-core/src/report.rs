@@ -40,6 +40,15 @@ pub enum DatabaseState {
         /// The highest applied version now.
         version: Option<Version>,
     },
+    /// Some steps were committed before the failure, and the pre-run backup was not restored
+    /// because another connection committed since its snapshot: restoring it would discard that
+    /// commit. Nothing was discarded.
+    NotRestored {
+        /// The highest applied version now.
+        version: Option<Version>,
+        /// The pre-run backup, to restore by hand only if losing the later commits is accepted.
+        backup: String,
+    },
     /// Some steps were committed before the failure, and restoring the pre-run backup failed
     /// too: restore it by hand.
     RestoreFailed {
@@ -64,6 +73,11 @@ impl fmt::Display for DatabaseState {
             DatabaseState::PartiallyApplied { version } => write!(
                 f,
                 "the database was left partly migrated, at version {}; no backup was taken to restore it",
+                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ),
+            DatabaseState::NotRestored { version, backup } => write!(
+                f,
+                "the database was left partly migrated, at version {}: another connection committed after the pre-run backup {backup} was taken, so restoring it would discard that commit; nothing was discarded. Either fix the failing migration and run again (the run continues from this version), or, accepting the loss of every commit made since the backup: migrate restore {backup}",
                 version.map_or_else(|| "none".to_owned(), |v| v.to_string())
             ),
             DatabaseState::RestoreFailed {

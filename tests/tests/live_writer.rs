@@ -1,0 +1,74 @@
+//! A live application commits beside the run. A run that fails after committing part of its
+//! work may restore its pre-run backup only when nobody else committed since that backup's
+//! snapshot; here the application did, so the run stops with exit 7, names the version and the
+//! backup, and every row the application saw committed is still there.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use migrate_tests::{Scratch, count, example_bin};
+
+#[test]
+fn a_failure_after_a_commit_never_restores_over_the_applications_commits() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    let m = s.migrations();
+    std::fs::write(
+        m.join("0001_notes.up.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);",
+    )
+    .unwrap();
+    s.migrate(&["-q", "up"]).expect(0);
+    s.conn()
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    std::fs::write(
+        m.join("0002_fill.up.sql"),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)
+           INSERT INTO big SELECT x FROM c;",
+    )
+    .unwrap();
+    std::fs::write(m.join("0003_broken.up.sql"), "SELECT * FROM missing;").unwrap();
+
+    let mut app = Command::new(example_bin("app_writer"))
+        .arg(s.db())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let run = s.migrate(&["up", "--per-migration"]);
+    // Give the application a moment more, then stop it and read what it saw committed.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    app.kill().unwrap();
+    app.wait().unwrap();
+    let acknowledged: Vec<i64> = lines
+        .map_while(Result::ok)
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    assert!(acknowledged.len() > 10, "the application barely wrote");
+
+    let run = run.expect(7);
+    assert!(
+        run.stderr.contains("another connection committed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("at version 2"), "{}", run.stderr);
+    assert!(run.stderr.contains("migrate restore "), "{}", run.stderr);
+    let conn = s.conn();
+    for id in &acknowledged {
+        assert_eq!(
+            count(
+                &conn,
+                &format!("SELECT count(*) FROM notes WHERE id = {id}")
+            ),
+            1,
+            "row {id} the application saw committed is gone"
+        );
+    }
+    // The database is at the consistent version 2, which the next run continues from.
+    assert_eq!(count(&conn, "SELECT count(*) FROM big"), 300_000);
+    let doc = s.migrate(&["--json", "status"]).expect(0).json();
+    assert_eq!(doc["current_version"], 2);
+}
