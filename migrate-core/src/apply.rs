@@ -14,10 +14,12 @@ use crate::directive::TransactionMode;
 use crate::fk::{self, EnforcementOff};
 use crate::guard::Bookkeeping;
 use crate::history;
+use crate::integrity::{self, Depth};
 use crate::migration::Version;
 use crate::plan::{Direction, Plan, Step};
 use crate::report::{DatabaseState, Failure, FkViolation, StepReport};
 use crate::script::{self, StatementError};
+use crate::touched::{Touched, Tracker};
 
 /// How many migrations share a transaction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -110,13 +112,23 @@ pub(crate) struct Failed {
 
 const FK_SAMPLE: usize = 10;
 
+/// What is checked before each COMMIT besides the steps' own verification.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checks {
+    /// What is known of foreign-key violations before the run.
+    pub baseline: FkBaseline,
+    /// The integrity check: `Quick` checks the tables (and their indexes) the unit wrote or
+    /// created; `Full` the whole file.
+    pub integrity: Depth,
+}
+
 /// Runs the plan. Returns the report of every step on success.
 pub(crate) fn execute(
     conn: &Connection,
     plan: &Plan,
     scope: TransactionScope,
     journal: &mut dyn Journal,
-    baseline: FkBaseline,
+    checks: Checks,
 ) -> Result<Vec<StepReport>, Failed> {
     let mut committed: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
     let units = units(&plan.steps, scope);
@@ -129,7 +141,7 @@ pub(crate) fn execute(
                 last: i + 1 == units.len(),
             },
             done: &committed,
-            baseline,
+            checks,
         };
         let result = match unit.mode {
             TransactionMode::Transactional => transactional(conn, &run, steps, journal),
@@ -174,7 +186,7 @@ struct Run<'a> {
     position: Position,
     /// Steps committed by earlier units.
     done: &'a [StepReport],
-    baseline: FkBaseline,
+    checks: Checks,
 }
 
 impl Run<'_> {
@@ -238,16 +250,20 @@ fn transactional(
         .map_err(fail("beginning the transaction"))?;
     run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
     let before = run
+        .checks
         .baseline
         .before(&tx)
         .map_err(fail("checking foreign keys"))?;
     let footprint = fk::Footprint::take(&tx).map_err(fail("checking foreign keys"))?;
     let books = Bookkeeping::take(&tx).map_err(fail("reading the migration tables"))?;
+    let tracker = Tracker::start(&tx).map_err(fail("watching what the migrations write"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
         reports.push(run_step(&tx, step).map_err(UnitFailure::rolled_back)?);
         untouched(&tx, &books, step).map_err(UnitFailure::rolled_back)?;
     }
+    let touched = tracker.touched();
+    drop(tracker);
     let scope = footprint
         .scope(&tx)
         .map_err(fail("checking foreign keys"))?;
@@ -258,6 +274,8 @@ fn transactional(
     }
     let after = fk::violations_in(&tx, &scope).map_err(fail("checking foreign keys"))?;
     check_introduced(&before, after).map_err(UnitFailure::rolled_back)?;
+    // Inside the transaction: damage is a rollback, never something to restore.
+    check_integrity(&tx, &touched, run.checks.integrity).map_err(UnitFailure::rolled_back)?;
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
@@ -279,16 +297,23 @@ fn outside(
         EnforcementOff::new(conn).map_err(unchanged("switching foreign keys off"))?;
     run.begin(conn, journal).map_err(UnitFailure::rolled_back)?;
     let before = run
+        .checks
         .baseline
         .before(conn)
         .map_err(unchanged("checking foreign keys"))?;
     let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
     let books = Bookkeeping::take(conn).map_err(unchanged("reading the migration tables"))?;
+    let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
     let started = Instant::now();
     script::execute(conn, &step.script, script::Control::Allowed).map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: statement_failure(step, e),
     })?;
+    let touched = tracker.touched();
+    drop(tracker);
+    // Outside a transaction the file's changes are already committed: a failure here is one
+    // for the safety net (restore with proof, or exit 7).
+    check_integrity(conn, &touched, run.checks.integrity).map_err(changed)?;
     untouched(conn, &books, step).map_err(changed)?;
     let report = verify(conn, step, started).map_err(changed)?;
     let checking = |e| changed(database("checking foreign keys", e));
@@ -306,6 +331,56 @@ fn run_step(conn: &Connection, step: &Step) -> Result<StepReport, Failure> {
     script::execute(conn, &step.script, script::Control::Refused)
         .map_err(|e| statement_failure(step, e))?;
     verify(conn, step, started)
+}
+
+/// The integrity check of a unit's work, on the run's own connection (inside the unit's
+/// transaction, it sees what is about to be committed): `quick_check(T)` of every table the
+/// unit wrote or created (with its indexes), or `integrity_check` of the whole file at
+/// [`Depth::Full`]. Only SQLite's exact `ok` passes.
+///
+/// A unit that edited `sqlite_schema` directly (`PRAGMA writable_schema`) gets the full check
+/// of the whole file, after bumping `schema_version` so that this connection parses the edited
+/// schema again (as SQLite's documentation prescribes after such edits): otherwise it would
+/// check the objects as they were defined before.
+fn check_integrity(conn: &Connection, touched: &Touched, depth: Depth) -> Result<(), Failure> {
+    let mut lines = Vec::new();
+    let depth = if touched.schema_edited {
+        let version: i64 = conn
+            .query_row("PRAGMA schema_version", [], |r| r.get(0))
+            .map_err(|e| database("reloading the edited schema", e))?;
+        conn.execute_batch(&format!(
+            "PRAGMA writable_schema = OFF; PRAGMA schema_version = {};",
+            version + 1
+        ))
+        .map_err(|e| database("reloading the edited schema", e))?;
+        Depth::Full
+    } else {
+        depth
+    };
+    match depth {
+        Depth::Full => lines.extend(integrity::btree_check(conn, Depth::Full, None)),
+        Depth::Quick => {
+            for table in &touched.tables {
+                let exists: bool = conn
+                    .query_row(
+                        "SELECT count(*) > 0 FROM main.sqlite_schema WHERE type = 'table' AND name = ?1",
+                        [table],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| database("checking integrity", e))?;
+                if exists {
+                    lines.extend(integrity::btree_check(conn, Depth::Quick, Some(table)));
+                }
+            }
+        }
+    }
+    match lines.first() {
+        None => Ok(()),
+        Some(first) => Err(Failure::Integrity {
+            count: lines.len(),
+            first: first.clone(),
+        }),
+    }
 }
 
 /// Fails `step` when its script changed the tool's own tables since `books` was taken.

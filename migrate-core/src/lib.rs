@@ -47,6 +47,7 @@ pub mod source;
 pub mod sql;
 mod state;
 mod status;
+mod touched;
 mod writers;
 
 pub use apply::TransactionScope;

@@ -97,9 +97,11 @@ impl Migrator {
         self
     }
 
-    /// How thoroughly the database is checked after the run commits (step 6): `quick_check`
-    /// (the default) or the full check. Damage found then fails the run, which is restored
-    /// from its pre-run backup.
+    /// How thoroughly what the run wrote is checked before each COMMIT (step 6), inside the
+    /// transaction: by default `quick_check` of every table the migrations wrote or created,
+    /// with its indexes; [`Depth::Full`], `integrity_check` of the whole file. Damage found
+    /// fails the run, whose transaction rolls back (a no-transaction file's changes are
+    /// already committed: the safety net's restore, with proof, applies).
     pub fn verification(&mut self, depth: Depth) -> &mut Self {
         self.config.verification = depth;
         self
@@ -238,19 +240,11 @@ impl Migrator {
         let mut attempt = Attempt::new(&plan, started);
         attempt.target(plan.to);
         attempt.backup(backup.as_ref().map(|m| m.id.clone()));
-        let mut result = apply::execute(conn, &plan, self.config.scope, &mut attempt, baseline);
-        if let (Ok(steps), Some(db)) = (&result, file) {
-            if let Some((db, m)) = &mut marker {
-                m.enter(db, Phase::Verifying)?;
-            }
-            if let Err(failure) = safety::verify_after(db, self.config.verification, timeout) {
-                result = Err(apply::Failed {
-                    failure: Box::new(failure),
-                    committed: steps.clone(),
-                    state: DatabaseState::PartiallyApplied { version: plan.to },
-                });
-            }
-        }
+        let checks = apply::Checks {
+            baseline,
+            integrity: self.config.verification,
+        };
+        let result = apply::execute(conn, &plan, self.config.scope, &mut attempt, checks);
         let mut report = RunReport {
             direction: plan.direction,
             from_version: plan.from,

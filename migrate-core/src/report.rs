@@ -207,7 +207,7 @@ pub enum Failure {
         /// The first few.
         sample: Vec<FkViolation>,
     },
-    /// The integrity check after the run found damage.
+    /// The integrity check of what a unit wrote found damage (before its COMMIT: rolled back).
     Integrity {
         /// How many problems.
         count: usize,
@@ -268,7 +268,7 @@ impl fmt::Display for Failure {
             Failure::Database { context, message } => write!(f, "{context}: {message}"),
             Failure::Integrity { count, first } => write!(
                 f,
-                "the integrity check after the run found {count} problem(s); first: {first}"
+                "the integrity check of what the migrations wrote found {count} problem(s); first: {first}"
             ),
         }
     }

@@ -9,7 +9,6 @@ use crate::Error;
 use crate::apply::FkBaseline;
 use crate::backup::{self, Compression, CreateOptions, Manifest, Reason};
 use crate::integrity::{self, Depth};
-use crate::report::Failure;
 
 /// Whether a run takes a backup before it changes anything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,26 +107,4 @@ pub(crate) fn ensure_space(db: &Path, dir: &Path) -> Result<(), Error> {
         });
     }
     Ok(())
-}
-
-/// Step 6 after COMMIT: the integrity check at `depth`, on as many connections as there are
-/// cores. Foreign-key violations are not damage here: those the run introduced failed it before
-/// COMMIT, and older ones are the application's.
-pub(crate) fn verify_after(db: &Path, depth: Depth, timeout: Duration) -> Result<(), Failure> {
-    let options = integrity::Options {
-        busy_timeout: timeout,
-        workers: integrity::available_workers(),
-        ..integrity::Options::new(depth)
-    };
-    let report = integrity::check(db, &options).map_err(|e| Failure::Database {
-        context: "checking the database after the run".to_owned(),
-        message: e.to_string(),
-    })?;
-    match report.findings.iter().find(|f| f.is_damage()) {
-        None if report.damage == 0 => Ok(()),
-        first => Err(Failure::Integrity {
-            count: report.damage,
-            first: first.map(ToString::to_string).unwrap_or_default(),
-        }),
-    }
 }

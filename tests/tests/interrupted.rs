@@ -168,44 +168,49 @@ fn an_unrestorable_interrupted_run_exits_7_naming_the_backup() {
 }
 
 #[test]
-fn damage_found_after_the_run_restores_the_pre_run_state_exit_5() {
-    let (s, _) = at_version_1();
-    let before = user_dump(&s.db());
-    std::fs::write(s.dir.path().join("migrate.toml"), "verify = \"full\"\n").unwrap();
-    // A migration that commits cleanly but leaves an index that no longer matches its table.
-    std::fs::write(
-        s.migrations().join("0099_break_index.up.sql"),
-        "CREATE INDEX legacy_v ON legacy (v);
-         PRAGMA writable_schema = ON;
-         UPDATE sqlite_schema SET sql = replace(sql, 'legacy (v)', 'legacy (id, v)')
-          WHERE name = 'legacy_v';
-         PRAGMA writable_schema = OFF;\n",
-    )
-    .unwrap();
-    std::fs::write(
-        s.migrations().join("0099_break_index.down.sql"),
-        "DROP INDEX legacy_v;\n",
-    )
-    .unwrap();
-    let run = s
-        .migrate(&[
-            "--config",
-            s.dir.path().join("migrate.toml").to_str().unwrap(),
-            "--json",
-            "up",
-        ])
-        .expect(5);
-    let doc = run.json();
-    assert_eq!(doc["error"]["report"]["database"]["state"], "restored");
-    assert!(
-        run.stderr
-            .contains("the integrity check after the run found"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(user_dump(&s.db()), before);
-    assert_eq!(
-        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
-        1
-    );
+fn damage_a_migration_makes_is_found_before_commit_and_rolled_back_exit_5() {
+    // At the default depth and with verify = "full": a migration that edits sqlite_schema
+    // directly gets the full check of the whole file, inside its transaction.
+    for config in ["", "verify = \"full\"\n"] {
+        let (s, _) = at_version_1();
+        let before = user_dump(&s.db());
+        std::fs::write(s.dir.path().join("migrate.toml"), config).unwrap();
+        // A migration that leaves an index that no longer matches its table.
+        std::fs::write(
+            s.migrations().join("0099_break_index.up.sql"),
+            "CREATE INDEX legacy_v ON legacy (v);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(sql, 'legacy (v)', 'legacy (id, v)')
+              WHERE name = 'legacy_v';
+             PRAGMA writable_schema = OFF;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            s.migrations().join("0099_break_index.down.sql"),
+            "DROP INDEX legacy_v;\n",
+        )
+        .unwrap();
+        let run = s
+            .migrate(&[
+                "--config",
+                s.dir.path().join("migrate.toml").to_str().unwrap(),
+                "--json",
+                "up",
+            ])
+            .expect(5);
+        let doc = run.json();
+        // Found before COMMIT: rolled back, nothing to restore.
+        assert_eq!(doc["error"]["report"]["database"]["state"], "unchanged");
+        assert!(
+            run.stderr
+                .contains("the integrity check of what the migrations wrote found"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(user_dump(&s.db()), before);
+        assert_eq!(
+            count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+            1
+        );
+    }
 }

@@ -142,3 +142,61 @@ fn a_migration_that_writes_the_tools_tables_fails_and_is_rolled_back() {
         assert_eq!(tables(&s), 1, "{sql}");
     }
 }
+
+#[test]
+fn a_migration_writing_a_damaged_table_is_rolled_back_by_the_check_before_commit() {
+    let s = with(&[(
+        "0001_base.up.sql",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT);",
+    )]);
+    s.migrate(&["-q", "up"]).expect(0);
+    s.conn()
+        .execute_batch(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000)
+               INSERT INTO t SELECT x, hex(randomblob(20)) FROM c;",
+        )
+        .unwrap();
+    // Damage on one of t's leaf pages: its cell pointers point past the page's end.
+    let leaf: i64 = s
+        .conn()
+        .query_row(
+            "SELECT pageno FROM dbstat WHERE name = 't' AND pagetype = 'leaf' LIMIT 1 OFFSET 4",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut bytes = std::fs::read(s.db()).unwrap();
+    let at = (leaf as usize - 1) * 4096 + 8;
+    bytes[at..at + 16].fill(0xff);
+    std::fs::write(s.db(), bytes).unwrap();
+    // --no-backup skips the pre-flight, so only the check before COMMIT stands in the way.
+    std::fs::write(
+        s.migrations().join("0002_touch_t.up.sql"),
+        "INSERT INTO t (v) VALUES ('new');",
+    )
+    .unwrap();
+    let run = s.migrate(&["up", "--no-backup"]).expect(5);
+    assert!(
+        run.stderr
+            .contains("the integrity check of what the migrations wrote found"),
+        "{}",
+        run.stderr
+    );
+    // Rolled back: still at version 1 (only the failed attempt was recorded).
+    let doc = s.migrate(&["--json", "status"]).expect(0).json();
+    assert_eq!(doc["current_version"], 1);
+    assert!(
+        run.stderr.contains("the database is unchanged"),
+        "{}",
+        run.stderr
+    );
+    // A migration that writes only the healthy table is not held up by t's damage.
+    std::fs::remove_file(s.migrations().join("0002_touch_t.up.sql")).unwrap();
+    std::fs::write(
+        s.migrations().join("0002_touch_u.up.sql"),
+        "INSERT INTO u (v) VALUES ('new');",
+    )
+    .unwrap();
+    s.migrate(&["up", "--no-backup"]).expect(0);
+}

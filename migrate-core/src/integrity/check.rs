@@ -385,7 +385,7 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
 /// The finding lines of the b-tree check (none when SQLite said exactly `ok`). A check SQLite
 /// abandons before answering is a finding; at full depth it is retried as a quick check, which
 /// reads less and often gets further, for the locations.
-fn btree_check(conn: &Connection, depth: Depth, table: Option<&str>) -> Vec<String> {
+pub(crate) fn btree_check(conn: &Connection, depth: Depth, table: Option<&str>) -> Vec<String> {
     match pragma_rows(conn, depth, table) {
         Ok(rows) => finding::lines_of(&rows),
         Err(e) => {

@@ -19,5 +19,6 @@ mod objects;
 mod parallel;
 pub mod repair;
 
+pub(crate) use check::btree_check;
 pub use check::{Depth, Options, Report, available_workers, check};
 pub use finding::{Finding, FindingKind};
