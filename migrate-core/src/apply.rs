@@ -12,7 +12,6 @@ use serde::Serialize;
 use crate::clock;
 use crate::directive::TransactionMode;
 use crate::fk::{self, EnforcementOff};
-use crate::guard::Bookkeeping;
 use crate::history;
 use crate::integrity::{self, Depth};
 use crate::migration::Version;
@@ -111,6 +110,9 @@ pub(crate) struct Failed {
 }
 
 const FK_SAMPLE: usize = 10;
+
+/// Up to this many touched tables are checked one by one; more, the whole file at once.
+const PER_TABLE_CHECKS: usize = 16;
 
 /// What is checked before each COMMIT besides the steps' own verification.
 #[derive(Debug, Clone, Copy)]
@@ -255,12 +257,11 @@ fn transactional(
         .before(&tx)
         .map_err(fail("checking foreign keys"))?;
     let footprint = fk::Footprint::take(&tx).map_err(fail("checking foreign keys"))?;
-    let books = Bookkeeping::take(&tx).map_err(fail("reading the migration tables"))?;
     let tracker = Tracker::start(&tx).map_err(fail("watching what the migrations write"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
-        reports.push(run_step(&tx, step).map_err(UnitFailure::rolled_back)?);
-        untouched(&tx, &books, step).map_err(UnitFailure::rolled_back)?;
+        let report = run_step(&tx, step).map_err(|f| refused(f, &tracker));
+        reports.push(report.map_err(UnitFailure::rolled_back)?);
     }
     let touched = tracker.touched();
     drop(tracker);
@@ -302,19 +303,17 @@ fn outside(
         .before(conn)
         .map_err(unchanged("checking foreign keys"))?;
     let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
-    let books = Bookkeeping::take(conn).map_err(unchanged("reading the migration tables"))?;
     let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
     let started = Instant::now();
     script::execute(conn, &step.script, script::Control::Allowed).map_err(|e| UnitFailure {
         changed: e.executed > 0,
-        failure: statement_failure(step, e),
+        failure: refused(statement_failure(step, e), &tracker),
     })?;
     let touched = tracker.touched();
     drop(tracker);
     // Outside a transaction the file's changes are already committed: a failure here is one
     // for the safety net (restore with proof, or exit 7).
     check_integrity(conn, &touched, run.checks.integrity).map_err(changed)?;
-    untouched(conn, &books, step).map_err(changed)?;
     let report = verify(conn, step, started).map_err(changed)?;
     let checking = |e| changed(database("checking foreign keys", e));
     let scope = footprint.scope(conn).map_err(checking)?;
@@ -359,6 +358,11 @@ fn check_integrity(conn: &Connection, touched: &Touched, depth: Depth) -> Result
     };
     match depth {
         Depth::Full => lines.extend(integrity::btree_check(conn, Depth::Full, None)),
+        // Many small checks cost more than one pass over the file: a run that created a whole
+        // schema checks the file once.
+        Depth::Quick if touched.tables.len() > PER_TABLE_CHECKS => {
+            lines.extend(integrity::btree_check(conn, Depth::Quick, None));
+        }
         Depth::Quick => {
             for table in &touched.tables {
                 let exists: bool = conn
@@ -383,19 +387,26 @@ fn check_integrity(conn: &Connection, touched: &Touched, depth: Depth) -> Result
     }
 }
 
-/// Fails `step` when its script changed the tool's own tables since `books` was taken.
-fn untouched(conn: &Connection, books: &Bookkeeping, step: &Step) -> Result<(), Failure> {
-    let tables = books
-        .changed(conn)
-        .map_err(|e| database("reading the migration tables", e))?;
-    if tables.is_empty() {
-        return Ok(());
+/// A statement failure the tracker caused by refusing a write to the tool's own tables, said
+/// as such.
+fn refused(failure: Failure, tracker: &Tracker<'_>) -> Failure {
+    let tables = tracker.touched().refused;
+    match failure {
+        Failure::Statement {
+            version,
+            origin,
+            line,
+            statement,
+            ..
+        } if !tables.is_empty() => Failure::OwnTables {
+            version,
+            origin,
+            line,
+            statement,
+            tables: tables.into_iter().collect(),
+        },
+        other => other,
     }
-    Err(Failure::OwnTables {
-        version: step.version,
-        origin: step.script.origin().to_owned(),
-        tables,
-    })
 }
 
 /// Runs a step's verification queries, once its script has run.

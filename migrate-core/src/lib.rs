@@ -28,7 +28,6 @@ pub mod directive;
 mod error;
 pub mod filename;
 pub mod fk;
-mod guard;
 pub mod history;
 pub mod holder;
 pub mod integrity;

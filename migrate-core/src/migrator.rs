@@ -198,6 +198,16 @@ impl Migrator {
     ) -> Result<RunReport, Error> {
         let timeout = self.config.lock_timeout;
         let dir = file.map(|db| safety::dir(self.config.backup_dir.as_ref(), db));
+        // The safety net needs a file with something in it: an in-memory or new, empty
+        // database has nothing to check or back up.
+        let net = match (file, &dir) {
+            (Some(db), Some(dir))
+                if self.config.backups == Backups::Take && !safety::is_new(db) =>
+            {
+                Some((db, dir.as_path()))
+            }
+            _ => None,
+        };
         let mut marker = match (file, &dir) {
             (Some(db), Some(dir)) => {
                 let m = RunMarker {
@@ -209,18 +219,12 @@ impl Migrator {
                     backup_id: None,
                     phase: Phase::Checking,
                 };
-                m.write(db)?;
+                // Without a pre-flight and backup, `checking` has nothing to tell a later
+                // run: the marker is first written at `applying` (one fsync pair less).
+                if net.is_some() {
+                    m.write(db)?;
+                }
                 Some((db, m))
-            }
-            _ => None,
-        };
-        // The safety net needs a file with something in it: an in-memory or new, empty
-        // database has nothing to check or back up.
-        let net = match (file, &dir) {
-            (Some(db), Some(dir))
-                if self.config.backups == Backups::Take && !safety::is_new(db) =>
-            {
-                Some((db, dir.as_path()))
             }
             _ => None,
         };

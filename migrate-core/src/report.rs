@@ -191,13 +191,18 @@ pub enum Failure {
         /// What it returned instead.
         returned: String,
     },
-    /// A migration's script wrote the tool's own tables (see the `guard` module).
+    /// A statement of a migration's script would have written the tool's own tables; it was
+    /// refused before it ran.
     OwnTables {
         /// The migration's version.
         version: Version,
         /// The script's file.
         origin: String,
-        /// The `_migrate*` objects it changed.
+        /// The 1-based line where the statement starts.
+        line: usize,
+        /// The statement.
+        statement: String,
+        /// The `_migrate*` tables it would have written.
         tables: Vec<String>,
     },
     /// The run introduced foreign-key violations.
@@ -259,11 +264,14 @@ impl fmt::Display for Failure {
             Failure::OwnTables {
                 version,
                 origin,
+                line,
+                statement,
                 tables,
             } => write!(
                 f,
-                "migration {version} ({origin}) changed the migration tool's own table(s) {}: migrations must not write _migrate_* tables",
-                tables.join(", ")
+                "migration {version} failed at {origin}:{line}: it would write the migration tool's own table(s) {}; migrations must not write _migrate_* tables (refused before it ran)\n  statement: {}",
+                tables.join(", "),
+                one_line(statement)
             ),
             Failure::Database { context, message } => write!(f, "{context}: {message}"),
             Failure::Integrity { count, first } => write!(

@@ -1,9 +1,14 @@
 //! What a migration's scripts write or create, as SQLite's authorizer sees each statement while
-//! it is prepared: the tables (with their indexes) the integrity check before COMMIT covers.
+//! it is prepared: the tables (with their indexes) the integrity check before COMMIT covers; and
+//! the tool's own tables, which scripts may not write.
 //!
 //! The authorizer is told of every table a statement (and any trigger it fires) inserts into,
-//! updates, deletes from, creates, alters or indexes, before the statement runs. Statements the
-//! run itself issues (history, checks) are prepared while no tracker is installed.
+//! updates, deletes from, creates, drops, alters or indexes, before the statement runs. A write
+//! to a `_migrate*` table (`_migrate_history`, `_migrate_attempts`, repair's quarantine tables)
+//! is denied there: the statement fails before it runs, naming its line, and the run fails
+//! (a migration that could rewrite the history would make applied versions look pending, or
+//! invent versions). Statements the run itself issues (history, checks) are prepared while no
+//! tracker is installed.
 //!
 //! rusqlite installs an authorizer only through `&mut Connection`; the run holds `&Connection`
 //! (an application's, for `Migrator::run_on`). A [`Tracker`] therefore installs it through a
@@ -27,6 +32,8 @@ pub(crate) struct Touched {
     /// Whether `sqlite_schema` itself was written (`PRAGMA writable_schema`): the connection
     /// still holds the schema it parsed before, and any object may have changed.
     pub schema_edited: bool,
+    /// The tool's own tables a statement tried to write (and was refused).
+    pub refused: BTreeSet<String>,
 }
 
 /// The authorizer, installed on a connection while this lives.
@@ -48,10 +55,16 @@ impl<'c> Tracker<'c> {
         let sink = Arc::clone(&seen);
         alias.authorizer(Some(move |ctx: AuthContext<'_>| {
             let mut seen = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(table) = written(&ctx) {
-                seen.tables.insert(table.to_owned());
-            } else if edits_schema(&ctx) {
-                seen.schema_edited = true;
+            match written(&ctx) {
+                Some(table) if is_own(table) => {
+                    seen.refused.insert(table.to_owned());
+                    return Authorization::Deny;
+                }
+                Some(table) => {
+                    seen.tables.insert(table.to_owned());
+                }
+                None if edits_schema(&ctx) => seen.schema_edited = true,
+                None => {}
             }
             Authorization::Allow
         }))?;
@@ -87,11 +100,21 @@ fn written<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
         | AuthAction::Delete { table_name }
         | AuthAction::Update { table_name, .. }
         | AuthAction::CreateTable { table_name }
-        | AuthAction::CreateIndex { table_name, .. } => (ctx.database_name, table_name),
+        | AuthAction::DropTable { table_name }
+        | AuthAction::CreateIndex { table_name, .. }
+        | AuthAction::DropIndex { table_name, .. }
+        | AuthAction::CreateTrigger { table_name, .. } => (ctx.database_name, table_name),
         _ => return None,
     };
     (database == Some("main") && !table.to_ascii_lowercase().starts_with("sqlite_"))
         .then_some(table)
+}
+
+/// A table of the tool's own (`_migrate…`, in any case).
+fn is_own(table: &str) -> bool {
+    table
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("_migrate"))
 }
 
 /// `PRAGMA writable_schema = …`: what lets a script write `sqlite_schema` directly (SQLite's own
@@ -138,5 +161,36 @@ mod tests {
         )
         .unwrap();
         assert!(tracker.touched().schema_edited);
+    }
+
+    #[test]
+    fn writes_to_the_tools_tables_are_refused_before_they_run() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::history::CREATE).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE app (x);
+             CREATE TRIGGER sneaky AFTER UPDATE ON app BEGIN DELETE FROM _migrate_history; END;",
+        )
+        .unwrap();
+        let tracker = Tracker::start(&conn).unwrap();
+        for sql in [
+            "INSERT INTO _migrate_history (version, name, checksum, applied_at, duration_ms) VALUES (9, 'x', 'y', 'z', 0)",
+            "UPDATE _MIGRATE_HISTORY SET version = 99",
+            "DELETE FROM _migrate_attempts",
+            "DROP TABLE _migrate_history",
+            "CREATE TABLE _migrate_extra (z)",
+            "CREATE INDEX i ON _migrate_history (name)",
+            "UPDATE app SET x = 1",
+        ] {
+            let err = conn.execute_batch(sql).unwrap_err();
+            assert!(err.to_string().contains("not authorized"), "{sql}: {err}");
+        }
+        let refused = tracker.touched().refused;
+        drop(tracker);
+        assert!(refused.contains("_migrate_history"), "{refused:?}");
+        assert!(refused.contains("_migrate_attempts"), "{refused:?}");
+        assert!(refused.contains("_migrate_extra"), "{refused:?}");
+        // The run's own writes come after the tracker is gone.
+        conn.execute_batch("DELETE FROM _migrate_attempts").unwrap();
     }
 }
