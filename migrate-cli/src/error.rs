@@ -67,9 +67,11 @@ impl CliError {
                 Error::LockTimeout { .. } => code::LOCKED,
                 Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,
                 Error::BackupCorrupt { .. } | Error::Corrupt { .. } => code::CORRUPT,
-                Error::RecoveryFailed { .. } => code::NOT_RESTORED,
+                Error::RecoveryFailed { .. } | Error::RecoveryRefused { .. } => code::NOT_RESTORED,
                 Error::RunFailed { report, .. } => match report.database {
                     DatabaseState::PartiallyApplied { .. }
+                    | DatabaseState::Consistent { .. }
+                    | DatabaseState::PartWay { .. }
                     | DatabaseState::NotRestored { .. }
                     | DatabaseState::RestoreFailed { .. } => code::NOT_RESTORED,
                     DatabaseState::Unchanged

@@ -72,6 +72,17 @@ pub(crate) trait Journal {
     fn begin(&mut self, conn: &Connection) -> Result<(), Failure>;
     /// Inside the last unit, after its steps and checks, before it commits.
     fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure>;
+    /// Inside every unit but the last, before it commits: the state it leaves is a whole
+    /// version that a later run may continue from, so its schema fingerprint is recorded (or
+    /// validation would take the committed migrations for drift).
+    fn committed(&mut self, _conn: &Connection) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// Before a no-transaction migration starts (`Some`), and once it has finished (`None`):
+    /// a run stopped in between may have left its statements half done.
+    fn outside(&mut self, _version: Option<Version>) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 /// Where a unit stands in the run.
@@ -192,7 +203,8 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Closes the journal when this is the last unit, with every step of the run.
+    /// Closes the journal when this is the last unit, with every step of the run; records the
+    /// version an earlier unit leaves.
     fn succeed(
         &self,
         conn: &Connection,
@@ -200,7 +212,7 @@ impl Run<'_> {
         reports: &[StepReport],
     ) -> Result<(), Failure> {
         if !self.position.last {
-            return Ok(());
+            return journal.committed(conn);
         }
         let all: Vec<StepReport> = self.done.iter().chain(reports).cloned().collect();
         journal.succeed(conn, &all)
@@ -303,6 +315,9 @@ fn outside(
         .before(conn)
         .map_err(unchanged("checking foreign keys"))?;
     let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
+    journal
+        .outside(Some(step.version))
+        .map_err(UnitFailure::rolled_back)?;
     let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
     let started = Instant::now();
     script::execute(conn, &step.script, script::Control::Allowed).map_err(|e| UnitFailure {
@@ -322,6 +337,7 @@ fn outside(
     check_introduced(&before, after).map_err(changed)?;
     let reports = vec![report];
     run.succeed(conn, journal, &reports).map_err(changed)?;
+    journal.outside(None).map_err(changed)?;
     Ok(reports)
 }
 

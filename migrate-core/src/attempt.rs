@@ -68,6 +68,12 @@ impl Attempt {
         tx.commit()
     }
 
+    /// Drops the fingerprint an earlier unit recorded: the database is back where the run
+    /// started (rolled back, or restored), whose fingerprint the previous run recorded.
+    pub fn forget_fingerprint(&mut self) {
+        self.record.fingerprint = None;
+    }
+
     fn close(&mut self) {
         self.record.finished_at = Some(clock::now_rfc3339());
         self.record.duration_ms = Some(self.elapsed_ms());
@@ -82,6 +88,17 @@ impl Journal for Attempt {
         self.record.id = Some(
             history::record_attempt(conn, &self.record).map_err(|e| apply::database(context, e))?,
         );
+        Ok(())
+    }
+
+    fn committed(&mut self, conn: &Connection) -> Result<(), Failure> {
+        let context = "recording the schema in _migrate_attempts";
+        let fingerprint = schema::fingerprint(conn).map_err(|e| Failure::Database {
+            context: context.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.record.fingerprint = Some(fingerprint);
+        history::record_attempt(conn, &self.record).map_err(|e| apply::database(context, e))?;
         Ok(())
     }
 

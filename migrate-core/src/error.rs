@@ -116,6 +116,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// An interrupted run may have left the database part-way (a no-transaction migration
+    /// stopped half done, or a restore cut short), and only its pre-run backup could undo that;
+    /// but nothing proves that nobody committed since the run stopped, so nothing is restored.
+    #[error("an interrupted run ({run}) stopped while {during}; the database may be part-way at version {}. Its pre-run backup {backup} (in {}) would undo that, but restoring it would also discard anything committed since the run stopped, and nothing proves nobody did: nothing was restored or discarded. Check the database; then either accept losing the later commits and restore the backup by hand (migrate restore {backup}), or finish the migration's work by hand and remove {} to let runs continue", version.map_or_else(|| "none".to_owned(), |v| v.to_string()), dir.display(), marker.display())]
+    RecoveryRefused {
+        /// Who ran it.
+        run: Box<crate::holder::Holder>,
+        /// What it was doing.
+        during: String,
+        /// The highest applied version now.
+        version: Option<Version>,
+        /// The pre-run backup.
+        backup: String,
+        /// Where the backup is.
+        dir: PathBuf,
+        /// The run marker left behind.
+        marker: PathBuf,
+    },
+
     /// Not enough free disk space for the pre-run backup; nothing was changed.
     #[error("not enough free space in {} for the pre-run backup: {needed} bytes needed (the database's size), {available} available; nothing was changed", dir.display())]
     NoSpace {

@@ -68,6 +68,13 @@ pub struct RunMarker {
     pub backup_id: Option<String>,
     /// Where it was.
     pub phase: Phase,
+    /// The no-transaction migration running when the marker was last written, if any: a run
+    /// stopped then may have left that file's statements half done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside: Option<Version>,
+    /// Whether a later run already recorded this interruption (and refused to restore).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 /// The marker's path for the database at `db`.
@@ -117,6 +124,13 @@ impl RunMarker {
         self.phase = phase;
         self.write(db)
     }
+
+    /// Records that the no-transaction migration `version` starts (or, with `None`, that it
+    /// finished).
+    pub(crate) fn outside(&mut self, db: &Path, version: Option<Version>) -> Result<(), Error> {
+        self.outside = version;
+        self.write(db)
+    }
 }
 
 /// Removes the marker of `db` (the run has finished and been recorded).
@@ -140,6 +154,8 @@ mod tests {
         assert!(!exists(&db));
         assert_eq!(read(&db).unwrap(), None);
         let mut marker = RunMarker {
+            outside: None,
+            recorded: false,
             holder: Holder::current(),
             command: "up".to_owned(),
             from_version: Some(2),

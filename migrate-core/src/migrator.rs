@@ -30,7 +30,7 @@ use crate::marker::{self, Phase, RunMarker};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
 use crate::recover;
-use crate::report::{DatabaseState, Interrupted, RunReport, StepReport};
+use crate::report::{DatabaseState, Failure, Interrupted, RunReport, StepReport};
 use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
@@ -168,7 +168,7 @@ impl Migrator {
         // Holding the lock, any marker's owner is gone.
         let interrupted = match &file {
             Some(db) => match marker::read(db)? {
-                Some(found) => Some(recover::recover(conn, db, found, self.config.lock_timeout)?),
+                Some(found) => Some(recover::recover(conn, db, found)?),
                 None => None,
             },
             None => None,
@@ -218,6 +218,8 @@ impl Migrator {
                     backup_dir: dir.clone(),
                     backup_id: None,
                     phase: Phase::Checking,
+                    outside: None,
+                    recorded: false,
                 };
                 // Without a pre-flight and backup, `checking` has nothing to tell a later
                 // run: the marker is first written at `applying` (one fsync pair less).
@@ -244,11 +246,15 @@ impl Migrator {
         let mut attempt = Attempt::new(&plan, started);
         attempt.target(plan.to);
         attempt.backup(backup.as_ref().map(|m| m.id.clone()));
+        let mut journal = RunJournal {
+            attempt: &mut attempt,
+            marker: marker.as_mut().map(|(db, m)| (*db, m)),
+        };
         let checks = apply::Checks {
             baseline,
             integrity: self.config.verification,
         };
-        let result = apply::execute(conn, &plan, self.config.scope, &mut attempt, checks);
+        let result = apply::execute(conn, &plan, self.config.scope, &mut journal, checks);
         let mut report = RunReport {
             direction: plan.direction,
             from_version: plan.from,
@@ -306,6 +312,12 @@ impl Migrator {
                     _ => failed.committed,
                 };
                 let message = format!("{}\n{}", failed.failure, state);
+                if matches!(
+                    state,
+                    DatabaseState::Unchanged | DatabaseState::Restored { .. }
+                ) {
+                    attempt.forget_fingerprint();
+                }
                 // The run's own error matters more than a failure to record it.
                 let _ = attempt.fail(conn, message, report.to_version, &committed);
                 report.attempt_id = attempt.id();
@@ -700,6 +712,37 @@ impl Verification {
     /// Whether validation would refuse a run.
     pub fn refused(&self) -> bool {
         !self.status.problems.is_empty()
+    }
+}
+
+/// The run's bookkeeping inside its transactions (the attempt row), and the marker that tells
+/// a later run whether a no-transaction migration was under way.
+struct RunJournal<'a> {
+    attempt: &'a mut Attempt,
+    marker: Option<(&'a Path, &'a mut RunMarker)>,
+}
+
+impl apply::Journal for RunJournal<'_> {
+    fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
+        self.attempt.begin(conn)
+    }
+
+    fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
+        self.attempt.succeed(conn, steps)
+    }
+
+    fn committed(&mut self, conn: &Connection) -> Result<(), Failure> {
+        self.attempt.committed(conn)
+    }
+
+    fn outside(&mut self, version: Option<Version>) -> Result<(), Failure> {
+        match &mut self.marker {
+            Some((db, marker)) => marker.outside(db, version).map_err(|e| Failure::Database {
+                context: "updating the run marker".to_owned(),
+                message: e.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

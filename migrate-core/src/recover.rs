@@ -2,23 +2,24 @@
 //! run holds the migration lock (so the marker's owner is gone).
 //!
 //! A run that stopped before it began applying changed nothing: it is recorded and forgotten.
-//! One that stopped while applying, verifying or restoring may have left the database part-way
-//! (per-migration commits, a no-transaction file, a failure it was undoing): the database is
-//! restored from the backup it took before changing anything, so the next run starts from the
-//! exact pre-run state. (A run in one transaction that stopped before COMMIT was already rolled
-//! back by SQLite's journal; restoring it again is harmless.) Either way the attempt is recorded
-//! as `interrupted` in `_migrate_attempts` and the audit journal, and the marker removed.
+//! One that stopped inside a transaction left a consistent version: SQLite's journal undid the
+//! open transaction, and every migration committed before it (per-migration runs) is whole, its
+//! history row included. Nothing is restored (restoring would discard whatever the application
+//! committed after the stop); the next run continues from that version. One that stopped in a
+//! no-transaction migration, or while restoring, may have left the database part-way, which only
+//! its pre-run backup undoes; as no proof that nobody committed since the stop survives the
+//! process, nothing is restored: [`Error::RecoveryRefused`] (exit 7) says what to do, and the
+//! marker stays. Either way the attempt is recorded as `interrupted` in `_migrate_attempts` and
+//! the audit journal.
 
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::audit;
-use crate::backup::{self, store};
 use crate::error::SqliteContext;
 use crate::history::{self, AttemptRecord, DownScripts, Outcome};
-use crate::marker::{self, RunMarker};
+use crate::marker::{self, Phase, RunMarker};
 use crate::report::{DatabaseState, Interrupted};
 use crate::state::DbState;
 use crate::{Error, clock, plan};
@@ -32,25 +33,37 @@ use crate::{Error, clock, plan};
 pub(crate) fn recover(
     conn: &Connection,
     db: &Path,
-    found: RunMarker,
-    timeout: Duration,
+    mut found: RunMarker,
 ) -> Result<Interrupted, Error> {
-    let state = match (found.phase.may_have_changed(), &found.backup_id) {
-        (false, _) => DatabaseState::Unchanged,
-        (true, Some(id)) => {
-            let restored = store::find(&found.backup_dir, id)
-                .and_then(|m| backup::restore_locked(db, &found.backup_dir, &m, timeout));
-            if let Err(e) = restored {
-                return Err(Error::RecoveryFailed {
-                    run: Box::new(found.holder.clone()),
-                    backup: id.clone(),
-                    dir: found.backup_dir.clone(),
-                    reason: e.to_string(),
-                });
+    let mut refused = None;
+    let state = match (found.phase, found.outside, &found.backup_id) {
+        (phase, _, _) if !phase.may_have_changed() => DatabaseState::Unchanged,
+        // Stopped inside a transaction: the journal undid it; every committed migration is
+        // whole. Restoring would discard whatever anyone committed since: the run continues.
+        (Phase::Applying | Phase::Verifying, None, _) => DatabaseState::Consistent {
+            version: current_version(conn)?,
+        },
+        // A no-transaction file half done, or a restore cut short: only the backup undoes
+        // that, and no proof that nobody committed since the stop survives the process.
+        (phase, outside, Some(id)) => {
+            let version = current_version(conn)?;
+            refused = Some(Error::RecoveryRefused {
+                run: Box::new(found.holder.clone()),
+                during: match outside {
+                    Some(version) => format!("running no-transaction migration {version}"),
+                    None => phase.describe().to_owned(),
+                },
+                version,
+                backup: id.clone(),
+                dir: found.backup_dir.clone(),
+                marker: marker::path(db),
+            });
+            DatabaseState::PartWay {
+                version,
+                backup: id.clone(),
             }
-            DatabaseState::Restored { backup: id.clone() }
         }
-        (true, None) => DatabaseState::PartiallyApplied {
+        (_, _, None) => DatabaseState::PartiallyApplied {
             version: current_version(conn)?,
         },
     };
@@ -75,6 +88,10 @@ pub(crate) fn recover(
         backup_id: found.backup_id.clone(),
         fingerprint: None,
     };
+    if found.recorded {
+        // A refusal already recorded this interruption; it stays refused.
+        return Err(refused.unwrap_or_else(|| unreachable_refusal(db)));
+    }
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .context("recording the interrupted run")?;
     tx.execute_batch(history::CREATE)
@@ -83,6 +100,12 @@ pub(crate) fn recover(
         Some(history::record_attempt(&tx, &record).context("recording the interrupted run")?);
     tx.commit().context("recording the interrupted run")?;
     audit::append(&found.backup_dir, &audit::Entry::new(db, &record, &state))?;
+    if let Some(refusal) = refused {
+        // Recorded once; the marker stays until the database is dealt with.
+        found.recorded = true;
+        found.write(db)?;
+        return Err(refusal);
+    }
     marker::clear(db)?;
     Ok(Interrupted {
         holder: found.holder,
@@ -92,6 +115,16 @@ pub(crate) fn recover(
         database: state,
         attempt_id: record.id,
     })
+}
+
+/// A marker flagged as recorded is only ever written by a refusal.
+fn unreachable_refusal(db: &Path) -> Error {
+    Error::InvalidRequest {
+        reason: format!(
+            "{} says its interruption was recorded, but not why the run stopped; move it away after checking the database",
+            marker::path(db).display()
+        ),
+    }
 }
 
 fn current_version(conn: &Connection) -> Result<Option<crate::Version>, Error> {

@@ -40,6 +40,22 @@ pub enum DatabaseState {
         /// The highest applied version now.
         version: Option<Version>,
     },
+    /// A run was stopped (killed) inside a transaction: SQLite's journal undid what that
+    /// transaction had done, and every migration committed before it is whole. The database is
+    /// at a consistent version, from which the next run continues.
+    Consistent {
+        /// The highest applied version.
+        version: Option<Version>,
+    },
+    /// A stopped run may have left the database part-way (a no-transaction migration half
+    /// done, or a restore cut short), and its pre-run backup was not restored: nothing proved
+    /// that nobody committed since the run stopped.
+    PartWay {
+        /// The highest applied version.
+        version: Option<Version>,
+        /// The pre-run backup that would undo it.
+        backup: String,
+    },
     /// Some steps were committed before the failure, and the pre-run backup was not restored
     /// because another connection committed since its snapshot: restoring it would discard that
     /// commit. Nothing was discarded.
@@ -73,6 +89,16 @@ impl fmt::Display for DatabaseState {
             DatabaseState::PartiallyApplied { version } => write!(
                 f,
                 "the database was left partly migrated, at version {}; no backup was taken to restore it",
+                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ),
+            DatabaseState::Consistent { version } => write!(
+                f,
+                "the database is at version {}, a consistent version (SQLite undid the transaction the stopped run had open); nothing was restored, nothing discarded",
+                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ),
+            DatabaseState::PartWay { version, backup } => write!(
+                f,
+                "the database may be part-way at version {}; its pre-run backup {backup} was not restored, as nothing proves that nobody committed since the run stopped",
                 version.map_or_else(|| "none".to_owned(), |v| v.to_string())
             ),
             DatabaseState::NotRestored { version, backup } => write!(

@@ -1,14 +1,20 @@
 //! The crash harness: a child `migrate up` on a realistic database (a long data migration, a
 //! no-transaction file, an index) is SIGKILLed at a seeded random moment, which lands in the
-//! pre-flight check, the backup, the apply, the commit, the verification or a restore; then the
-//! next `migrate up` must finish the job. What must hold after every kill:
+//! pre-flight check, the backup, the apply, the commit or a restore; then the next runs must
+//! finish the job without restoring anything they cannot prove safe. What must hold after
+//! every kill:
 //!
-//! - the database right after the kill is exactly the pre-run or the post-run state, or else
-//!   the run's marker says it may have changed the database (so the next run restores it);
+//! - the database right after the kill is exactly its state at a whole version (pre-run,
+//!   post-run, or a version in between for per-migration runs), or else the run's marker says
+//!   it may have changed the database;
 //! - no lock is left held;
-//! - the next run exits as an uninterrupted run would (0, or 5 for a run that fails), leaves
-//!   exactly the post-run (or, for a failing run, the pre-run) state, and the attempts log shows
-//!   the interruption whenever a marker was left.
+//! - the next run continues from that version; where the kill left a no-transaction file half
+//!   done or a restore cut short, it refuses with exit 7, changing nothing, and the operator's
+//!   documented way out (`migrate restore <the marker's backup>`) clears it;
+//! - in the end the run exits as an uninterrupted run would (0, or 5 for a run that fails),
+//!   leaving exactly the post-run state, or for a failing run a whole version at or before its
+//!   failing migration (the one it started from), and the attempts log shows the interruption
+//!   whenever a marker was left.
 //!
 //! Half the seeds kill the recovering run too, at a random moment, before a third run.
 
@@ -30,7 +36,8 @@ pub enum Scenario {
     /// The same, `--per-migration`.
     PerMigration,
     /// A run whose last migration's verify query fails after earlier ones committed
-    /// (`--per-migration`): it restores its backup and exits 5.
+    /// (`--per-migration`): it restores its own pre-run backup (nobody else writes here) and
+    /// exits 5.
     Failing,
 }
 
@@ -41,6 +48,8 @@ pub struct Template {
     pub before: String,
     /// The user data after an uninterrupted successful run.
     pub after: String,
+    /// The user data at each whole version the runs pass through (1, the pre-run state, to 4).
+    pub at_version: Vec<(i64, String)>,
     /// How long an uninterrupted run of each scenario takes.
     pub durations: [Duration; 3],
 }
@@ -111,10 +120,21 @@ impl Template {
         let before = user_dump(&db);
         let mut template = Template {
             dir,
+            at_version: vec![(1, before.clone())],
             before,
             after: String::new(),
             durations: [Duration::ZERO; 3],
         };
+        for version in 2..=4 {
+            let trial = template.copy(Scenario::Whole, "at-version");
+            let out = trial
+                .up()
+                .args(["--to", &version.to_string()])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "up --to {version}");
+            template.at_version.push((version, user_dump(&trial.db())));
+        }
         for (i, scenario) in [Scenario::Whole, Scenario::PerMigration, Scenario::Failing]
             .into_iter()
             .enumerate()
@@ -252,6 +272,46 @@ fn lock_held(db: &Path) -> bool {
     }
 }
 
+/// Runs `up` until it exits as an uninterrupted run would. A run that refuses to recover
+/// (exit 7: a no-transaction file or a restore cut short) must have changed nothing; then the
+/// operator's way out is taken: restoring the marker's backup by hand. Returns the last exit
+/// code and its stderr.
+fn finish(trial: &Trial, seed: u64) -> (i32, String) {
+    for _ in 0..4 {
+        let before = user_dump(&trial.db());
+        let left = marker::read(&trial.db()).unwrap();
+        let out = trial.up().output().unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if code != 7 {
+            return (code, stderr);
+        }
+        assert_eq!(
+            user_dump(&trial.db()),
+            before,
+            "seed {seed}: a refusing run changed the data: {stderr}"
+        );
+        let backup = left.and_then(|m| m.backup_id).unwrap_or_else(|| {
+            panic!("seed {seed}: exit 7 without a marker naming a backup: {stderr}")
+        });
+        assert!(
+            stderr.contains(&format!("migrate restore {backup}")),
+            "{stderr}"
+        );
+        let restored = Command::new(migrate_bin())
+            .arg("--db")
+            .arg(trial.db())
+            .args(["restore", &backup])
+            .output()
+            .unwrap();
+        assert!(
+            restored.status.success(),
+            "seed {seed}: restore by hand failed"
+        );
+    }
+    panic!("seed {seed}: still refusing after four runs");
+}
+
 /// One kill (two for odd seeds), checked as the module describes. Panics on a violation.
 pub fn kill(template: &Template, seed: u64) -> Kill {
     let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed);
@@ -272,6 +332,8 @@ pub fn kill(template: &Template, seed: u64) -> Kill {
         "pre"
     } else if now == template.after {
         "post"
+    } else if template.at_version.iter().any(|(_, dump)| *dump == now) {
+        "between"
     } else {
         "mixed"
     };
@@ -290,28 +352,44 @@ pub fn kill(template: &Template, seed: u64) -> Kill {
             "seed {seed}: lock left held (second kill)"
         );
     }
-    let out = trial.up().output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = finish(&trial, seed);
     assert_eq!(
-        out.status.code(),
-        Some(trial.expected_code()),
+        code,
+        trial.expected_code(),
         "seed {seed} ({scenario:?}, killed after {delay:?} in {phase:?}): {stderr}"
     );
-    let expected = match scenario {
-        Scenario::Failing => &template.before,
-        _ => &template.after,
-    };
-    assert!(
-        user_dump(&trial.db()) == *expected,
-        "seed {seed} ({scenario:?}, killed after {delay:?} in {phase:?}): data differs from the expected state"
-    );
+    let now = user_dump(&trial.db());
+    match scenario {
+        Scenario::Failing => {
+            // Back at the whole version the last run started from, which its history names.
+            let version = count(
+                &Connection::open(trial.db()).unwrap(),
+                "SELECT max(version) FROM _migrate_history",
+            );
+            assert!(
+                template
+                    .at_version
+                    .iter()
+                    .any(|(v, dump)| *v == version && *dump == now),
+                "seed {seed} ({scenario:?}, killed after {delay:?} in {phase:?}): not the state of version {version}"
+            );
+        }
+        _ => assert!(
+            now == template.after,
+            "seed {seed} ({scenario:?}, killed after {delay:?} in {phase:?}): data differs from the expected state"
+        ),
+    }
     assert!(!marker::exists(&trial.db()), "seed {seed}: marker left");
     if phase.is_some() {
-        let recorded = count(
-            &Connection::open(trial.db()).unwrap(),
-            "SELECT count(*) FROM _migrate_attempts WHERE outcome = 'interrupted'",
+        // The audit journal, beside the backups, outlives a restore by hand.
+        let journal = std::fs::read_to_string(migrate_core::audit::path(
+            &migrate_core::backup::default_dir(&trial.db()),
+        ))
+        .unwrap_or_default();
+        assert!(
+            journal.contains("\"outcome\":\"interrupted\""),
+            "seed {seed}: interruption not recorded"
         );
-        assert!(recorded >= 1, "seed {seed}: interruption not recorded");
     }
     let _ = std::fs::remove_dir_all(&trial.root);
     Kill {

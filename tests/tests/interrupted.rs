@@ -27,8 +27,9 @@ fn latest() -> i64 {
     count(&s.conn(), "SELECT max(version) FROM _migrate_history")
 }
 
-/// Leaves the marker an interrupted `up` at `phase` would have left, with `backup_id`.
-fn leave_marker(s: &Scratch, phase: Phase, backup_id: Option<String>) {
+/// Leaves the marker an interrupted `up` at `phase` would have left, with `backup_id`, and
+/// `outside` the no-transaction migration it was running.
+fn leave_marker(s: &Scratch, (phase, outside): (Phase, Option<i64>), backup_id: Option<String>) {
     let marker = RunMarker {
         holder: Holder {
             pid: 999_999,
@@ -41,6 +42,8 @@ fn leave_marker(s: &Scratch, phase: Phase, backup_id: Option<String>) {
         backup_dir: backup::default_dir(&s.db()),
         backup_id,
         phase,
+        outside,
+        recorded: false,
     };
     std::fs::write(
         marker::path(&s.db()),
@@ -75,25 +78,33 @@ fn journal(s: &Scratch) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn a_run_stopped_while_applying_is_restored_then_completed() {
-    let (s, expected) = at_version_1();
+fn a_run_stopped_inside_a_transaction_is_continued_and_later_commits_are_kept() {
+    let (s, _) = at_version_1();
     let backup_id = take_backup(&s);
-    // What the stopped run had done: part of migration 2, never recorded.
+    // The run was killed inside its transaction (SQLite's journal undid it); then the
+    // application committed a row. Restoring the backup would discard that row.
+    leave_marker(&s, (Phase::Applying, None), Some(backup_id.clone()));
     s.conn()
-        .execute_batch(
-            "CREATE TABLE projects (id INTEGER PRIMARY KEY, owner_id INTEGER, title TEXT);
-             UPDATE legacy SET v = 'half-changed' WHERE id = 1;",
+        .execute(
+            "INSERT INTO legacy (v) VALUES ('written after the kill')",
+            [],
         )
         .unwrap();
-    leave_marker(&s, Phase::Applying, Some(backup_id.clone()));
 
     let run = s.migrate(&["--json", "up"]).expect(0);
     let doc = run.json();
     assert_eq!(doc["interrupted"]["phase"], "applying");
-    assert_eq!(doc["interrupted"]["database"]["state"], "restored");
+    assert_eq!(doc["interrupted"]["database"]["state"], "consistent");
     assert_eq!(doc["interrupted"]["holder"]["pid"], 999_999);
     assert_eq!(doc["to_version"], latest());
-    assert_eq!(user_dump(&s.db()), expected, "pre-run state, then the run");
+    assert_eq!(
+        count(
+            &s.conn(),
+            "SELECT count(*) FROM legacy WHERE v = 'written after the kill'"
+        ),
+        1,
+        "the application's commit after the kill is kept"
+    );
     assert!(!marker::exists(&s.db()));
     let (error, recorded) = last_interrupted(&s);
     assert!(
@@ -113,14 +124,55 @@ fn a_run_stopped_while_applying_is_restored_then_completed() {
 }
 
 #[test]
+fn a_no_transaction_file_stopped_part_way_is_not_restored_over_later_commits() {
+    let (s, expected) = at_version_1();
+    let backup_id = take_backup(&s);
+    // What the stopped no-transaction file had done: part of its statements.
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE projects (id INTEGER PRIMARY KEY, owner_id INTEGER, title TEXT);
+             UPDATE legacy SET v = 'half-changed' WHERE id = 1;",
+        )
+        .unwrap();
+    leave_marker(&s, (Phase::Applying, Some(2)), Some(backup_id.clone()));
+    let part_way = user_dump(&s.db());
+    let run = s.migrate(&["up"]).expect(7);
+    assert!(
+        run.stderr.contains("running no-transaction migration 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("migrate restore {backup_id}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        user_dump(&s.db()),
+        part_way,
+        "nothing restored, nothing discarded"
+    );
+    assert!(
+        marker::exists(&s.db()),
+        "kept: every run refuses until resolved"
+    );
+    s.migrate(&["up"]).expect(7);
+    // The operator accepts the loss and restores by hand: the marker goes with the part-way state.
+    s.migrate(&["restore", &backup_id]).expect(0);
+    assert!(!marker::exists(&s.db()));
+    s.migrate(&["up"]).expect(0);
+    assert_eq!(user_dump(&s.db()), expected);
+}
+
+#[test]
 fn the_cli_says_what_it_found() {
     let (s, _) = at_version_1();
     let backup_id = take_backup(&s);
-    leave_marker(&s, Phase::Verifying, Some(backup_id));
+    leave_marker(&s, (Phase::Verifying, None), Some(backup_id));
     let run = s.migrate(&["up"]).expect(0);
     assert!(
         run.stdout
-            .contains("was interrupted while verifying the result; the database was restored"),
+            .contains("was interrupted while verifying the result; the database is at version 1, a consistent version"),
         "{}",
         run.stdout
     );
@@ -129,7 +181,7 @@ fn the_cli_says_what_it_found() {
 #[test]
 fn a_run_stopped_before_applying_changed_nothing_and_is_only_recorded() {
     let (s, expected) = at_version_1();
-    leave_marker(&s, Phase::BackingUp, None);
+    leave_marker(&s, (Phase::BackingUp, None), None);
     let run = s.migrate(&["--json", "up"]).expect(0);
     assert_eq!(run.json()["interrupted"]["database"]["state"], "unchanged");
     assert_eq!(user_dump(&s.db()), expected);
@@ -142,10 +194,11 @@ fn a_marker_is_found_even_with_nothing_pending() {
     let backup_id = take_backup(&s);
     // The stopped run had committed everything; only its verification was cut short.
     s.migrate(&["up", "--no-backup"]).expect(0);
-    leave_marker(&s, Phase::Verifying, Some(backup_id));
+    leave_marker(&s, (Phase::Verifying, None), Some(backup_id));
     let run = s.migrate(&["--json", "up"]).expect(0);
-    assert_eq!(run.json()["interrupted"]["database"]["state"], "restored");
-    // Restored to version 1, then migrated again: the same data, verified this time.
+    // Committed whole: nothing to restore; recorded, and the marker gone.
+    assert_eq!(run.json()["interrupted"]["database"]["state"], "consistent");
+    assert!(!marker::exists(&s.db()));
     assert_eq!(user_dump(&s.db()), expected);
     assert_eq!(
         count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
@@ -154,9 +207,9 @@ fn a_marker_is_found_even_with_nothing_pending() {
 }
 
 #[test]
-fn an_unrestorable_interrupted_run_exits_7_naming_the_backup() {
+fn a_restore_cut_short_exits_7_naming_the_backup() {
     let (s, _) = at_version_1();
-    leave_marker(&s, Phase::Applying, Some("gone-backup".to_owned()));
+    leave_marker(&s, (Phase::Restoring, None), Some("gone-backup".to_owned()));
     let run = s.migrate(&["up"]).expect(7);
     assert!(run.stderr.contains("gone-backup"), "{}", run.stderr);
     assert!(

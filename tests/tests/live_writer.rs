@@ -72,3 +72,97 @@ fn a_failure_after_a_commit_never_restores_over_the_applications_commits() {
     let doc = s.migrate(&["--json", "status"]).expect(0).json();
     assert_eq!(doc["current_version"], 2);
 }
+
+/// The issue's reproduction: a `--per-migration` run is killed inside its slow third migration,
+/// the application commits a row after the crash, and the next run must continue from the
+/// consistent version 2, not restore the pre-run backup over that row.
+#[test]
+fn a_run_killed_part_way_is_continued_and_the_applications_later_row_is_kept() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    let m = s.migrations();
+    std::fs::write(
+        m.join("0001_notes.up.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);",
+    )
+    .unwrap();
+    s.migrate(&["-q", "up"]).expect(0);
+    s.conn()
+        .execute("INSERT INTO notes (body) VALUES ('before deploy')", [])
+        .unwrap();
+    std::fs::write(
+        m.join("0002_tag.up.sql"),
+        "ALTER TABLE notes ADD COLUMN tag TEXT;",
+    )
+    .unwrap();
+    std::fs::write(
+        m.join("0003_fill.up.sql"),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000)
+           INSERT INTO big SELECT x FROM c;",
+    )
+    .unwrap();
+    let mut run = migrate_tests::migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .arg("--migrations")
+        .arg(s.migrations())
+        .args(["up", "--per-migration"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until migration 2 is committed, then give 3 a moment and kill the run.
+    let started = std::time::Instant::now();
+    loop {
+        let at_2 = rusqlite::Connection::open(s.db())
+            .and_then(|c| {
+                c.query_row("SELECT max(version) FROM _migrate_history", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+            })
+            .is_ok_and(|v| v == Some(2));
+        if at_2 {
+            break;
+        }
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "migration 2 never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    s.conn()
+        .execute(
+            "INSERT INTO notes (body, tag) VALUES ('written by the app after the crash', 'x')",
+            [],
+        )
+        .unwrap();
+    let out = s.migrate(&["--json", "up", "--per-migration"]).expect(0);
+    let doc = out.json();
+    assert_eq!(doc["interrupted"]["database"]["state"], "consistent");
+    assert_eq!(doc["to_version"], 3);
+    let conn = s.conn();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM notes WHERE body = 'written by the app after the crash'"
+        ),
+        1,
+        "the application's row is gone"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM notes WHERE body = 'before deploy'"
+        ),
+        1
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM big"), 20_000_000);
+}

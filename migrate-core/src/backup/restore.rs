@@ -38,7 +38,11 @@ pub struct RestoreReport {
 pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<RestoreReport, Error> {
     let manifest = store::find(dir, id)?;
     let _lock = MigrationLock::acquire(db, timeout)?;
-    restore_locked(db, dir, &manifest, timeout)
+    let report = restore_locked(db, dir, &manifest, timeout)?;
+    // The whole database is now the backup's: whatever an interrupted run left part-way is
+    // gone with it, and its marker has nothing left to tell.
+    crate::marker::clear(db)?;
+    Ok(report)
 }
 
 /// [`restore`] for a caller that already holds the migration lock (a migration run restoring
