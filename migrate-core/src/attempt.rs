@@ -45,6 +45,11 @@ impl Attempt {
         self.record.id
     }
 
+    /// Names the command recorded (a run records `up` or `down`; others say what they are).
+    pub fn command(&mut self, command: &str) {
+        command.clone_into(&mut self.record.command);
+    }
+
     pub fn elapsed_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }

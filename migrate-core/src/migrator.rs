@@ -622,6 +622,7 @@ impl Migrator {
         }
         let plan = self.plan_state(&DbState::empty(), &Request::Up { to: Some(version) })?;
         let mut attempt = Attempt::new(&plan, started);
+        attempt.command("baseline");
         attempt.target(Some(version));
         let mut steps = Vec::with_capacity(plan.steps.len());
         let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
@@ -642,6 +643,9 @@ impl Migrator {
         }
         apply::Journal::succeed(&mut attempt, &tx, &steps).map_err(journal_error)?;
         tx.commit().context("committing the baseline")?;
+        // The journal is a record; the baseline itself is committed.
+        let dir = safety::dir(self.config.backup_dir.as_ref(), db);
+        let _ = attempt.audit(&dir, db, &DatabaseState::Migrated);
         Ok(RunReport {
             direction: Direction::Up,
             from_version: None,

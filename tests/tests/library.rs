@@ -126,6 +126,21 @@ fn baseline_adopts_an_existing_schema() {
     let m = migrator(&s);
     let report = m.baseline(s.db(), 2).unwrap();
     assert_eq!(report.steps.len(), 2);
+    // Recorded as what it was, in the table and the audit journal.
+    let command: String = s
+        .conn()
+        .query_row(
+            "SELECT command FROM _migrate_attempts WHERE id = ?1",
+            [report.attempt_id.unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(command, "baseline");
+    let journal = std::fs::read_to_string(migrate_core::audit::path(
+        &migrate_core::backup::default_dir(&s.db()),
+    ))
+    .unwrap();
+    assert!(journal.contains("\"command\":\"baseline\""), "{journal}");
     assert!(matches!(
         m.baseline(s.db(), 2),
         Err(Error::InvalidRequest { .. })
