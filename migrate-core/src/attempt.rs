@@ -67,10 +67,17 @@ impl Attempt {
         self.record.to_version = to_version;
         self.record.versions = committed.iter().map(|s| s.version).collect();
         self.close();
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        tx.execute_batch(history::CREATE)?;
-        self.record.id = Some(history::record_attempt(&tx, &self.record)?);
-        tx.commit()
+        let recorded = (|| {
+            let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            tx.execute_batch(history::CREATE)?;
+            let id = history::record_attempt(&tx, &self.record)?;
+            tx.commit()?;
+            Ok(id)
+        })();
+        // An id from a transaction that did not commit names no row: the next run may be
+        // given the same one, so the journal must not carry it.
+        self.record.id = recorded.as_ref().ok().copied();
+        recorded.map(|_| ())
     }
 
     /// Drops the fingerprint an earlier unit recorded: the database is back where the run
