@@ -332,9 +332,11 @@ fn outside(
     let report = verify(conn, step, started).map_err(changed)?;
     let checking = |e| changed(database("checking foreign keys", e));
     let scope = footprint.scope(conn).map_err(checking)?;
-    record(conn, run.direction, step, &report).map_err(changed)?;
     let after = fk::violations_in(conn, &scope).map_err(checking)?;
     check_introduced(&before, after).map_err(changed)?;
+    // Recorded as applied only once every check has passed: a file that fails one is not a
+    // whole version, whatever it committed.
+    record(conn, run.direction, step, &report).map_err(changed)?;
     let reports = vec![report];
     run.succeed(conn, journal, &reports).map_err(changed)?;
     journal.outside(None).map_err(changed)?;

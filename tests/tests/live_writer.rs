@@ -166,3 +166,137 @@ fn a_run_killed_part_way_is_continued_and_the_applications_later_row_is_kept() {
     );
     assert_eq!(count(&conn, "SELECT count(*) FROM big"), 20_000_000);
 }
+
+/// One-transaction, per-migration and no-transaction runs, each failing in each way (statement,
+/// verify query, foreign key, integrity), with the application committing beside every run.
+/// After each: every row the application saw committed is there, the schema is at a whole
+/// version (the history's), and the exit code is 5 (back at the pre-run state: rolled back, or
+/// restored with proof) or 7 (left at a named version, nothing discarded).
+#[test]
+fn no_failure_in_any_mode_loses_a_row_the_application_saw_committed() {
+    let failures: [(&str, &str, Option<&str>); 4] = [
+        ("statement", "SELECT * FROM missing;", None),
+        ("verify", "CREATE TABLE extra (x);", Some("SELECT 0;")),
+        (
+            "foreign key",
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, note_id INTEGER REFERENCES notes (id));
+             INSERT INTO child VALUES (1, 999999999);",
+            None,
+        ),
+        (
+            "integrity",
+            "CREATE INDEX notes_body ON notes (body);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(sql, 'notes (body)', 'notes (id, body)')
+              WHERE name = 'notes_body';
+             PRAGMA writable_schema = OFF;",
+            None,
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for mode in ["one transaction", "per migration", "no transaction"] {
+        for (kind, sql, verify) in failures {
+            let s = Scratch::new();
+            std::fs::create_dir_all(s.migrations()).unwrap();
+            let m = s.migrations();
+            std::fs::write(
+                m.join("0001_notes.up.sql"),
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);",
+            )
+            .unwrap();
+            s.migrate(&["-q", "up"]).expect(0);
+            s.conn()
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                .unwrap();
+            std::fs::write(
+                m.join("0002_fill.up.sql"),
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+                   INSERT INTO big SELECT x FROM c;",
+            )
+            .unwrap();
+            let header = if mode == "no transaction" {
+                "-- migrate:no-transaction\n"
+            } else {
+                ""
+            };
+            std::fs::write(m.join("0003_fail.up.sql"), format!("{header}{sql}")).unwrap();
+            if let Some(v) = verify {
+                std::fs::write(m.join("0003_fail.verify.sql"), v).unwrap();
+            }
+            let mut app = Command::new(example_bin("app_writer"))
+                .arg(s.db())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
+            assert_eq!(lines.next().unwrap().unwrap(), "ready");
+            let run = if mode == "per migration" {
+                s.migrate(&["up", "--per-migration"])
+            } else {
+                s.migrate(&["up"])
+            };
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            app.kill().unwrap();
+            app.wait().unwrap();
+            let acknowledged: Vec<i64> = lines
+                .map_while(Result::ok)
+                .filter_map(|l| l.parse().ok())
+                .collect();
+            let case = format!("{mode}, {kind}");
+            assert!(
+                run.code == 5 || run.code == 7,
+                "{case}: exit {}: {}",
+                run.code,
+                run.stderr
+            );
+            if mode == "one transaction" {
+                assert_eq!(
+                    run.code, 5,
+                    "{case}: a one-transaction run never needs a restore: {}",
+                    run.stderr
+                );
+            }
+            let conn = s.conn();
+            let present: std::collections::HashSet<i64> = conn
+                .prepare("SELECT id FROM notes")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let missing: Vec<&i64> = acknowledged
+                .iter()
+                .filter(|id| !present.contains(id))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{case}: acknowledged rows lost: {missing:?}"
+            );
+            // A whole version: what the history says is applied is what the schema holds.
+            let version = count(&conn, "SELECT max(version) FROM _migrate_history");
+            let big = count(&conn, "SELECT count(*) FROM big");
+            let stray = count(
+                &conn,
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('extra', 'child', 'notes_body')",
+            );
+            match (run.code, version) {
+                (5, 1) => assert_eq!((big, stray), (0, 0), "{case}: not the pre-run state"),
+                (7, 2) => assert_eq!(big, 200_000, "{case}: version 2 without its rows"),
+                (code, v) => panic!("{case}: exit {code} at version {v}: {}", run.stderr),
+            }
+            if run.code == 7 {
+                assert!(
+                    run.stderr.contains("nothing was discarded"),
+                    "{case}: {}",
+                    run.stderr
+                );
+            }
+            outcomes.push(format!(
+                "{case}: exit {}, {} rows acknowledged",
+                run.code,
+                acknowledged.len()
+            ));
+        }
+    }
+    eprintln!("{}", outcomes.join("\n"));
+}
