@@ -63,6 +63,47 @@ fn child(op: &str, rest: &[String]) {
 }
 
 /// A fresh copy of `src` at `to` (untimed), with no backups or marker beside it.
+/// Commit latencies of an application writer (one small INSERT per transaction, 5 ms apart,
+/// busy timeout 120 s) running beside `op`, and the op's own sample.
+fn writer_beside(db: &Path, op: &str) -> (Sample, Vec<Duration>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    Connection::open(db)
+        .unwrap()
+        .execute_batch("CREATE TABLE IF NOT EXISTS bench_app_writes (at INTEGER)")
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let db = db.to_path_buf();
+        std::thread::spawn(move || {
+            let conn = Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(120)).unwrap();
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                conn.execute("INSERT INTO bench_app_writes (at) VALUES (1)", [])
+                    .unwrap();
+                latencies.push(start.elapsed());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            latencies
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let sample = run_self(op, &[db]);
+    stop.store(true, Ordering::Relaxed);
+    (sample, writer.join().unwrap())
+}
+
+/// `(p99, max)` of `latencies`.
+fn tail(mut latencies: Vec<Duration>) -> (Duration, Duration) {
+    latencies.sort_unstable();
+    let n = latencies.len().max(1);
+    let p99 = latencies[((n * 99) / 100).min(n - 1)];
+    (p99, *latencies.last().unwrap_or(&Duration::ZERO))
+}
+
 fn fresh(src: &Path, to: &Path) {
     for suffix in [".backups", ".bench-backups"] {
         let _ = std::fs::remove_dir_all(format!("{}{suffix}", to.display()));
@@ -132,6 +173,29 @@ fn main() {
         },
     );
 
+    // An application writer beside the bare migration and beside the safe run: how long its
+    // commits wait.
+    let mut writers = Vec::new();
+    for (name, op, wal) in [
+        ("beside the bare migration", "bare", false),
+        ("beside migrate up (rollback journal)", "safe-up", false),
+        ("beside the bare migration, WAL mode", "bare", true),
+        ("beside migrate up, WAL mode", "safe-up", true),
+    ] {
+        fresh(&src, &db);
+        if wal {
+            Connection::open(&db)
+                .unwrap()
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                .unwrap();
+        }
+        let (sample, latencies) = writer_beside(&db, op);
+        let commits = latencies.len();
+        let (p99, max) = tail(latencies);
+        eprintln!("writer {name}: {commits} commits, p99 {p99:?}, max {max:?}");
+        writers.push((name, sample.seconds, commits, p99, max));
+    }
+
     // Nothing pending: the migrated copy, opened and checked by a fresh Migrator each time.
     fresh(&src, &db);
     Migrator::new(migrations()).up(&db).unwrap();
@@ -162,6 +226,17 @@ fn main() {
             m.seconds,
             m.seconds / base,
             memory(m.peak_kb)
+        );
+    }
+    println!(
+        "\n| an application writer (a commit every 5 ms) | run time | commits | p99 commit latency | max commit latency |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, seconds, commits, p99, max) in &writers {
+        println!(
+            "| {name} | {seconds:.2} s | {commits} | {:.1} ms | {:.1} ms |",
+            p99.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
         );
     }
     println!(
