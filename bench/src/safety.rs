@@ -37,6 +37,13 @@ fn child(op: &str, rest: &[String]) {
             let report = Migrator::new(migrations()).up(&db).unwrap();
             assert_eq!(report.steps.len(), 1);
         }
+        "safe-up-exclusive" => {
+            let report = Migrator::new(migrations())
+                .write_lock(migrate_core::WriteLock::WholeRun)
+                .up(&db)
+                .unwrap();
+            assert_eq!(report.steps.len(), 1);
+        }
         "bare" => {
             let conn = Connection::open(&db).unwrap();
             conn.execute_batch(&format!("BEGIN; {MIGRATION} COMMIT;"))
@@ -181,6 +188,11 @@ fn main() {
         ("beside migrate up (rollback journal)", "safe-up", false),
         ("beside the bare migration, WAL mode", "bare", true),
         ("beside migrate up, WAL mode", "safe-up", true),
+        (
+            "beside migrate up --exclusive, WAL mode",
+            "safe-up-exclusive",
+            true,
+        ),
     ] {
         fresh(&src, &db);
         if wal {

@@ -189,6 +189,11 @@ pub struct RunArgs {
     /// Commit each migration on its own instead of all in one transaction
     #[arg(long)]
     pub per_migration: bool,
+    /// Hold SQLite's write lock from before the backup to the end: application writers wait
+    /// for the whole run instead of committing during it (one transaction; no no-transaction
+    /// files)
+    #[arg(long, conflicts_with = "per_migration")]
+    pub exclusive: bool,
     /// Skip the pre-flight check and the pre-run backup (a failure after a commit then cannot
     /// be undone)
     #[arg(long)]

@@ -7,7 +7,8 @@
 //! migrations = "migrations"     # like --migrations
 //! backup_dir = "backups"        # like --backup-dir
 //! lock_timeout = 120            # like --lock-timeout, in seconds
-//! verify = "quick"              # the check after each run: "quick" (default) or "full"
+//! verify = "quick"              # the check before each COMMIT: "quick" (default) or "full"
+//! exclusive = false             # like up/down --exclusive: hold the write lock for the whole run
 //!
 //! [backup]
 //! compression = "zstd"          # or "none"
@@ -35,11 +36,12 @@ pub struct FileConfig {
     pub backup_dir: Option<PathBuf>,
     pub lock_timeout: Option<f64>,
     pub verify: Option<VerifyDepth>,
+    pub exclusive: Option<bool>,
     #[serde(default)]
     pub backup: BackupConfig,
 }
 
-/// `verify = "quick" | "full"`: the integrity check after a run commits.
+/// `verify = "quick" | "full"`: the integrity check before each COMMIT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyDepth {

@@ -6,11 +6,12 @@
 
 use std::time::Instant;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::clock;
 use crate::directive::TransactionMode;
+use crate::fence::WriteLock;
 use crate::fk::{self, EnforcementOff};
 use crate::history;
 use crate::integrity::{self, Depth};
@@ -133,6 +134,9 @@ pub(crate) struct Checks {
     /// The integrity check: `Quick` checks the tables (and their indexes) the unit wrote or
     /// created; `Full` the whole file.
     pub integrity: Depth,
+    /// Whether the run holds the write lock throughout: units are then savepoints of its one
+    /// transaction.
+    pub write_lock: WriteLock,
 }
 
 /// Runs the plan. Returns the report of every step on success.
@@ -260,8 +264,8 @@ fn transactional(
     // back when `_enforcement` drops, after COMMIT or ROLLBACK.
     let _enforcement = EnforcementOff::new(conn).map_err(fail("switching foreign keys off"))?;
     // Dropping the transaction without commit rolls it back, whatever path leaves this function.
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
-        .map_err(fail("beginning the transaction"))?;
+    let tx =
+        UnitTx::begin(conn, run.checks.write_lock).map_err(fail("beginning the transaction"))?;
     run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
     let before = run
         .checks
@@ -293,6 +297,68 @@ fn transactional(
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
     Ok(reports)
+}
+
+/// A unit's transaction: its own `BEGIN IMMEDIATE … COMMIT`, or, inside a run that holds the
+/// write lock throughout (`WriteLock::WholeRun`), a savepoint of the run's transaction. Rolled
+/// back when dropped uncommitted.
+struct UnitTx<'c> {
+    conn: &'c Connection,
+    nested: bool,
+    open: bool,
+}
+
+impl<'c> UnitTx<'c> {
+    fn begin(conn: &'c Connection, lock: WriteLock) -> rusqlite::Result<Self> {
+        let nested = lock == WriteLock::WholeRun;
+        conn.execute_batch(if nested {
+            "SAVEPOINT migrate_unit"
+        } else {
+            "BEGIN IMMEDIATE"
+        })?;
+        Ok(UnitTx {
+            conn,
+            nested,
+            open: true,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.open = false;
+        let done = self.conn.execute_batch(if self.nested {
+            "RELEASE migrate_unit"
+        } else {
+            "COMMIT"
+        });
+        if done.is_err() {
+            self.rollback();
+        }
+        done
+    }
+
+    fn rollback(&self) {
+        let _ = self.conn.execute_batch(if self.nested {
+            "ROLLBACK TO migrate_unit; RELEASE migrate_unit"
+        } else {
+            "ROLLBACK"
+        });
+    }
+}
+
+impl std::ops::Deref for UnitTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for UnitTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            self.rollback();
+        }
+    }
 }
 
 fn outside(

@@ -22,6 +22,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::apply::{self, TransactionScope};
 use crate::attempt::Attempt;
 use crate::error::SqliteContext;
+use crate::fence::{Fence, WriteLock};
 use crate::history::{self, DownScripts};
 use crate::holder::Holder;
 use crate::integrity::Depth;
@@ -46,6 +47,7 @@ struct Config {
     backups: Backups,
     backup_dir: Option<PathBuf>,
     verification: Depth,
+    write_lock: WriteLock,
 }
 
 /// Runs migrations against database files.
@@ -67,6 +69,7 @@ impl Migrator {
                 backups: Backups::Take,
                 backup_dir: None,
                 verification: Depth::Quick,
+                write_lock: WriteLock::PerUnit,
             },
         }
     }
@@ -104,6 +107,16 @@ impl Migrator {
     /// already committed: the safety net's restore, with proof, applies).
     pub fn verification(&mut self, depth: Depth) -> &mut Self {
         self.config.verification = depth;
+        self
+    }
+
+    /// Whether the run holds SQLite's write lock from before its backup to its end, so that
+    /// application writers wait (within their busy timeout) instead of committing during the
+    /// run. With [`WriteLock::WholeRun`] the run is one transaction: it cannot be combined with
+    /// [`TransactionScope::PerMigration`] or run `-- migrate:no-transaction` files. By default,
+    /// [`WriteLock::PerUnit`].
+    pub fn write_lock(&mut self, lock: WriteLock) -> &mut Self {
+        self.config.write_lock = lock;
         self
     }
 
@@ -197,6 +210,10 @@ impl Migrator {
         started: Instant,
     ) -> Result<RunReport, Error> {
         let timeout = self.config.lock_timeout;
+        let fence = match self.config.write_lock {
+            WriteLock::PerUnit => None,
+            WriteLock::WholeRun => Some(self.fence(conn, file, &plan)?),
+        };
         let dir = file.map(|db| safety::dir(self.config.backup_dir.as_ref(), db));
         // The safety net needs a file with something in it: an in-memory or new, empty
         // database has nothing to check or back up.
@@ -253,8 +270,22 @@ impl Migrator {
         let checks = apply::Checks {
             baseline,
             integrity: self.config.verification,
+            write_lock: self.config.write_lock,
         };
         let result = apply::execute(conn, &plan, self.config.scope, &mut journal, checks);
+        // The whole run commits (or rolls back) here, before anything is recorded outside it.
+        let result = match (fence, result) {
+            (Some(fence), Ok(steps)) => fence.commit().map(|()| steps).map_err(|e| apply::Failed {
+                failure: Box::new(apply::database("committing", e)),
+                committed: Vec::new(),
+                state: DatabaseState::Unchanged,
+            }),
+            (Some(fence), Err(failed)) => {
+                drop(fence);
+                Err(failed)
+            }
+            (None, result) => result,
+        };
         let mut report = RunReport {
             direction: plan.direction,
             from_version: plan.from,
@@ -341,6 +372,47 @@ impl Migrator {
                 report: Box::new(report),
             }),
         }
+    }
+
+    /// Takes the whole-run write lock (see the `fence` module), refusing what it cannot hold
+    /// the lock across.
+    fn fence<'c>(
+        &self,
+        conn: &'c Connection,
+        file: Option<&Path>,
+        plan: &Plan,
+    ) -> Result<Fence<'c>, Error> {
+        if self.config.scope == TransactionScope::PerMigration {
+            return Err(Error::InvalidRequest {
+                reason: "holding the write lock for the whole run makes it one transaction: it cannot also commit each migration on its own".to_owned(),
+            });
+        }
+        if let Some(step) = plan
+            .steps
+            .iter()
+            .find(|s| s.script.transaction() == crate::directive::TransactionMode::NoTransaction)
+        {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "holding the write lock for the whole run makes it one transaction, and {} runs outside any transaction (migrate:no-transaction); nothing was changed",
+                    step.script.origin()
+                ),
+            });
+        }
+        let started = Instant::now();
+        Fence::take(conn).map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Error::LockTimeout {
+                    path: file.map_or_else(PathBuf::new, Path::to_path_buf),
+                    waited: started.elapsed(),
+                    holder: "another connection holding SQLite's write lock".to_owned(),
+                }
+            }
+            _ => Error::Sqlite {
+                context: "taking the write lock for the whole run".to_owned(),
+                source: e,
+            },
+        })
     }
 
     /// Pre-flight and backup (steps 3 and 4), moving the marker through its phases.

@@ -300,3 +300,126 @@ fn no_failure_in_any_mode_loses_a_row_the_application_saw_committed() {
     }
     eprintln!("{}", outcomes.join("\n"));
 }
+
+/// `--exclusive`: from the moment the run marker exists to the end of the run, no other
+/// connection can take the write lock (application writers wait, within their busy timeout);
+/// the application's rows all survive and the run succeeds.
+#[test]
+fn an_exclusive_run_makes_writers_wait_for_the_whole_run() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    let m = s.migrations();
+    std::fs::write(
+        m.join("0001_notes.up.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);
+         CREATE TABLE padding (x);",
+    )
+    .unwrap();
+    s.migrate(&["-q", "up"]).expect(0);
+    let conn = s.conn();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    // Enough data that the pre-flight check and the backup take a while.
+    conn.execute_batch(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)
+           INSERT INTO padding SELECT hex(randomblob(24)) FROM c;",
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::write(
+        m.join("0002_fill.up.sql"),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)
+           INSERT INTO big SELECT x FROM c;",
+    )
+    .unwrap();
+    let mut app = Command::new(example_bin("app_writer"))
+        .arg(s.db())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+
+    let mut run = migrate_tests::migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .arg("--migrations")
+        .arg(s.migrations())
+        .args(["up", "--exclusive"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the run's marker exists, the write lock is the run's: a writer that will not wait
+    // is refused, whatever phase the run is in.
+    let probe = rusqlite::Connection::open(s.db()).unwrap();
+    probe.busy_timeout(std::time::Duration::ZERO).unwrap();
+    let mut probed = 0;
+    while run.try_wait().unwrap().is_none() {
+        if migrate_core::marker::exists(&s.db()) {
+            match probe.execute("INSERT INTO notes (body) VALUES ('probe')", []) {
+                Err(e) => {
+                    assert_eq!(
+                        e.sqlite_error_code(),
+                        Some(rusqlite::ErrorCode::DatabaseBusy),
+                        "{e}"
+                    );
+                    probed += 1;
+                }
+                // Only possible once the run has committed and removed its marker.
+                Ok(_) => assert!(
+                    !migrate_core::marker::exists(&s.db()),
+                    "a writer committed while the exclusive run held its marker"
+                ),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the exclusive run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(probed > 0, "never saw the run in progress");
+    app.kill().unwrap();
+    app.wait().unwrap();
+    let acknowledged: Vec<i64> = lines
+        .map_while(Result::ok)
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let conn = s.conn();
+    for id in &acknowledged {
+        assert_eq!(
+            count(
+                &conn,
+                &format!("SELECT count(*) FROM notes WHERE id = {id}")
+            ),
+            1,
+            "row {id} lost"
+        );
+    }
+    assert_eq!(count(&conn, "SELECT count(*) FROM big"), 300_000);
+}
+
+#[test]
+fn exclusive_refuses_what_cannot_run_inside_one_transaction() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    std::fs::write(s.migrations().join("0001_a.up.sql"), "CREATE TABLE a (x);").unwrap();
+    s.migrate(&["-q", "up"]).expect(0);
+    std::fs::write(
+        s.migrations().join("0002_vacuum.up.sql"),
+        "-- migrate:no-transaction\nVACUUM;",
+    )
+    .unwrap();
+    let before = std::fs::read(s.db()).unwrap();
+    let run = s.migrate(&["up", "--exclusive"]).expect(2);
+    assert!(run.stderr.contains("0002_vacuum.up.sql"), "{}", run.stderr);
+    assert!(
+        std::fs::read(s.db()).unwrap() == before,
+        "a refused run changed the file"
+    );
+    s.migrate(&["up", "--exclusive", "--per-migration"])
+        .expect(2);
+}

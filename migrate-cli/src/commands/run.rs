@@ -1,6 +1,6 @@
 //! `migrate up` and `migrate down`: one procedure for both directions.
 
-use migrate_core::{Backups, Direction, Request, TransactionScope};
+use migrate_core::{Backups, Direction, Request, TransactionScope, WriteLock};
 
 use super::version_text;
 use crate::cli::{Global, RunArgs};
@@ -16,8 +16,14 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
     } else {
         TransactionScope::Run
     };
+    let write_lock = if args.exclusive || g.file.exclusive == Some(true) {
+        WriteLock::WholeRun
+    } else {
+        WriteLock::PerUnit
+    };
     migrator
         .transaction_scope(scope)
+        .write_lock(write_lock)
         .allow(args.allow.into())
         .backup_dir(context::backup_dir(g, &db))
         .backups(if args.no_backup {
