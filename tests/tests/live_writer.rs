@@ -3,49 +3,111 @@
 //! snapshot; here the application did, so the run stops with exit 7, names the version and the
 //! backup, and every row the application saw committed is still there.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use migrate_tests::{Scratch, count, example_bin};
 
-#[test]
-fn a_failure_after_a_commit_never_restores_over_the_applications_commits() {
+/// A scratch database migrated to version 1 (`notes`, `big` and `extra_tables`), in `journal`
+/// mode, with `migrations` (name, SQL) written for the run to come.
+fn app_database(journal: Journal, extra_tables: &str, migrations: &[(&str, &str)]) -> Scratch {
     let s = Scratch::new();
     std::fs::create_dir_all(s.migrations()).unwrap();
-    let m = s.migrations();
     std::fs::write(
-        m.join("0001_notes.up.sql"),
-        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);",
+        s.migrations().join("0001_notes.up.sql"),
+        format!(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);{extra_tables}"
+        ),
     )
     .unwrap();
     s.migrate(&["-q", "up"]).expect(0);
-    s.conn()
-        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-        .unwrap();
-    std::fs::write(
-        m.join("0002_fill.up.sql"),
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)
-           INSERT INTO big SELECT x FROM c;",
-    )
-    .unwrap();
-    std::fs::write(m.join("0003_broken.up.sql"), "SELECT * FROM missing;").unwrap();
+    if journal == Journal::Wal {
+        s.conn()
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+    }
+    for (name, sql) in migrations {
+        std::fs::write(s.migrations().join(name), sql).unwrap();
+    }
+    s
+}
 
-    let mut app = Command::new(example_bin("app_writer"))
-        .arg(s.db())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+/// The database's journal mode for a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Journal {
+    Rollback,
+    Wal,
+}
+
+/// `big` filled with `rows` rows: a migration that takes a while.
+fn fill(rows: u64) -> String {
+    format!(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows})
+           INSERT INTO big SELECT x FROM c;"
+    )
+}
+
+/// The application process (`tests/examples/app_writer.rs`), committing until stopped.
+struct App {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl App {
+    /// Starts it, once it has committed its first row.
+    fn start(s: &Scratch) -> Self {
+        let mut child = Command::new(example_bin("app_writer"))
+            .arg(s.db())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        App { child, lines }
+    }
+
+    /// Stops it and returns the ids of every row it saw committed.
+    fn stop(mut self) -> Vec<i64> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.lines
+            .map_while(Result::ok)
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    }
+}
+
+/// The acknowledged `ids` that are not in `notes`.
+fn lost(s: &Scratch, ids: &[i64]) -> Vec<i64> {
+    let present: std::collections::HashSet<i64> = s
+        .conn()
+        .prepare("SELECT id FROM notes")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    ids.iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect()
+}
+
+#[test]
+fn a_failure_after_a_commit_never_restores_over_the_applications_commits() {
+    let s = app_database(
+        Journal::Wal,
+        "",
+        &[
+            ("0002_fill.up.sql", &fill(300_000)),
+            ("0003_broken.up.sql", "SELECT * FROM missing;"),
+        ],
+    );
+    let app = App::start(&s);
     let run = s.migrate(&["up", "--per-migration"]);
     // Give the application a moment more, then stop it and read what it saw committed.
     std::thread::sleep(std::time::Duration::from_millis(100));
-    app.kill().unwrap();
-    app.wait().unwrap();
-    let acknowledged: Vec<i64> = lines
-        .map_while(Result::ok)
-        .filter_map(|l| l.parse().ok())
-        .collect();
+    let acknowledged = app.stop();
     assert!(acknowledged.len() > 10, "the application barely wrote");
 
     let run = run.expect(7);
@@ -56,19 +118,9 @@ fn a_failure_after_a_commit_never_restores_over_the_applications_commits() {
     );
     assert!(run.stderr.contains("at version 2"), "{}", run.stderr);
     assert!(run.stderr.contains("migrate restore "), "{}", run.stderr);
-    let conn = s.conn();
-    for id in &acknowledged {
-        assert_eq!(
-            count(
-                &conn,
-                &format!("SELECT count(*) FROM notes WHERE id = {id}")
-            ),
-            1,
-            "row {id} the application saw committed is gone"
-        );
-    }
+    assert_eq!(lost(&s, &acknowledged), Vec::<i64>::new());
     // The database is at the consistent version 2, which the next run continues from.
-    assert_eq!(count(&conn, "SELECT count(*) FROM big"), 300_000);
+    assert_eq!(count(&s.conn(), "SELECT count(*) FROM big"), 300_000);
     let doc = s.migrate(&["--json", "status"]).expect(0).json();
     assert_eq!(doc["current_version"], 2);
 }
@@ -78,29 +130,17 @@ fn a_failure_after_a_commit_never_restores_over_the_applications_commits() {
 /// consistent version 2, not restore the pre-run backup over that row.
 #[test]
 fn a_run_killed_part_way_is_continued_and_the_applications_later_row_is_kept() {
-    let s = Scratch::new();
-    std::fs::create_dir_all(s.migrations()).unwrap();
-    let m = s.migrations();
-    std::fs::write(
-        m.join("0001_notes.up.sql"),
-        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);",
-    )
-    .unwrap();
-    s.migrate(&["-q", "up"]).expect(0);
+    let s = app_database(
+        Journal::Rollback,
+        "",
+        &[
+            ("0002_tag.up.sql", "ALTER TABLE notes ADD COLUMN tag TEXT;"),
+            ("0003_fill.up.sql", &fill(20_000_000)),
+        ],
+    );
     s.conn()
         .execute("INSERT INTO notes (body) VALUES ('before deploy')", [])
         .unwrap();
-    std::fs::write(
-        m.join("0002_tag.up.sql"),
-        "ALTER TABLE notes ADD COLUMN tag TEXT;",
-    )
-    .unwrap();
-    std::fs::write(
-        m.join("0003_fill.up.sql"),
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000)
-           INSERT INTO big SELECT x FROM c;",
-    )
-    .unwrap();
     let mut run = migrate_tests::migrate_command()
         .arg("--db")
         .arg(s.db())
@@ -196,52 +236,30 @@ fn no_failure_in_any_mode_loses_a_row_the_application_saw_committed() {
     let mut outcomes = Vec::new();
     for mode in ["one transaction", "per migration", "no transaction"] {
         for (kind, sql, verify) in failures {
-            let s = Scratch::new();
-            std::fs::create_dir_all(s.migrations()).unwrap();
-            let m = s.migrations();
-            std::fs::write(
-                m.join("0001_notes.up.sql"),
-                "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);",
-            )
-            .unwrap();
-            s.migrate(&["-q", "up"]).expect(0);
-            s.conn()
-                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-                .unwrap();
-            std::fs::write(
-                m.join("0002_fill.up.sql"),
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
-                   INSERT INTO big SELECT x FROM c;",
-            )
-            .unwrap();
             let header = if mode == "no transaction" {
                 "-- migrate:no-transaction\n"
             } else {
                 ""
             };
-            std::fs::write(m.join("0003_fail.up.sql"), format!("{header}{sql}")).unwrap();
+            let s = app_database(
+                Journal::Wal,
+                "",
+                &[
+                    ("0002_fill.up.sql", &fill(200_000)),
+                    ("0003_fail.up.sql", &format!("{header}{sql}")),
+                ],
+            );
             if let Some(v) = verify {
-                std::fs::write(m.join("0003_fail.verify.sql"), v).unwrap();
+                std::fs::write(s.migrations().join("0003_fail.verify.sql"), v).unwrap();
             }
-            let mut app = Command::new(example_bin("app_writer"))
-                .arg(s.db())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
-            assert_eq!(lines.next().unwrap().unwrap(), "ready");
+            let app = App::start(&s);
             let run = if mode == "per migration" {
                 s.migrate(&["up", "--per-migration"])
             } else {
                 s.migrate(&["up"])
             };
             std::thread::sleep(std::time::Duration::from_millis(50));
-            app.kill().unwrap();
-            app.wait().unwrap();
-            let acknowledged: Vec<i64> = lines
-                .map_while(Result::ok)
-                .filter_map(|l| l.parse().ok())
-                .collect();
+            let acknowledged = app.stop();
             let case = format!("{mode}, {kind}");
             assert!(
                 run.code == 5 || run.code == 7,
@@ -256,22 +274,12 @@ fn no_failure_in_any_mode_loses_a_row_the_application_saw_committed() {
                     run.stderr
                 );
             }
-            let conn = s.conn();
-            let present: std::collections::HashSet<i64> = conn
-                .prepare("SELECT id FROM notes")
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            let missing: Vec<&i64> = acknowledged
-                .iter()
-                .filter(|id| !present.contains(id))
-                .collect();
+            let missing = lost(&s, &acknowledged);
             assert!(
                 missing.is_empty(),
                 "{case}: acknowledged rows lost: {missing:?}"
             );
+            let conn = s.conn();
             // A whole version: what the history says is applied is what the schema holds.
             let version = count(&conn, "SELECT max(version) FROM _migrate_history");
             let big = count(&conn, "SELECT count(*) FROM big");
@@ -306,39 +314,19 @@ fn no_failure_in_any_mode_loses_a_row_the_application_saw_committed() {
 /// the application's rows all survive and the run succeeds.
 #[test]
 fn an_exclusive_run_makes_writers_wait_for_the_whole_run() {
-    let s = Scratch::new();
-    std::fs::create_dir_all(s.migrations()).unwrap();
-    let m = s.migrations();
-    std::fs::write(
-        m.join("0001_notes.up.sql"),
-        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);
-         CREATE TABLE padding (x);",
-    )
-    .unwrap();
-    s.migrate(&["-q", "up"]).expect(0);
-    let conn = s.conn();
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-        .unwrap();
+    let s = app_database(
+        Journal::Wal,
+        " CREATE TABLE padding (x);",
+        &[("0002_fill.up.sql", &fill(300_000))],
+    );
     // Enough data that the pre-flight check and the backup take a while.
-    conn.execute_batch(
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)
-           INSERT INTO padding SELECT hex(randomblob(24)) FROM c;",
-    )
-    .unwrap();
-    drop(conn);
-    std::fs::write(
-        m.join("0002_fill.up.sql"),
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)
-           INSERT INTO big SELECT x FROM c;",
-    )
-    .unwrap();
-    let mut app = Command::new(example_bin("app_writer"))
-        .arg(s.db())
-        .stdout(Stdio::piped())
-        .spawn()
+    s.conn()
+        .execute_batch(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)
+               INSERT INTO padding SELECT hex(randomblob(24)) FROM c;",
+        )
         .unwrap();
-    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let app = App::start(&s);
 
     let mut run = migrate_tests::migrate_command()
         .arg("--db")
@@ -382,23 +370,9 @@ fn an_exclusive_run_makes_writers_wait_for_the_whole_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(probed > 0, "never saw the run in progress");
-    app.kill().unwrap();
-    app.wait().unwrap();
-    let acknowledged: Vec<i64> = lines
-        .map_while(Result::ok)
-        .filter_map(|l| l.parse().ok())
-        .collect();
+    let acknowledged = app.stop();
+    assert_eq!(lost(&s, &acknowledged), Vec::<i64>::new());
     let conn = s.conn();
-    for id in &acknowledged {
-        assert_eq!(
-            count(
-                &conn,
-                &format!("SELECT count(*) FROM notes WHERE id = {id}")
-            ),
-            1,
-            "row {id} lost"
-        );
-    }
     assert_eq!(count(&conn, "SELECT count(*) FROM big"), 300_000);
 }
 
