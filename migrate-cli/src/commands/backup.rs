@@ -58,10 +58,7 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
             out.print(&all, || list_text(&all));
         }
         BackupCommand::Verify { id, jobs } => {
-            let workers = match jobs {
-                0 => migrate_core::integrity::available_workers(),
-                n => *n,
-            };
+            let workers = super::check::workers(*jobs);
             let verified = backup::verify(&dir, id, workers)?;
             out.print(&verified, || {
                 format!(

@@ -19,10 +19,7 @@ pub fn run(
         depth: if full { Depth::Full } else { Depth::Quick },
         tables: tables.to_vec(),
         busy_timeout: context::lock_timeout(g)?,
-        workers: match jobs {
-            0 => integrity::available_workers(),
-            n => n,
-        },
+        workers: workers(jobs),
     };
     let report = integrity::check(&db, &options)?;
     out.print(&report, || {
@@ -52,6 +49,15 @@ pub fn run(
         Ok(())
     } else {
         Err(CliError::Exit(code::CORRUPT))
+    }
+}
+
+/// The connections `--jobs N` asks for: 0 means one per core, and more than the cores is
+/// capped there (more connections than cores only compete; `--jobs 10000` would open 10,000).
+pub fn workers(jobs: usize) -> usize {
+    match jobs {
+        0 => integrity::available_workers(),
+        n => n.min(integrity::available_workers()),
     }
 }
 
