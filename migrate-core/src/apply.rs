@@ -81,7 +81,11 @@ pub(crate) trait Journal {
     }
     /// Before a no-transaction migration starts (`Some`), and once it has finished (`None`):
     /// a run stopped in between may have left its statements half done.
-    fn outside(&mut self, _version: Option<Version>) -> Result<(), Failure> {
+    fn outside(&mut self, _conn: &Connection, _version: Option<Version>) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// After each statement of a no-transaction migration (each commits on its own).
+    fn statement_done(&mut self, _conn: &Connection) -> Result<(), Failure> {
         Ok(())
     }
 }
@@ -382,11 +386,18 @@ fn outside(
         .map_err(unchanged("checking foreign keys"))?;
     let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
     journal
-        .outside(Some(step.version))
+        .outside(conn, Some(step.version))
         .map_err(UnitFailure::rolled_back)?;
     let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
     let started = Instant::now();
-    script::execute(conn, &step.script, script::Control::Allowed).map_err(|e| UnitFailure {
+    let mut after_each = |c: &Connection| journal.statement_done(c).map_err(|f| f.to_string());
+    script::execute_observed(
+        conn,
+        &step.script,
+        script::Control::Allowed,
+        &mut after_each,
+    )
+    .map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: refused(statement_failure(step, e), &tracker),
     })?;
@@ -405,7 +416,7 @@ fn outside(
     record(conn, run.direction, step, &report).map_err(changed)?;
     let reports = vec![report];
     run.succeed(conn, journal, &reports).map_err(changed)?;
-    journal.outside(None).map_err(changed)?;
+    journal.outside(conn, None).map_err(changed)?;
     Ok(reports)
 }
 

@@ -72,6 +72,11 @@ pub struct RunMarker {
     /// stopped then may have left that file's statements half done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside: Option<Version>,
+    /// While `outside` runs: the database's file change counter after the file's last
+    /// statement, written only while no other connection had committed since the backup's
+    /// snapshot (see the `writers` module). The next run finding the same value may restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<u32>,
     /// Whether a later run already recorded this interruption (and refused to restore).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recorded: bool,
@@ -127,8 +132,14 @@ impl RunMarker {
 
     /// Records that the no-transaction migration `version` starts (or, with `None`, that it
     /// finished).
-    pub(crate) fn outside(&mut self, db: &Path, version: Option<Version>) -> Result<(), Error> {
+    pub(crate) fn outside(
+        &mut self,
+        db: &Path,
+        version: Option<Version>,
+        token: Option<u32>,
+    ) -> Result<(), Error> {
         self.outside = version;
+        self.token = token;
         self.write(db)
     }
 }
@@ -155,6 +166,7 @@ mod tests {
         assert_eq!(read(&db).unwrap(), None);
         let mut marker = RunMarker {
             outside: None,
+            token: None,
             recorded: false,
             holder: Holder::current(),
             command: "up".to_owned(),

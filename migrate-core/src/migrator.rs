@@ -36,7 +36,7 @@ use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
 use crate::status::{self, Status};
-use crate::writers::{Others, Watch};
+use crate::writers::{self, Others, Watch};
 use crate::{Error, backup, db};
 
 #[derive(Debug, Clone)]
@@ -181,7 +181,7 @@ impl Migrator {
         // Holding the lock, any marker's owner is gone.
         let interrupted = match &file {
             Some(db) => match marker::read(db)? {
-                Some(found) => Some(recover::recover(conn, db, found)?),
+                Some(found) => Some(recover::recover(conn, db, found, self.config.lock_timeout)?),
                 None => None,
             },
             None => None,
@@ -236,6 +236,7 @@ impl Migrator {
                     backup_id: None,
                     phase: Phase::Checking,
                     outside: None,
+                    token: None,
                     recorded: false,
                 };
                 // Without a pre-flight and backup, `checking` has nothing to tell a later
@@ -266,6 +267,7 @@ impl Migrator {
         let mut journal = RunJournal {
             attempt: &mut attempt,
             marker: marker.as_mut().map(|(db, m)| (*db, m)),
+            watch,
         };
         let checks = apply::Checks {
             baseline,
@@ -792,10 +794,41 @@ impl Verification {
 }
 
 /// The run's bookkeeping inside its transactions (the attempt row), and the marker that tells
-/// a later run whether a no-transaction migration was under way.
+/// a later run whether a no-transaction migration was under way, with the proof, while it
+/// holds, that nobody else has committed since the backup (see the `writers` module).
 struct RunJournal<'a> {
     attempt: &'a mut Attempt,
     marker: Option<(&'a Path, &'a mut RunMarker)>,
+    watch: Option<Watch>,
+}
+
+impl RunJournal<'_> {
+    /// The database's change counter, only while no other connection has committed since
+    /// the backup's snapshot.
+    fn token(&self, conn: &Connection) -> Option<u32> {
+        match self.watch.map(|w| w.others(conn)) {
+            Some(Others::NoneCommitted) => writers::change_counter(conn),
+            _ => None,
+        }
+    }
+
+    fn write_marker(
+        &mut self,
+        outside: Option<Version>,
+        token: Option<u32>,
+    ) -> Result<(), Failure> {
+        match &mut self.marker {
+            Some((db, marker)) => {
+                marker
+                    .outside(db, outside, token)
+                    .map_err(|e| Failure::Database {
+                        context: "updating the run marker".to_owned(),
+                        message: e.to_string(),
+                    })
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 impl apply::Journal for RunJournal<'_> {
@@ -811,14 +844,18 @@ impl apply::Journal for RunJournal<'_> {
         self.attempt.committed(conn)
     }
 
-    fn outside(&mut self, version: Option<Version>) -> Result<(), Failure> {
-        match &mut self.marker {
-            Some((db, marker)) => marker.outside(db, version).map_err(|e| Failure::Database {
-                context: "updating the run marker".to_owned(),
-                message: e.to_string(),
-            }),
-            None => Ok(()),
+    fn outside(&mut self, conn: &Connection, version: Option<Version>) -> Result<(), Failure> {
+        let token = version.and_then(|_| self.token(conn));
+        self.write_marker(version, token)
+    }
+
+    fn statement_done(&mut self, conn: &Connection) -> Result<(), Failure> {
+        let outside = self.marker.as_ref().and_then(|(_, m)| m.outside);
+        if outside.is_none() {
+            return Ok(());
         }
+        let token = self.token(conn);
+        self.write_marker(outside, token)
     }
 }
 

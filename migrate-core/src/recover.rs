@@ -6,22 +6,27 @@
 //! open transaction, and every migration committed before it (per-migration runs) is whole, its
 //! history row included. Nothing is restored (restoring would discard whatever the application
 //! committed after the stop); the next run continues from that version. One that stopped in a
-//! no-transaction migration, or while restoring, may have left the database part-way, which only
-//! its pre-run backup undoes; as no proof that nobody committed since the stop survives the
-//! process, nothing is restored: [`Error::RecoveryRefused`] (exit 7) says what to do, and the
-//! marker stays. Either way the attempt is recorded as `interrupted` in `_migrate_attempts` and
-//! the audit journal.
+//! no-transaction migration may have left the database part-way, which only its pre-run backup
+//! undoes: it is restored when the marker proves that nobody else committed since (the file
+//! change counter it recorded after the file's last statement is unchanged; see `writers`).
+//! Without that proof (WAL mode, a commit by anyone since, a restore cut short), nothing is
+//! restored: [`Error::RecoveryRefused`] (exit 7) says what to do, and the marker stays. Either
+//! way the attempt is recorded as `interrupted` in `_migrate_attempts` and the audit journal.
 
 use std::path::Path;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use std::time::Duration;
+
 use crate::audit;
+use crate::backup::{self, store};
 use crate::error::SqliteContext;
 use crate::history::{self, AttemptRecord, DownScripts, Outcome};
 use crate::marker::{self, Phase, RunMarker};
 use crate::report::{DatabaseState, Interrupted};
 use crate::state::DbState;
+use crate::writers;
 use crate::{Error, clock, plan};
 
 /// Restores (where needed) and records the interrupted run `found` left for `db`.
@@ -34,6 +39,7 @@ pub(crate) fn recover(
     conn: &Connection,
     db: &Path,
     mut found: RunMarker,
+    timeout: Duration,
 ) -> Result<Interrupted, Error> {
     let mut refused = None;
     let state = match (found.phase, found.outside, &found.backup_id) {
@@ -43,8 +49,26 @@ pub(crate) fn recover(
         (Phase::Applying | Phase::Verifying, None, _) => DatabaseState::Consistent {
             version: current_version(conn)?,
         },
-        // A no-transaction file half done, or a restore cut short: only the backup undoes
-        // that, and no proof that nobody committed since the stop survives the process.
+        // A no-transaction file half done, whose marker proves (file change counter unchanged
+        // since its last statement, recorded while the run's own proof held) that nobody has
+        // committed since the backup but the run itself: the backup undoes exactly the run.
+        (Phase::Applying, Some(_), Some(id))
+            if found.token.is_some() && writers::change_counter(conn) == found.token =>
+        {
+            let restored = store::find(&found.backup_dir, id)
+                .and_then(|m| backup::restore_locked(db, &found.backup_dir, &m, timeout));
+            if let Err(e) = restored {
+                return Err(Error::RecoveryFailed {
+                    run: Box::new(found.holder.clone()),
+                    backup: id.clone(),
+                    dir: found.backup_dir.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            DatabaseState::Restored { backup: id.clone() }
+        }
+        // A no-transaction file half done without that proof, or a restore cut short: only the
+        // backup undoes it, and nothing proves that nobody committed since the stop.
         (phase, outside, Some(id)) => {
             let version = current_version(conn)?;
             refused = Some(Error::RecoveryRefused {

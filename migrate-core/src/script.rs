@@ -47,6 +47,17 @@ pub fn execute(
     script: &Script,
     control: Control,
 ) -> Result<usize, StatementError> {
+    execute_observed(conn, script, control, &mut |_| Ok(()))
+}
+
+/// [`execute`], calling `after_each` once each statement has run (its error fails the script
+/// there, as the statement's would).
+pub(crate) fn execute_observed(
+    conn: &Connection,
+    script: &Script,
+    control: Control,
+    after_each: &mut dyn FnMut(&Connection) -> Result<(), String>,
+) -> Result<usize, StatementError> {
     each_statement(conn, script.sql(), |stmt, text| {
         if control == Control::Refused
             && let Some(keyword) = transaction_control(text)
@@ -57,7 +68,8 @@ pub fn execute(
         }
         let mut rows = stmt.raw_query();
         while rows.next().map_err(|e| e.to_string())?.is_some() {}
-        Ok(())
+        drop(rows);
+        after_each(conn)
     })
 }
 

@@ -9,8 +9,13 @@
 //! by anyone else between the first read and the snapshot also changes the value: the proof
 //! errs on the side of refusing.
 //!
-//! Its limit: it lives in the run's process. A run that was killed leaves no such proof for the
-//! next one (see docs/safety.md).
+//! That proof lives in the run's process. For the one case a later process needs it (a run
+//! killed inside a no-transaction migration, which only the backup can undo), the run carries
+//! it across with [`change_counter`]: after each statement of such a file, while its own proof
+//! still holds, it writes the database header's file change counter into its marker. SQLite
+//! increments that counter on every commit in rollback-journal modes, so the next run finding
+//! the same value knows that nobody committed since. In WAL mode the counter is not bumped per
+//! commit: no proof there, and nothing is restored.
 
 use rusqlite::Connection;
 
@@ -42,6 +47,27 @@ impl Watch {
     }
 }
 
+/// The file change counter of the database header (bytes 24..28 of page 1) as this connection
+/// sees it, when it is a proof of "no commit since": a rollback-journal mode, and SQLite's
+/// `sqlite_dbpage` compiled in (it reads page 1 through SQLite, never through a second file
+/// descriptor, whose closing would drop the process's locks). `None` otherwise.
+pub(crate) fn change_counter(conn: &Connection) -> Option<u32> {
+    let mode: String = conn
+        .query_row("PRAGMA main.journal_mode", [], |r| r.get(0))
+        .ok()?;
+    if mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory") {
+        return None;
+    }
+    let bytes: Vec<u8> = conn
+        .query_row(
+            "SELECT substr(data, 25, 4) FROM sqlite_dbpage('main') WHERE pgno = 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA main.data_version", [], |r| r.get(0))
 }
@@ -63,5 +89,24 @@ mod tests {
         let app = Connection::open(&db).unwrap();
         app.execute_batch("INSERT INTO t VALUES (3)").unwrap();
         assert_eq!(watch.others(&run), Others::Committed);
+    }
+
+    #[test]
+    fn the_change_counter_moves_with_every_commit_in_rollback_mode_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let before = change_counter(&conn).expect("dbpage compiled in, rollback journal");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("INSERT INTO t VALUES (1)")
+            .unwrap();
+        let after = change_counter(&conn).unwrap();
+        assert_ne!(before, after);
+        assert_eq!(change_counter(&conn), Some(after));
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+        assert_eq!(change_counter(&conn), None);
     }
 }

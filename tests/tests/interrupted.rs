@@ -43,6 +43,7 @@ fn leave_marker(s: &Scratch, (phase, outside): (Phase, Option<i64>), backup_id: 
         backup_id,
         phase,
         outside,
+        token: None,
         recorded: false,
     };
     std::fs::write(

@@ -397,3 +397,84 @@ fn exclusive_refuses_what_cannot_run_inside_one_transaction() {
     s.migrate(&["up", "--exclusive", "--per-migration"])
         .expect(2);
 }
+
+/// Runs `up` on `s` and kills it once its marker says it is inside no-transaction migration
+/// `version` with a proof token recorded.
+fn kill_inside_no_transaction_file(s: &Scratch, version: i64) {
+    let mut run = migrate_tests::migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .arg("--migrations")
+        .arg(s.migrations())
+        .arg("up")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let inside = migrate_core::marker::read(&s.db())
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.outside == Some(version) && m.token.is_some());
+        if inside {
+            break;
+        }
+        assert!(run.try_wait().unwrap().is_none(), "the run ended first");
+        assert!(started.elapsed().as_secs() < 60, "never inside the file");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    run.kill().unwrap();
+    run.wait().unwrap();
+}
+
+fn half_done_no_transaction_file() -> Scratch {
+    let slow = fill(1_500_000);
+    app_database(
+        Journal::Rollback,
+        "",
+        &[(
+            "0002_archive.up.sql",
+            &format!(
+                "-- migrate:no-transaction\nCREATE TABLE archive (x);\n{slow}\n{slow}\n{slow}\n{slow}"
+            ),
+        )],
+    )
+}
+
+/// Killed inside a no-transaction file with nobody writing since: the marker's proof (the file
+/// change counter unchanged) lets the next run restore the backup and complete the run.
+#[test]
+fn a_half_done_no_transaction_file_is_restored_when_nobody_committed_since() {
+    let s = half_done_no_transaction_file();
+    kill_inside_no_transaction_file(&s, 2);
+    let doc = s.migrate(&["--json", "up"]).expect(0).json();
+    assert_eq!(doc["interrupted"]["database"]["state"], "restored", "{doc}");
+    assert_eq!(doc["to_version"], 2);
+    assert_eq!(count(&s.conn(), "SELECT count(*) FROM big"), 6_000_000);
+}
+
+/// The same, but the application commits after the kill: the counter moved, so nothing is
+/// restored, the row stays, and the run stops with exit 7.
+#[test]
+fn a_half_done_no_transaction_file_is_not_restored_over_a_later_commit() {
+    let s = half_done_no_transaction_file();
+    kill_inside_no_transaction_file(&s, 2);
+    s.conn()
+        .execute("INSERT INTO notes (body) VALUES ('after the kill')", [])
+        .unwrap();
+    let run = s.migrate(&["up"]).expect(7);
+    assert!(
+        run.stderr.contains("running no-transaction migration 2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        count(
+            &s.conn(),
+            "SELECT count(*) FROM notes WHERE body = 'after the kill'"
+        ),
+        1
+    );
+}
