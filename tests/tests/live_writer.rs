@@ -77,6 +77,20 @@ impl App {
     }
 }
 
+/// `migrate ARGS` on `s` in the background, its stderr readable (`wait_with_output`).
+fn spawn_migrate(s: &Scratch, args: &[&str]) -> Child {
+    migrate_tests::migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .arg("--migrations")
+        .arg(s.migrations())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// The acknowledged `ids` that are not in `notes`.
 fn lost(s: &Scratch, ids: &[i64]) -> Vec<i64> {
     let present: std::collections::HashSet<i64> = s
@@ -141,16 +155,7 @@ fn a_run_killed_part_way_is_continued_and_the_applications_later_row_is_kept() {
     s.conn()
         .execute("INSERT INTO notes (body) VALUES ('before deploy')", [])
         .unwrap();
-    let mut run = migrate_tests::migrate_command()
-        .arg("--db")
-        .arg(s.db())
-        .arg("--migrations")
-        .arg(s.migrations())
-        .args(["up", "--per-migration"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_migrate(&s, &["up", "--per-migration"]);
     // Wait until migration 2 is committed, then give 3 a moment and kill the run.
     let started = std::time::Instant::now();
     loop {
@@ -328,16 +333,7 @@ fn an_exclusive_run_makes_writers_wait_for_the_whole_run() {
         .unwrap();
     let app = App::start(&s);
 
-    let mut run = migrate_tests::migrate_command()
-        .arg("--db")
-        .arg(s.db())
-        .arg("--migrations")
-        .arg(s.migrations())
-        .args(["up", "--exclusive"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_migrate(&s, &["up", "--exclusive"]);
     // While the run's marker exists, the write lock is the run's: a writer that will not wait
     // is refused, whatever phase the run is in.
     let probe = rusqlite::Connection::open(s.db()).unwrap();
@@ -401,16 +397,7 @@ fn exclusive_refuses_what_cannot_run_inside_one_transaction() {
 /// Runs `up` on `s` and kills it once its marker says it is inside no-transaction migration
 /// `version` with a proof token recorded.
 fn kill_inside_no_transaction_file(s: &Scratch, version: i64) {
-    let mut run = migrate_tests::migrate_command()
-        .arg("--db")
-        .arg(s.db())
-        .arg("--migrations")
-        .arg(s.migrations())
-        .arg("up")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_migrate(s, &["up"]);
     let started = std::time::Instant::now();
     loop {
         let inside = migrate_core::marker::read(&s.db())
