@@ -604,6 +604,27 @@ pub struct Totals {
     pub rows_unreported: usize,
 }
 
+impl Totals {
+    fn add(&mut self, t: &Totals) {
+        let fields = [
+            (&mut self.cases, t.cases),
+            (&mut self.sqlite_quick_damaged, t.sqlite_quick_damaged),
+            (&mut self.sqlite_full_damaged, t.sqlite_full_damaged),
+            (&mut self.missed, t.missed),
+            (&mut self.extra, t.extra),
+            (&mut self.up_refused_unchanged, t.up_refused_unchanged),
+            (&mut self.up_other, t.up_other),
+            (&mut self.repaired, t.repaired),
+            (&mut self.repaired_reported, t.repaired_reported),
+            (&mut self.refused, t.refused),
+            (&mut self.rows_unreported, t.rows_unreported),
+        ];
+        for (sum, n) in fields {
+            *sum += n;
+        }
+    }
+}
+
 /// Runs `per_kind` seeds of every kind of damage; the repair ladder on every `repair_every`-th
 /// damaged case (0: never).
 pub fn run(per_kind: u64, repair_every: u64) -> (Vec<Case>, BTreeMap<Damage, Totals>) {
@@ -647,17 +668,7 @@ pub fn table(totals: &BTreeMap<Damage, Totals>) -> String {
     let mut sum = Totals::default();
     for (damage, t) in totals {
         row(&mut out, damage.name(), t);
-        sum.cases += t.cases;
-        sum.sqlite_quick_damaged += t.sqlite_quick_damaged;
-        sum.sqlite_full_damaged += t.sqlite_full_damaged;
-        sum.missed += t.missed;
-        sum.extra += t.extra;
-        sum.up_refused_unchanged += t.up_refused_unchanged;
-        sum.up_other += t.up_other;
-        sum.repaired += t.repaired;
-        sum.repaired_reported += t.repaired_reported;
-        sum.refused += t.refused;
-        sum.rows_unreported += t.rows_unreported;
+        sum.add(t);
     }
     row(&mut out, "**all**", &sum);
     out
