@@ -16,6 +16,7 @@ use crate::Error;
 use crate::backup::store;
 use crate::holder::Holder;
 use crate::migration::Version;
+use crate::writers::Token;
 
 /// Where a run was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -72,11 +73,12 @@ pub struct RunMarker {
     /// stopped then may have left that file's statements half done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside: Option<Version>,
-    /// While `outside` runs: the database's file change counter after the file's last
-    /// statement, written only while no other connection had committed since the backup's
-    /// snapshot (see the `writers` module). The next run finding the same value may restore.
+    /// While `outside` runs: the state of the database file after the file's last statement
+    /// (its change counter, or its WAL's last commit frame), written only while no other
+    /// connection had committed since the backup's snapshot (see the `writers` module). The
+    /// next run finding the same state under the restore's write lock may restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<u32>,
+    pub token: Option<Token>,
     /// Whether a later run already recorded this interruption (and refused to restore).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recorded: bool,
@@ -136,7 +138,7 @@ impl RunMarker {
         &mut self,
         db: &Path,
         version: Option<Version>,
-        token: Option<u32>,
+        token: Option<Token>,
     ) -> Result<(), Error> {
         self.outside = version;
         self.token = token;

@@ -36,7 +36,7 @@ use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
 use crate::status::{self, Status};
-use crate::writers::{self, Others, Watch};
+use crate::writers::{Token, Watch};
 use crate::{Error, backup, db};
 
 #[derive(Debug, Clone)]
@@ -308,29 +308,11 @@ impl Migrator {
             Err(failed) => {
                 // Part of the run was committed: bring the database back from the backup.
                 let state = match (failed.state, &backup, net) {
-                    (DatabaseState::PartiallyApplied { version }, Some(m), Some(_))
-                        if watch.map_or(Others::Committed, |w| w.others(conn))
-                            == Others::Committed =>
-                    {
-                        DatabaseState::NotRestored {
-                            version,
-                            backup: m.id.clone(),
-                        }
-                    }
                     (DatabaseState::PartiallyApplied { version }, Some(m), Some((db, dir))) => {
                         if let Some((db, marker)) = &mut marker {
                             marker.enter(db, Phase::Restoring)?;
                         }
-                        match backup::restore_locked(db, dir, m, timeout) {
-                            Ok(_) => DatabaseState::Restored {
-                                backup: m.id.clone(),
-                            },
-                            Err(e) => DatabaseState::RestoreFailed {
-                                version,
-                                backup: m.id.clone(),
-                                reason: e.to_string(),
-                            },
-                        }
+                        undo(conn, watch, (db, dir, m), version, timeout)
                     }
                     (state, _, _) => state,
                 };
@@ -803,19 +785,16 @@ struct RunJournal<'a> {
 }
 
 impl RunJournal<'_> {
-    /// The database's change counter, only while no other connection has committed since
-    /// the backup's snapshot.
-    fn token(&self, conn: &Connection) -> Option<u32> {
-        match self.watch.map(|w| w.others(conn)) {
-            Some(Others::NoneCommitted) => writers::change_counter(conn),
-            _ => None,
-        }
+    /// The state the run's own commits left, only while no other connection has committed
+    /// since the backup's snapshot.
+    fn token(&self, conn: &Connection) -> Option<Token> {
+        self.watch.and_then(|w| w.settled(conn))
     }
 
     fn write_marker(
         &mut self,
         outside: Option<Version>,
-        token: Option<u32>,
+        token: Option<Token>,
     ) -> Result<(), Failure> {
         match &mut self.marker {
             Some((db, marker)) => {
@@ -856,6 +835,37 @@ impl apply::Journal for RunJournal<'_> {
         }
         let token = self.token(conn);
         self.write_marker(outside, token)
+    }
+}
+
+/// Restores the pre-run backup `m` after a failure that left part of the run committed (step
+/// 7), only with the proof that nobody else committed since its snapshot: the state the run's
+/// own commits left (settled now, see the `writers` module) must still be the database's once
+/// the restore holds the write lock. Without it, nothing is discarded.
+fn undo(
+    conn: &Connection,
+    watch: Option<Watch>,
+    (db, dir, m): (&Path, &Path, &backup::Manifest),
+    version: Option<Version>,
+    timeout: std::time::Duration,
+) -> DatabaseState {
+    let not_restored = || DatabaseState::NotRestored {
+        version,
+        backup: m.id.clone(),
+    };
+    let Some(token) = watch.and_then(|w| w.settled(conn)) else {
+        return not_restored();
+    };
+    match backup::restore_locked(db, dir, m, timeout, backup::Proof::Unchanged(token)) {
+        Ok(Some(_)) => DatabaseState::Restored {
+            backup: m.id.clone(),
+        },
+        Ok(None) => not_restored(),
+        Err(e) => DatabaseState::RestoreFailed {
+            version,
+            backup: m.id.clone(),
+            reason: e.to_string(),
+        },
     }
 }
 

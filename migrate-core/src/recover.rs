@@ -20,13 +20,12 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::time::Duration;
 
 use crate::audit;
-use crate::backup::{self, store};
+use crate::backup::{self, Proof, store};
 use crate::error::SqliteContext;
 use crate::history::{self, AttemptRecord, DownScripts, Outcome};
 use crate::marker::{self, Phase, RunMarker};
 use crate::report::{DatabaseState, Interrupted};
 use crate::state::DbState;
-use crate::writers;
 use crate::{Error, clock, plan};
 
 /// Restores (where needed) and records the interrupted run `found` left for `db`.
@@ -41,56 +40,7 @@ pub(crate) fn recover(
     mut found: RunMarker,
     timeout: Duration,
 ) -> Result<Interrupted, Error> {
-    let mut refused = None;
-    let state = match (found.phase, found.outside, &found.backup_id) {
-        (phase, _, _) if !phase.may_have_changed() => DatabaseState::Unchanged,
-        // Stopped inside a transaction: the journal undid it; every committed migration is
-        // whole. Restoring would discard whatever anyone committed since: the run continues.
-        (Phase::Applying | Phase::Verifying, None, _) => DatabaseState::Consistent {
-            version: current_version(conn)?,
-        },
-        // A no-transaction file half done, whose marker proves (file change counter unchanged
-        // since its last statement, recorded while the run's own proof held) that nobody has
-        // committed since the backup but the run itself: the backup undoes exactly the run.
-        (Phase::Applying, Some(_), Some(id))
-            if found.token.is_some() && writers::change_counter(conn) == found.token =>
-        {
-            let restored = store::find(&found.backup_dir, id)
-                .and_then(|m| backup::restore_locked(db, &found.backup_dir, &m, timeout));
-            if let Err(e) = restored {
-                return Err(Error::RecoveryFailed {
-                    run: Box::new(found.holder.clone()),
-                    backup: id.clone(),
-                    dir: found.backup_dir.clone(),
-                    reason: e.to_string(),
-                });
-            }
-            DatabaseState::Restored { backup: id.clone() }
-        }
-        // A no-transaction file half done without that proof, or a restore cut short: only the
-        // backup undoes it, and nothing proves that nobody committed since the stop.
-        (phase, outside, Some(id)) => {
-            let version = current_version(conn)?;
-            refused = Some(Error::RecoveryRefused {
-                run: Box::new(found.holder.clone()),
-                during: match outside {
-                    Some(version) => format!("running no-transaction migration {version}"),
-                    None => phase.describe().to_owned(),
-                },
-                version,
-                backup: id.clone(),
-                dir: found.backup_dir.clone(),
-                marker: marker::path(db),
-            });
-            DatabaseState::PartWay {
-                version,
-                backup: id.clone(),
-            }
-        }
-        (_, _, None) => DatabaseState::PartiallyApplied {
-            version: current_version(conn)?,
-        },
-    };
+    let (state, refused) = judge(conn, db, &found, timeout)?;
     let mut record = AttemptRecord {
         id: None,
         command: found.command.clone(),
@@ -139,6 +89,97 @@ pub(crate) fn recover(
         database: state,
         attempt_id: record.id,
     })
+}
+
+/// What the interrupted run left, restoring its backup where that is both needed and proven
+/// safe; with the refusal to report when only the backup could undo it but nothing proves that
+/// nobody committed since.
+fn judge(
+    conn: &Connection,
+    db: &Path,
+    found: &RunMarker,
+    timeout: Duration,
+) -> Result<(DatabaseState, Option<Error>), Error> {
+    let state = match (found.phase, found.outside, &found.backup_id) {
+        (phase, _, _) if !phase.may_have_changed() => DatabaseState::Unchanged,
+        // Stopped inside a transaction: the journal undid it; every committed migration is
+        // whole. Restoring would discard whatever anyone committed since: the run continues.
+        (Phase::Applying | Phase::Verifying, None, _) => DatabaseState::Consistent {
+            version: current_version(conn)?,
+        },
+        // A no-transaction file half done, whose marker holds the state of the file after its
+        // last statement, recorded while the run's own proof held (see `writers`): restored
+        // if the database is still in that state once the restore holds the write lock (so
+        // nobody has committed since, and nobody can before the copy commits). The backup
+        // then undoes exactly the run.
+        (Phase::Applying, Some(_), Some(id)) if found.token.is_some() => {
+            match restore_with_proof(db, found, id, timeout)? {
+                Some(state) => state,
+                None => return refusal(conn, db, found, id),
+            }
+        }
+        // A no-transaction file half done without that proof, or a restore cut short: only the
+        // backup undoes it, and nothing proves that nobody committed since the stop.
+        (_, _, Some(id)) => return refusal(conn, db, found, id),
+        (_, _, None) => DatabaseState::PartiallyApplied {
+            version: current_version(conn)?,
+        },
+    };
+    Ok((state, None))
+}
+
+/// Restores `id` if the database is still in the state the marker's token names (read under
+/// the restore's write lock): `None` when it is not (nothing copied).
+fn restore_with_proof(
+    db: &Path,
+    found: &RunMarker,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<DatabaseState>, Error> {
+    let Some(token) = found.token else {
+        return Ok(None);
+    };
+    let restored = store::find(&found.backup_dir, id).and_then(|m| {
+        backup::restore_locked(db, &found.backup_dir, &m, timeout, Proof::Unchanged(token))
+    });
+    match restored {
+        Ok(Some(_)) => Ok(Some(DatabaseState::Restored {
+            backup: id.to_owned(),
+        })),
+        Ok(None) => Ok(None),
+        Err(e) => Err(Error::RecoveryFailed {
+            run: Box::new(found.holder.clone()),
+            backup: id.to_owned(),
+            dir: found.backup_dir.clone(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// The database left part-way, and the exit-7 refusal that says so.
+fn refusal(
+    conn: &Connection,
+    db: &Path,
+    found: &RunMarker,
+    id: &str,
+) -> Result<(DatabaseState, Option<Error>), Error> {
+    let version = current_version(conn)?;
+    let refused = Error::RecoveryRefused {
+        run: Box::new(found.holder.clone()),
+        during: match found.outside {
+            Some(version) => format!("running no-transaction migration {version}"),
+            None => found.phase.describe().to_owned(),
+        },
+        version,
+        backup: id.to_owned(),
+        dir: found.backup_dir.clone(),
+        marker: marker::path(db),
+    };
+    let state = DatabaseState::PartWay {
+        version,
+        backup: id.to_owned(),
+    };
+    Ok((state, Some(refused)))
 }
 
 /// A marker flagged as recorded is only ever written by a refusal.

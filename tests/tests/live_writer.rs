@@ -416,10 +416,10 @@ fn kill_inside_no_transaction_file(s: &Scratch, version: i64) {
     run.wait().unwrap();
 }
 
-fn half_done_no_transaction_file() -> Scratch {
+fn half_done_no_transaction_file(journal: Journal) -> Scratch {
     let slow = fill(1_500_000);
     app_database(
-        Journal::Rollback,
+        journal,
         "",
         &[(
             "0002_archive.up.sql",
@@ -431,37 +431,47 @@ fn half_done_no_transaction_file() -> Scratch {
 }
 
 /// Killed inside a no-transaction file with nobody writing since: the marker's proof (the file
-/// change counter unchanged) lets the next run restore the backup and complete the run.
+/// change counter, or the WAL's last commit frame, unchanged) lets the next run restore the
+/// backup and complete the run.
 #[test]
 fn a_half_done_no_transaction_file_is_restored_when_nobody_committed_since() {
-    let s = half_done_no_transaction_file();
-    kill_inside_no_transaction_file(&s, 2);
-    let doc = s.migrate(&["--json", "up"]).expect(0).json();
-    assert_eq!(doc["interrupted"]["database"]["state"], "restored", "{doc}");
-    assert_eq!(doc["to_version"], 2);
-    assert_eq!(count(&s.conn(), "SELECT count(*) FROM big"), 6_000_000);
+    for journal in [Journal::Rollback, Journal::Wal] {
+        let s = half_done_no_transaction_file(journal);
+        kill_inside_no_transaction_file(&s, 2);
+        let doc = s.migrate(&["--json", "up"]).expect(0).json();
+        assert_eq!(
+            doc["interrupted"]["database"]["state"], "restored",
+            "{journal:?}: {doc}"
+        );
+        assert_eq!(doc["to_version"], 2);
+        assert_eq!(count(&s.conn(), "SELECT count(*) FROM big"), 6_000_000);
+    }
 }
 
-/// The same, but the application commits after the kill: the counter moved, so nothing is
-/// restored, the row stays, and the run stops with exit 7.
+/// The same, but the application commits after the kill (and, in WAL mode, keeps its
+/// connection open, so the WAL and the run's recorded frame are still there): the state moved,
+/// so nothing is restored, the row stays, and the run stops with exit 7.
 #[test]
 fn a_half_done_no_transaction_file_is_not_restored_over_a_later_commit() {
-    let s = half_done_no_transaction_file();
-    kill_inside_no_transaction_file(&s, 2);
-    s.conn()
-        .execute("INSERT INTO notes (body) VALUES ('after the kill')", [])
-        .unwrap();
-    let run = s.migrate(&["up"]).expect(7);
-    assert!(
-        run.stderr.contains("running no-transaction migration 2"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        count(
-            &s.conn(),
-            "SELECT count(*) FROM notes WHERE body = 'after the kill'"
-        ),
-        1
-    );
+    for journal in [Journal::Rollback, Journal::Wal] {
+        let s = half_done_no_transaction_file(journal);
+        kill_inside_no_transaction_file(&s, 2);
+        let app = s.conn();
+        app.execute("INSERT INTO notes (body) VALUES ('after the kill')", [])
+            .unwrap();
+        let run = s.migrate(&["up"]).expect(7);
+        assert!(
+            run.stderr.contains("running no-transaction migration 2"),
+            "{journal:?}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT count(*) FROM notes WHERE body = 'after the kill'"
+            ),
+            1,
+            "{journal:?}"
+        );
+    }
 }

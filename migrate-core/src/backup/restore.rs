@@ -14,6 +14,7 @@ use crate::backup::store;
 use crate::backup::verify::{self, Depth};
 use crate::error::SqliteContext;
 use crate::lock::MigrationLock;
+use crate::writers::{LockedView, Token};
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,7 +39,13 @@ pub struct RestoreReport {
 pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<RestoreReport, Error> {
     let manifest = store::find(dir, id)?;
     let _lock = MigrationLock::acquire(db, timeout)?;
-    let report = restore_locked(db, dir, &manifest, timeout)?;
+    // Asked for by hand: the operator accepts losing what was committed since the backup.
+    let report =
+        restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?.ok_or_else(|| {
+            Error::InvalidRequest {
+                reason: "the restore was refused although no proof was asked for".to_owned(),
+            }
+        })?;
     // The whole database is now the backup's: whatever an interrupted run left part-way is
     // gone with it, and its marker has nothing left to tell.
     crate::marker::clear(db)?;
@@ -46,13 +53,15 @@ pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<Res
 }
 
 /// [`restore`] for a caller that already holds the migration lock (a migration run restoring
-/// its own pre-run backup).
+/// its own pre-run backup), under `proof`: `None` when the proof failed under the write lock
+/// and nothing was copied.
 pub(crate) fn restore_locked(
     db: &Path,
     dir: &Path,
     manifest: &Manifest,
     timeout: Duration,
-) -> Result<RestoreReport, Error> {
+    proof: Proof,
+) -> Result<Option<RestoreReport>, Error> {
     let started = Instant::now();
     let image = verify::stage_unchecked(
         dir,
@@ -68,14 +77,16 @@ pub(crate) fn restore_locked(
     // The image's integrity check runs on the other core while the pages are copied; the copy
     // commits only once the check has passed.
     let check = || verify::check(dir, manifest, image.path(), (Depth::Quick, 1));
-    copy_into(&source, &mut live, timeout, check)?;
+    if copy_into(&source, &mut live, timeout, proof, check)? == Copied::Refused {
+        return Ok(None);
+    }
     check_copy(&source, &live, db)?;
-    Ok(RestoreReport {
+    Ok(Some(RestoreReport {
         id: manifest.id.clone(),
         target: db.to_path_buf(),
         bytes: manifest.byte_size,
         duration_ms: started.elapsed().as_millis() as u64,
-    })
+    }))
 }
 
 /// Restores the backup `id` into a new file at `to`, leaving every existing database alone.
@@ -158,19 +169,43 @@ pub(crate) fn check_copy(
     }
 }
 
+/// What a restore needs before it may replace the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// Asked for by hand (an operator's restore, a repair's install): whatever the database
+    /// holds now is meant to be replaced.
+    Accepted,
+    /// A run undoing itself: only while the database is still in the state this token names
+    /// (see the `writers` module), read once the copy holds the write lock.
+    Unchanged(Token),
+}
+
+/// Whether the copy went ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copied {
+    /// Every page copied and committed.
+    Done,
+    /// The proof failed under the write lock: nothing was copied.
+    Refused,
+}
+
 /// Copies every page of `source` into `live` while `check` runs on another thread, and commits
 /// only if it passes.
 ///
 /// The backup API keeps the destination's write transaction open until its last step, and
-/// abandoning a backup before then rolls that transaction back. So every page but the last
-/// is copied, the check is awaited, and only then the last step commits; a failed check drops
-/// the backup and the live database is untouched.
+/// abandoning a backup before then rolls that transaction back. The first step copies nothing
+/// and only takes the write lock; the `proof` is checked then, so no commit can come between
+/// it and the copy. Every page but the last is then copied, the check is awaited, and only
+/// then the last step commits; a failed proof or check drops the backup and the live database
+/// is untouched.
 pub(crate) fn copy_into(
     source: &rusqlite::Connection,
     live: &mut rusqlite::Connection,
     timeout: Duration,
+    proof: Proof,
     check: impl FnOnce() -> Result<(), Error> + Send,
-) -> Result<(), Error> {
+) -> Result<Copied, Error> {
+    let view = LockedView::prepare(live);
     std::thread::scope(|scope| {
         let checker = scope.spawn(check);
         let backup = Backup::new(source, live).context("starting the restore")?;
@@ -194,8 +229,13 @@ pub(crate) fn copy_into(
                 }
             }
         };
-        // The first page opens the transaction and tells how many remain.
-        let mut result = step(1)?;
+        // Copies nothing: opens the write transaction and tells how many pages there are.
+        let mut result = step(0)?;
+        if let Proof::Unchanged(token) = proof
+            && view.token() != Some(token)
+        {
+            return Ok(Copied::Refused);
+        }
         let remaining = backup.progress().remaining;
         if result != StepResult::Done && remaining > 1 {
             result = step(remaining - 1)?;
@@ -207,6 +247,55 @@ pub(crate) fn copy_into(
         while result != StepResult::Done {
             result = step(-1)?;
         }
-        Ok(())
+        Ok(Copied::Done)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::{CreateOptions, create};
+    use crate::writers::Watch;
+    use rusqlite::Connection;
+
+    /// A run's restore goes ahead only while the database is in the state its token names; a
+    /// commit by another connection in between makes it copy nothing, in both journal families.
+    #[test]
+    fn a_restore_under_proof_copies_nothing_after_anyone_elses_commit() {
+        for wal in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("r.db");
+            let backups = dir.path().join("b");
+            let run = Connection::open(&db).unwrap();
+            if wal {
+                run.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                    .unwrap();
+            }
+            run.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .unwrap();
+            let watch = Watch::start(&run).unwrap();
+            let manifest = create(&db, &backups, &CreateOptions::default(), &mut |_| {}).unwrap();
+            run.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+            let token = watch.settled(&run).unwrap();
+            let app = Connection::open(&db).unwrap();
+            app.execute_batch("INSERT INTO t VALUES (3)").unwrap();
+            let timeout = Duration::from_secs(5);
+            let refused =
+                restore_locked(&db, &backups, &manifest, timeout, Proof::Unchanged(token)).unwrap();
+            assert_eq!(refused, None, "wal: {wal}");
+            let rows: i64 = app
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 3, "wal: {wal}: the application's row is kept");
+            // With the token of the state as it is now, the restore goes ahead.
+            let now = Watch::start(&run).unwrap().settled(&run).unwrap();
+            let done =
+                restore_locked(&db, &backups, &manifest, timeout, Proof::Unchanged(now)).unwrap();
+            assert!(done.is_some(), "wal: {wal}");
+            let rows: i64 = app
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 1, "wal: {wal}");
+        }
+    }
 }

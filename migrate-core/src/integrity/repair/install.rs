@@ -83,6 +83,8 @@ fn copy_pages(new: &Path, db: &Path, timeout: Duration) -> Result<(), Error> {
         .context("opening the repaired database")?;
     let mut live = crate::db::open(db, timeout)?;
     // `new` has passed its check already: nothing to overlap with the copy.
-    backup::copy_into(&source, &mut live, timeout, || Ok(()))?;
+    backup::copy_into(&source, &mut live, timeout, backup::Proof::Accepted, || {
+        Ok(())
+    })?;
     backup::check_copy(&source, &live, db)
 }
