@@ -1,57 +1,142 @@
-//! The attempt journal of one run: the `_migrate_attempts` row opened inside the run's first
-//! transaction and closed, with the new schema fingerprint, inside its last, so that a run in
-//! one transaction commits exactly once. A failed run is recorded after its rollback.
+//! The one recorder of attempts: every run, baseline, fix-checksums and recovery of an
+//! interrupted run is a row of `_migrate_attempts` and a line of the audit journal, written
+//! here and nowhere else.
+//!
+//! A run's row is opened inside its first transaction and closed, with the new schema
+//! fingerprint, inside its last (see [`Journal`]), so that a run in one transaction commits
+//! exactly once. A failed run is recorded after its rollback, an interrupted one when the next
+//! run finds it, each in a transaction of its own ([`Attempt::finish_alone`]).
 
+use std::fmt;
 use std::time::Instant;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use serde::{Deserialize, Serialize};
 
 use crate::apply::{self, Journal};
 use crate::clock;
 use crate::history::{self, AttemptRecord, Outcome};
 use crate::holder::Holder;
-use crate::plan::Plan;
-use crate::report::{Failure, StepReport};
+use crate::marker::RunMarker;
+use crate::migration::Version;
+use crate::plan::{Direction, Plan};
+use crate::report::{DatabaseState, Failure, StepReport};
 use crate::schema;
 
-/// One run's attempt row.
+/// What an attempt was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// Apply pending migrations.
+    Up,
+    /// Revert applied migrations.
+    Down,
+    /// Record migrations as applied without running them.
+    Baseline,
+    /// Accept edited migration files.
+    FixChecksums,
+}
+
+impl Command {
+    /// As written in `_migrate_attempts` and the audit journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Up => "up",
+            Command::Down => "down",
+            Command::Baseline => "baseline",
+            Command::FixChecksums => "fix-checksums",
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Direction> for Command {
+    fn from(direction: Direction) -> Self {
+        match direction {
+            Direction::Up => Command::Up,
+            Direction::Down => Command::Down,
+        }
+    }
+}
+
+/// One attempt's row, from its start to its line in the audit journal.
 pub(crate) struct Attempt {
     record: AttemptRecord,
-    started: Instant,
+    /// When this process started it; `None` for an interrupted run found later, whose
+    /// duration nobody measured.
+    started: Option<Instant>,
 }
 
 impl Attempt {
-    pub fn new(plan: &Plan, started: Instant) -> Self {
+    /// An attempt by this process, from version `from`, over `versions`.
+    pub fn new(command: Command, from: Option<Version>, versions: Vec<Version>) -> Self {
         Self {
             record: AttemptRecord {
                 id: None,
-                command: plan.direction.to_string(),
+                command,
                 holder: Holder::current(),
                 finished_at: None,
                 outcome: Outcome::Running,
-                from_version: plan.from,
+                from_version: from,
                 to_version: None,
-                versions: plan.steps.iter().map(|s| s.version).collect(),
+                versions,
                 error: None,
                 duration_ms: None,
                 backup_id: None,
                 fingerprint: None,
             },
-            started,
+            started: Some(Instant::now()),
         }
+    }
+
+    /// The attempt carrying out `plan`, timed from `started`.
+    pub fn of_plan(plan: &Plan, started: Instant) -> Self {
+        let mut attempt = Self::new(
+            plan.direction.into(),
+            plan.from,
+            plan.steps.iter().map(|s| s.version).collect(),
+        );
+        attempt.started = Some(started);
+        attempt
+    }
+
+    /// The attempt of the run that left `found` behind, recorded by the run that found it.
+    pub fn interrupted(found: &RunMarker) -> Self {
+        let mut attempt = Self::new(found.command, found.from_version, found.versions.clone());
+        attempt.record.holder = found.holder.clone();
+        attempt.record.backup_id.clone_from(&found.backup_id);
+        attempt.started = None;
+        attempt
     }
 
     pub fn id(&self) -> Option<i64> {
         self.record.id
     }
 
-    /// Names the command recorded (a run records `up` or `down`; others say what they are).
-    pub fn command(&mut self, command: &str) {
-        command.clone_into(&mut self.record.command);
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started
+            .map_or(0, |started| started.elapsed().as_millis() as u64)
     }
 
-    pub fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    /// Records the backup taken before the run.
+    pub fn backup(&mut self, id: Option<String>) {
+        self.record.backup_id = id;
+    }
+
+    /// Sets the version the attempt ends at on success.
+    pub fn target(&mut self, to_version: Option<Version>) {
+        self.record.to_version = to_version;
+    }
+
+    /// Drops the fingerprint an earlier unit recorded: the database is back where the run
+    /// started (rolled back, or restored), whose fingerprint the previous run recorded.
+    pub fn forget_fingerprint(&mut self) {
+        self.record.fingerprint = None;
     }
 
     /// Records a failed run, after its rollback, in a transaction of its own.
@@ -59,13 +144,24 @@ impl Attempt {
         &mut self,
         conn: &Connection,
         message: String,
-        to_version: Option<crate::Version>,
+        to_version: Option<Version>,
         committed: &[StepReport],
     ) -> rusqlite::Result<()> {
-        self.record.outcome = Outcome::Failed;
-        self.record.error = Some(message);
-        self.record.to_version = to_version;
         self.record.versions = committed.iter().map(|s| s.version).collect();
+        self.finish_alone(conn, Outcome::Failed, Some(message), to_version)
+    }
+
+    /// Records the attempt as finished with `outcome`, in a transaction of its own.
+    pub fn finish_alone(
+        &mut self,
+        conn: &Connection,
+        outcome: Outcome,
+        error: Option<String>,
+        to_version: Option<Version>,
+    ) -> rusqlite::Result<()> {
+        self.record.outcome = outcome;
+        self.record.error = error;
+        self.record.to_version = to_version;
         self.close();
         let recorded = (|| {
             let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
@@ -80,15 +176,30 @@ impl Attempt {
         recorded.map(|_| ())
     }
 
-    /// Drops the fingerprint an earlier unit recorded: the database is back where the run
-    /// started (rolled back, or restored), whose fingerprint the previous run recorded.
-    pub fn forget_fingerprint(&mut self) {
-        self.record.fingerprint = None;
+    /// Records the attempt as a success inside the caller's transaction, which commits it with
+    /// the work it records.
+    pub fn succeed_in(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.record.outcome = Outcome::Success;
+        self.record.to_version = self.record.to_version.or(self.record.from_version);
+        self.close();
+        conn.execute_batch(history::CREATE)?;
+        self.record.id = Some(history::record_attempt(conn, &self.record)?);
+        Ok(())
+    }
+
+    /// Appends the attempt, as recorded, to the audit journal in `dir`.
+    pub fn audit(
+        &self,
+        dir: &std::path::Path,
+        db: &std::path::Path,
+        state: &DatabaseState,
+    ) -> Result<(), crate::Error> {
+        crate::audit::append(dir, &crate::audit::Entry::new(db, &self.record, state))
     }
 
     fn close(&mut self) {
         self.record.finished_at = Some(clock::now_rfc3339());
-        self.record.duration_ms = Some(self.elapsed_ms());
+        self.record.duration_ms = self.started.map(|_| self.elapsed_ms());
     }
 }
 
@@ -126,27 +237,5 @@ impl Journal for Attempt {
         self.close();
         history::record_attempt(conn, &self.record).map_err(|e| apply::database(context, e))?;
         Ok(())
-    }
-}
-
-impl Attempt {
-    /// Records the backup taken before the run.
-    pub fn backup(&mut self, id: Option<String>) {
-        self.record.backup_id = id;
-    }
-
-    /// Appends the attempt, as recorded, to the audit journal in `dir`.
-    pub fn audit(
-        &self,
-        dir: &std::path::Path,
-        db: &std::path::Path,
-        state: &crate::report::DatabaseState,
-    ) -> Result<(), crate::Error> {
-        crate::audit::append(dir, &crate::audit::Entry::new(db, &self.record, state))
-    }
-
-    /// Sets the version the run ends at on success.
-    pub fn target(&mut self, to_version: Option<crate::Version>) {
-        self.record.to_version = to_version;
     }
 }

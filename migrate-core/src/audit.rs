@@ -49,7 +49,7 @@ impl<'a> Entry<'a> {
         Entry {
             database: db.display().to_string(),
             attempt_id: record.id,
-            command: &record.command,
+            command: record.command.as_str(),
             outcome: record.outcome.as_str(),
             started_at: &record.holder.started_at,
             finished_at: record.finished_at.as_deref(),
@@ -101,7 +101,7 @@ mod tests {
         let backups = dir.path().join("app.db.backups");
         let record = AttemptRecord {
             id: Some(3),
-            command: "up".to_owned(),
+            command: crate::attempt::Command::Up,
             holder: Holder::current(),
             finished_at: Some("2026-11-22T08:00:00Z".to_owned()),
             outcome: Outcome::Failed,

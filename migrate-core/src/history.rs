@@ -257,7 +257,7 @@ pub struct Attempt {
 pub(crate) struct AttemptRecord {
     /// The row id, once written.
     pub id: Option<i64>,
-    pub command: String,
+    pub command: crate::attempt::Command,
     pub holder: Holder,
     pub finished_at: Option<String>,
     pub outcome: Outcome,
@@ -286,7 +286,7 @@ pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::
     )?
     .execute(params![
         a.id,
-        a.command,
+        a.command.as_str(),
         a.holder.started_at,
         a.finished_at,
         a.outcome.as_str(),

@@ -58,7 +58,7 @@ pub struct RunMarker {
     /// Who ran it, and since when.
     pub holder: Holder,
     /// `up` or `down`.
-    pub command: String,
+    pub command: crate::attempt::Command,
     /// The version before the run.
     pub from_version: Option<Version>,
     /// The versions it was to apply or revert.
@@ -171,7 +171,7 @@ mod tests {
             token: None,
             recorded: false,
             holder: Holder::current(),
-            command: "up".to_owned(),
+            command: crate::attempt::Command::Up,
             from_version: Some(2),
             versions: vec![3, 4],
             backup_dir: dir.path().join("app.db.backups"),

@@ -20,35 +20,21 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::apply::{self, TransactionScope};
-use crate::attempt::Attempt;
+use crate::attempt::{Attempt, Command};
 use crate::error::SqliteContext;
-use crate::fence::{Fence, WriteLock};
+use crate::fence::WriteLock;
 use crate::history::{self, DownScripts};
-use crate::holder::Holder;
 use crate::integrity::Depth;
 use crate::lock::{self, MigrationLock};
-use crate::marker::{self, Phase, RunMarker};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
-use crate::recover;
-use crate::report::{DatabaseState, Failure, Interrupted, RunReport, StepReport};
+use crate::report::{DatabaseState, RunReport, StepReport};
+use crate::run::{self, Config, Place};
 use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
 use crate::status::{self, Status};
-use crate::writers::{Token, Watch};
 use crate::{Error, backup, db};
-
-#[derive(Debug, Clone)]
-struct Config {
-    lock_timeout: Duration,
-    scope: TransactionScope,
-    allow: Allow,
-    backups: Backups,
-    backup_dir: Option<PathBuf>,
-    verification: Depth,
-    write_lock: WriteLock,
-}
 
 /// Runs migrations against database files.
 #[derive(Debug, Clone)]
@@ -164,288 +150,21 @@ impl Migrator {
     /// As [`Migrator::run`].
     pub fn run_on(&self, conn: &Connection, request: &Request) -> Result<RunReport, Error> {
         let started = Instant::now();
-        let file = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
         // A marker left behind means an earlier run stopped part-way, maybe leaving changes
         // that validation would take for drift: deal with it first, under the lock, whatever
         // is pending. (One `stat` on the fast path.)
-        if !file.as_deref().is_some_and(marker::exists) {
+        if !Place::of(conn, None).marked() {
             let plan = self.plan_on(conn, request)?;
             if plan.steps.is_empty() {
-                return Ok(unchanged(plan, started, None));
+                return Ok(run::unchanged(plan, started, None));
             }
         }
-        let _lock = match &file {
-            Some(path) => Some(MigrationLock::acquire(path, self.config.lock_timeout)?),
-            None => None,
-        };
-        // Holding the lock, any marker's owner is gone.
-        let interrupted = match &file {
-            Some(db) => match marker::read(db)? {
-                Some(found) => Some(recover::recover(conn, db, found, self.config.lock_timeout)?),
-                None => None,
-            },
-            None => None,
-        };
-        // Another process may have migrated while we waited for the lock.
-        let plan = self.plan_on(conn, request)?;
-        if plan.steps.is_empty() {
-            return Ok(unchanged(plan, started, interrupted));
-        }
-        let mut report = self.apply(conn, file.as_deref(), plan, started);
-        match &mut report {
-            Ok(report) => report.interrupted = interrupted,
-            Err(Error::RunFailed { report, .. }) => report.interrupted = interrupted,
-            Err(_) => {}
-        }
-        report
-    }
-
-    /// Steps 3 to 8 of a run, under the lock: pre-flight, backup, apply, verify, restore on
-    /// failure, record. A marker tracks the phase for the next run should this one be stopped.
-    fn apply(
-        &self,
-        conn: &Connection,
-        file: Option<&Path>,
-        plan: Plan,
-        started: Instant,
-    ) -> Result<RunReport, Error> {
-        let timeout = self.config.lock_timeout;
-        let fence = match self.config.write_lock {
-            WriteLock::PerUnit => None,
-            WriteLock::WholeRun => Some(self.fence(conn, file, &plan)?),
-        };
-        let dir = file.map(|db| safety::dir(self.config.backup_dir.as_ref(), db));
-        // The safety net needs a file with something in it: an in-memory or new, empty
-        // database has nothing to check or back up.
-        let net = match (file, &dir) {
-            (Some(db), Some(dir))
-                if self.config.backups == Backups::Take && !safety::is_new(db) =>
-            {
-                Some((db, dir.as_path()))
-            }
-            _ => None,
-        };
-        let mut marker = match (file, &dir) {
-            (Some(db), Some(dir)) => {
-                let m = RunMarker {
-                    holder: Holder::current(),
-                    command: plan.direction.to_string(),
-                    from_version: plan.from,
-                    versions: plan.steps.iter().map(|s| s.version).collect(),
-                    backup_dir: dir.clone(),
-                    backup_id: None,
-                    phase: Phase::Checking,
-                    outside: None,
-                    token: None,
-                    recorded: false,
-                };
-                // Without a pre-flight and backup, `checking` has nothing to tell a later
-                // run: the marker is first written at `applying` (one fsync pair less).
-                if net.is_some() {
-                    m.write(db)?;
-                }
-                Some((db, m))
-            }
-            _ => None,
-        };
-        // Read before the backup's snapshot: the proof a restore needs (see `writers`).
-        let watch = Watch::start(conn).ok();
-        let prepared = self.prepare(net, marker.as_mut().map(|(db, m)| (*db, m)));
-        let (backup, baseline) = match prepared {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                // Nothing was changed: the marker has nothing to tell the next run.
-                if let Some((db, _)) = &marker {
-                    let _ = marker::clear(db);
-                }
-                return Err(e);
-            }
-        };
-        let mut attempt = Attempt::new(&plan, started);
-        attempt.target(plan.to);
-        attempt.backup(backup.as_ref().map(|m| m.id.clone()));
-        let mut journal = RunJournal {
-            attempt: &mut attempt,
-            marker: marker.as_mut().map(|(db, m)| (*db, m)),
-            watch,
-        };
-        let checks = apply::Checks {
-            baseline,
-            integrity: self.config.verification,
-            write_lock: self.config.write_lock,
-        };
-        let result = apply::execute(conn, &plan, self.config.scope, &mut journal, checks);
-        // The whole run commits (or rolls back) here, before anything is recorded outside it.
-        let result = match (fence, result) {
-            (Some(fence), Ok(steps)) => fence.commit().map(|()| steps).map_err(|e| apply::Failed {
-                failure: Box::new(apply::database("committing", e)),
-                committed: Vec::new(),
-                state: DatabaseState::Unchanged,
-            }),
-            (Some(fence), Err(failed)) => {
-                drop(fence);
-                Err(failed)
-            }
-            (None, result) => result,
-        };
-        let mut report = RunReport {
-            direction: plan.direction,
-            from_version: plan.from,
-            to_version: plan.to,
-            steps: Vec::new(),
-            allowed: plan.allowed,
-            attempt_id: attempt.id(),
-            backup_id: backup.as_ref().map(|m| m.id.clone()),
-            duration_ms: attempt.elapsed_ms(),
-            database: DatabaseState::Migrated,
-            interrupted: None,
-        };
-        let outcome = match result {
-            Ok(steps) => {
-                report.steps = steps;
-                Ok(())
-            }
-            Err(failed) => {
-                // Part of the run was committed: bring the database back from the backup.
-                let state = match (failed.state, &backup, net) {
-                    (DatabaseState::PartiallyApplied { version }, Some(m), Some((db, dir))) => {
-                        if let Some((db, marker)) = &mut marker {
-                            marker.enter(db, Phase::Restoring)?;
-                        }
-                        undo(conn, watch, (db, dir, m), version, timeout)
-                    }
-                    (state, _, _) => state,
-                };
-                report.to_version = match &state {
-                    DatabaseState::PartiallyApplied { version }
-                    | DatabaseState::NotRestored { version, .. }
-                    | DatabaseState::RestoreFailed { version, .. } => *version,
-                    _ => plan.from,
-                };
-                let committed = match state {
-                    DatabaseState::Restored { .. } => Vec::new(),
-                    _ => failed.committed,
-                };
-                let message = format!("{}\n{}", failed.failure, state);
-                if matches!(
-                    state,
-                    DatabaseState::Unchanged | DatabaseState::Restored { .. }
-                ) {
-                    attempt.forget_fingerprint();
-                }
-                // The run's own error matters more than a failure to record it.
-                let _ = attempt.fail(conn, message, report.to_version, &committed);
-                report.attempt_id = attempt.id();
-                report.steps = committed;
-                report.database = state;
-                Err(failed.failure)
-            }
-        };
-        report.duration_ms = attempt.elapsed_ms();
-        if let (Some(db), Some(dir)) = (file, &dir) {
-            // The journal outlives a restore; failing to append to it does not undo the run.
-            let _ = attempt.audit(dir, db, &report.database);
-        }
-        if let Some((db, _)) = &marker {
-            marker::clear(db)?;
-        }
-        match outcome {
-            Ok(()) => Ok(report),
-            Err(failure) => Err(Error::RunFailed {
-                failure,
-                report: Box::new(report),
-            }),
-        }
-    }
-
-    /// Takes the whole-run write lock (see the `fence` module), refusing what it cannot hold
-    /// the lock across.
-    fn fence<'c>(
-        &self,
-        conn: &'c Connection,
-        file: Option<&Path>,
-        plan: &Plan,
-    ) -> Result<Fence<'c>, Error> {
-        if self.config.scope == TransactionScope::PerMigration {
-            return Err(Error::InvalidRequest {
-                reason: "holding the write lock for the whole run makes it one transaction: it cannot also commit each migration on its own".to_owned(),
-            });
-        }
-        if let Some(step) = plan
-            .steps
-            .iter()
-            .find(|s| s.script.transaction() == crate::directive::TransactionMode::NoTransaction)
-        {
-            return Err(Error::InvalidRequest {
-                reason: format!(
-                    "holding the write lock for the whole run makes it one transaction, and {} runs outside any transaction (migrate:no-transaction); nothing was changed",
-                    step.script.origin()
-                ),
-            });
-        }
-        let started = Instant::now();
-        Fence::take(conn).map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                Error::LockTimeout {
-                    path: file.map_or_else(PathBuf::new, Path::to_path_buf),
-                    waited: started.elapsed(),
-                    holder: "another connection holding SQLite's write lock".to_owned(),
-                }
-            }
-            _ => Error::Sqlite {
-                context: "taking the write lock for the whole run".to_owned(),
-                source: e,
-            },
-        })
-    }
-
-    /// Pre-flight and backup (steps 3 and 4), moving the marker through its phases.
-    fn prepare(
-        &self,
-        net: Option<(&Path, &Path)>,
-        mut marker: Option<(&Path, &mut RunMarker)>,
-    ) -> Result<(Option<backup::Manifest>, apply::FkBaseline), Error> {
-        let timeout = self.config.lock_timeout;
-        let mut baseline = apply::FkBaseline::Unknown;
-        let backup = match net {
-            Some((db, dir)) => {
-                safety::ensure_space(db, dir)?;
-                if let Some((db, m)) = marker.as_mut() {
-                    m.enter(db, Phase::BackingUp)?;
-                }
-                // The pre-flight check and the backup read the same unchanged database: they
-                // run side by side. A damaged database's backup is deleted (and the directory,
-                // if the backup made it): nothing written.
-                let existed = dir.exists();
-                let (checked, taken) = std::thread::scope(|s| {
-                    let check = s.spawn(|| safety::preflight(db, timeout));
-                    let taken = safety::backup(db, dir, timeout);
-                    (check.join(), taken)
-                });
-                match (checked, taken) {
-                    (Ok(Ok(found)), taken) => {
-                        baseline = found;
-                        Some(taken?)
-                    }
-                    (Ok(Err(refused)), taken) => {
-                        if let Ok(manifest) = taken {
-                            backup::remove(dir, &manifest)?;
-                        }
-                        if !existed {
-                            let _ = std::fs::remove_dir(dir);
-                        }
-                        return Err(refused);
-                    }
-                    (Err(panic), _) => std::panic::resume_unwind(panic),
-                }
-            }
-            None => None,
-        };
-        if let Some((db, m)) = marker {
-            m.backup_id = backup.as_ref().map(|b| b.id.clone());
-            m.enter(db, Phase::Applying)?;
-        }
-        Ok((backup, baseline))
+        run::carry_out(
+            conn,
+            &self.config,
+            |conn| self.plan_on(conn, request),
+            started,
+        )
     }
 
     /// Accepts edited migration files after review: the recorded checksum of each applied
@@ -490,20 +209,11 @@ impl Migrator {
             return Ok(Vec::new());
         }
         let current = plan::current_version(&state.applied);
-        let mut record = crate::history::AttemptRecord {
-            id: None,
-            command: "fix-checksums".to_owned(),
-            holder: Holder::current(),
-            finished_at: None,
-            outcome: crate::history::Outcome::Success,
-            from_version: current,
-            to_version: current,
-            versions: changed.iter().map(|(v, ..)| *v).collect(),
-            error: None,
-            duration_ms: Some(0),
-            backup_id: None,
-            fingerprint: None,
-        };
+        let mut attempt = Attempt::new(
+            Command::FixChecksums,
+            current,
+            changed.iter().map(|(v, ..)| *v).collect(),
+        );
         let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
             .context("beginning fix-checksums")?;
         for (v, _, found) in &changed {
@@ -514,22 +224,18 @@ impl Migrator {
                 .map(|s| s.sql());
             history::update_checksum(&tx, *v, found, down)?;
         }
-        record.finished_at = Some(crate::clock::now_rfc3339());
-        record.id = Some(history::record_attempt(&tx, &record).context("recording fix-checksums")?);
+        attempt.succeed_in(&tx).context("recording fix-checksums")?;
         tx.commit().context("committing fix-checksums")?;
         let dir = safety::dir(self.config.backup_dir.as_ref(), db);
         // The journal is a record; the fix itself is committed.
-        let _ = crate::audit::append(
-            &dir,
-            &crate::audit::Entry::new(db, &record, &DatabaseState::Unchanged),
-        );
+        let _ = attempt.audit(&dir, db, &DatabaseState::Unchanged);
         Ok(changed
             .into_iter()
             .map(|(version, name, _)| crate::status::Named { version, name })
             .collect())
     }
 
-    /// Checks without changing anything: the validation of step 2 (checksums, missing files,
+    /// Checks without changing anything: the validation of step 3 (checksums, missing files,
     /// order, schema drift) and a quick integrity check with foreign keys.
     ///
     /// # Errors
@@ -656,7 +362,6 @@ impl Migrator {
     /// [`Error::InvalidRequest`] when the database already has applied migrations or
     /// `version` is not a known migration; [`Error::LockTimeout`]; [`Error::Sqlite`].
     pub fn baseline(&self, db: impl AsRef<Path>, version: Version) -> Result<RunReport, Error> {
-        let started = Instant::now();
         let db = db.as_ref();
         if self.migrations.get(version).is_none() {
             return Err(Error::InvalidRequest {
@@ -677,8 +382,11 @@ impl Migrator {
             });
         }
         let plan = self.plan_state(&DbState::empty(), &Request::Up { to: Some(version) })?;
-        let mut attempt = Attempt::new(&plan, started);
-        attempt.command("baseline");
+        let mut attempt = Attempt::new(
+            Command::Baseline,
+            None,
+            plan.steps.iter().map(|s| s.version).collect(),
+        );
         attempt.target(Some(version));
         let mut steps = Vec::with_capacity(plan.steps.len());
         let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
@@ -772,114 +480,5 @@ impl Verification {
     /// Whether validation would refuse a run.
     pub fn refused(&self) -> bool {
         !self.status.problems.is_empty()
-    }
-}
-
-/// The run's bookkeeping inside its transactions (the attempt row), and the marker that tells
-/// a later run whether a no-transaction migration was under way, with the proof, while it
-/// holds, that nobody else has committed since the backup (see the `writers` module).
-struct RunJournal<'a> {
-    attempt: &'a mut Attempt,
-    marker: Option<(&'a Path, &'a mut RunMarker)>,
-    watch: Option<Watch>,
-}
-
-impl RunJournal<'_> {
-    /// The state the run's own commits left, only while no other connection has committed
-    /// since the backup's snapshot.
-    fn token(&self, conn: &Connection) -> Option<Token> {
-        self.watch.and_then(|w| w.settled(conn))
-    }
-
-    fn write_marker(
-        &mut self,
-        outside: Option<Version>,
-        token: Option<Token>,
-    ) -> Result<(), Failure> {
-        match &mut self.marker {
-            Some((db, marker)) => {
-                marker
-                    .outside(db, outside, token)
-                    .map_err(|e| Failure::Database {
-                        context: "updating the run marker".to_owned(),
-                        message: e.to_string(),
-                    })
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-impl apply::Journal for RunJournal<'_> {
-    fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
-        self.attempt.begin(conn)
-    }
-
-    fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
-        self.attempt.succeed(conn, steps)
-    }
-
-    fn committed(&mut self, conn: &Connection) -> Result<(), Failure> {
-        self.attempt.committed(conn)
-    }
-
-    fn outside(&mut self, conn: &Connection, version: Option<Version>) -> Result<(), Failure> {
-        let token = version.and_then(|_| self.token(conn));
-        self.write_marker(version, token)
-    }
-
-    fn statement_done(&mut self, conn: &Connection) -> Result<(), Failure> {
-        let outside = self.marker.as_ref().and_then(|(_, m)| m.outside);
-        if outside.is_none() {
-            return Ok(());
-        }
-        let token = self.token(conn);
-        self.write_marker(outside, token)
-    }
-}
-
-/// Restores the pre-run backup `m` after a failure that left part of the run committed (step
-/// 7), only with the proof that nobody else committed since its snapshot: the state the run's
-/// own commits left (settled now, see the `writers` module) must still be the database's once
-/// the restore holds the write lock. Without it, nothing is discarded.
-fn undo(
-    conn: &Connection,
-    watch: Option<Watch>,
-    (db, dir, m): (&Path, &Path, &backup::Manifest),
-    version: Option<Version>,
-    timeout: std::time::Duration,
-) -> DatabaseState {
-    let not_restored = || DatabaseState::NotRestored {
-        version,
-        backup: m.id.clone(),
-    };
-    let Some(token) = watch.and_then(|w| w.settled(conn)) else {
-        return not_restored();
-    };
-    match backup::restore_locked(db, dir, m, timeout, backup::Proof::Unchanged(token)) {
-        Ok(Some(_)) => DatabaseState::Restored {
-            backup: m.id.clone(),
-        },
-        Ok(None) => not_restored(),
-        Err(e) => DatabaseState::RestoreFailed {
-            version,
-            backup: m.id.clone(),
-            reason: e.to_string(),
-        },
-    }
-}
-
-fn unchanged(plan: Plan, started: Instant, interrupted: Option<Interrupted>) -> RunReport {
-    RunReport {
-        direction: plan.direction,
-        from_version: plan.from,
-        to_version: plan.from,
-        steps: Vec::new(),
-        allowed: plan.allowed,
-        attempt_id: None,
-        backup_id: None,
-        duration_ms: started.elapsed().as_millis() as u64,
-        database: DatabaseState::Unchanged,
-        interrupted,
     }
 }

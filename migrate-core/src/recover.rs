@@ -15,18 +15,18 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
 use std::time::Duration;
 
-use crate::audit;
+use crate::attempt::Attempt;
 use crate::backup::{self, Proof, store};
 use crate::error::SqliteContext;
-use crate::history::{self, AttemptRecord, DownScripts, Outcome};
+use crate::history::{DownScripts, Outcome};
 use crate::marker::{self, Phase, RunMarker};
 use crate::report::{DatabaseState, Interrupted};
 use crate::state::DbState;
-use crate::{Error, clock, plan};
+use crate::{Error, plan};
 
 /// Restores (where needed) and records the interrupted run `found` left for `db`.
 ///
@@ -41,39 +41,28 @@ pub(crate) fn recover(
     timeout: Duration,
 ) -> Result<Interrupted, Error> {
     let (state, refused) = judge(conn, db, &found, timeout)?;
-    let mut record = AttemptRecord {
-        id: None,
-        command: found.command.clone(),
-        holder: found.holder.clone(),
-        finished_at: Some(clock::now_rfc3339()),
-        outcome: Outcome::Interrupted,
-        from_version: found.from_version,
-        to_version: current_version(conn)?,
-        versions: found.versions.clone(),
-        error: Some(format!(
-            "interrupted while {} (process {} on {} stopped); found by pid {}: {}",
-            found.phase.describe(),
-            found.holder.pid,
-            found.holder.host,
-            std::process::id(),
-            state
-        )),
-        duration_ms: None,
-        backup_id: found.backup_id.clone(),
-        fingerprint: None,
-    };
     if found.recorded {
         // A refusal already recorded this interruption; it stays refused.
         return Err(refused.unwrap_or_else(|| unreachable_refusal(db)));
     }
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+    let mut attempt = Attempt::interrupted(&found);
+    let error = format!(
+        "interrupted while {} (process {} on {} stopped); found by pid {}: {}",
+        found.phase.describe(),
+        found.holder.pid,
+        found.holder.host,
+        std::process::id(),
+        state
+    );
+    attempt
+        .finish_alone(
+            conn,
+            Outcome::Interrupted,
+            Some(error),
+            current_version(conn)?,
+        )
         .context("recording the interrupted run")?;
-    tx.execute_batch(history::CREATE)
-        .context("recording the interrupted run")?;
-    record.id =
-        Some(history::record_attempt(&tx, &record).context("recording the interrupted run")?);
-    tx.commit().context("recording the interrupted run")?;
-    audit::append(&found.backup_dir, &audit::Entry::new(db, &record, &state))?;
+    attempt.audit(&found.backup_dir, db, &state)?;
     if let Some(refusal) = refused {
         // Recorded once; the marker stays until the database is dealt with.
         found.recorded = true;
@@ -87,7 +76,7 @@ pub(crate) fn recover(
         phase: found.phase,
         backup_id: found.backup_id,
         database: state,
-        attempt_id: record.id,
+        attempt_id: attempt.id(),
     })
 }
 

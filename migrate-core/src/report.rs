@@ -151,7 +151,7 @@ pub struct Interrupted {
     /// Its process, host and start time.
     pub holder: crate::holder::Holder,
     /// `up` or `down`.
-    pub command: String,
+    pub command: crate::attempt::Command,
     /// Where it stopped.
     pub phase: crate::marker::Phase,
     /// Its pre-run backup, if it had taken one.

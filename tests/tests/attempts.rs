@@ -47,3 +47,88 @@ fn a_failure_whose_recording_is_blocked_does_not_lend_its_id_to_the_next_run() {
     );
     assert_eq!(ids.len(), 3, "{ids:?}");
 }
+
+/// Every kind of attempt (baseline, a run, a failed run, fix-checksums, the recovery of an
+/// interrupted run, down) goes through the one recorder: a row of `_migrate_attempts` and a
+/// line of the audit journal each, with the same id, command and outcome, and no id twice.
+#[test]
+fn every_kind_of_attempt_reaches_the_table_and_the_journal_with_its_own_id() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(s.migrations().join(name), sql).unwrap();
+    write("0001_a.up.sql", "CREATE TABLE a (x);");
+    write("0001_a.down.sql", "DROP TABLE a;");
+    write("0002_b.up.sql", "CREATE TABLE b (x);");
+    write("0002_b.down.sql", "DROP TABLE b;");
+    // An existing database whose schema is version 1, adopted.
+    s.conn().execute_batch("CREATE TABLE a (x);").unwrap();
+    s.migrate(&["baseline", "1"]).expect(0);
+    s.migrate(&["up"]).expect(0);
+    write("0003_bad.up.sql", "SELECT * FROM missing;");
+    s.migrate(&["up"]).expect(5);
+    std::fs::remove_file(s.migrations().join("0003_bad.up.sql")).unwrap();
+    write("0002_b.up.sql", "-- reviewed\nCREATE TABLE b (x);");
+    s.migrate(&["fix-checksums"]).expect(0);
+    // A run that stopped before changing anything, found by the next one.
+    let marker = migrate_core::marker::RunMarker {
+        holder: migrate_core::holder::Holder {
+            pid: 999_999,
+            host: "elsewhere".to_owned(),
+            started_at: "2026-12-02T07:00:00Z".to_owned(),
+        },
+        command: migrate_core::Command::Down,
+        from_version: Some(2),
+        versions: vec![2],
+        backup_dir: migrate_core::backup::default_dir(&s.db()),
+        backup_id: None,
+        phase: migrate_core::marker::Phase::Checking,
+        outside: None,
+        token: None,
+        recorded: false,
+    };
+    std::fs::write(
+        migrate_core::marker::path(&s.db()),
+        serde_json::to_string(&marker).unwrap(),
+    )
+    .unwrap();
+    s.migrate(&["down", "--steps", "1"]).expect(0);
+
+    let table: Vec<(i64, String, String)> = s
+        .conn()
+        .prepare("SELECT id, command, outcome FROM _migrate_attempts ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let path = migrate_core::audit::path(&migrate_core::backup::default_dir(&s.db()));
+    let journal: Vec<(i64, String, String)> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["attempt_id"].as_i64().expect("every line names its row"),
+                v["command"].as_str().unwrap().to_owned(),
+                v["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let kinds: Vec<(&str, &str)> = table
+        .iter()
+        .map(|(_, c, o)| (c.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("baseline", "success"),
+            ("up", "success"),
+            ("up", "failed"),
+            ("fix-checksums", "success"),
+            ("down", "interrupted"),
+            ("down", "success"),
+        ],
+        "{table:?}"
+    );
+    assert_eq!(journal, table);
+}

@@ -36,7 +36,7 @@ fn leave_marker(s: &Scratch, (phase, outside): (Phase, Option<i64>), backup_id: 
             host: "elsewhere".to_owned(),
             started_at: "2026-11-22T07:00:00Z".to_owned(),
         },
-        command: "up".to_owned(),
+        command: migrate_core::Command::Up,
         from_version: Some(1),
         versions: vec![2, 3],
         backup_dir: backup::default_dir(&s.db()),

@@ -1,0 +1,73 @@
+//! The run's side of [`apply::Journal`]: the attempt row inside the run's transactions, and
+//! the marker's record of a no-transaction migration under way, with its proof token.
+
+use rusqlite::Connection;
+
+use super::place::Marker;
+use crate::apply;
+use crate::attempt::Attempt;
+use crate::migration::Version;
+use crate::report::{Failure, StepReport};
+use crate::writers::{Token, Watch};
+
+/// The run's bookkeeping inside its transactions (the attempt row), and the marker that tells
+/// a later run whether a no-transaction migration was under way, with the proof, while it
+/// holds, that nobody else has committed since the backup (see the `writers` module).
+pub(crate) struct RunJournal<'a, 'm> {
+    pub attempt: &'a mut Attempt,
+    pub marker: Option<&'a mut Marker<'m>>,
+    pub watch: Option<Watch>,
+}
+
+impl RunJournal<'_, '_> {
+    /// The state the run's own commits left, only while no other connection has committed
+    /// since the backup's snapshot.
+    fn token(&self, conn: &Connection) -> Option<Token> {
+        self.watch.and_then(|w| w.settled(conn))
+    }
+
+    fn write_marker(
+        &mut self,
+        outside: Option<Version>,
+        token: Option<Token>,
+    ) -> Result<(), Failure> {
+        match &mut self.marker {
+            Some(m) => m
+                .marker
+                .outside(m.db, outside, token)
+                .map_err(|e| Failure::Database {
+                    context: "updating the run marker".to_owned(),
+                    message: e.to_string(),
+                }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl apply::Journal for RunJournal<'_, '_> {
+    fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
+        self.attempt.begin(conn)
+    }
+
+    fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
+        self.attempt.succeed(conn, steps)
+    }
+
+    fn committed(&mut self, conn: &Connection) -> Result<(), Failure> {
+        self.attempt.committed(conn)
+    }
+
+    fn outside(&mut self, conn: &Connection, version: Option<Version>) -> Result<(), Failure> {
+        let token = version.and_then(|_| self.token(conn));
+        self.write_marker(version, token)
+    }
+
+    fn statement_done(&mut self, conn: &Connection) -> Result<(), Failure> {
+        let outside = self.marker.as_ref().and_then(|m| m.marker.outside);
+        if outside.is_none() {
+            return Ok(());
+        }
+        let token = self.token(conn);
+        self.write_marker(outside, token)
+    }
+}

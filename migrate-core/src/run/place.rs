@@ -1,0 +1,135 @@
+//! Where a run's database lives: a file, with the lock, the marker, the backups and the audit
+//! journal beside it, or memory, with none of them. One type, so the run procedure asks it
+//! instead of carrying parallel `Option`s.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::Error;
+use crate::attempt::Attempt;
+use crate::holder::Holder;
+use crate::lock::MigrationLock;
+use crate::marker::{self, Phase, RunMarker};
+use crate::plan::Plan;
+use crate::recover;
+use crate::report::{DatabaseState, Interrupted};
+use crate::safety::{self, Backups};
+
+/// Where the database lives.
+pub(crate) enum Place<'a> {
+    /// A file: the migration lock and the run marker sit beside it, the backups and the audit
+    /// journal in its backup directory.
+    File { db: &'a Path, backups: PathBuf },
+    /// In memory: no other process can reach it; there is nothing to lock, mark, back up or
+    /// journal.
+    Memory,
+}
+
+impl<'a> Place<'a> {
+    /// Where `conn`'s main database lives; `configured` is the backup directory asked for.
+    pub fn of(conn: &'a Connection, configured: Option<&PathBuf>) -> Self {
+        match conn.path().filter(|p| !p.is_empty()) {
+            Some(path) => {
+                let db = Path::new(path);
+                Place::File {
+                    db,
+                    backups: safety::dir(configured, db),
+                }
+            }
+            None => Place::Memory,
+        }
+    }
+
+    /// Whether a run left its marker here (one `stat`).
+    pub fn marked(&self) -> bool {
+        matches!(self, Place::File { db, .. } if marker::exists(db))
+    }
+
+    /// Step 1: the migration lock.
+    pub fn lock(&self, timeout: Duration) -> Result<Option<MigrationLock>, Error> {
+        match self {
+            Place::File { db, .. } => MigrationLock::acquire(db, timeout).map(Some),
+            Place::Memory => Ok(None),
+        }
+    }
+
+    /// Step 2: the run a marker says was interrupted (holding the lock, its owner is gone).
+    pub fn recover(
+        &self,
+        conn: &Connection,
+        timeout: Duration,
+    ) -> Result<Option<Interrupted>, Error> {
+        let Place::File { db, .. } = self else {
+            return Ok(None);
+        };
+        match marker::read(db)? {
+            Some(found) => recover::recover(conn, db, found, timeout).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The file and backup directory when the safety net applies: backups asked for, and a
+    /// database with something in it (a new, empty file has nothing to check or back up).
+    pub fn net(&self, backups: Backups) -> Option<Net<'_>> {
+        match self {
+            Place::File { db, backups: dir } if backups == Backups::Take && !safety::is_new(db) => {
+                Some(Net { db, dir })
+            }
+            _ => None,
+        }
+    }
+
+    /// The marker of a run carrying out `plan`; written at once when the safety net applies
+    /// (otherwise `checking` has nothing to tell a later run: it is first written at
+    /// `applying`, one fsync pair less).
+    pub fn marker(&self, plan: &Plan, net: Option<Net<'_>>) -> Result<Option<Marker<'a>>, Error> {
+        let Place::File { db, backups } = self else {
+            return Ok(None);
+        };
+        let marker = RunMarker {
+            holder: Holder::current(),
+            command: plan.direction.into(),
+            from_version: plan.from,
+            versions: plan.steps.iter().map(|s| s.version).collect(),
+            backup_dir: backups.clone(),
+            backup_id: None,
+            phase: Phase::Checking,
+            outside: None,
+            token: None,
+            recorded: false,
+        };
+        if net.is_some() {
+            marker.write(db)?;
+        }
+        Ok(Some(Marker { db, marker }))
+    }
+
+    /// Step 8's journal line, beside the backups (it outlives a restore).
+    pub fn audit(&self, attempt: &Attempt, state: &DatabaseState) {
+        if let Place::File { db, backups } = self {
+            // Failing to append to it does not undo the run.
+            let _ = attempt.audit(backups, db, state);
+        }
+    }
+}
+
+/// The database file and its backup directory, when the safety net applies.
+#[derive(Clone, Copy)]
+pub(crate) struct Net<'a> {
+    pub db: &'a Path,
+    pub dir: &'a Path,
+}
+
+/// The run marker and the file it describes.
+pub(crate) struct Marker<'a> {
+    pub db: &'a Path,
+    pub marker: RunMarker,
+}
+
+impl Marker<'_> {
+    pub fn enter(&mut self, phase: Phase) -> Result<(), Error> {
+        self.marker.enter(self.db, phase)
+    }
+}
