@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod corrupt;
 pub mod crash;
 pub mod differential;
+pub mod live;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,108 +3,12 @@
 //! snapshot; here the application did, so the run stops with exit 7, names the version and the
 //! backup, and every row the application saw committed is still there.
 
-use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
-
-use migrate_tests::{Scratch, count, example_bin};
-
-/// A scratch database migrated to version 1 (`notes`, `big` and `extra_tables`), in `journal`
-/// mode, with `migrations` (name, SQL) written for the run to come.
-fn app_database(journal: Journal, extra_tables: &str, migrations: &[(&str, &str)]) -> Scratch {
-    let s = Scratch::new();
-    std::fs::create_dir_all(s.migrations()).unwrap();
-    std::fs::write(
-        s.migrations().join("0001_notes.up.sql"),
-        format!(
-            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE big (x);{extra_tables}"
-        ),
-    )
-    .unwrap();
-    s.migrate(&["-q", "up"]).expect(0);
-    if journal == Journal::Wal {
-        s.conn()
-            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .unwrap();
-    }
-    for (name, sql) in migrations {
-        std::fs::write(s.migrations().join(name), sql).unwrap();
-    }
-    s
-}
-
-/// The database's journal mode for a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Journal {
-    Rollback,
-    Wal,
-}
+use migrate_tests::live::{App, Journal, app_database, fill_table, lost, spawn_migrate};
+use migrate_tests::{Scratch, count};
 
 /// `big` filled with `rows` rows: a migration that takes a while.
 fn fill(rows: u64) -> String {
-    format!(
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows})
-           INSERT INTO big SELECT x FROM c;"
-    )
-}
-
-/// The application process (`tests/examples/app_writer.rs`), committing until stopped.
-struct App {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl App {
-    /// Starts it, once it has committed its first row.
-    fn start(s: &Scratch) -> Self {
-        let mut child = Command::new(example_bin("app_writer"))
-            .arg(s.db())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        App { child, lines }
-    }
-
-    /// Stops it and returns the ids of every row it saw committed.
-    fn stop(mut self) -> Vec<i64> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.lines
-            .map_while(Result::ok)
-            .filter_map(|l| l.parse().ok())
-            .collect()
-    }
-}
-
-/// `migrate ARGS` on `s` in the background, its stderr readable (`wait_with_output`).
-fn spawn_migrate(s: &Scratch, args: &[&str]) -> Child {
-    migrate_tests::migrate_command()
-        .arg("--db")
-        .arg(s.db())
-        .arg("--migrations")
-        .arg(s.migrations())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// The acknowledged `ids` that are not in `notes`.
-fn lost(s: &Scratch, ids: &[i64]) -> Vec<i64> {
-    let present: std::collections::HashSet<i64> = s
-        .conn()
-        .prepare("SELECT id FROM notes")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    ids.iter()
-        .copied()
-        .filter(|id| !present.contains(id))
-        .collect()
+    fill_table("big", rows)
 }
 
 #[test]
