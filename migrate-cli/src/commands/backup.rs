@@ -54,6 +54,7 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
             });
         }
         BackupCommand::List => {
+            warn_rejected(out, &dir)?;
             let all = backup::list(&dir)?;
             out.print(&all, || list_text(&all));
         }
@@ -81,6 +82,7 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
                     .or(file.keep_weekly)
                     .unwrap_or(default.keep_weekly),
             };
+            warn_rejected(out, &dir)?;
             let deleted = if *dry_run {
                 backup::to_delete(&backup::list(&dir)?, &policy)
             } else {
@@ -133,4 +135,17 @@ fn list_text(all: &[Manifest]) -> String {
 /// Whether to draw progress: on a terminal only, and not with --json or -q.
 pub fn terminal() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// Says which manifest-looking files in `dir` are left alone, and why (a manifest is data: one
+/// that contradicts itself or its name is never acted on).
+fn warn_rejected(out: &Output, dir: &std::path::Path) -> Result<(), CliError> {
+    for r in backup::rejected(dir)? {
+        out.note(&format!(
+            "warning: {} is not used (left as it is): {}",
+            r.path.display(),
+            r.reason
+        ));
+    }
+    Ok(())
 }

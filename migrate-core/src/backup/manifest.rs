@@ -81,9 +81,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The backup file's name: derived from the id and the compression, never taken from the
+    /// manifest's `file` field (a manifest is data, not a path; [`Manifest::read`] refuses one
+    /// whose `file` says otherwise).
+    pub fn file_name(&self) -> String {
+        format!("{}.{}", self.id, self.compression.extension())
+    }
+
     /// The backup file's path in `dir`.
     pub fn file_path(&self, dir: &Path) -> PathBuf {
-        dir.join(&self.file)
+        dir.join(self.file_name())
     }
 
     /// Reads a manifest.
@@ -100,13 +107,62 @@ impl Manifest {
             path: path.to_path_buf(),
             reason: format!("not a backup manifest: {e}"),
         })?;
-        if !store::is_valid_id(&manifest.id) || manifest.file.contains(['/', '\\']) {
-            return Err(Error::BackupCorrupt {
+        manifest.inconsistency(path).map_or(Ok(manifest), |reason| {
+            Err(Error::BackupCorrupt {
                 path: path.to_path_buf(),
-                reason: "the manifest names a file outside the backup directory".to_owned(),
-            });
+                reason,
+            })
+        })
+    }
+
+    /// What is wrong with a manifest read from `path`, if anything: every field checked against
+    /// the others and against the manifest's own name, so that an edited manifest cannot point
+    /// prune, verify or restore at another file, nor describe an image other than the one its
+    /// checksum covers.
+    fn inconsistency(&self, path: &Path) -> Option<String> {
+        if !store::is_valid_id(&self.id) {
+            return Some(format!("`{}` is not a backup id", self.id));
         }
-        Ok(manifest)
+        let own = format!("{}.json", self.id);
+        if path.file_name().and_then(|n| n.to_str()) != Some(own.as_str()) {
+            return Some(format!(
+                "the manifest of backup `{}` should be named {own}",
+                self.id
+            ));
+        }
+        if self.file != self.file_name() {
+            return Some(format!(
+                "the manifest names the file `{}`; backup `{}` stored {} is `{}`",
+                self.file,
+                self.id,
+                match self.compression {
+                    Compression::None => "plain",
+                    Compression::Zstd => "compressed",
+                },
+                self.file_name()
+            ));
+        }
+        if !(512..=65536).contains(&self.page_size) || !self.page_size.is_power_of_two() {
+            return Some(format!("{} is not an SQLite page size", self.page_size));
+        }
+        if self.page_count == 0
+            || self.page_size.checked_mul(self.page_count) != Some(self.byte_size)
+        {
+            return Some(format!(
+                "{} pages of {} bytes are not the {} bytes the manifest says the image holds",
+                self.page_count, self.page_size, self.byte_size
+            ));
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(format!("`{}` is not a SHA-256 in hex", self.sha256));
+        }
+        if self.compression == Compression::None && self.compressed_size != self.byte_size {
+            return Some(format!(
+                "a plain backup of {} bytes cannot be stored in {}",
+                self.byte_size, self.compressed_size
+            ));
+        }
+        None
     }
 
     /// The manifest as written to disk.

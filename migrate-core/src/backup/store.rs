@@ -40,9 +40,34 @@ pub fn new_id(created_at: &str, reason: &str) -> String {
 ///
 /// [`Error::Io`] when the directory cannot be read, or a manifest cannot be parsed.
 pub fn list(dir: &Path) -> Result<Vec<Manifest>, Error> {
+    Ok(scan(dir)?.0)
+}
+
+/// A file in the backup directory that looks like a manifest but is not a usable one (it
+/// cannot be parsed, or its fields contradict each other or its name): listed, never acted on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The manifests in `dir` that [`list`] leaves out, and why.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the directory cannot be read.
+pub fn rejected(dir: &Path) -> Result<Vec<Rejected>, Error> {
+    Ok(scan(dir)?.1)
+}
+
+/// Every `*.json` in `dir` (hidden staging files aside), read as a manifest: the usable ones
+/// oldest first, and the rejected ones.
+fn scan(dir: &Path) -> Result<(Vec<Manifest>, Vec<Rejected>), Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(source) => {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
@@ -50,7 +75,7 @@ pub fn list(dir: &Path) -> Result<Vec<Manifest>, Error> {
             });
         }
     };
-    let mut manifests = Vec::new();
+    let (mut manifests, mut rejected) = (Vec::new(), Vec::new());
     for entry in entries {
         let entry = entry.map_err(|source| Error::Io {
             path: dir.to_path_buf(),
@@ -61,10 +86,19 @@ pub fn list(dir: &Path) -> Result<Vec<Manifest>, Error> {
         if name.starts_with('.') || !name.ends_with(".json") {
             continue;
         }
-        manifests.push(Manifest::read(&entry.path())?);
+        match Manifest::read(&entry.path()) {
+            Ok(manifest) => manifests.push(manifest),
+            Err(e) => rejected.push(Rejected {
+                path: entry.path(),
+                reason: match e {
+                    Error::BackupCorrupt { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            }),
+        }
     }
     manifests.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-    Ok(manifests)
+    Ok((manifests, rejected))
 }
 
 /// The backup named `id`, or the newest for `latest`.
@@ -200,7 +234,11 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn sync_dir(file: &Path) -> Result<(), Error> {
-    let dir = file.parent().unwrap_or(Path::new("."));
+    // The parent of a bare relative name (`out.db`) is the empty path: the current directory.
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     #[cfg(unix)]
     File::open(dir)
         .and_then(|d| d.sync_all())

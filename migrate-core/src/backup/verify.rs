@@ -80,8 +80,20 @@ pub(crate) fn stage_unchecked(
     stage: &Path,
 ) -> Result<VerifiedImage, Error> {
     let file = manifest.file_path(dir);
-    if !file.is_file() {
-        return Err(corrupt(&file, "the backup file is missing"));
+    match std::fs::symlink_metadata(&file) {
+        Ok(meta) if meta.is_file() && meta.len() == manifest.compressed_size => {}
+        Ok(meta) if meta.is_file() => {
+            return Err(corrupt(
+                &file,
+                format!(
+                    "it holds {} bytes, its manifest says {}",
+                    meta.len(),
+                    manifest.compressed_size
+                ),
+            ));
+        }
+        Ok(_) => return Err(corrupt(&file, "it is not a regular file")),
+        Err(_) => return Err(corrupt(&file, "the backup file is missing")),
     }
     // A read error on the backup file itself means the backup is unusable.
     let unreadable = |e: Error| match e {
@@ -118,7 +130,28 @@ pub(crate) fn stage_unchecked(
             ),
         ));
     }
+    let page_size = header_page_size(image.path()).map_err(|e| corrupt(&file, e.to_string()))?;
+    if page_size != manifest.page_size {
+        return Err(corrupt(
+            &file,
+            format!(
+                "its image has pages of {page_size} bytes, its manifest says {}",
+                manifest.page_size
+            ),
+        ));
+    }
     Ok(image)
+}
+
+/// The page size an SQLite database image's header declares (bytes 16..18; 1 means 65536).
+fn header_page_size(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut header = [0u8; 18];
+    std::fs::File::open(path)?.read_exact(&mut header)?;
+    Ok(match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        n => u64::from(n),
+    })
 }
 
 /// Checks the backup in `dir` described by `manifest` as [`stage_unchecked`] does, then runs the

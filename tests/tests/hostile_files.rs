@@ -1,0 +1,142 @@
+//! Hostile and careless files around the database: edited manifests are data, never paths
+//! (prune, verify and restore act only on files named by the id inside the backup directory,
+//! and every field is checked against the others); bare relative paths work.
+
+use migrate_tests::{Scratch, count, migrate_command};
+use serde_json::Value;
+
+/// A migrated database with two backups; returns their ids, oldest first.
+fn with_backups() -> (Scratch, Vec<String>) {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    std::fs::write(
+        s.migrations().join("0001_t.up.sql"),
+        "CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);",
+    )
+    .unwrap();
+    s.migrate(&["-q", "up"]).expect(0);
+    let ids = (0..2)
+        .map(|_| {
+            let doc = s.migrate(&["--json", "backup", "create"]).expect(0).json();
+            doc["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    (s, ids)
+}
+
+fn backups(s: &Scratch) -> std::path::PathBuf {
+    migrate_core::backup::default_dir(&s.db())
+}
+
+fn manifest(s: &Scratch, id: &str) -> Value {
+    let text = std::fs::read_to_string(backups(s).join(format!("{id}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn write_manifest(s: &Scratch, name: &str, doc: &Value) {
+    std::fs::write(
+        backups(s).join(name),
+        serde_json::to_string_pretty(doc).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A manifest planted under a new id whose `file` names the audit journal, and one naming
+/// `..`: prune deletes neither the journal nor anything outside the id's own files, keeps
+/// working for the real backups, and says which manifests it left alone.
+#[test]
+fn prune_never_deletes_what_an_edited_manifest_names() {
+    let (s, ids) = with_backups();
+    let audit = migrate_core::audit::path(&backups(&s));
+    assert!(audit.exists());
+    for (id, file) in [
+        ("20200101T000000000Z-manual", "audit.jsonl"),
+        ("20200101T000000001Z-manual", ".."),
+    ] {
+        let mut doc = manifest(&s, &ids[0]);
+        doc["id"] = id.into();
+        doc["created_at"] = "2020-01-01T00:00:00Z".into();
+        doc["file"] = file.into();
+        write_manifest(&s, &format!("{id}.json"), &doc);
+    }
+    let list = s.migrate(&["backup", "list"]).expect(0);
+    assert!(
+        list.stderr
+            .contains("20200101T000000000Z-manual.json is not used"),
+        "{}",
+        list.stderr
+    );
+    assert!(list.stderr.contains("audit.jsonl"), "{}", list.stderr);
+    let pruned = s
+        .migrate(&["--json", "backup", "prune", "--keep-last", "1"])
+        .expect(0)
+        .json();
+    assert_eq!(pruned["deleted"], serde_json::json!([ids[0]]));
+    assert!(audit.exists(), "the audit journal was deleted");
+    assert!(backups(&s).join(format!("{}.db.zst", ids[1])).exists());
+}
+
+/// Each field of a manifest changed on its own: `backup verify` and `restore` refuse the
+/// backup (exit 6, naming what is wrong) and the database is untouched.
+#[test]
+fn verify_and_restore_refuse_a_manifest_whose_fields_disagree() {
+    let (s, ids) = with_backups();
+    let id = &ids[1];
+    let original = manifest(&s, id);
+    let page_size = original["page_size"].as_u64().unwrap();
+    let edits: [(&str, Value); 6] = [
+        (
+            "page_count",
+            (original["page_count"].as_u64().unwrap() + 1).into(),
+        ),
+        ("page_size", (page_size * 2).into()),
+        (
+            "byte_size",
+            (original["byte_size"].as_u64().unwrap() + 1).into(),
+        ),
+        (
+            "compressed_size",
+            (original["compressed_size"].as_u64().unwrap() + 1).into(),
+        ),
+        ("sha256", "../../etc/passwd".into()),
+        ("file", format!("{}.db", ids[0]).into()),
+    ];
+    for (field, value) in edits {
+        let mut doc = original.clone();
+        doc[field] = value;
+        // Keep the sizes consistent with each other where the edit is the page size, so that
+        // the image's own header is what disagrees.
+        if field == "page_size" {
+            doc["page_count"] = (original["page_count"].as_u64().unwrap() / 2).into();
+        }
+        write_manifest(&s, &format!("{id}.json"), &doc);
+        let verify = s.migrate(&["backup", "verify", id]);
+        assert_eq!(verify.code, 6, "{field}: {}", verify.stderr);
+        let restore = s.migrate(&["restore", id]);
+        assert_eq!(restore.code, 6, "{field}: {}", restore.stderr);
+        assert_eq!(count(&s.conn(), "SELECT count(*) FROM t"), 2, "{field}");
+    }
+    write_manifest(&s, &format!("{id}.json"), &original);
+    s.migrate(&["backup", "verify", id]).expect(0);
+}
+
+/// `restore latest --to out.db` from inside the database's directory: a bare relative name,
+/// whose parent is the empty path, is published and its directory synced.
+#[test]
+fn a_bare_relative_target_is_published() {
+    let (s, _) = with_backups();
+    let dir = s.db().parent().unwrap().to_path_buf();
+    let run = migrate_command()
+        .current_dir(&dir)
+        .args(["--db", "app.db", "restore", "latest", "--to", "out.db"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = rusqlite::Connection::open(dir.join("out.db")).unwrap();
+    assert_eq!(count(&out, "SELECT count(*) FROM t"), 2);
+}
