@@ -66,6 +66,34 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Checks, before a run writes anything, that the journal in `dir` can be appended to safely:
+/// the directory (where it exists) and the journal (where it exists) are the running user's
+/// own, not links, and the directory is writable by nobody else (see `owned`). A run that could
+/// not record itself safely does not start.
+///
+/// # Errors
+///
+/// [`Error::UnsafePath`] naming what is wrong.
+pub(crate) fn ready(dir: &Path) -> Result<(), Error> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(());
+    }
+    crate::owned::check_dir(dir)?;
+    let path = path(dir);
+    match std::fs::symlink_metadata(&path) {
+        Err(_) => Ok(()),
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::UnsafePath {
+            path,
+            reason: "a symbolic link where the tool keeps its own file".to_owned(),
+        }),
+        Ok(_) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            crate::owned::open_file(&path, std::fs::OpenOptions::new().read(true).mode(0o600))
+                .map(drop)
+        }
+    }
+}
+
 /// Appends `entry` to the journal in `dir`, creating both if needed, and syncs it.
 pub(crate) fn append(dir: &Path, entry: &Entry<'_>) -> Result<(), Error> {
     store::create_dir(dir)?;
@@ -74,14 +102,16 @@ pub(crate) fn append(dir: &Path, entry: &Entry<'_>) -> Result<(), Error> {
         path: path.clone(),
         source,
     };
+    // Never through a link, only a regular file of ours (see `owned`).
     let mut file = {
         use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?
+        crate::owned::open_file(
+            &path,
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600),
+        )?
     };
     let mut line = serde_json::to_string(entry).map_err(|e| io(std::io::Error::other(e)))?;
     line.push('\n');

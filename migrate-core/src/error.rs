@@ -67,6 +67,17 @@ pub enum Error {
         name: String,
     },
 
+    /// A file or directory the tool writes beside the database is not one it can trust: a
+    /// symbolic link, not a regular file or directory, owned by another user, or (a backup
+    /// directory) writable by others. Nothing was written through it.
+    #[error("{}: {reason}; nothing was written there (see docs/security.md)", path.display())]
+    UnsafePath {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The request cannot be carried out on this database as it is.
     #[error("{reason}")]
     InvalidRequest {

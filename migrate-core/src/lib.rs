@@ -36,6 +36,7 @@ pub mod lock;
 pub mod marker;
 mod migration;
 mod migrator;
+mod owned;
 pub mod plan;
 mod recover;
 pub mod report;

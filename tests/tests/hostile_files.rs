@@ -140,3 +140,67 @@ fn a_bare_relative_target_is_published() {
     let out = rusqlite::Connection::open(dir.join("out.db")).unwrap();
     assert_eq!(count(&out, "SELECT count(*) FROM t"), 2);
 }
+
+/// A pending migration on a database with data: what an attacker's planted files wait for.
+fn pending_run() -> Scratch {
+    let (s, _) = with_backups();
+    std::fs::write(s.migrations().join("0002_u.up.sql"), "CREATE TABLE u (x);").unwrap();
+    s
+}
+
+/// The reproduction: the lock file a symbolic link to one file, the audit journal a
+/// link to another, the backup directory writable by everyone. Each is refused by name before
+/// anything is written through it; the files the links point to are untouched; the database
+/// is not migrated.
+#[test]
+fn planted_links_and_a_shared_backup_directory_are_refused() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let victim = |s: &Scratch, name: &str| {
+        let path = s.db().parent().unwrap().join(name);
+        std::fs::write(&path, "precious\n").unwrap();
+        path
+    };
+    let check = |s: &Scratch, planted: &std::path::Path, what: &str| {
+        let run = s.migrate(&["up"]);
+        assert_eq!(run.code, 1, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&planted.display().to_string()),
+            "{what}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            count(
+                &s.conn(),
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'u'"
+            ),
+            0,
+            "{what}: migrated anyway"
+        );
+    };
+
+    let s = pending_run();
+    let target = victim(&s, "target-of-lock");
+    let lock = migrate_core::lock::lock_path(&s.db());
+    let _ = std::fs::remove_file(&lock);
+    symlink(&target, &lock).unwrap();
+    check(&s, &lock, "lock");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+
+    let s = pending_run();
+    let target = victim(&s, "target-of-journal");
+    let audit = migrate_core::audit::path(&backups(&s));
+    std::fs::remove_file(&audit).unwrap();
+    symlink(&target, &audit).unwrap();
+    let run = s.migrate(&["up"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+
+    let s = pending_run();
+    std::fs::set_permissions(backups(&s), std::fs::Permissions::from_mode(0o777)).unwrap();
+    check(&s, &backups(&s), "backup directory");
+    assert!(
+        s.migrate(&["up"]).stderr.contains("writable by everyone"),
+        "the reason is said"
+    );
+}

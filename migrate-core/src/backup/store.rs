@@ -133,7 +133,8 @@ pub fn manifest_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
 }
 
-/// Creates the backup directory (mode 0700 on Unix: backups hold all the data).
+/// Creates the backup directory (mode 0700: backups hold all the data), or checks the one
+/// there: a real directory of the running user's that nobody else can write (see `owned`).
 pub(crate) fn create_dir(dir: &Path) -> Result<(), Error> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -142,7 +143,8 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), Error> {
     builder.create(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    crate::owned::check_dir(dir)
 }
 
 /// Creates a new file readable by its owner only (0600 on Unix), failing if it exists.

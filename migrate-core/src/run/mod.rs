@@ -58,6 +58,8 @@ pub(crate) fn carry_out(
     let place = Place::of(conn, config.backup_dir.as_ref());
     // 1. The migration lock; a process that dies releases it.
     let _lock = place.lock(timeout)?;
+    // Where the run records itself must be safe before it changes anything.
+    place.ready()?;
     // 2. An interrupted run: continued from its consistent version, restored with proof, or
     //    refused (exit 7).
     let interrupted = place.recover(conn, timeout)?;

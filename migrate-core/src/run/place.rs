@@ -55,6 +55,15 @@ impl<'a> Place<'a> {
         }
     }
 
+    /// Whether the backup directory and the audit journal can be written safely (see
+    /// `owned`); an in-memory database has neither.
+    pub fn ready(&self) -> Result<(), Error> {
+        match self {
+            Place::File { backups, .. } => crate::audit::ready(backups),
+            Place::Memory => Ok(()),
+        }
+    }
+
     /// Step 2: the run a marker says was interrupted (holding the lock, its owner is gone).
     pub fn recover(
         &self,
