@@ -35,9 +35,20 @@ impl Script {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDirective`] for a `-- migrate:` comment this version does not know.
+    /// [`Error::UnknownDirective`] for a `-- migrate:` comment this version does not know;
+    /// [`Error::InvalidFile`] for a NUL byte, where SQLite would stop reading the script
+    /// without a word (everything after it would silently not run).
     pub fn parse(origin: impl Into<String>, sql: &str) -> Result<Self, Error> {
         let origin = origin.into();
+        if let Some(at) = sql.find('\0') {
+            return Err(Error::InvalidFile {
+                reason: format!(
+                    "a NUL byte at line {}: SQLite would ignore everything after it",
+                    sql[..at].matches('\n').count() + 1
+                ),
+                file: origin,
+            });
+        }
         let sql = checksum::normalize(sql).into_owned();
         let transaction = directive::transaction_mode(&origin, &sql)?;
         Ok(Self {

@@ -147,7 +147,11 @@ fn each_statement(
     sql: &str,
     mut run: impl FnMut(&mut Statement<'_>, &str) -> Result<(), String>,
 ) -> Result<usize, StatementError> {
-    let mut batch = Batch::new(conn, sql);
+    // With the text NUL-terminated, SQLite parses each statement where it lies; without, it
+    // copies the whole rest of the script before every statement (quadratic in the file's
+    // size: a 4 MB file of INSERTs took 13 s). `Script::parse` refuses NUL bytes inside.
+    let terminated = format!("{sql}\0");
+    let mut batch = Batch::new(conn, &terminated);
     // Byte offset where SQLite will start parsing the next statement.
     let mut pos = 0usize;
     let mut executed = 0usize;
@@ -174,9 +178,13 @@ fn each_statement(
         };
         // SQLite keeps the statement's text from where parsing began up to its end.
         let text = stmt.expanded_sql().unwrap_or_default();
-        let begin = match sql[pos..].find(&text) {
-            Some(i) if !text.is_empty() => pos + i,
-            _ => pos,
+        let begin = if sql[pos..].starts_with(&text) {
+            pos
+        } else {
+            match sql[pos..].find(&text) {
+                Some(i) if !text.is_empty() => pos + i,
+                _ => pos,
+            }
         };
         let start = begin + leading_trivia(&sql[begin..]);
         pos = (begin + text.len()).max(start);
@@ -235,6 +243,33 @@ mod tests {
 
     fn script(sql: &str) -> Script {
         Script::parse("0001_x.up.sql", sql).unwrap()
+    }
+
+    /// A large file runs statement by statement where each lies (no copy of the rest per
+    /// statement; see `each_statement`), and a failure near its end is still placed exactly.
+    #[test]
+    fn a_large_file_runs_every_statement_and_places_a_late_failure() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let mut sql: String = (0..30_000)
+            .map(|i| format!("INSERT INTO t VALUES ({i}); -- row {i}\n"))
+            .collect();
+        let ran = execute(&conn, &script(&sql), Control::Refused).unwrap();
+        assert_eq!(ran, 30_000);
+        sql.push_str("\n  INSERT INTO missing VALUES (1);\n");
+        let e = execute(&conn, &script(&sql), Control::Refused).unwrap_err();
+        assert_eq!((e.line, e.executed), (30_002, 30_000));
+        assert_eq!(e.statement, "INSERT INTO missing VALUES (1);");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 60_000);
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_with_its_line() {
+        let e = Script::parse("0001_x.up.sql", "SELECT 1;\nSELECT 2;\0 DROP TABLE t;").unwrap_err();
+        assert!(e.to_string().contains("NUL byte at line 2"), "{e}");
     }
 
     #[test]
