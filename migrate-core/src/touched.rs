@@ -60,12 +60,11 @@ impl<'c> Tracker<'c> {
                     seen.refused.insert(table.to_owned());
                     return Authorization::Deny;
                 }
-                Some(table) => {
-                    // Once per statement of a large file of INSERTs: no allocation when known.
-                    if !seen.tables.contains(table) {
-                        seen.tables.insert(table.to_owned());
-                    }
+                // Once per statement of a large file of INSERTs: no allocation when known.
+                Some(table) if !seen.tables.contains(table) => {
+                    seen.tables.insert(table.to_owned());
                 }
+                Some(_) => {}
                 None if edits_schema(&ctx) => seen.schema_edited = true,
                 None => {}
             }
