@@ -204,3 +204,63 @@ fn planted_links_and_a_shared_backup_directory_are_refused() {
         "the reason is said"
     );
 }
+
+/// A `backup create` killed part-way leaves its staging file; the next `backup list` removes it
+/// (once it has been left alone for a while) and says so, and a later backup is unaffected.
+#[test]
+fn a_killed_backups_staging_file_is_removed_by_the_next_list() {
+    let (s, _) = with_backups();
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE big (x);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)
+             INSERT INTO big SELECT randomblob(16) FROM c;",
+        )
+        .unwrap();
+    let dir = backups(&s);
+    let staging = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".db.zst.tmp"))
+    };
+    let mut child = migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .args(["backup", "create"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let leftover = loop {
+        if let Some(p) = staging() {
+            break p;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup finished first"
+        );
+        assert!(started.elapsed().as_secs() < 60);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(leftover.exists());
+    // Left alone for a minute, as a stopped process's file is.
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        .unwrap();
+    let list = s.migrate(&["backup", "list"]).expect(0);
+    assert!(
+        list.stderr
+            .contains("removed 1 leftover file(s) of stopped processes"),
+        "{}",
+        list.stderr
+    );
+    assert!(!leftover.exists());
+    s.migrate(&["backup", "create"]).expect(0);
+}

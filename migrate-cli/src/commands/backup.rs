@@ -54,6 +54,20 @@ pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliE
             });
         }
         BackupCommand::List => {
+            let swept = backup::sweep(&dir)?;
+            if !swept.removed.is_empty() {
+                out.note(&format!(
+                    "removed {} leftover file(s) of stopped processes ({} bytes): {}",
+                    swept.removed.len(),
+                    swept.bytes,
+                    swept
+                        .removed
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             warn_rejected(out, &dir)?;
             let all = backup::list(&dir)?;
             out.print(&all, || list_text(&all));

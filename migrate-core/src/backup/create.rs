@@ -85,6 +85,8 @@ pub fn create(
         });
     }
     store::create_dir(dir)?;
+    // What stopped processes left behind goes first (see `store::sweep`).
+    store::sweep(dir)?;
     let created_at = clock::now_rfc3339();
     let id = store::new_id(&created_at, options.reason.as_str());
     let file_name = format!("{id}.{}", options.compression.extension());
@@ -116,8 +118,7 @@ pub fn create(
         None
     };
 
-    let out = Staged::new(store::temp_path(&final_path));
-    let file = store::create_private(out.path())?;
+    let (out, file) = Staged::create(store::temp_path(&final_path))?;
     let source = Snapshot {
         conn: &snapshot,
         pages: page_count,
@@ -208,8 +209,8 @@ impl Snapshot<'_> {
         {
             self.stream_pages(sink, sink_path, progress)
         } else {
-            let image = Staged::new(self.staging.clone());
-            drop(store::create_private(image.path())?);
+            let (image, file) = Staged::create(self.staging.clone())?;
+            drop(file);
             copy_snapshot(self.conn, image.path(), self.busy_timeout, progress)?;
             image::copy_file(image.path(), sink, sink_path)
         }

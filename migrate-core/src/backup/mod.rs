@@ -32,7 +32,7 @@ pub use manifest::{Compression, Manifest, Reason};
 pub use policy::{Retention, to_delete};
 pub(crate) use restore::{Proof, check_copy, copy_into, restore_locked};
 pub use restore::{RestoreReport, restore, restore_to};
-pub use store::{Rejected, default_dir, find, is_valid_id, list, new_id, rejected};
+pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};
 pub(crate) use store::{Staged, create_dir, create_private, sync_dir};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
 pub(crate) use verify::{Depth as ImageDepth, VerifiedImage, stage};
@@ -47,6 +47,7 @@ use crate::Error;
 ///
 /// [`Error::Io`] when the directory cannot be read or a file cannot be removed.
 pub fn prune(dir: &Path, policy: &Retention) -> Result<Vec<String>, Error> {
+    sweep(dir)?;
     let all = list(dir)?;
     let doomed = to_delete(&all, policy);
     for id in &doomed {

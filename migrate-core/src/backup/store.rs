@@ -163,6 +163,9 @@ pub(crate) fn create_private(path: &Path) -> Result<File, Error> {
 pub(crate) struct Staged {
     path: PathBuf,
     published: bool,
+    /// An advisory lock (`flock`) on the file while it is under construction, released when this
+    /// drops (or the process dies): what tells [`sweep`] a live owner from a stopped one.
+    hold: Option<File>,
 }
 
 impl Staged {
@@ -174,7 +177,23 @@ impl Staged {
         Self {
             path,
             published: false,
+            hold: None,
         }
+    }
+
+    /// Creates the file (0600, exclusively) for construction, holding its advisory lock while
+    /// this lives, and returns it for writing.
+    pub fn create(path: PathBuf) -> Result<(Self, File), Error> {
+        let mut staged = Self::new(path);
+        let file = create_private(&staged.path)?;
+        let io = |source| Error::Io {
+            path: staged.path.clone(),
+            source,
+        };
+        let hold = file.try_clone().map_err(io)?;
+        hold.try_lock().map_err(|e| io(e.into()))?;
+        staged.hold = Some(hold);
+        Ok((staged, file))
     }
 
     /// Takes charge of a file already written in full at `path` (to publish it, or remove it).
@@ -182,6 +201,7 @@ impl Staged {
         Self {
             path,
             published: false,
+            hold: None,
         }
     }
 
@@ -215,8 +235,7 @@ impl Drop for Staged {
 
 /// Writes `text` to `path` through a staged file.
 pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
-    let staged = Staged::new(temp_path(path));
-    let mut file = create_private(staged.path())?;
+    let (staged, mut file) = Staged::create(temp_path(path))?;
     file.write_all(text.as_bytes())
         .map_err(|source| Error::Io {
             path: staged.path().to_path_buf(),
@@ -224,6 +243,126 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
         })?;
     drop(file);
     staged.publish(path)
+}
+
+/// What [`sweep`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    /// The files and directories removed.
+    pub removed: Vec<PathBuf>,
+    /// Their size in bytes (directories counted as their files).
+    pub bytes: u64,
+}
+
+/// Removes what stopped processes left in the backup directory `dir`: staging files
+/// (`.<name>.tmp`) whose advisory lock nobody holds (a live writer holds it until it publishes
+/// or drops them; a process that dies releases it), and rehearsal copies (`.rehearsal-<pid>…`)
+/// whose process is gone. Never anything a live process is writing; never through a link.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the directory cannot be read.
+pub fn sweep(dir: &Path) -> Result<Swept, Error> {
+    let mut swept = Swept::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(swept),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if let Some(pid) = rehearsal_pid(&name) {
+            if process_gone(pid) {
+                let size = if meta.is_dir() {
+                    tree_size(&path)
+                } else {
+                    meta.len()
+                };
+                let removed = if meta.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                if removed.is_ok() {
+                    swept.bytes += size;
+                    swept.removed.push(path);
+                }
+            }
+            continue;
+        }
+        if !(name.starts_with('.') && name.ends_with(".tmp") && meta.file_type().is_file()) {
+            continue;
+        }
+        // A file created this instant may not be locked by its writer yet.
+        let recent = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_none_or(|age| age < SWEEP_AFTER);
+        if recent {
+            continue;
+        }
+        let mut options = OpenOptions::new();
+        options.read(true);
+        let Ok(file) = crate::owned::open_file(&path, &mut options) else {
+            continue;
+        };
+        // Held by a live writer: not ours to remove.
+        if file.try_lock().is_err() {
+            continue;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            swept.bytes += meta.len();
+            swept.removed.push(path);
+        }
+    }
+    Ok(swept)
+}
+
+/// How long a staging file must have been left unchanged before [`sweep`] considers it.
+const SWEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The process id in a rehearsal copy's name (`.rehearsal-<pid>.db`, its journal, its backup
+/// directory), if it is one.
+fn rehearsal_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(".rehearsal-")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    if !rest[digits.len()..].starts_with(".db") {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether no process has the id `pid` (a reused id counts as alive: nothing is removed).
+fn process_gone(pid: i32) -> bool {
+    match rustix::process::Pid::from_raw(pid) {
+        Some(pid) => rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH),
+        None => false,
+    }
+}
+
+fn tree_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match std::fs::symlink_metadata(e.path()) {
+                    Ok(m) if m.is_dir() => tree_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// A hidden temporary name beside `path`: `.<name>.tmp`.
@@ -280,6 +419,46 @@ mod tests {
         write_atomically(&path, "whole").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole");
         assert!(!temp_path(&path).exists());
+    }
+
+    #[test]
+    fn sweep_removes_what_stopped_processes_left_and_nothing_a_live_one_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        let age = |path: &Path| {
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        // A leftover nobody holds, and one a live writer holds.
+        let leftover = dir.path().join(".x.db.zst.tmp");
+        std::fs::write(&leftover, vec![0u8; 1000]).unwrap();
+        age(&leftover);
+        let (live, _file) = Staged::create(dir.path().join(".y.db.zst.tmp")).unwrap();
+        age(live.path());
+        // A rehearsal copy of a process that is gone, and one of this process.
+        let dead = dir.path().join(".rehearsal-999999999.db");
+        std::fs::write(&dead, "x").unwrap();
+        let ours = dir
+            .path()
+            .join(format!(".rehearsal-{}.db", std::process::id()));
+        std::fs::write(&ours, "x").unwrap();
+        // A link to a file elsewhere, named like a leftover.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let precious = elsewhere.path().join("precious");
+        std::fs::write(&precious, "keep").unwrap();
+        std::os::unix::fs::symlink(&precious, dir.path().join(".z.tmp")).unwrap();
+
+        let swept = sweep(dir.path()).unwrap();
+        let mut removed = swept.removed.clone();
+        removed.sort();
+        assert_eq!(removed, vec![dead.clone(), leftover.clone()]);
+        assert_eq!(swept.bytes, 1001);
+        assert!(live.path().exists() && ours.exists());
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
     }
 
     #[test]

@@ -110,8 +110,7 @@ pub(crate) fn stage_unchecked(
             (image, digested)
         }
         Compression::Zstd => {
-            let staged = Staged::new(stage.to_path_buf());
-            let mut out = store::create_private(staged.path())?;
+            let (staged, mut out) = Staged::create(stage.to_path_buf())?;
             let digested = image::decompress(&file, &mut out, staged.path()).map_err(unreadable)?;
             drop(out);
             let image = VerifiedImage {

@@ -59,7 +59,13 @@ impl<'a> Place<'a> {
     /// `owned`); an in-memory database has neither.
     pub fn ready(&self) -> Result<(), Error> {
         match self {
-            Place::File { backups, .. } => crate::audit::ready(backups),
+            Place::File { backups, .. } => {
+                crate::audit::ready(backups)?;
+                // What stopped processes left in the backup directory goes (see `store::sweep`);
+                // a failure to clean up does not stop the run.
+                let _ = crate::backup::sweep(backups);
+                Ok(())
+            }
             Place::Memory => Ok(()),
         }
     }
