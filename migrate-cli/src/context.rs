@@ -11,38 +11,92 @@ use crate::error::CliError;
 /// Where the database is: `--db`, else `MIGRATE_DB`, else `DATABASE_URL` (`sqlite:PATH` or
 /// `sqlite://PATH`), else `db` in the configuration file.
 pub fn db_path(global: &Global) -> Result<PathBuf, CliError> {
+    let (db, from) = named_db(global)?;
+    check_name(&db, from)?;
+    Ok(db)
+}
+
+/// The database as given, and where it was given.
+fn named_db(global: &Global) -> Result<(PathBuf, &'static str), CliError> {
     if let Some(db) = &global.db {
-        return Ok(db.clone());
+        return Ok((db.clone(), "--db"));
     }
-    if let Some(db) = std::env::var_os("MIGRATE_DB").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(db));
+    if let Some(db) = std::env::var_os("MIGRATE_DB") {
+        return Ok((PathBuf::from(db), "MIGRATE_DB"));
     }
     if let Ok(url) = std::env::var("DATABASE_URL")
         && !url.is_empty()
     {
-        return parse_database_url(&url).map_err(CliError::Usage);
+        return parse_database_url(&url)
+            .map(|p| (p, "DATABASE_URL"))
+            .map_err(CliError::Usage);
     }
     if let Some(db) = &global.file.db {
-        return Ok(db.clone());
+        return Ok((db.clone(), "`db` in migrate.toml"));
     }
     Err(CliError::Usage(
         "no database given: pass --db PATH, or set MIGRATE_DB or DATABASE_URL=sqlite:PATH, or `db` in migrate.toml".into(),
     ))
 }
 
-/// `sqlite:PATH`, `sqlite://PATH` (`sqlite:///abs` is `/abs`), with any `?options` dropped.
+/// Refuses names that are not a database file's path: empty, SQLite's `:memory:` (which would
+/// migrate a database that vanishes at exit), and `file:` URIs or URLs where a path belongs
+/// (every command reads the database by its path; SQLite alone would interpret a URI).
+fn check_name(db: &std::path::Path, from: &str) -> Result<(), CliError> {
+    let text = db.to_string_lossy();
+    let refused = if text.is_empty() {
+        Some("is empty".to_owned())
+    } else if text == ":memory:" || text.starts_with("file::memory:") {
+        Some("names an in-memory database, which would vanish when the command exits".to_owned())
+    } else if text.starts_with("file:") || text.starts_with("sqlite:") {
+        Some(format!(
+            "`{text}` is a URI; give the database file's path (DATABASE_URL takes sqlite:PATH)"
+        ))
+    } else {
+        None
+    };
+    match refused {
+        Some(why) => Err(CliError::Usage(format!(
+            "the database named by {from} {why}; migrations need a database file"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `sqlite:PATH`, `sqlite://PATH` (`sqlite:///abs` is `/abs`), percent-decoded, with any
+/// `?options` dropped.
 pub fn parse_database_url(url: &str) -> Result<PathBuf, String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or_else(|| format!("DATABASE_URL `{url}` is not an SQLite URL (sqlite:PATH)"))?;
     let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    let path = percent_decode(path)
+        .ok_or_else(|| format!("DATABASE_URL `{url}` has a malformed %-escape"))?;
     if path.is_empty() || path == ":memory:" {
         return Err(format!(
             "DATABASE_URL `{url}` names no database file; migrations need a file"
         ));
     }
     Ok(PathBuf::from(path))
+}
+
+/// `%XX` escapes decoded (as URLs write spaces and other bytes); `None` for a malformed one.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The migrations directory: `--migrations`, else the configuration's, else `./migrations`.

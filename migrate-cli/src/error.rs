@@ -63,6 +63,7 @@ impl CliError {
                 | Error::UnknownDirective { .. }
                 | Error::InvalidTarget { .. }
                 | Error::Irreversible { .. }
+                | Error::InvalidDatabase { .. }
                 | Error::InvalidRequest { .. } => code::USAGE,
                 Error::LockTimeout { .. } => code::LOCKED,
                 Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,

@@ -29,6 +29,45 @@ pub(crate) fn stored_columns(
     .collect()
 }
 
+/// Checks that `path` can be a database a run writes, before anything is created or opened:
+/// an existing regular file (a symbolic link to one is fine) that can be written, in a
+/// directory that can be written (SQLite creates its journal there), or a new file in an
+/// existing directory.
+///
+/// # Errors
+///
+/// [`Error::InvalidDatabase`] saying what is wrong.
+pub fn check_target(path: &Path) -> Result<(), Error> {
+    let invalid = |reason: &str| Error::InvalidDatabase {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(invalid("a directory, not a database file")),
+        Ok(meta) if !meta.is_file() => Err(invalid(
+            "not a regular file (a device, a FIFO or a socket): migrations need a database file",
+        )),
+        Ok(_) if !writable(path) => Err(invalid("read-only: a run could not write it")),
+        Ok(_) if !writable(dir) => Err(invalid(
+            "its directory is read-only: SQLite could not create its journal there",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            _ => Err(invalid("its directory does not exist")),
+        },
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Opens (creating if needed) the database for a run. SQLite-level waits on other writers use
 /// the same timeout as the migration lock.
 ///

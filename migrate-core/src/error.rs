@@ -78,6 +78,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The database named is not one a run can migrate: a directory, a device or FIFO, a file
+    /// (or connection) that cannot be written, a file whose directory does not exist. Nothing
+    /// was created or changed.
+    #[error("{}: {reason}; nothing was created or changed", path.display())]
+    InvalidDatabase {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The request cannot be carried out on this database as it is.
     #[error("{reason}")]
     InvalidRequest {

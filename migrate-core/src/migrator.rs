@@ -135,7 +135,16 @@ impl Migrator {
     /// [`Error::RunFailed`] when a migration or its verification failed (its report says
     /// whether the database is unchanged), [`Error::Sqlite`] for anything else.
     pub fn run(&self, db: impl AsRef<Path>, request: &Request) -> Result<RunReport, Error> {
-        let conn = db::open(db.as_ref(), self.config.lock_timeout)?;
+        let db = db.as_ref();
+        db::check_target(db)?;
+        if !db.exists() {
+            // Nothing is created for a request that fails validation or has nothing to do.
+            let plan = self.plan_state(&DbState::empty(), request)?;
+            if plan.steps.is_empty() {
+                return Ok(run::unchanged(plan, Instant::now(), None));
+            }
+        }
+        let conn = db::open(db, self.config.lock_timeout)?;
         self.run_on(&conn, request)
     }
 
@@ -158,6 +167,14 @@ impl Migrator {
             if plan.steps.is_empty() {
                 return Ok(run::unchanged(plan, started, None));
             }
+        }
+        // A connection that cannot write is refused before the lock, the pre-flight check and
+        // the backup, which would all be for nothing.
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            return Err(Error::InvalidDatabase {
+                path: conn.path().map(PathBuf::from).unwrap_or_default(),
+                reason: "the connection was opened read-only: a run could not write it".to_owned(),
+            });
         }
         run::carry_out(
             conn,
@@ -182,6 +199,11 @@ impl Migrator {
         version: Option<Version>,
     ) -> Result<Vec<crate::status::Named>, Error> {
         let db = db.as_ref();
+        db::check_target(db)?;
+        if !db.exists() {
+            // Nothing applied, nothing to fix; and nothing created.
+            return Ok(Vec::new());
+        }
         let conn = db::open(db, self.config.lock_timeout)?;
         let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
         let state = self.read_state(&conn, DownScripts::Skip)?;
@@ -370,6 +392,7 @@ impl Migrator {
                 ),
             });
         }
+        db::check_target(db)?;
         let conn = db::open(db, self.config.lock_timeout)?;
         let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
         if let Some(current) =

@@ -1,0 +1,116 @@
+//! What `--db` may name. Directories, devices, FIFOs, read-only connections, missing
+//! directories, in-memory names and URIs are refused with a message naming the path and the
+//! reason, before anything is created or backed up; `sqlite:` URLs are percent-decoded; a
+//! request that fails validation creates no file.
+
+use migrate_tests::{Scratch, migrate_command};
+
+fn scratch() -> Scratch {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    std::fs::write(s.migrations().join("0001_a.up.sql"), "CREATE TABLE a (x);").unwrap();
+    s
+}
+
+/// Runs `migrate --migrations <dir> ARGS` in the scratch directory with `env` set.
+fn migrate_in(s: &Scratch, env: &[(&str, &str)], args: &[&str]) -> migrate_tests::Run {
+    let mut cmd = migrate_command();
+    cmd.current_dir(s.db().parent().unwrap())
+        .arg("--migrations")
+        .arg(s.migrations())
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    migrate_tests::Run::from(cmd.output().unwrap())
+}
+
+/// Every file in the scratch directory but the migrations.
+fn created(s: &Scratch) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.db().parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "migrations")
+        .collect();
+    names.sort();
+    names
+}
+
+/// Environment, arguments, and what the refusal must say.
+type Case = (&'static [(&'static str, &'static str)], &'static [&'static str], &'static str);
+
+#[test]
+fn what_is_not_a_database_file_is_refused_before_anything_is_created() {
+    let s = scratch();
+    let dir = s.db().parent().unwrap().to_path_buf();
+    std::fs::create_dir(dir.join("d.db")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("fifo.db"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let before = created(&s);
+    let cases: [Case; 8] = [
+        (&[], &["--db", "/dev/null", "up"], "not a regular file"),
+        (&[], &["--db", "d.db", "up"], "a directory"),
+        (&[], &["--db", "fifo.db", "up"], "not a regular file"),
+        (
+            &[],
+            &["--db", "missing/app.db", "up"],
+            "directory does not exist",
+        ),
+        (&[], &["--db", ":memory:", "up"], "in-memory"),
+        (&[("MIGRATE_DB", "")], &["up"], "is empty"),
+        (&[("MIGRATE_DB", "file:app.db")], &["up"], "is a URI"),
+        (
+            &[],
+            &["--db", "new.db", "up", "--to", "99"],
+            "no migration with version 99",
+        ),
+    ];
+    for (env, args, said) in cases {
+        let run = migrate_in(&s, env, args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
+        assert_eq!(created(&s), before, "{args:?} created files");
+    }
+    assert!(!std::path::Path::new("/dev/null.migrate-lock").exists());
+}
+
+#[test]
+fn a_sqlite_url_is_percent_decoded() {
+    let s = scratch();
+    migrate_in(&s, &[("DATABASE_URL", "sqlite:my%20app.db")], &["-q", "up"]).expect(0);
+    assert!(s.db().parent().unwrap().join("my app.db").is_file());
+}
+
+/// A read-only connection handed to `run_on` is refused before the lock, the pre-flight and
+/// the backup: no backup directory appears. With nothing pending it is fine.
+#[test]
+fn a_read_only_connection_is_refused_before_any_backup() {
+    let s = scratch();
+    s.migrate(&["-q", "up"]).expect(0);
+    std::fs::write(s.migrations().join("0002_b.up.sql"), "CREATE TABLE b (x);").unwrap();
+    let backups = migrate_core::backup::default_dir(&s.db());
+    std::fs::remove_dir_all(&backups).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(s.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let migrator =
+        migrate_core::Migrator::new(migrate_core::source::read_dir(s.migrations()).unwrap());
+    let e = migrator
+        .run_on(&conn, &migrate_core::Request::up())
+        .unwrap_err();
+    assert!(
+        matches!(e, migrate_core::Error::InvalidDatabase { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("read-only"), "{e}");
+    assert!(!backups.exists(), "a backup was taken for nothing");
+    let up_to_1 = migrate_core::Request::Up { to: Some(1) };
+    migrator.run_on(&conn, &up_to_1).unwrap();
+}
