@@ -4,7 +4,7 @@
 //!
 //! Grouping is pure ([`units`]); [`execute`] does the I/O.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -123,6 +123,9 @@ pub(crate) struct Failed {
     pub failure: Box<Failure>,
     pub committed: Vec<StepReport>,
     pub state: DatabaseState,
+    /// Set when the run never began because another connection held SQLite's write lock for
+    /// this long: a lock timeout, not a failed migration.
+    pub locked_out: Option<Duration>,
 }
 
 const FK_SAMPLE: usize = 10;
@@ -170,7 +173,11 @@ pub(crate) fn execute(
         };
         match result {
             Ok(reports) => committed.extend(reports),
-            Err(UnitFailure { failure, changed }) => {
+            Err(UnitFailure {
+                failure,
+                changed,
+                locked_out,
+            }) => {
                 let state = if committed.is_empty() && !changed {
                     DatabaseState::Unchanged
                 } else {
@@ -180,6 +187,7 @@ pub(crate) fn execute(
                 };
                 return Err(Failed {
                     failure: Box::new(failure),
+                    locked_out: locked_out.filter(|_| committed.is_empty()),
                     committed,
                     state,
                 });
@@ -238,6 +246,9 @@ struct UnitFailure {
     failure: Failure,
     /// Whether the unit left changes behind (only possible outside a transaction).
     changed: bool,
+    /// Set when the unit never began: SQLite's write lock stayed with another connection for
+    /// this long.
+    locked_out: Option<Duration>,
 }
 
 impl UnitFailure {
@@ -245,6 +256,7 @@ impl UnitFailure {
         Self {
             failure,
             changed: false,
+            locked_out: None,
         }
     }
 }
@@ -268,8 +280,17 @@ fn transactional(
     // back when `_enforcement` drops, after COMMIT or ROLLBACK.
     let _enforcement = EnforcementOff::new(conn).map_err(fail("switching foreign keys off"))?;
     // Dropping the transaction without commit rolls it back, whatever path leaves this function.
-    let tx =
-        UnitTx::begin(conn, run.checks.write_lock).map_err(fail("beginning the transaction"))?;
+    let waiting = Instant::now();
+    let tx = UnitTx::begin(conn, run.checks.write_lock).map_err(|e| {
+        let locked_out = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        UnitFailure {
+            locked_out: locked_out.then(|| waiting.elapsed()),
+            ..fail("beginning the transaction")(e)
+        }
+    })?;
     run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
     let before = run
         .checks
@@ -375,6 +396,7 @@ fn outside(
     let changed = |failure| UnitFailure {
         failure,
         changed: true,
+        locked_out: None,
     };
     let _enforcement =
         EnforcementOff::new(conn).map_err(unchanged("switching foreign keys off"))?;
@@ -400,6 +422,7 @@ fn outside(
     .map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: refused(statement_failure(step, e), &tracker),
+        locked_out: None,
     })?;
     let touched = tracker.touched();
     drop(tracker);

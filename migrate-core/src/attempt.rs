@@ -139,6 +139,20 @@ impl Attempt {
         self.record.fingerprint = None;
     }
 
+    /// Marks the attempt failed for want of SQLite's write lock, without writing the database
+    /// (that would wait for the same lock): only the audit journal records it.
+    pub fn locked_out(&mut self, waited: std::time::Duration) {
+        self.record.outcome = Outcome::Failed;
+        self.record.error = Some(format!(
+            "another connection held SQLite's write lock for {} ms; nothing was changed",
+            waited.as_millis()
+        ));
+        self.record.to_version = self.record.from_version;
+        self.record.versions.clear();
+        self.record.id = None;
+        self.close();
+    }
+
     /// Records a failed run, after its rollback, in a transaction of its own.
     pub fn fail(
         &mut self,

@@ -38,7 +38,11 @@ fn created(s: &Scratch) -> Vec<String> {
 }
 
 /// Environment, arguments, and what the refusal must say.
-type Case = (&'static [(&'static str, &'static str)], &'static [&'static str], &'static str);
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+    &'static str,
+);
 
 #[test]
 fn what_is_not_a_database_file_is_refused_before_anything_is_created() {
@@ -113,4 +117,39 @@ fn a_read_only_connection_is_refused_before_any_backup() {
     assert!(!backups.exists(), "a backup was taken for nothing");
     let up_to_1 = migrate_core::Request::Up { to: Some(1) };
     migrator.run_on(&conn, &up_to_1).unwrap();
+}
+
+/// An application holding SQLite's write lock for longer than the run's lock timeout: the run
+/// exits 3 (not 5: no migration failed), says who holds it, changes nothing, and records the
+/// attempt in the audit journal (the database's table would need the same lock).
+#[test]
+fn a_writer_holding_the_write_lock_is_a_lock_timeout() {
+    let s = scratch();
+    s.migrate(&["-q", "up"]).expect(0);
+    std::fs::write(s.migrations().join("0002_b.up.sql"), "CREATE TABLE b (x);").unwrap();
+    let app = s.conn();
+    app.execute_batch("BEGIN IMMEDIATE; INSERT INTO a VALUES (1);")
+        .unwrap();
+    let run = s.migrate(&["up", "--lock-timeout", "1"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("SQLite's write lock"), "{}", run.stderr);
+    app.execute_batch("COMMIT").unwrap();
+    let tables: i64 = app
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'b'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    let journal = std::fs::read_to_string(migrate_core::audit::path(
+        &migrate_core::backup::default_dir(&s.db()),
+    ))
+    .unwrap();
+    assert!(
+        journal.lines().last().unwrap().contains("write lock"),
+        "{journal}"
+    );
+    assert!(!migrate_core::marker::exists(&s.db()));
+    s.migrate(&["-q", "up"]).expect(0);
 }

@@ -56,8 +56,10 @@ pub(crate) fn carry_out(
 ) -> Result<RunReport, Error> {
     let timeout = config.lock_timeout;
     let place = Place::of(conn, config.backup_dir.as_ref());
-    // 1. The migration lock; a process that dies releases it.
+    // 1. The migration lock; a process that dies releases it. Waiting for it and for SQLite's
+    //    write lock share one timeout.
     let _lock = place.lock(timeout)?;
+    let _budget = BusyBudget::set(conn, timeout.saturating_sub(started.elapsed()));
     // Where the run records itself must be safe before it changes anything.
     place.ready()?;
     // 2. An interrupted run: continued from its consistent version, restored with proof, or
@@ -101,6 +103,15 @@ pub(crate) fn carry_out(
     };
     let applied = apply::execute(conn, &plan, config.scope, &mut journal, checks);
     let applied = commit_fence(fence, applied);
+    // Another connection kept SQLite's write lock for the rest of the timeout: nothing began,
+    // and recording the attempt in the database would wait for the same lock again.
+    if let Err(apply::Failed {
+        locked_out: Some(waited),
+        ..
+    }) = &applied
+    {
+        return Err(locked_out(&place, &mut attempt, *waited));
+    }
     // 7. A failure after a commit: restore with proof, or leave the database as it is.
     let outcome = match applied {
         Ok(steps) => Ok(steps),
@@ -124,6 +135,53 @@ pub(crate) fn carry_out(
         Err(_) => {}
     }
     report
+}
+
+/// The run that never began because another connection held SQLite's write lock: exit 3, as
+/// for the migration lock; the attempt reaches the audit journal (the database's own table
+/// would need that lock), the marker goes.
+fn locked_out(place: &Place<'_>, attempt: &mut Attempt, waited: Duration) -> Error {
+    attempt.locked_out(waited);
+    place.audit(attempt, &DatabaseState::Unchanged);
+    let path = match place {
+        Place::File { db, .. } => {
+            let _ = marker::clear(db);
+            db.to_path_buf()
+        }
+        Place::Memory => PathBuf::new(),
+    };
+    Error::LockTimeout {
+        path,
+        waited,
+        holder: "another connection holding SQLite's write lock (a writer of the application; SQLite does not say which process)".to_owned(),
+    }
+}
+
+/// The connection's busy timeout for the rest of a run, restored when dropped (`run_on` leaves
+/// the application's connection as it was).
+struct BusyBudget<'c> {
+    conn: &'c Connection,
+    before: Option<i64>,
+}
+
+impl<'c> BusyBudget<'c> {
+    fn set(conn: &'c Connection, left: Duration) -> Self {
+        let before = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).ok();
+        // At least a moment, so that a run that used its whole budget waiting for the
+        // migration lock still takes a free write lock.
+        let _ = conn.busy_timeout(left.max(Duration::from_millis(100)));
+        BusyBudget { conn, before }
+    }
+}
+
+impl Drop for BusyBudget<'_> {
+    fn drop(&mut self) {
+        if let Some(ms) = self.before {
+            let _ = self
+                .conn
+                .busy_timeout(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+        }
+    }
 }
 
 /// `--exclusive`: SQLite's write lock from before the backup's snapshot to the run's end
@@ -233,6 +291,7 @@ fn commit_fence(
             failure: Box::new(apply::database("committing", e)),
             committed: Vec::new(),
             state: DatabaseState::Unchanged,
+            locked_out: None,
         }),
         (Some(fence), Err(failed)) => {
             drop(fence);
