@@ -59,13 +59,20 @@ pub fn parse(file_name: &str) -> Parsed {
     if file_name.starts_with('.') {
         return Parsed::Unrelated;
     }
-    let Some(stem) = file_name.strip_suffix(".sql") else {
+    let Some(stem) = strip_suffix_ignoring_case(file_name, ".sql") else {
         return Parsed::Unrelated;
     };
     match parse_stem(stem) {
         Ok(parsed) => Parsed::Migration(parsed),
         Err(reason) => Parsed::Malformed(reason),
     }
+}
+
+/// `text` without `suffix` (ASCII), matched whatever its case: `.UP.SQL` is `.up.sql`, as the
+/// file systems that ignore case would have it; never skipped for its case.
+fn strip_suffix_ignoring_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let at = text.len().checked_sub(suffix.len())?;
+    (text.is_char_boundary(at) && text[at..].eq_ignore_ascii_case(suffix)).then(|| &text[..at])
 }
 
 fn parse_stem(stem: &str) -> Result<FileName, String> {
@@ -81,11 +88,11 @@ fn parse_stem(stem: &str) -> Result<FileName, String> {
             kind: FileKind::Up,
         });
     }
-    let (base, kind) = if let Some(base) = stem.strip_suffix(".up") {
+    let (base, kind) = if let Some(base) = strip_suffix_ignoring_case(stem, ".up") {
         (base, FileKind::Up)
-    } else if let Some(base) = stem.strip_suffix(".down") {
+    } else if let Some(base) = strip_suffix_ignoring_case(stem, ".down") {
         (base, FileKind::Down)
-    } else if let Some(base) = stem.strip_suffix(".verify") {
+    } else if let Some(base) = strip_suffix_ignoring_case(stem, ".verify") {
         (base, FileKind::Verify)
     } else {
         (stem, FileKind::Up)
@@ -165,6 +172,12 @@ mod tests {
             (1, "create_users".into(), FileKind::Down)
         );
         assert_eq!(ok("12_x.verify.sql"), (12, "x".into(), FileKind::Verify));
+        assert_eq!(ok("0002_ADD_X.UP.SQL"), (2, "ADD_X".into(), FileKind::Up));
+        assert_eq!(
+            ok("0002_add_x.Down.Sql"),
+            (2, "add_x".into(), FileKind::Down)
+        );
+        assert_eq!(ok("3_é.VERIFY.sql"), (3, "é".into(), FileKind::Verify));
     }
 
     #[test]

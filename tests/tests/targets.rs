@@ -153,3 +153,26 @@ fn a_writer_holding_the_write_lock_is_a_lock_timeout() {
     assert!(!migrate_core::marker::exists(&s.db()));
     s.migrate(&["-q", "up"]).expect(0);
 }
+
+/// Careless spellings an operator makes: a file suffix in capitals is read (never skipped for
+/// its case), and `restore --table USERS` finds the table SQLite calls `users`.
+#[test]
+fn suffixes_and_table_names_are_matched_as_their_owners_match_them() {
+    let s = scratch();
+    std::fs::write(
+        s.migrations().join("0002_USERS.UP.SQL"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ann');",
+    )
+    .unwrap();
+    let doc = s.migrate(&["--json", "up"]).expect(0).json();
+    assert_eq!(doc["to_version"], 2, "{doc}");
+    let backup = s.migrate(&["--json", "backup", "create"]).expect(0).json();
+    let id = backup["id"].as_str().unwrap().to_owned();
+    s.conn().execute("DELETE FROM users", []).unwrap();
+    s.migrate(&["restore", &id, "--table", "USERS"]).expect(0);
+    let rows: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+}

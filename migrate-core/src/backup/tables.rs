@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use crate::Error;
@@ -148,30 +148,42 @@ struct TablePlan {
 }
 
 /// Checks that `table` can be restored and builds its column list.
-fn plan_table(conn: &Connection, table: &str) -> Result<TablePlan, Error> {
-    if table.starts_with("sqlite_") || table.starts_with("_migrate_") {
+fn plan_table(conn: &Connection, asked: &str) -> Result<TablePlan, Error> {
+    let lower = asked.to_ascii_lowercase();
+    if lower.starts_with("sqlite_") || lower.starts_with("_migrate_") {
         return Err(refuse(
-            table,
+            asked,
             "internal tables cannot be restored one by one",
         ));
     }
+    // Names resolve as SQLite resolves them: ASCII letters in any case.
+    let mut resolved = None;
     for schema in ["main", ATTACHED] {
-        let exists = count_bound(
-            conn,
-            &format!(
-                "SELECT count(*) FROM {schema}.sqlite_schema WHERE type = 'table' AND name = ?1"
-            ),
-            table,
-        )?;
-        if exists == 0 {
-            let side = if schema == "main" {
-                "the database"
-            } else {
-                "the backup"
-            };
-            return Err(refuse(table, format!("there is no such table in {side}")));
+        let found: Option<String> = conn
+            .query_row(
+                &format!(
+                    "SELECT name FROM {schema}.sqlite_schema
+                      WHERE type = 'table' AND name = ?1 COLLATE NOCASE"
+                ),
+                [asked],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("looking the table up")?;
+        match found {
+            Some(name) => resolved = resolved.or(Some(name)),
+            None => {
+                let side = if schema == "main" {
+                    "the database"
+                } else {
+                    "the backup"
+                };
+                return Err(refuse(asked, format!("there is no such table in {side}")));
+            }
         }
     }
+    let table_name = resolved.unwrap_or_else(|| asked.to_owned());
+    let table = table_name.as_str();
     let live = columns(conn, "main", table)?;
     let saved = columns(conn, ATTACHED, table)?;
     if live != saved {
