@@ -13,7 +13,27 @@ use crate::error::CliError;
 pub fn db_path(global: &Global) -> Result<PathBuf, CliError> {
     let (db, from) = named_db(global)?;
     check_name(&db, from)?;
-    Ok(db)
+    Ok(resolve(db))
+}
+
+/// The database's real path: symbolic links and `.`/`..` resolved, relative names made
+/// absolute, so that every command, whichever way the file was named (`app.db`, `./app.db`, a
+/// link to it), takes the same lock and finds the same marker and backups as a run opened
+/// through SQLite (which resolves links itself). A file that does not exist yet is named in
+/// its resolved directory.
+fn resolve(db: PathBuf) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(&db) {
+        return real;
+    }
+    let (Some(parent), Some(name)) = (db.parent(), db.file_name()) else {
+        return db;
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        parent
+    };
+    std::fs::canonicalize(parent).map_or(db.clone(), |dir| dir.join(name))
 }
 
 /// The database as given, and where it was given.

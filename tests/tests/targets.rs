@@ -176,3 +176,79 @@ fn suffixes_and_table_names_are_matched_as_their_owners_match_them() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+/// `new` after the largest version there can be: refused, nothing written.
+#[test]
+fn new_refuses_to_go_past_the_largest_version() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    std::fs::write(
+        s.migrations().join("9223372036854775807_last.up.sql"),
+        "SELECT 1;",
+    )
+    .unwrap();
+    let run = s.migrate(&["new", "next"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("largest there can be"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(s.migrations()).unwrap().count(), 1);
+}
+
+/// The main commands with the database named four ways: a bare relative name, `./name`, an
+/// absolute path, and a symbolic link to it. Each form works, and all of them share one lock,
+/// one marker and one backup directory (the real file's).
+#[test]
+fn every_way_of_naming_the_database_reaches_the_same_file_and_backups() {
+    let s = scratch();
+    let dir = s.db().parent().unwrap().to_path_buf();
+    std::os::unix::fs::symlink(s.db(), dir.join("link.db")).unwrap();
+    let absolute = s.db().display().to_string();
+    let mut seen = 0;
+    for (i, form) in ["app.db", "./app.db", absolute.as_str(), "link.db"]
+        .into_iter()
+        .enumerate()
+    {
+        let run = |args: &[&str]| {
+            let mut all = vec!["--db", form];
+            all.extend_from_slice(args);
+            let run = migrate_in(&s, &[], &all);
+            assert_eq!(run.code, 0, "{form} {args:?}: {}", run.stderr);
+            run
+        };
+        std::fs::write(
+            s.migrations().join(format!("{:04}_t{i}.up.sql", i + 2)),
+            format!("CREATE TABLE t{i} (x);"),
+        )
+        .unwrap();
+        run(&["-q", "up"]);
+        run(&["status"]);
+        run(&["verify"]);
+        run(&["check"]);
+        run(&["history"]);
+        run(&["backup", "create"]);
+        let list = run(&["--json", "backup", "list"]);
+        let listed = list.json().as_array().unwrap().len();
+        // Every form sees every backup taken so far, its own included: one directory.
+        assert!(listed > seen, "{form}: {listed} backups listed, {seen} before");
+        seen = listed;
+        let to = format!("copy-{i}.db");
+        run(&["restore", "latest", "--to", &to]);
+        assert!(dir.join(&to).is_file(), "{form}");
+    }
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".backups") || n.contains(".migrate-lock"))
+        .collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(
+        names,
+        ["app.db.backups", "app.db.migrate-lock"],
+        "one set beside the real file"
+    );
+}

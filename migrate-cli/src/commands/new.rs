@@ -25,7 +25,12 @@ pub fn run(g: &Global, out: &Output, name: &str) -> Result<(), CliError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let version = source::read_dir(dir)?.latest().unwrap_or(0) + 1;
+    let latest = source::read_dir(dir)?.latest().unwrap_or(0);
+    let version = latest.checked_add(1).ok_or_else(|| {
+        CliError::Usage(format!(
+            "the latest migration is version {latest}, the largest there can be: no version comes after it"
+        ))
+    })?;
     let base = format!("{version:04}_{name}");
     let templates = [
         ("up", format!("-- {base}: what this migration changes.\n")),
