@@ -296,6 +296,9 @@ impl Migrator {
         backup::store::create_dir(&dir)?;
         let copy_path = dir.join(format!(".rehearsal-{}.db", std::process::id()));
         let scratch = Scratch::new(copy_path);
+        // Created 0600 first: SQLite keeps the mode of the file it opens (and gives its
+        // journal the same), and the copy holds all the data.
+        drop(backup::create_private(scratch.path())?);
         if let Some(source) = db::open_read_only(db, self.config.lock_timeout)? {
             source
                 .backup(

@@ -264,3 +264,46 @@ fn a_killed_backups_staging_file_is_removed_by_the_next_list() {
     assert!(!leftover.exists());
     s.migrate(&["backup", "create"]).expect(0);
 }
+
+/// A rehearsal's scratch copy holds all the data: it is readable by its owner only, like the
+/// backups beside it (it was 0644).
+#[test]
+fn a_rehearsals_scratch_copy_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (s, _) = with_backups();
+    std::fs::write(
+        s.migrations().join("0002_slow.up.sql"),
+        "CREATE TABLE slow (x);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)
+         INSERT INTO slow SELECT x FROM c;",
+    )
+    .unwrap();
+    let mut child = migrate_command()
+        .arg("--db")
+        .arg(s.db())
+        .arg("--migrations")
+        .arg(s.migrations())
+        .args(["up", "--rehearse"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mode = loop {
+        let found = std::fs::read_dir(backups(&s)).unwrap().flatten().find(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(".rehearsal-") && n.ends_with(".db")
+        });
+        if let Some(Ok(meta)) = found.map(|e| e.metadata()) {
+            break meta.permissions().mode();
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the rehearsal ended first"
+        );
+        assert!(started.elapsed().as_secs() < 60);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(mode & 0o077, 0, "mode {:o}", mode & 0o777);
+}

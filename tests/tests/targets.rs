@@ -232,7 +232,10 @@ fn every_way_of_naming_the_database_reaches_the_same_file_and_backups() {
         let list = run(&["--json", "backup", "list"]);
         let listed = list.json().as_array().unwrap().len();
         // Every form sees every backup taken so far, its own included: one directory.
-        assert!(listed > seen, "{form}: {listed} backups listed, {seen} before");
+        assert!(
+            listed > seen,
+            "{form}: {listed} backups listed, {seen} before"
+        );
         seen = listed;
         let to = format!("copy-{i}.db");
         run(&["restore", "latest", "--to", &to]);
