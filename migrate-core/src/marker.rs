@@ -101,7 +101,19 @@ pub fn exists(db: &Path) -> bool {
 /// [`Error::Io`] when it cannot be read; [`Error::InvalidRequest`] when it is not a marker.
 pub fn read(db: &Path) -> Result<Option<RunMarker>, Error> {
     let path = path(db);
-    let text = match std::fs::read_to_string(&path) {
+    // Never read through a link (see `owned`).
+    let read = || -> std::io::Result<String> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut text = String::new();
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)?
+            .read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let text = match read() {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(Error::Io { path, source }),

@@ -307,3 +307,25 @@ fn a_rehearsals_scratch_copy_is_private() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(mode & 0o077, 0, "mode {:o}", mode & 0o777);
 }
+
+/// A link planted as the run marker is neither read through nor followed: the run stops
+/// naming it, and the file it points to is untouched.
+#[test]
+fn a_planted_marker_link_is_not_read_through() {
+    let s = pending_run();
+    let target = s.db().parent().unwrap().join("target-of-marker");
+    std::fs::write(&target, "{\"secret\": true}\n").unwrap();
+    let marker = migrate_core::marker::path(&s.db());
+    std::os::unix::fs::symlink(&target, &marker).unwrap();
+    let run = s.migrate(&["up"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&marker.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "{\"secret\": true}\n"
+    );
+}

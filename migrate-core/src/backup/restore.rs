@@ -206,6 +206,7 @@ pub(crate) fn copy_into(
     check: impl FnOnce() -> Result<(), Error> + Send,
 ) -> Result<Copied, Error> {
     let view = LockedView::prepare(live);
+    let live_path = PathBuf::from(live.path().unwrap_or_default());
     std::thread::scope(|scope| {
         let checker = scope.spawn(check);
         let backup = Backup::new(source, live).context("starting the restore")?;
@@ -220,8 +221,10 @@ pub(crate) fn copy_into(
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     StepResult::Busy | StepResult::Locked => {
-                        return Err(Error::InvalidRequest {
-                            reason: "the database stayed locked by another connection; nothing was restored"
+                        return Err(Error::LockTimeout {
+                            path: live_path.clone(),
+                            waited: timeout,
+                            holder: "another connection holding SQLite's lock on the database; nothing was restored"
                                 .to_owned(),
                         });
                     }
