@@ -64,7 +64,13 @@ impl CliError {
                 | Error::InvalidTarget { .. }
                 | Error::Irreversible { .. }
                 | Error::InvalidDatabase { .. }
+                | Error::NoDatabase { .. }
+                | Error::NoSuchBackup { .. }
+                | Error::NoSuchTable { .. }
+                | Error::TargetExists { .. }
+                | Error::Incompatible { .. }
                 | Error::InvalidRequest { .. } => code::USAGE,
+                Error::RepairStep { .. } => code::CORRUPT,
                 Error::LockTimeout { .. } => code::LOCKED,
                 Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,
                 Error::BackupCorrupt { .. } | Error::Corrupt { .. } => code::CORRUPT,

@@ -89,7 +89,67 @@ pub enum Error {
         reason: String,
     },
 
-    /// The request cannot be carried out on this database as it is.
+    /// There is no database file where a command that reads or copies one was pointed.
+    #[error("there is no database at {}", path.display())]
+    NoDatabase {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// No backup answers to the id given (or, for `latest`, there is none at all), or the id is
+    /// not one.
+    #[error("{reason}")]
+    NoSuchBackup {
+        /// The backup directory.
+        dir: PathBuf,
+        /// The id asked for.
+        id: String,
+        /// What is wrong, in a sentence.
+        reason: String,
+    },
+
+    /// No table of that name.
+    #[error("there is no table `{table}` in {}", path.display())]
+    NoSuchTable {
+        /// The database or backup looked in.
+        path: PathBuf,
+        /// The name asked for.
+        table: String,
+    },
+
+    /// A file that must not exist yet does (a restore `--to` writes a new file only).
+    #[error("{} exists; {reason}", path.display())]
+    TargetExists {
+        /// The file.
+        path: PathBuf,
+        /// Why it must not.
+        reason: String,
+    },
+
+    /// Options asked for together that cannot go together.
+    #[error("{reason}")]
+    Incompatible {
+        /// Which, and why.
+        reason: String,
+    },
+
+    /// A step of the repair ladder could not do its work (the ladder goes on to the next).
+    #[error("{reason}")]
+    RepairStep {
+        /// What stopped it.
+        reason: String,
+    },
+
+    /// Something the tool's own invariants rule out (a bug, or a file of the tool's damaged
+    /// by hand); nothing further was done.
+    #[error("{reason}")]
+    Internal {
+        /// What happened.
+        reason: String,
+    },
+
+    /// The request does not fit the database as it is (a baseline over recorded migrations,
+    /// fix-checksums for a file that did not change); nothing was changed.
     #[error("{reason}")]
     InvalidRequest {
         /// Why.

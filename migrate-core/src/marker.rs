@@ -120,7 +120,7 @@ pub fn read(db: &Path) -> Result<Option<RunMarker>, Error> {
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| Error::InvalidRequest {
+        .map_err(|e| Error::Internal {
             reason: format!(
                 "{} is not a run marker ({e}); move it away after checking the database",
                 path.display()

@@ -267,8 +267,8 @@ impl Migrator {
         let db = db.as_ref();
         let status = self.status(db)?;
         if !db.is_file() {
-            return Err(Error::InvalidRequest {
-                reason: format!("there is no database at {}", db.display()),
+            return Err(Error::NoDatabase {
+                path: db.to_path_buf(),
             });
         }
         let integrity = crate::integrity::check(

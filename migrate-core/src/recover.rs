@@ -173,7 +173,7 @@ fn refusal(
 
 /// A marker flagged as recorded is only ever written by a refusal.
 fn unreachable_refusal(db: &Path) -> Error {
-    Error::InvalidRequest {
+    Error::Internal {
         reason: format!(
             "{} says its interruption was recorded, but not why the run stopped; move it away after checking the database",
             marker::path(db).display()

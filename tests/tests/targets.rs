@@ -255,3 +255,51 @@ fn every_way_of_naming_the_database_reaches_the_same_file_and_backups() {
         "one set beside the real file"
     );
 }
+
+/// Each refusal is its own typed error with its own exit code (no catch-all mapped to "usage"
+/// whatever happened): a missing backup, a taken `--to` target, an unknown table, options that
+/// do not go together, a missing database for a command that reads one.
+#[test]
+fn refusals_are_typed_and_keep_their_exit_codes() {
+    let s = scratch();
+    s.migrate(&["-q", "up"]).expect(0);
+    s.migrate(&["-q", "backup", "create"]).expect(0);
+    std::fs::write(s.db().parent().unwrap().join("taken.db"), "").unwrap();
+    let taken = s
+        .db()
+        .parent()
+        .unwrap()
+        .join("taken.db")
+        .display()
+        .to_string();
+    std::fs::write(
+        s.migrations().join("0002_outside.up.sql"),
+        "-- migrate:no-transaction\nCREATE TABLE o (x);",
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["restore", "20990101T000000000Z-manual"],
+            "there is no backup",
+        ),
+        (
+            &["restore", "latest", "--to", &taken],
+            "exists; a restore into another file",
+        ),
+        (&["check", "--table", "nope"], "there is no table `nope`"),
+        (&["up", "--exclusive"], "runs outside any transaction"),
+        (
+            &["--db", "missing.db", "backup", "create"],
+            "there is no database at",
+        ),
+    ];
+    for (args, said) in cases {
+        let run = if args[0] == "--db" {
+            migrate_in(&s, &[], args)
+        } else {
+            s.migrate(args)
+        };
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
+    }
+}

@@ -80,8 +80,8 @@ pub fn create(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Manifest, Error> {
     if !db.is_file() {
-        return Err(Error::InvalidRequest {
-            reason: format!("there is no database at {}", db.display()),
+        return Err(Error::NoDatabase {
+            path: db.to_path_buf(),
         });
     }
     store::create_dir(dir)?;
@@ -236,7 +236,7 @@ impl Snapshot<'_> {
                 .and_then(|v| Ok(v.as_blob()?))
                 .context("reading the database pages")?;
             if pgno as u64 != expected {
-                return Err(Error::InvalidRequest {
+                return Err(Error::Internal {
                     reason: format!(
                         "sqlite_dbpage returned page {pgno} where page {expected} was due"
                     ),
@@ -310,11 +310,11 @@ fn copy_snapshot(
             StepResult::More => {}
             StepResult::Busy | StepResult::Locked => {
                 if Instant::now() >= deadline {
-                    return Err(Error::InvalidRequest {
-                        reason: format!(
-                            "the database stayed locked for {}s during the backup",
-                            busy_timeout.as_secs()
-                        ),
+                    return Err(Error::LockTimeout {
+                        path: std::path::PathBuf::from(source.path().unwrap_or_default()),
+                        waited: busy_timeout,
+                        holder: "another connection holding SQLite's lock during the backup"
+                            .to_owned(),
                     });
                 }
                 std::thread::sleep(Duration::from_millis(10));

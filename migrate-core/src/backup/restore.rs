@@ -42,7 +42,7 @@ pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<Res
     // Asked for by hand: the operator accepts losing what was committed since the backup.
     let report =
         restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?.ok_or_else(|| {
-            Error::InvalidRequest {
+            Error::Internal {
                 reason: "the restore was refused although no proof was asked for".to_owned(),
             }
         })?;
@@ -97,11 +97,9 @@ pub(crate) fn restore_locked(
 pub fn restore_to(to: &Path, dir: &Path, id: &str) -> Result<RestoreReport, Error> {
     let started = Instant::now();
     if to.exists() {
-        return Err(Error::InvalidRequest {
-            reason: format!(
-                "{} exists; --to restores into a new file only",
-                to.display()
-            ),
+        return Err(Error::TargetExists {
+            path: to.to_path_buf(),
+            reason: "a restore into another file writes a new file only".to_owned(),
         });
     }
     let manifest = store::find(dir, id)?;
@@ -243,7 +241,7 @@ pub(crate) fn copy_into(
         if result != StepResult::Done && remaining > 1 {
             result = step(remaining - 1)?;
         }
-        checker.join().map_err(|_| Error::InvalidRequest {
+        checker.join().map_err(|_| Error::Internal {
             reason: "the integrity check of the backup image panicked; nothing was restored"
                 .to_owned(),
         })??;

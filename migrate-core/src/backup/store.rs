@@ -105,25 +105,29 @@ fn scan(dir: &Path) -> Result<(Vec<Manifest>, Vec<Rejected>), Error> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidRequest`] for an id that is malformed or names no backup.
+/// [`Error::NoSuchBackup`] for an id that is malformed or names no backup.
 pub fn find(dir: &Path, id: &str) -> Result<Manifest, Error> {
+    let missing = |reason: String| Error::NoSuchBackup {
+        dir: dir.to_path_buf(),
+        id: id.to_owned(),
+        reason,
+    };
     if id == "latest" {
-        return list(dir)?.pop().ok_or_else(|| Error::InvalidRequest {
-            reason: format!("there is no backup in {}", dir.display()),
-        });
+        return list(dir)?
+            .pop()
+            .ok_or_else(|| missing(format!("there is no backup in {}", dir.display())));
     }
     if !is_valid_id(id) {
-        return Err(Error::InvalidRequest {
-            reason: format!(
-                "`{id}` is not a backup id (ids are letters, digits, `-` and `_`; see `migrate backup list`)"
-            ),
-        });
+        return Err(missing(format!(
+            "`{id}` is not a backup id (ids are letters, digits, `-` and `_`; see `migrate backup list`)"
+        )));
     }
     let path = manifest_path(dir, id);
     if !path.exists() {
-        return Err(Error::InvalidRequest {
-            reason: format!("there is no backup `{id}` in {}", dir.display()),
-        });
+        return Err(missing(format!(
+            "there is no backup `{id}` in {}",
+            dir.display()
+        )));
     }
     Manifest::read(&path)
 }

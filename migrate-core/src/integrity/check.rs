@@ -115,8 +115,8 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
     let size = std::fs::metadata(db)
         .ok()
         .filter(std::fs::Metadata::is_file)
-        .ok_or_else(|| Error::InvalidRequest {
-            reason: format!("there is no database file at {}", db.display()),
+        .ok_or_else(|| Error::NoDatabase {
+            path: db.to_path_buf(),
         })?
         .len();
     let mut findings = Vec::new();
@@ -141,8 +141,9 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
     });
     for table in tables {
         if !objects.is_table(table) {
-            return Err(Error::InvalidRequest {
-                reason: format!("there is no table `{table}` in {}", db.display()),
+            return Err(Error::NoSuchTable {
+                path: db.to_path_buf(),
+                table: table.to_owned(),
             });
         }
     }

@@ -196,7 +196,7 @@ fn fence<'c>(
         return Ok(None);
     }
     if config.scope == TransactionScope::PerMigration {
-        return Err(Error::InvalidRequest {
+        return Err(Error::Incompatible {
             reason: "holding the write lock for the whole run makes it one transaction: it cannot also commit each migration on its own".to_owned(),
         });
     }
@@ -205,7 +205,7 @@ fn fence<'c>(
         .iter()
         .find(|s| s.script.transaction() == directive::TransactionMode::NoTransaction)
     {
-        return Err(Error::InvalidRequest {
+        return Err(Error::Incompatible {
             reason: format!(
                 "holding the write lock for the whole run makes it one transaction, and {} runs outside any transaction (migrate:no-transaction); nothing was changed",
                 step.script.origin()

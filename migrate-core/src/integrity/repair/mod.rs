@@ -306,7 +306,7 @@ impl Steps<'_> {
         );
         self.report.quarantined.extend(moved);
         if stuck > 0 {
-            return Err(Error::InvalidRequest { reason: detail });
+            return Err(Error::RepairStep { reason: detail });
         }
         Ok(detail)
     }
@@ -342,7 +342,7 @@ impl Steps<'_> {
                 .findings
                 .first()
                 .map_or_else(String::new, ToString::to_string);
-            return Err(Error::InvalidRequest {
+            return Err(Error::RepairStep {
                 reason: format!("the rebuilt copy still fails its check ({first}); not used"),
             });
         }
@@ -377,7 +377,7 @@ impl Steps<'_> {
 
     fn restore_backup(&mut self) -> Result<String, Error> {
         let Some((manifest, image)) = latest_verified(self.dir) else {
-            return Err(Error::InvalidRequest {
+            return Err(Error::RepairStep {
                 reason: format!("there is no backup that verifies in {}", self.dir.display()),
             });
         };
@@ -423,7 +423,7 @@ fn reindex(
     for index in indexes {
         let lost = rows_only_in_index(conn, index)?;
         if !lost.is_empty() {
-            return Err(Error::InvalidRequest {
+            return Err(Error::RepairStep {
                 reason: format!(
                     "index {index} lists {} row(s) its table no longer has (row ids {}): the table itself is damaged",
                     lost.len(),
