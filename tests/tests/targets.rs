@@ -169,6 +169,7 @@ fn suffixes_and_table_names_are_matched_as_their_owners_match_them() {
     let backup = s.migrate(&["--json", "backup", "create"]).expect(0).json();
     let id = backup["id"].as_str().unwrap().to_owned();
     s.conn().execute("DELETE FROM users", []).unwrap();
+    s.migrate(&["check", "--table", "USERS"]).expect(0);
     s.migrate(&["restore", &id, "--table", "USERS"]).expect(0);
     let rows: i64 = s
         .conn()

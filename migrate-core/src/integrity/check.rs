@@ -139,18 +139,27 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
         findings.push(unreadable("reading the schema", &e));
         Objects::none()
     });
+    // Names resolve as SQLite resolves them: ASCII letters in any case.
+    let mut named = Vec::with_capacity(tables.len());
     for table in tables {
-        if !objects.is_table(table) {
-            return Err(Error::NoSuchTable {
-                path: db.to_path_buf(),
-                table: table.to_owned(),
-            });
+        match objects
+            .tables
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(table))
+        {
+            Some(found) => named.push(found.clone()),
+            None => {
+                return Err(Error::NoSuchTable {
+                    path: db.to_path_buf(),
+                    table: table.to_owned(),
+                });
+            }
         }
     }
     let scope = if tables.is_empty() {
         objects.tables.clone()
     } else {
-        tables.clone()
+        named
     };
     if workers > 1 {
         in_parallel(

@@ -85,10 +85,6 @@ impl Objects {
         }
     }
 
-    pub fn is_table(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t == name)
-    }
-
     /// Parses finding lines, locating each; `checked` is the table a per-table check ran on,
     /// the owner of anything it reports without a location.
     pub fn locate_all(&self, lines: &[String], checked: Option<&str>) -> Vec<Finding> {

@@ -316,6 +316,9 @@ impl Steps<'_> {
     fn scratch_file(&self) -> backup::Staged {
         let out = backup::Staged::new(crate::db::sibling(self.db, ".repair.tmp"));
         let _ = std::fs::remove_file(out.path());
+        // Created 0600 first: SQLite (and a copy over it) keep the mode of the file they open,
+        // and the copy holds all the data.
+        let _ = backup::create_private(out.path());
         out
     }
 
