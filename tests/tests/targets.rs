@@ -198,7 +198,8 @@ fn new_refuses_to_go_past_the_largest_version() {
     assert_eq!(std::fs::read_dir(s.migrations()).unwrap().count(), 1);
 }
 
-/// The main commands with the database named four ways: a bare relative name, `./name`, an
+/// The main commands (up, status, verify, check, history, backup create and list, restore
+/// `--to`, repair, down) with the database named four ways: a bare relative name, `./name`, an
 /// absolute path, and a symbolic link to it. Each form works, and all of them share one lock,
 /// one marker and one backup directory (the real file's).
 #[test]
@@ -224,6 +225,11 @@ fn every_way_of_naming_the_database_reaches_the_same_file_and_backups() {
             format!("CREATE TABLE t{i} (x);"),
         )
         .unwrap();
+        std::fs::write(
+            s.migrations().join(format!("{:04}_t{i}.down.sql", i + 2)),
+            format!("DROP TABLE t{i};"),
+        )
+        .unwrap();
         run(&["-q", "up"]);
         run(&["status"]);
         run(&["verify"]);
@@ -241,6 +247,9 @@ fn every_way_of_naming_the_database_reaches_the_same_file_and_backups() {
         let to = format!("copy-{i}.db");
         run(&["restore", "latest", "--to", &to]);
         assert!(dir.join(&to).is_file(), "{form}");
+        run(&["repair"]);
+        run(&["-q", "down", "--steps", "1"]);
+        run(&["-q", "up"]);
     }
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
