@@ -313,3 +313,18 @@ fn refusals_are_typed_and_keep_their_exit_codes() {
         assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
     }
 }
+
+/// `db = ""` in migrate.toml is refused like any empty name (it used to migrate an in-memory
+/// database and report success), naming where the name came from.
+#[test]
+fn an_empty_db_in_the_configuration_is_refused() {
+    let s = scratch();
+    std::fs::write(s.db().parent().unwrap().join("migrate.toml"), "db = \"\"\n").unwrap();
+    let run = migrate_in(&s, &[], &["up"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`db` in migrate.toml is empty"),
+        "{}",
+        run.stderr
+    );
+}
