@@ -149,6 +149,20 @@ pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
     }
 }
 
+/// The rotation after a run that took a backup: `[backup] keep_last`, `keep_daily` and
+/// `keep_weekly` from migrate.toml over the defaults (10, 7, 4).
+pub fn rotation(global: &Global) -> migrate_core::Rotation {
+    let (file, default) = (
+        &global.file.backup,
+        migrate_core::backup::Retention::default(),
+    );
+    migrate_core::Rotation::Keep(migrate_core::backup::Retention {
+        keep_last: file.keep_last.unwrap_or(default.keep_last),
+        keep_daily: file.keep_daily.unwrap_or(default.keep_daily),
+        keep_weekly: file.keep_weekly.unwrap_or(default.keep_weekly),
+    })
+}
+
 /// A migrator over the migrations directory, with the global options applied.
 pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
     let migrations = source::read_dir(migrations_dir(global))?;

@@ -61,6 +61,7 @@ pub use migration::{Migration, Script, Version};
 pub use migrator::{Migrator, Verification};
 pub use plan::{Allow, Direction, DownTarget, Request};
 pub use report::{DatabaseState, Failure, RunReport};
+pub use run::Rotation;
 pub use safety::Backups;
 pub use set::Migrations;
 pub use status::{Named, Status};

@@ -29,7 +29,7 @@ use crate::lock::{self, MigrationLock};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
 use crate::report::{DatabaseState, RunReport, StepReport};
-use crate::run::{self, Config, Place};
+use crate::run::{self, Config, Place, Rotation};
 use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
@@ -56,6 +56,7 @@ impl Migrator {
                 backup_dir: None,
                 verification: Depth::Quick,
                 write_lock: WriteLock::PerUnit,
+                rotation: Rotation::default(),
             },
         }
     }
@@ -103,6 +104,14 @@ impl Migrator {
     /// [`WriteLock::PerUnit`].
     pub fn write_lock(&mut self, lock: WriteLock) -> &mut Self {
         self.config.write_lock = lock;
+        self
+    }
+
+    /// Which older pre-migrate backups a run that took a backup and succeeded deletes. By
+    /// default [`Rotation::default`] (10 most recent, 7 daily, 4 weekly pre-migrate backups are
+    /// kept); manual and scheduled backups are never deleted by a run.
+    pub fn rotation(&mut self, rotation: Rotation) -> &mut Self {
+        self.config.rotation = rotation;
         self
     }
 
@@ -447,6 +456,7 @@ impl Migrator {
             duration_ms: attempt.elapsed_ms(),
             database: DatabaseState::Migrated,
             interrupted: None,
+            rotated: Vec::new(),
         })
     }
 }

@@ -143,6 +143,9 @@ pub struct RunReport {
     /// An earlier run found interrupted (its marker left behind) and dealt with before this
     /// one.
     pub interrupted: Option<Interrupted>,
+    /// Older pre-migrate backups deleted by the rotation policy after this run succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rotated: Vec<String>,
 }
 
 /// An earlier run that stopped part-way, as the next run found and handled it.

@@ -130,20 +130,48 @@ fn list_text(all: &[Manifest]) -> String {
     if all.is_empty() {
         return "no backups\n".to_owned();
     }
-    let mut text = String::new();
+    let mut text = format!(
+        "{:<34}  {:<24}  {:<11}  {:>7}  {:>10}  {:>10}\n",
+        "ID", "CREATED", "REASON", "VERSION", "SIZE", "STORED"
+    );
     for m in all {
         text.push_str(&format!(
-            "{}  {}  {:<11}  version {:<5}  {} bytes ({} stored)\n",
+            "{:<34}  {:<24}  {:<11}  {:>7}  {:>10}  {:>10}\n",
             m.id,
             m.created_at,
             m.reason.as_str(),
             m.schema_version
                 .map_or_else(|| "none".to_owned(), |v| v.to_string()),
-            m.byte_size,
-            m.compressed_size
+            human_bytes(m.byte_size),
+            human_bytes(m.compressed_size)
         ));
     }
+    let (size, stored) = all
+        .iter()
+        .fold((0, 0), |(a, b), m| (a + m.byte_size, b + m.compressed_size));
+    text.push_str(&format!(
+        "{} backup(s): {} of database images, {} stored\n",
+        all.len(),
+        human_bytes(size),
+        human_bytes(stored)
+    ));
     text
+}
+
+/// A size for people: bytes, KiB, MiB or GiB with one decimal.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Whether to draw progress: on a terminal only, and not with --json or -q.

@@ -30,7 +30,8 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
             Backups::Skip
         } else {
             Backups::Take
-        });
+        })
+        .rotation(context::rotation(g));
     if args.dry_run {
         let plan = migrator.plan(&db, &request)?;
         super::plan::print(out, &plan);
@@ -61,6 +62,12 @@ pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result
         }
         if let Some(id) = &report.backup_id {
             text.push_str(&format!("backed up to {id} before migrating\n"));
+        }
+        if !report.rotated.is_empty() {
+            text.push_str(&format!(
+                "rotated out {} older pre-migrate backup(s) ([backup] keep_* in migrate.toml)\n",
+                report.rotated.len()
+            ));
         }
         for problem in &report.allowed {
             text.push_str(&format!("allowed: {problem}\n"));

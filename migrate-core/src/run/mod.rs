@@ -40,6 +40,25 @@ pub(crate) struct Config {
     pub backup_dir: Option<PathBuf>,
     pub verification: Depth,
     pub write_lock: WriteLock,
+    /// Which pre-migrate backups are kept after a run that took one and succeeded.
+    pub rotation: Rotation,
+}
+
+/// What happens to older pre-migrate backups after a run that took one and succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Those the policy does not keep are deleted (manual and scheduled backups are never
+    /// touched; the run's own backup is the newest, always kept).
+    Keep(backup::Retention),
+    /// Nothing is deleted.
+    Off,
+}
+
+impl Default for Rotation {
+    /// [`backup::Retention::default`]: 10 most recent, 7 daily, 4 weekly.
+    fn default() -> Self {
+        Rotation::Keep(backup::Retention::default())
+    }
 }
 
 /// Steps 1 to 8 on `conn`. `replan` reads the database's state and plans the request (step
@@ -129,12 +148,47 @@ pub(crate) fn carry_out(
     if let Place::File { db, .. } = place {
         marker::clear(db)?;
     }
+    // Older pre-migrate backups go by the policy, once the run succeeded (a failed run's
+    // backup may be what the operator restores by hand).
+    if let (Ok(report), Some(net)) = (&mut report, net)
+        && backup.is_some()
+    {
+        report.rotated = rotate(net.dir, config.rotation);
+    }
     match &mut report {
         Ok(report) => report.interrupted = interrupted,
         Err(Error::RunFailed { report, .. }) => report.interrupted = interrupted,
         Err(_) => {}
     }
     report
+}
+
+/// Deletes the pre-migrate backups in `dir` that `rotation` does not keep; returns their ids.
+/// A failure to delete one leaves it (and is not the run's failure).
+fn rotate(dir: &std::path::Path, rotation: Rotation) -> Vec<String> {
+    let Rotation::Keep(policy) = rotation else {
+        return Vec::new();
+    };
+    let policy = backup::Retention {
+        keep_last: policy.keep_last.max(1),
+        ..policy
+    };
+    let Ok(all) = backup::list(dir) else {
+        return Vec::new();
+    };
+    let automatic: Vec<Manifest> = all
+        .into_iter()
+        .filter(|m| m.reason == backup::Reason::PreMigrate)
+        .collect();
+    backup::to_delete(&automatic, &policy)
+        .into_iter()
+        .filter(|id| {
+            automatic
+                .iter()
+                .find(|m| &m.id == id)
+                .is_some_and(|m| backup::remove(dir, m).is_ok())
+        })
+        .collect()
 }
 
 /// The run that never began because another connection held SQLite's write lock: exit 3, as
@@ -377,6 +431,7 @@ fn record(
         duration_ms: 0,
         database: DatabaseState::Migrated,
         interrupted: None,
+        rotated: Vec::new(),
     };
     let failure = match outcome {
         Ok(steps) => {
@@ -434,5 +489,6 @@ pub(crate) fn unchanged(
         duration_ms: started.elapsed().as_millis() as u64,
         database: DatabaseState::Unchanged,
         interrupted,
+        rotated: Vec::new(),
     }
 }
