@@ -21,7 +21,7 @@ echo; echo "== integrity check (quick, then full)"; migrate check; migrate check
 echo; echo "== a backup, then a table restored from it"
 migrate backup create
 cargo run --quiet -p migrate-tests --example seed_demo -- "$db" --count
-migrate restore latest --table tasks
+migrate restore latest --table tasks --yes
 migrate backup list
 echo; echo "== an edited, already applied migration is refused (exit 4)"
 cp -r migrations target/demo/migrations

@@ -137,6 +137,12 @@ pub enum Command {
         /// Restore into this new file instead of over the database
         #[arg(long, value_name = "PATH")]
         to: Option<PathBuf>,
+        /// Replace without asking (required off a terminal, where nobody can be asked)
+        #[arg(long)]
+        yes: bool,
+        /// Do not back up the state being replaced first (its changes since the backup are lost)
+        #[arg(long, conflicts_with = "to")]
+        no_backup: bool,
     },
 }
 

@@ -35,6 +35,8 @@ pub enum Command {
     Baseline,
     /// Accept edited migration files.
     FixChecksums,
+    /// Restore a backup by hand over the database.
+    Restore,
 }
 
 impl Command {
@@ -45,6 +47,7 @@ impl Command {
             Command::Down => "down",
             Command::Baseline => "baseline",
             Command::FixChecksums => "fix-checksums",
+            Command::Restore => "restore",
         }
     }
 }

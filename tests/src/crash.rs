@@ -301,7 +301,7 @@ fn finish(trial: &Trial, seed: u64) -> (i32, String) {
         let restored = Command::new(migrate_bin())
             .arg("--db")
             .arg(trial.db())
-            .args(["restore", &backup])
+            .args(["restore", &backup, "--yes"])
             .output()
             .unwrap();
         assert!(

@@ -131,7 +131,7 @@ fn a_flipped_byte_fails_verify_naming_the_file_and_restore_refuses_it() {
 
         s.conn().execute("DELETE FROM tasks", []).unwrap();
         let before = dump(&s.db());
-        let run = s.migrate(&["restore", &manifest.id]).expect(6);
+        let run = s.migrate(&["restore", &manifest.id, "--yes"]).expect(6);
         assert!(run.stderr.contains("is not usable"), "{}", run.stderr);
         assert_eq!(dump(&s.db()), before, "the live database is unchanged");
         // No staged copy is left behind.
@@ -210,7 +210,14 @@ fn restoring_one_table_brings_back_exactly_its_rows() {
     };
     let others_before = others(&s);
     let run = s
-        .migrate(&["--json", "restore", &manifest.id, "--table", "tasks"])
+        .migrate(&[
+            "--json",
+            "restore",
+            &manifest.id,
+            "--table",
+            "tasks",
+            "--yes",
+        ])
         .expect(0);
     assert_eq!(run.json()["tables"][0]["rows_after"], 3);
     let rows: Vec<(i64, String)> = conn
@@ -236,7 +243,7 @@ fn a_table_whose_schema_changed_is_refused() {
         .unwrap();
     let before = dump(&s.db());
     let run = s
-        .migrate(&["restore", &manifest.id, "--table", "tasks"])
+        .migrate(&["restore", &manifest.id, "--table", "tasks", "--yes"])
         .expect(4);
     assert!(
         run.stderr
@@ -260,7 +267,7 @@ fn a_table_restore_that_would_orphan_rows_is_refused() {
         .unwrap();
     let before = dump(&s.db());
     let run = s
-        .migrate(&["restore", &manifest.id, "--table", "projects"])
+        .migrate(&["restore", &manifest.id, "--table", "projects", "--yes"])
         .expect(4);
     assert!(
         run.stderr.contains("violating foreign keys"),
@@ -275,11 +282,26 @@ fn whole_restore_and_restore_to_a_new_file() {
     let s = populated();
     let manifest = take(&s, Compression::Zstd);
     let snapshot = dump(&s.db());
+    let user_snapshot = migrate_tests::user_dump(&s.db());
     s.conn()
         .execute_batch("DELETE FROM tasks; DROP TABLE memberships;")
         .unwrap();
-    s.migrate(&["restore", "latest"]).expect(0);
-    assert_eq!(dump(&s.db()), snapshot);
+    let restored = s
+        .migrate(&["--json", "restore", "latest", "--yes"])
+        .expect(0)
+        .json();
+    // The restore is recorded in the restored database: only `_migrate_attempts` differs.
+    assert_eq!(migrate_tests::user_dump(&s.db()), user_snapshot);
+    assert!(restored["pre_restore"].is_string(), "{restored}");
+    let recorded: i64 = s
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM _migrate_attempts WHERE command = 'restore'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 1);
 
     let copy = s.dir.path().join("copy.db");
     s.migrate(&["restore", &manifest.id, "--to", copy.to_str().unwrap()])
@@ -296,7 +318,8 @@ fn restore_waits_for_the_migration_lock() {
     let s = populated();
     take(&s, Compression::Zstd);
     let _held = MigrationLock::acquire(&s.db(), Duration::ZERO).unwrap();
-    s.migrate(&["--lock-timeout", "0.2", "restore"]).expect(3);
+    s.migrate(&["--lock-timeout", "0.2", "restore", "--yes"])
+        .expect(3);
 }
 
 #[test]
@@ -366,7 +389,7 @@ fn ids_and_table_names_cannot_escape_or_inject() {
     let outside = s.dir.path().join("secret.json");
     std::fs::write(&outside, "{}").unwrap();
     for id in ["../secret", "/etc/passwd", "latest/../../secret", "a.json"] {
-        let run = s.migrate(&["restore", id]).expect(2);
+        let run = s.migrate(&["restore", id, "--yes"]).expect(2);
         assert!(
             run.stderr.contains("is not a backup id"),
             "{id}: {}",
@@ -380,7 +403,7 @@ fn ids_and_table_names_cannot_escape_or_inject() {
         "_migrate_history",
     ] {
         let run = s
-            .migrate(&["restore", "latest", "--table", table])
+            .migrate(&["restore", "latest", "--table", table, "--yes"])
             .expect(4);
         assert!(
             run.stderr.contains("cannot restore table"),
@@ -417,7 +440,7 @@ fn a_backup_of_a_damaged_database_is_refused_and_the_copy_rolled_back() {
         backup::create(&damaged, &dir, &options(Compression::Zstd), &mut |_| {}).unwrap();
 
     let before = dump(&s.db());
-    let run = s.migrate(&["restore", &manifest.id]).expect(6);
+    let run = s.migrate(&["restore", &manifest.id, "--yes"]).expect(6);
     assert!(
         run.stderr.contains("fails its integrity check"),
         "{}",

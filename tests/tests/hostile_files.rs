@@ -112,7 +112,7 @@ fn verify_and_restore_refuse_a_manifest_whose_fields_disagree() {
         write_manifest(&s, &format!("{id}.json"), &doc);
         let verify = s.migrate(&["backup", "verify", id]);
         assert_eq!(verify.code, 6, "{field}: {}", verify.stderr);
-        let restore = s.migrate(&["restore", id]);
+        let restore = s.migrate(&["restore", id, "--yes"]);
         assert_eq!(restore.code, 6, "{field}: {}", restore.stderr);
         assert_eq!(count(&s.conn(), "SELECT count(*) FROM t"), 2, "{field}");
     }

@@ -159,7 +159,7 @@ fn a_no_transaction_file_stopped_part_way_is_not_restored_over_later_commits() {
     );
     s.migrate(&["up"]).expect(7);
     // The operator accepts the loss and restores by hand: the marker goes with the part-way state.
-    s.migrate(&["restore", &backup_id]).expect(0);
+    s.migrate(&["restore", &backup_id, "--yes"]).expect(0);
     assert!(!marker::exists(&s.db()));
     s.migrate(&["up"]).expect(0);
     assert_eq!(user_dump(&s.db()), expected);

@@ -170,7 +170,8 @@ fn suffixes_and_table_names_are_matched_as_their_owners_match_them() {
     let id = backup["id"].as_str().unwrap().to_owned();
     s.conn().execute("DELETE FROM users", []).unwrap();
     s.migrate(&["check", "--table", "USERS"]).expect(0);
-    s.migrate(&["restore", &id, "--table", "USERS"]).expect(0);
+    s.migrate(&["restore", &id, "--table", "USERS", "--yes"])
+        .expect(0);
     let rows: i64 = s
         .conn()
         .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
@@ -289,7 +290,7 @@ fn refusals_are_typed_and_keep_their_exit_codes() {
     .unwrap();
     let cases: [(&[&str], &str); 5] = [
         (
-            &["restore", "20990101T000000000Z-manual"],
+            &["restore", "20990101T000000000Z-manual", "--yes"],
             "there is no backup",
         ),
         (

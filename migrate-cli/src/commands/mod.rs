@@ -42,7 +42,31 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         Command::Check { full, tables, jobs } => check::run(g, out, *full, tables, *jobs),
         Command::Repair { dry_run } => repair::run(g, out, *dry_run),
         Command::Backup(command) => backup::run(g, out, command),
-        Command::Restore { id, tables, to } => restore::run(g, out, id, tables, to.as_deref()),
+        Command::Restore {
+            id,
+            tables,
+            to,
+            yes,
+            no_backup,
+        } => restore::run(
+            g,
+            out,
+            restore::Asked {
+                id,
+                tables,
+                to: to.as_deref(),
+                confirmed: if *yes {
+                    restore::Confirmed::ByFlag
+                } else {
+                    restore::Confirmed::NotYet
+                },
+                current: if *no_backup {
+                    migrate_core::backup::Current::Discard
+                } else {
+                    migrate_core::backup::Current::BackUp
+                },
+            },
+        ),
     }
 }
 

@@ -1,26 +1,58 @@
-//! `migrate restore [ID|latest] [--table T]... [--to PATH]`.
+//! `migrate restore [ID|latest] [--table T]... [--to PATH] [--yes] [--no-backup]`.
+//!
+//! A restore over the database replaces what is there: on a terminal it asks first, naming the
+//! database and the backup; off a terminal it needs `--yes`. The state it replaces is backed up
+//! first (`pre-restore`) unless `--no-backup`. A restore `--to` a new file replaces nothing.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use migrate_core::backup;
+use migrate_core::backup::{self, Current};
 
 use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
 
-pub fn run(
-    g: &Global,
-    out: &Output,
-    id: &str,
-    tables: &[String],
-    to: Option<&Path>,
-) -> Result<(), CliError> {
+/// Whether replacing the database was confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// `--yes`.
+    ByFlag,
+    /// Not yet: asked on a terminal, refused elsewhere.
+    NotYet,
+}
+
+/// The restore asked for.
+pub struct Asked<'a> {
+    pub id: &'a str,
+    pub tables: &'a [String],
+    pub to: Option<&'a Path>,
+    pub confirmed: Confirmed,
+    pub current: Current,
+}
+
+pub fn run(g: &Global, out: &Output, asked: Asked<'_>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     let timeout = context::lock_timeout(g)?;
-    if !tables.is_empty() {
-        let report = backup::restore_tables(&db, &dir, id, tables, timeout)?;
+    if let Some(to) = asked.to {
+        let report = backup::restore_to(to, &dir, asked.id)?;
+        out.print(&report, || {
+            format!(
+                "restored backup {} into {} ({} bytes, verified, in {} ms)\n",
+                report.id,
+                report.target.display(),
+                report.bytes,
+                report.duration_ms
+            )
+        });
+        return Ok(());
+    }
+    let manifest = backup::find(&dir, asked.id)?;
+    confirm(&db, &manifest, asked.tables, asked.confirmed)?;
+    if !asked.tables.is_empty() {
+        let report = backup::restore_tables(&db, &dir, &manifest.id, asked.tables, timeout)?;
         out.print(&report, || {
             let mut text = String::new();
             for t in &report.tables {
@@ -33,13 +65,14 @@ pub fn run(
         });
         return Ok(());
     }
-    let report = match to {
-        Some(to) => backup::restore_to(to, &dir, id)?,
-        None => backup::restore(&db, &dir, id, timeout)?,
-    };
+    let report = backup::restore_with(&db, &dir, &manifest.id, timeout, asked.current)?;
     out.print(&report, || {
+        let kept = match &report.pre_restore {
+            Some(id) => format!("the state it replaced is backup {id}"),
+            None => "the state it replaced was not kept (--no-backup)".to_owned(),
+        };
         format!(
-            "restored backup {} into {} ({} bytes, verified, in {} ms)\n",
+            "restored backup {} into {} ({} bytes, verified, in {} ms); {kept}\n",
             report.id,
             report.target.display(),
             report.bytes,
@@ -47,4 +80,55 @@ pub fn run(
         )
     });
     Ok(())
+}
+
+/// Asks on a terminal before replacing the database (or some of its tables); refuses off a
+/// terminal without `--yes`.
+fn confirm(
+    db: &Path,
+    manifest: &backup::Manifest,
+    tables: &[String],
+    confirmed: Confirmed,
+) -> Result<(), CliError> {
+    if confirmed == Confirmed::ByFlag {
+        return Ok(());
+    }
+    let what = if tables.is_empty() {
+        format!("the whole database {}", db.display())
+    } else {
+        format!("the rows of {} in {}", tables.join(", "), db.display())
+    };
+    let backup = format!(
+        "backup {} (taken {}, {}, version {})",
+        manifest.id,
+        manifest.created_at,
+        manifest.reason.as_str(),
+        manifest
+            .schema_version
+            .map_or_else(|| "none".to_owned(), |v| v.to_string())
+    );
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "restoring {backup} replaces {what}: pass --yes to confirm (nobody can be asked off a terminal)"
+        )));
+    }
+    eprint!(
+        "This replaces {what} with {backup}.\nEvery change committed since that backup is replaced (the current state is backed up first unless --no-backup).\nType yes to restore: "
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| CliError::Io {
+            path: "stdin".into(),
+            source,
+        })?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(CliError::Usage(
+            "not confirmed; nothing was restored".into(),
+        ))
+    }
 }

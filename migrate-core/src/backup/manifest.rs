@@ -18,6 +18,8 @@ pub enum Reason {
     PreMigrate,
     /// Taken on a schedule.
     Scheduled,
+    /// The state a restore by hand replaced, taken just before it.
+    PreRestore,
 }
 
 impl Reason {
@@ -27,6 +29,7 @@ impl Reason {
             Reason::Manual => "manual",
             Reason::PreMigrate => "pre-migrate",
             Reason::Scheduled => "scheduled",
+            Reason::PreRestore => "pre-restore",
         }
     }
 }

@@ -9,12 +9,17 @@ use rusqlite::backup::{Backup, StepResult};
 use serde::Serialize;
 
 use crate::Error;
+use crate::attempt::{Attempt, Command};
+use crate::backup::create::CreateOptions;
 use crate::backup::manifest::Manifest;
+use crate::backup::manifest::Reason;
 use crate::backup::store;
 use crate::backup::verify::{self, Depth};
 use crate::error::SqliteContext;
+use crate::history::Outcome;
 use crate::lock::MigrationLock;
-use crate::writers::{LockedView, Token};
+use crate::report::DatabaseState;
+use crate::writers::{LockedView, Token, Watch};
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,29 +32,143 @@ pub struct RestoreReport {
     pub bytes: u64,
     /// How long it took, verification included.
     pub duration_ms: u64,
+    /// The backup of the state the restore replaced (`pre-restore`), if one was taken.
+    pub pre_restore: Option<String>,
+    /// The restore's row in the restored database's `_migrate_attempts`.
+    pub attempt_id: Option<i64>,
 }
 
-/// Restores the backup `id` (or `latest`) from `dir` over the database at `db`.
+/// What a restore by hand does with the state it replaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Current {
+    /// Backs it up first (reason `pre-restore`), so that the restore itself can be undone
+    /// (the default).
+    #[default]
+    BackUp,
+    /// Replaces it without a copy (`--no-backup`).
+    Discard,
+}
+
+/// How many times a pre-restore backup is taken again when the application committed while it
+/// was being taken.
+const PRE_RESTORE_ATTEMPTS: usize = 3;
+
+/// Restores the backup `id` (or `latest`) from `dir` over the database at `db`, backing up the
+/// state it replaces first (see [`restore_with`]).
+///
+/// # Errors
+///
+/// As [`restore_with`].
+pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<RestoreReport, Error> {
+    restore_with(db, dir, id, timeout, Current::BackUp)
+}
+
+/// Restores the backup `id` (or `latest`) from `dir` over the database at `db`, under the
+/// migration lock. With [`Current::BackUp`], the state being replaced is backed up first
+/// (`pre-restore`), and the restore goes ahead only while nobody has committed since that
+/// backup's snapshot (the proof of the `writers` module, checked under the restore's write
+/// lock), so nothing is lost that is not in a backup; an application that commits meanwhile
+/// makes it take the pre-restore backup again (three tries). The restore is recorded in the
+/// restored database's `_migrate_attempts` (command `restore`) and in the audit journal.
 ///
 /// # Errors
 ///
 /// [`Error::BackupCorrupt`] when the backup fails verification (the database is untouched);
-/// [`Error::LockTimeout`]; [`Error::Sqlite`] when the copy fails; [`Error::BackupCorrupt`]
+/// [`Error::LockTimeout`] (also when the application kept committing through every
+/// pre-restore backup); [`Error::Sqlite`] when the copy fails; [`Error::BackupCorrupt`]
 /// naming the database when the restored copy does not match the verified image.
-pub fn restore(db: &Path, dir: &Path, id: &str, timeout: Duration) -> Result<RestoreReport, Error> {
+pub fn restore_with(
+    db: &Path,
+    dir: &Path,
+    id: &str,
+    timeout: Duration,
+    current: Current,
+) -> Result<RestoreReport, Error> {
     let manifest = store::find(dir, id)?;
+    let started = Instant::now();
     let _lock = MigrationLock::acquire(db, timeout)?;
-    // Asked for by hand: the operator accepts losing what was committed since the backup.
-    let report =
-        restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?.ok_or_else(|| {
-            Error::Internal {
-                reason: "the restore was refused although no proof was asked for".to_owned(),
-            }
-        })?;
+    let conn = crate::db::open(db, timeout)?;
+    let from = version_of(&conn);
+    let mut attempt = Attempt::new(Command::Restore, from, Vec::new());
+    attempt.backup(Some(manifest.id.clone()));
+    // An empty database has nothing to back up or lose.
+    let current = if crate::safety::is_new(db) {
+        Current::Discard
+    } else {
+        current
+    };
+    let (mut report, pre_restore) = match current {
+        Current::Discard => (
+            restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?
+                .ok_or_else(refused_without_proof)?,
+            None,
+        ),
+        Current::BackUp => restore_after_pre_restore(&conn, (db, dir), &manifest, timeout)?,
+    };
+    report.pre_restore = pre_restore;
+    report.duration_ms = started.elapsed().as_millis() as u64;
     // The whole database is now the backup's: whatever an interrupted run left part-way is
     // gone with it, and its marker has nothing left to tell.
     crate::marker::clear(db)?;
+    let to = version_of(&conn);
+    // The restore is done; failing to record it does not undo it.
+    let _ = attempt.finish_alone(&conn, Outcome::Success, None, to);
+    report.attempt_id = attempt.id();
+    let state = DatabaseState::Restored {
+        backup: manifest.id.clone(),
+    };
+    let _ = attempt.audit(dir, db, &state);
     Ok(report)
+}
+
+/// Takes the pre-restore backup and restores over exactly the state it holds; again when
+/// another connection committed in between.
+fn restore_after_pre_restore(
+    conn: &rusqlite::Connection,
+    (db, dir): (&Path, &Path),
+    manifest: &Manifest,
+    timeout: Duration,
+) -> Result<(RestoreReport, Option<String>), Error> {
+    let options = CreateOptions {
+        reason: Reason::PreRestore,
+        busy_timeout: timeout,
+        ..CreateOptions::default()
+    };
+    for _ in 0..PRE_RESTORE_ATTEMPTS {
+        let watch = Watch::start(conn).context("reading the database's data version")?;
+        let saved = crate::backup::create(db, dir, &options, &mut |_| {})?;
+        let proof = match watch.settled(conn) {
+            Some(token) => Proof::Unchanged(token),
+            // No token in this journal mode: the copy follows the backup at once.
+            None => Proof::Accepted,
+        };
+        if let Some(report) = restore_locked(db, dir, manifest, timeout, proof)? {
+            return Ok((report, Some(saved.id)));
+        }
+        // Someone committed after the pre-restore backup's snapshot: it no longer holds
+        // everything the restore would replace. Take it again.
+        crate::backup::remove(dir, &saved)?;
+    }
+    Err(Error::LockTimeout {
+        path: db.to_path_buf(),
+        waited: timeout,
+        holder: format!(
+            "the application, which committed during each of {PRE_RESTORE_ATTEMPTS} pre-restore backups (stop its writes, or restore with --no-backup accepting the loss)"
+        ),
+    })
+}
+
+fn refused_without_proof() -> Error {
+    Error::Internal {
+        reason: "the restore was refused although no proof was asked for".to_owned(),
+    }
+}
+
+/// The highest applied version the database records, if any.
+fn version_of(conn: &rusqlite::Connection) -> Option<crate::Version> {
+    crate::state::DbState::read(conn, crate::history::DownScripts::Skip)
+        .ok()
+        .and_then(|state| crate::plan::current_version(&state.applied))
 }
 
 /// [`restore`] for a caller that already holds the migration lock (a migration run restoring
@@ -86,6 +205,8 @@ pub(crate) fn restore_locked(
         target: db.to_path_buf(),
         bytes: manifest.byte_size,
         duration_ms: started.elapsed().as_millis() as u64,
+        pre_restore: None,
+        attempt_id: None,
     }))
 }
 
@@ -110,6 +231,8 @@ pub fn restore_to(to: &Path, dir: &Path, id: &str) -> Result<RestoreReport, Erro
         target: to.to_path_buf(),
         bytes: manifest.byte_size,
         duration_ms: started.elapsed().as_millis() as u64,
+        pre_restore: None,
+        attempt_id: None,
     })
 }
 
