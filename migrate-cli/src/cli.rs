@@ -69,8 +69,8 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Revert applied migrations
-    #[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
+    /// Revert applied migrations (the latest one when no target is given)
+    #[command(group(ArgGroup::new("target").args(["to", "steps"])))]
     Down {
         /// Revert every migration above this version (0 reverts all)
         #[arg(long, value_name = "V")]

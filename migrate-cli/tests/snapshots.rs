@@ -108,7 +108,12 @@ fn up_and_down_output() {
 fn error_messages() {
     let env = Env::new();
     env.migrate(&["up", "--to", "2"]);
-    std::fs::write(env.file("0002_create_projects.up.sql"), "-- edited\n").unwrap();
+    let edited = std::fs::read_to_string(env.file("0002_create_projects.up.sql")).unwrap();
+    std::fs::write(
+        env.file("0002_create_projects.up.sql"),
+        format!("-- edited\n{edited}"),
+    )
+    .unwrap();
     snapshot!("error_changed", env.migrate(&["up"]));
 
     let env = Env::new();
@@ -124,7 +129,9 @@ fn error_messages() {
     snapshot!("error_invalid_file", env.migrate(&["status"]));
 
     let env = Env::new();
-    snapshot!("error_down_needs_target", env.migrate(&["down"]));
+    env.migrate(&["up"]);
+    snapshot!("down_latest", env.migrate(&["down"]));
+    let env = Env::new();
     snapshot!("error_bad_target", env.migrate(&["up", "--to", "99"]));
 
     let out = Command::new(env!("CARGO_BIN_EXE_migrate"))
@@ -169,6 +176,17 @@ fn new_creates_the_next_three_files() {
     snapshot!("new", env.migrate(&["new", "Add Email-Index"]));
     let up = std::fs::read_to_string(env.file("0007_add_email_index.up.sql")).unwrap();
     assert!(up.starts_with("-- 0007_add_email_index"));
-    // The new migration is valid and applies with the others.
+    // Left unedited, it would apply as a no-op: `up` refuses it, naming the file.
+    let up = env.migrate(&["up"]);
+    assert!(up.starts_with("exit 2"), "{up}");
+    assert!(
+        up.contains("0007_add_email_index.up.sql: it has no statement"),
+        "{up}"
+    );
+    std::fs::write(
+        env.file("0007_add_email_index.up.sql"),
+        "CREATE INDEX users_email ON users (email);",
+    )
+    .unwrap();
     assert!(env.migrate(&["up"]).starts_with("exit 0"));
 }

@@ -180,6 +180,12 @@ pub fn assemble(mut files: Vec<SourceFile>) -> Result<Migrations, Error> {
                 reason: format!("there is no up migration for version {version}"),
             });
         };
+        if !has_statement(up.sql()) {
+            return Err(Error::InvalidFile {
+                file: up.origin().to_owned(),
+                reason: "it has no statement, only comments and whitespace (an unedited `migrate new` file would apply as a no-op); write the migration, or delete the file".to_owned(),
+            });
+        }
         let mut migration = Migration::new(version, parts.name, up);
         if let Some(down) = parts.down {
             migration = migration.with_down(down);
@@ -192,10 +198,57 @@ pub fn assemble(mut files: Vec<SourceFile>) -> Result<Migrations, Error> {
     Migrations::new(migrations)
 }
 
+/// Whether `sql` holds anything but comments, whitespace and `;` (which SQLite would run as
+/// nothing at all).
+fn has_statement(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return !rest.is_empty();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::directive::TransactionMode;
+
+    #[test]
+    fn an_up_file_without_a_statement_is_an_error_naming_it() {
+        for text in [
+            "",
+            "-- 0002_x: what this migration changes.\n",
+            " ;\n/* later */ ;",
+        ] {
+            let err = assemble(vec![file("0002_x.up.sql", text)]).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("0002_x.up.sql: it has no statement"),
+                "{err}"
+            );
+        }
+        assert!(
+            assemble(vec![file(
+                "0002_x.up.sql",
+                "-- adds x\nCREATE TABLE x (a);"
+            )])
+            .is_ok()
+        );
+        // A down or verify file may be empty (a migration nobody can revert says so elsewhere).
+        assert!(
+            assemble(vec![
+                file("0002_x.up.sql", "CREATE TABLE x (a);"),
+                file("0002_x.down.sql", "-- nothing to undo\n"),
+            ])
+            .is_ok()
+        );
+    }
 
     fn file(name: &str, text: &str) -> SourceFile {
         SourceFile {

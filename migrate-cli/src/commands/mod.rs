@@ -31,7 +31,8 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             let target = match (to, steps) {
                 (Some(to), _) => DownTarget::To(*to),
                 (None, Some(steps)) => DownTarget::Steps(*steps),
-                (None, None) => unreachable!("clap requires --to or --steps"),
+                // As sqlx, goose and dbmate do: the latest migration.
+                (None, None) => DownTarget::Steps(1),
             };
             run::run(g, out, Request::Down(target), run)
         }
