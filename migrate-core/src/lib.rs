@@ -52,6 +52,10 @@ mod status;
 mod touched;
 mod writers;
 
+/// The rusqlite this crate is built on: open the connection you hand to [`Migrator::run_on`]
+/// with it (`migrate_core::rusqlite::Connection`), so that both are the same version.
+pub use rusqlite;
+
 pub use apply::TransactionScope;
 pub use attempt::Command;
 pub use directive::TransactionMode;

@@ -329,3 +329,17 @@ fn an_empty_db_in_the_configuration_is_refused() {
         run.stderr
     );
 }
+
+/// The rusqlite migrate-core is built on is re-exported, so an application opens the
+/// connection it hands to `run_on` without naming a version of its own.
+#[test]
+fn the_start_up_call_takes_a_connection_opened_through_the_reexport() {
+    let s = scratch();
+    let conn = migrate_core::rusqlite::Connection::open(s.db()).unwrap();
+    let migrator =
+        migrate_core::Migrator::new(migrate_core::source::read_dir(s.migrations()).unwrap());
+    let report = migrator
+        .run_on(&conn, &migrate_core::Request::up())
+        .unwrap();
+    assert_eq!(report.to_version, Some(1));
+}
