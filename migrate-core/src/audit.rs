@@ -80,17 +80,10 @@ pub(crate) fn ready(dir: &Path) -> Result<(), Error> {
     }
     crate::owned::check_dir(dir)?;
     let path = path(dir);
+    // Where it exists, it must open as `append` will: `owned::open_file` refuses a link.
     match std::fs::symlink_metadata(&path) {
         Err(_) => Ok(()),
-        Ok(meta) if meta.file_type().is_symlink() => Err(Error::UnsafePath {
-            path,
-            reason: "a symbolic link where the tool keeps its own file".to_owned(),
-        }),
-        Ok(_) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            crate::owned::open_file(&path, std::fs::OpenOptions::new().read(true).mode(0o600))
-                .map(drop)
-        }
+        Ok(_) => crate::owned::open_file(&path, std::fs::OpenOptions::new().read(true)).map(drop),
     }
 }
 

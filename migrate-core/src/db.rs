@@ -68,13 +68,18 @@ pub fn check_target(path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Opens (creating if needed) the database for a run. SQLite-level waits on other writers use
-/// the same timeout as the migration lock.
+/// Opens (creating if needed) the database for a run, a restore or a repair, once
+/// [`check_target`] has accepted its path. SQLite-level waits on other writers use the same
+/// timeout as the migration lock.
 ///
 /// # Errors
 ///
-/// [`Error::Sqlite`] when the file cannot be opened.
+/// [`Error::InvalidDatabase`] as [`check_target`]; [`Error::Sqlite`] when the file cannot be
+/// opened.
 pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, Error> {
+    // Every connection that writes starts here: nothing is created for a path that cannot be
+    // a database a run writes.
+    check_target(path)?;
     let conn = Connection::open(path).context(&format!("opening {}", path.display()))?;
     conn.busy_timeout(busy_timeout)
         .context("setting the busy timeout")?;

@@ -145,7 +145,6 @@ impl Migrator {
     /// whether the database is unchanged), [`Error::Sqlite`] for anything else.
     pub fn run(&self, db: impl AsRef<Path>, request: &Request) -> Result<RunReport, Error> {
         let db = db.as_ref();
-        db::check_target(db)?;
         if !db.exists() {
             // Nothing is created for a request that fails validation or has nothing to do.
             let plan = self.plan_state(&DbState::empty(), request)?;
@@ -208,7 +207,6 @@ impl Migrator {
         version: Option<Version>,
     ) -> Result<Vec<crate::status::Named>, Error> {
         let db = db.as_ref();
-        db::check_target(db)?;
         if !db.exists() {
             // Nothing applied, nothing to fix; and nothing created.
             return Ok(Vec::new());
@@ -404,7 +402,6 @@ impl Migrator {
                 ),
             });
         }
-        db::check_target(db)?;
         let conn = db::open(db, self.config.lock_timeout)?;
         let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
         if let Some(current) =
