@@ -19,6 +19,7 @@ use crate::migration::Version;
 use crate::plan::{Direction, Plan, Step};
 use crate::report::{DatabaseState, Failure, FkViolation, StepReport};
 use crate::script::{self, StatementError};
+use crate::statements;
 use crate::touched::{Touched, Tracker};
 
 /// How many migrations share a transaction.
@@ -50,8 +51,8 @@ pub fn units(steps: &[Step], scope: TransactionScope) -> Vec<Unit> {
         let mode = step.script.transaction();
         match out.last_mut() {
             Some(last)
-                if mode == TransactionMode::Transactional
-                    && last.mode == TransactionMode::Transactional
+                if !mode.runs_outside()
+                    && !last.mode.runs_outside()
                     && scope == TransactionScope::Run =>
             {
                 last.steps.end = i + 1;
@@ -169,7 +170,9 @@ pub(crate) fn execute(
         };
         let result = match unit.mode {
             TransactionMode::Transactional => transactional(conn, &run, steps, journal),
-            TransactionMode::NoTransaction => outside(conn, &run, &steps[0], journal),
+            TransactionMode::NoTransaction | TransactionMode::OwnTransaction => {
+                outside(conn, &run, &steps[0], journal)
+            }
         };
         match result {
             Ok(reports) => committed.extend(reports),
@@ -413,17 +416,38 @@ fn outside(
     let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
     let started = Instant::now();
     let mut after_each = |c: &Connection| journal.statement_done(c).map_err(|f| f.to_string());
-    script::execute_observed(
+    let ran = script::execute_observed(
         conn,
         &step.script,
         script::Control::Allowed,
         &mut after_each,
-    )
-    .map_err(|e| UnitFailure {
+    );
+    // A file that manages its own transaction may fail, or end, inside it: that transaction is
+    // the file's, and it goes before anything else happens on this connection (the history,
+    // the checks and a restore would otherwise run inside it, and a restore would wait on the
+    // write lock this very connection holds).
+    let left_open = end_open_transaction(conn);
+    ran.map_err(|e| UnitFailure {
         changed: e.executed > 0,
         failure: refused(statement_failure(step, e), &tracker),
         locked_out: None,
     })?;
+    if let Some(rolled_back) = left_open {
+        return Err(UnitFailure {
+            changed: true,
+            failure: Failure::Statement {
+                version: step.version,
+                origin: step.script.origin().to_owned(),
+                line: statements::own_transaction(step.script.sql()).unwrap_or(1),
+                statement: "BEGIN".to_owned(),
+                message: format!(
+                    "the file opened a transaction and did not end it (it was {}): add its COMMIT",
+                    if rolled_back { "rolled back" } else { "ended" }
+                ),
+            },
+            locked_out: None,
+        });
+    }
     let touched = tracker.touched();
     drop(tracker);
     // Outside a transaction the file's changes are already committed: a failure here is one
@@ -441,6 +465,16 @@ fn outside(
     run.succeed(conn, journal, &reports).map_err(changed)?;
     journal.outside(conn, None).map_err(changed)?;
     Ok(reports)
+}
+
+/// Rolls back a transaction a script left open on `conn`: `Some(true)` when one was rolled
+/// back, `Some(false)` when the ROLLBACK itself failed (SQLite then ends it when the
+/// connection closes), `None` when none was open.
+fn end_open_transaction(conn: &Connection) -> Option<bool> {
+    if conn.is_autocommit() {
+        return None;
+    }
+    Some(conn.execute_batch("ROLLBACK").is_ok())
 }
 
 fn run_step(conn: &Connection, step: &Step) -> Result<StepReport, Failure> {

@@ -17,6 +17,17 @@ pub enum TransactionMode {
     Transactional,
     /// On its own, outside any transaction (`-- migrate:no-transaction`).
     NoTransaction,
+    /// On its own, outside the run's transactions, because the file opens its own (a top-level
+    /// `BEGIN`, as golang-migrate and goose files often do): found without a directive.
+    OwnTransaction,
+}
+
+impl TransactionMode {
+    /// Whether the script runs outside the run's transactions (its statements commit as they
+    /// go, so the safety net covers it with the backup).
+    pub fn runs_outside(self) -> bool {
+        self != TransactionMode::Transactional
+    }
 }
 
 const PREFIX: &str = "migrate:";

@@ -48,6 +48,7 @@ mod set;
 pub mod source;
 pub mod sql;
 mod state;
+mod statements;
 mod status;
 mod touched;
 mod writers;

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use crate::Error;
 use crate::checksum;
 use crate::directive::{self, TransactionMode};
+use crate::statements;
 
 /// A migration version: a positive integer, unique within a set.
 pub type Version = i64;
@@ -50,7 +51,12 @@ impl Script {
             });
         }
         let sql = checksum::normalize(sql).into_owned();
-        let transaction = directive::transaction_mode(&origin, &sql)?;
+        let transaction = match directive::transaction_mode(&origin, &sql)? {
+            TransactionMode::Transactional if statements::own_transaction(&sql).is_some() => {
+                TransactionMode::OwnTransaction
+            }
+            mode => mode,
+        };
         Ok(Self {
             origin: Cow::Owned(origin),
             sql: Cow::Owned(sql),

@@ -98,6 +98,7 @@ fn script(s: &Script) -> TokenStream {
     let mode = match s.transaction() {
         TransactionMode::Transactional => quote!(Transactional),
         TransactionMode::NoTransaction => quote!(NoTransaction),
+        TransactionMode::OwnTransaction => quote!(OwnTransaction),
     };
     quote! {
         ::migrate_core::Script::from_static(#origin, #sql, ::migrate_core::TransactionMode::#mode)

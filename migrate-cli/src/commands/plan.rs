@@ -78,6 +78,9 @@ pub fn print(out: &Output, plan: &Plan) {
         for step in &view.steps {
             let outside = match step.transaction {
                 migrate_core::TransactionMode::NoTransaction => ", outside a transaction",
+                migrate_core::TransactionMode::OwnTransaction => {
+                    ", outside ours (the file opens its own transaction)"
+                }
                 migrate_core::TransactionMode::Transactional => "",
             };
             text.push_str(&format!(

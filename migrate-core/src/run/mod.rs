@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use crate::Error;
 use crate::apply::{self, TransactionScope};
 use crate::attempt::Attempt;
 use crate::backup::{self, Manifest, Proof};
@@ -25,7 +26,6 @@ use crate::plan::{Allow, Plan};
 use crate::report::{DatabaseState, Interrupted, RunReport, StepReport};
 use crate::safety::{self, Backups};
 use crate::writers::Watch;
-use crate::{Error, directive};
 use journal::RunJournal;
 pub(crate) use place::Place;
 use place::{Marker, Net};
@@ -257,7 +257,7 @@ fn fence<'c>(
     if let Some(step) = plan
         .steps
         .iter()
-        .find(|s| s.script.transaction() == directive::TransactionMode::NoTransaction)
+        .find(|s| s.script.transaction().runs_outside())
     {
         return Err(Error::Incompatible {
             reason: format!(
