@@ -9,6 +9,10 @@
 //! lock_timeout = 120            # like --lock-timeout, in seconds
 //! verify = "quick"              # the check before each COMMIT: "quick" (default) or "full"
 //! exclusive = false             # like up/down --exclusive: hold the write lock for the whole run
+//! format = "goose"              # the migrations' layout; detected from the files when absent
+//!
+//! [placeholders]                # ${name} in migrations is replaced by the value
+//! schema = "main"
 //!
 //! [backup]
 //! compression = "zstd"          # or "none"
@@ -37,8 +41,23 @@ pub struct FileConfig {
     pub lock_timeout: Option<f64>,
     pub verify: Option<VerifyDepth>,
     pub exclusive: Option<bool>,
+    pub format: Option<FormatName>,
+    pub placeholders: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default)]
     pub backup: BackupConfig,
+}
+
+/// `format = "..."`: one of the layouts of [`migrate_core::format::Format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatName(pub migrate_core::format::Format);
+
+impl<'de> Deserialize<'de> for FormatName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map(FormatName)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// `verify = "quick" | "full"`: the integrity check before each COMMIT.
@@ -114,6 +133,21 @@ mod tests {
         assert_eq!(c.lock_timeout, Some(5.0));
         assert_eq!(c.backup.compression, Some(CompressionName::None));
         assert_eq!(c.backup.keep_weekly, Some(1));
+    }
+
+    #[test]
+    fn format_and_placeholders() {
+        let c = parse("format = 'golang-migrate'\n[placeholders]\nschema = 'main'\n").unwrap();
+        assert_eq!(
+            c.format,
+            Some(FormatName(migrate_core::format::Format::GolangMigrate))
+        );
+        assert_eq!(c.placeholders.unwrap()["schema"], "main");
+        let err = parse("format = 'liquibase'\n").unwrap_err();
+        assert!(
+            err.contains("unknown format `liquibase` (known: native, sqlx"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use migrate_core::{Migrator, source};
+use migrate_core::{Migrations, Migrator, source};
 
 use crate::cli::Global;
 use crate::error::CliError;
@@ -163,9 +163,29 @@ pub fn rotation(global: &Global) -> migrate_core::Rotation {
     })
 }
 
+/// How the configuration says to read the migrations directory.
+pub fn read_options(global: &Global) -> source::ReadOptions {
+    source::ReadOptions {
+        format: global.file.format.map(|f| f.0),
+        placeholders: global.file.placeholders.clone(),
+    }
+}
+
+/// The migrations directory, read in its layout.
+pub fn migrations(global: &Global) -> Result<source::Read, CliError> {
+    Ok(source::read_dir_with(
+        migrations_dir(global),
+        &read_options(global),
+    )?)
+}
+
 /// A migrator over the migrations directory, with the global options applied.
 pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
-    let migrations = source::read_dir(migrations_dir(global))?;
+    migrator_over(global, migrations(global)?.migrations)
+}
+
+/// A migrator over `migrations`, with the global options applied.
+pub fn migrator_over(global: &Global, migrations: Migrations) -> Result<Migrator, CliError> {
     let mut migrator = Migrator::new(migrations);
     migrator.lock_timeout(lock_timeout(global)?);
     migrator.verification(match global.file.verify {

@@ -59,6 +59,7 @@ impl CliError {
             CliError::Core(e) => match e {
                 Error::MigrationsDir { .. }
                 | Error::InvalidFile { .. }
+                | Error::NoMigrations { .. }
                 | Error::DuplicateVersion { .. }
                 | Error::UnknownDirective { .. }
                 | Error::InvalidTarget { .. }

@@ -20,6 +20,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The migrations directory holds no migration.
+    #[error("no migrations in {}: expected files such as 0001_create_users.up.sql (see docs/migrations.md)", path.display())]
+    NoMigrations {
+        /// The directory.
+        path: PathBuf,
+    },
+
     /// A file that looks like a migration is malformed.
     #[error("invalid migration file {file}: {reason}")]
     InvalidFile {

@@ -54,18 +54,93 @@ pub enum Parsed {
     Malformed(String),
 }
 
-/// Classifies one file name (not a path).
+/// The naming rules of one family of tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Ours and sqlx's (`.up`/`.down`/`.verify` or none), and refinery's `V<n>__<name>.sql`.
+    Native,
+    /// golang-migrate: `<n>_<name>.up.sql` / `.down.sql`, version 0 allowed, dots in names.
+    GolangMigrate,
+    /// refinery: `V<n>__<name>.sql` and `U<n>__<name>.sql` (unversioned, still an up migration).
+    Refinery,
+    /// Flyway: `V<n>__<name>.sql` up, `U<n>__<name>.sql` its undo; repeatable `R__` files are
+    /// refused (nothing in this model reruns a file whenever it changes).
+    Flyway,
+}
+
+/// Classifies one file name (not a path) by the native rules.
 pub fn parse(file_name: &str) -> Parsed {
+    parse_as(file_name, Style::Native)
+}
+
+/// Classifies one file name (not a path) by the rules of `style`.
+pub fn parse_as(file_name: &str, style: Style) -> Parsed {
     if file_name.starts_with('.') {
         return Parsed::Unrelated;
     }
     let Some(stem) = strip_suffix_ignoring_case(file_name, ".sql") else {
         return Parsed::Unrelated;
     };
-    match parse_stem(stem) {
+    let parsed = match style {
+        Style::Native => parse_stem(stem),
+        Style::GolangMigrate => parse_golang_migrate(stem),
+        Style::Refinery | Style::Flyway => parse_prefixed(stem, style),
+    };
+    match parsed {
         Ok(parsed) => Parsed::Migration(parsed),
         Err(reason) => Parsed::Malformed(reason),
     }
+}
+
+fn parse_golang_migrate(stem: &str) -> Result<FileName, String> {
+    let (base, kind) = if let Some(base) = strip_suffix_ignoring_case(stem, ".up") {
+        (base, FileKind::Up)
+    } else if let Some(base) = strip_suffix_ignoring_case(stem, ".down") {
+        (base, FileKind::Down)
+    } else {
+        return Err("golang-migrate names are <version>_<title>.up.sql or .down.sql".to_owned());
+    };
+    let (digits, name) = base
+        .split_once('_')
+        .ok_or_else(|| "expected <version>_<title>".to_owned())?;
+    let version = parse_digits(digits)?;
+    if name.is_empty() {
+        return Err("missing title after the version".to_owned());
+    }
+    Ok(FileName {
+        version,
+        name: name.to_owned(),
+        kind,
+    })
+}
+
+fn parse_prefixed(stem: &str, style: Style) -> Result<FileName, String> {
+    let (prefix, rest) = stem.split_at(stem.chars().next().map_or(0, char::len_utf8));
+    let kind = match (prefix, style) {
+        ("V" | "v", _) => FileKind::Up,
+        ("U" | "u", Style::Refinery) => FileKind::Up,
+        ("U" | "u", _) => FileKind::Down,
+        ("R" | "r", _) if rest.starts_with("__") => {
+            return Err(
+                "a repeatable migration (R__): rerunning a file whenever it changes is not supported; make it a versioned V file"
+                    .to_owned(),
+            );
+        }
+        _ => return Err("expected V<version>__<name>.sql or U<version>__<name>.sql".to_owned()),
+    };
+    let (digits, name) = rest
+        .split_once("__")
+        .ok_or_else(|| "expected <prefix><version>__<name>.sql".to_owned())?;
+    if digits.contains(['.', '_']) {
+        return Err(format!(
+            "dotted version {digits}: versions here are whole numbers; rename the file"
+        ));
+    }
+    Ok(FileName {
+        version: parse_version(digits)?,
+        name: parse_name(name)?,
+        kind,
+    })
 }
 
 /// `text` without `suffix` (ASCII), matched whatever its case: `.UP.SQL` is `.up.sql`, as the
@@ -118,13 +193,18 @@ fn parse_stem(stem: &str) -> Result<FileName, String> {
     })
 }
 
-fn parse_version(digits: &str) -> Result<Version, String> {
+/// A version of digits only; 0 allowed (golang-migrate, diesel).
+pub(crate) fn parse_digits(digits: &str) -> Result<Version, String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("version `{digits}` is not a number"));
     }
-    let version: Version = digits
+    digits
         .parse()
-        .map_err(|_| format!("version `{digits}` is too large"))?;
+        .map_err(|_| format!("version `{digits}` is too large"))
+}
+
+fn parse_version(digits: &str) -> Result<Version, String> {
+    let version = parse_digits(digits)?;
     if version == 0 {
         return Err("version must be greater than 0".to_owned());
     }
@@ -191,6 +271,45 @@ mod tests {
             (1, "create_users".into(), FileKind::Up)
         );
         assert_eq!(ok("V10__a_b.sql"), (10, "a_b".into(), FileKind::Up));
+    }
+
+    #[test]
+    fn golang_migrate_allows_version_0_and_dots_in_titles() {
+        let parsed = |f| match parse_as(f, Style::GolangMigrate) {
+            Parsed::Migration(f) => (f.version, f.name, f.kind),
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(
+            parsed("0_initial.up.sql"),
+            (0, "initial".into(), FileKind::Up)
+        );
+        assert_eq!(
+            parsed("12_passkey_backup_flags..down.sql"),
+            (12, "passkey_backup_flags.".into(), FileKind::Down)
+        );
+        assert!(matches!(
+            parse_as("3_x.sql", Style::GolangMigrate),
+            Parsed::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn flyway_undo_refinery_unversioned_and_repeatable_refused() {
+        let kind = |f, style| match parse_as(f, style) {
+            Parsed::Migration(f) => f.kind,
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(kind("U3__x.sql", Style::Flyway), FileKind::Down);
+        assert_eq!(kind("U3__x.sql", Style::Refinery), FileKind::Up);
+        assert_eq!(kind("V3__x.sql", Style::Flyway), FileKind::Up);
+        match parse_as("R__views.sql", Style::Flyway) {
+            Parsed::Malformed(reason) => assert!(reason.contains("repeatable"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match parse_as("V1.1__x.sql", Style::Flyway) {
+            Parsed::Malformed(reason) => assert!(reason.contains("dotted version"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod error;
 mod fence;
 pub mod filename;
 pub mod fk;
+pub mod format;
 pub mod history;
 pub mod holder;
 pub mod integrity;

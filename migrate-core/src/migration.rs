@@ -77,6 +77,12 @@ impl Script {
         }
     }
 
+    /// The same script run as `mode` says (a layout's own marker, outside the text).
+    pub(crate) fn with_transaction(mut self, mode: TransactionMode) -> Self {
+        self.transaction = mode;
+        self
+    }
+
     /// Where the script came from (a path relative to the migrations directory, usually).
     pub fn origin(&self) -> &str {
         &self.origin
@@ -140,6 +146,12 @@ impl Migration {
     /// Adds the script that undoes this migration.
     pub fn with_down(mut self, down: Script) -> Self {
         self.down = Some(down);
+        self
+    }
+
+    /// The checksum of the up text as written, where placeholders made the script differ.
+    pub(crate) fn with_checksum(mut self, checksum: String) -> Self {
+        self.checksum = Cow::Owned(checksum);
         self
     }
 

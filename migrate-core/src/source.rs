@@ -13,10 +13,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::Error;
-use crate::filename::{self, FileKind, Parsed};
+use crate::filename::FileKind;
+pub use crate::format::ReadOptions;
+use crate::format::{self, Detected, Format, Placeholders};
 use crate::migration::{Migration, Script, Version};
 use crate::set::Migrations;
+use crate::{Error, checksum};
 
 /// One file of a migrations directory: its name and its bytes.
 #[derive(Debug, Clone)]
@@ -27,39 +29,114 @@ pub struct SourceFile {
     pub bytes: Vec<u8>,
 }
 
-/// Reads every migration file directly inside `dir` (sub-directories are not searched).
+/// Reads the migrations of `dir` in the layout detected from its files (see [`crate::format`]).
 ///
 /// # Errors
 ///
-/// [`Error::MigrationsDir`] when the directory cannot be read, [`Error::InvalidFile`] or
-/// [`Error::DuplicateVersion`] for a malformed set, naming the file.
+/// [`Error::MigrationsDir`] when the directory cannot be read, [`Error::NoMigrations`] when it
+/// holds none, [`Error::InvalidFile`] or [`Error::DuplicateVersion`] for a malformed set or a
+/// file of another layout, naming the file.
 pub fn read_dir(dir: impl AsRef<Path>) -> Result<Migrations, Error> {
-    assemble(read_files(dir.as_ref())?)
+    Ok(read_dir_with(dir, &ReadOptions::default())?.migrations)
 }
 
-/// The files of `dir` that look like migrations (`*.sql`, not hidden), with their bytes: what
-/// [`read_dir`] assembles, and what `embed_migrations!` embeds and watches for changes.
+/// The layout of `dir` and its highest version, from the file names and markers only (the
+/// scripts need not be written yet): what `migrate new` numbers after. `None` when there is no
+/// migration.
+///
+/// # Errors
+///
+/// As [`read_dir`], for the names.
+pub fn latest_version(
+    dir: impl AsRef<Path>,
+    options: &ReadOptions,
+) -> Result<(Format, Option<Version>), Error> {
+    let files = read_files(dir.as_ref())?;
+    let format = match options.format {
+        Some(format) => format,
+        None => format::detect(&files)?.format,
+    };
+    let latest = format::entries(format, files)?
+        .iter()
+        .map(|e| e.version)
+        .max();
+    Ok((format, latest))
+}
+
+/// A directory read: its layout, why that layout, and the migrations.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// The layout the directory was read as.
+    pub format: Format,
+    /// Why that layout: named in the configuration, or what showed it.
+    pub reason: String,
+    /// The migrations.
+    pub migrations: Migrations,
+}
+
+/// [`read_dir`] with a layout or placeholders from the configuration.
+///
+/// # Errors
+///
+/// As [`read_dir`].
+pub fn read_dir_with(dir: impl AsRef<Path>, options: &ReadOptions) -> Result<Read, Error> {
+    let dir = dir.as_ref();
+    let read = assemble_with(read_files(dir)?, options)?;
+    if read.migrations.is_empty() {
+        return Err(Error::NoMigrations {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(read)
+}
+
+/// The files of `dir` any layout could read, with their bytes: at the top level every
+/// `*.sql` (and goose's `.go` and refinery's `.rs` migrations, so that they are refused by
+/// name rather than skipped), and in each sub-directory diesel's `up.sql`, `down.sql` and
+/// `metadata.toml`, named `<dir>/<file>`. Hidden files are left out. This is what
+/// [`assemble`] reads and what `embed_migrations!` embeds and watches for changes.
 ///
 /// # Errors
 ///
 /// [`Error::MigrationsDir`] when the directory cannot be read, [`Error::InvalidFile`] for a
 /// `.sql` file whose name is not UTF-8, [`Error::Io`] when a file cannot be read.
 pub fn read_files(dir: &Path) -> Result<Vec<SourceFile>, Error> {
+    let mut files = Vec::new();
+    for (name, is_dir) in entries_of(dir)? {
+        if is_dir {
+            for (inner, inner_is_dir) in entries_of(&dir.join(&name))? {
+                if !inner_is_dir
+                    && matches!(inner.as_str(), "up.sql" | "down.sql" | "metadata.toml")
+                {
+                    files.push(read_one(dir, format!("{name}/{inner}"))?);
+                }
+            }
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".sql") || lower.ends_with(".go") || lower.ends_with(".rs") {
+            files.push(read_one(dir, name)?);
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// The names of `dir`'s entries, hidden ones left out, with whether each is a directory.
+fn entries_of(dir: &Path) -> Result<Vec<(String, bool)>, Error> {
     let io = |source| Error::MigrationsDir {
         path: dir.to_path_buf(),
         source,
     };
-    let mut files = Vec::new();
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        if entry.file_type().map_err(io)?.is_dir() {
-            continue;
-        }
+        let is_dir = entry.file_type().map_err(io)?.is_dir();
         let name = match entry.file_name().into_string() {
             Ok(name) => name,
             Err(raw) => {
                 let lossy = raw.to_string_lossy().into_owned();
-                if lossy.ends_with(".sql") {
+                if lossy.to_ascii_lowercase().ends_with(".sql") {
                     return Err(Error::InvalidFile {
                         file: lossy,
                         reason: "file name is not valid UTF-8".to_owned(),
@@ -68,38 +145,63 @@ pub fn read_files(dir: &Path) -> Result<Vec<SourceFile>, Error> {
                 continue;
             }
         };
-        if matches!(filename::parse(&name), Parsed::Unrelated) {
-            continue;
+        if !name.starts_with('.') {
+            out.push((name, is_dir));
         }
-        let bytes = std::fs::read(entry.path()).map_err(|source| Error::Io {
-            path: entry.path(),
-            source,
-        })?;
-        files.push(SourceFile { name, bytes });
     }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
+    Ok(out)
 }
 
-/// Builds a set from a directory embedded with the `include_dir` crate (its top level only),
-/// with the same rules as [`read_dir`].
+fn read_one(dir: &Path, name: String) -> Result<SourceFile, Error> {
+    let path = dir.join(&name);
+    let bytes = std::fs::read(&path).map_err(|source| Error::Io { path, source })?;
+    Ok(SourceFile { name, bytes })
+}
+
+/// Builds a set from a directory embedded with the `include_dir` crate (its top level and
+/// diesel's sub-directories), with the same rules as [`read_dir`].
 ///
 /// # Errors
 ///
 /// As [`assemble`].
 #[cfg(feature = "include_dir")]
 pub fn from_include_dir(dir: &include_dir::Dir<'_>) -> Result<Migrations, Error> {
-    let files = dir
-        .files()
-        .filter_map(|f| {
-            let name = f.path().file_name()?.to_str()?.to_owned();
-            Some(SourceFile {
-                name,
-                bytes: f.contents().to_vec(),
-            })
-        })
-        .collect();
+    let mut files = Vec::new();
+    for entry in dir.entries() {
+        let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+        match entry {
+            include_dir::DirEntry::File(f) => {
+                if let Some(name) = name(f.path()) {
+                    files.push(SourceFile {
+                        name,
+                        bytes: f.contents().to_vec(),
+                    });
+                }
+            }
+            include_dir::DirEntry::Dir(d) => {
+                let Some(sub) = name(d.path()) else { continue };
+                for f in d.files() {
+                    if let Some(inner) = name(f.path()) {
+                        files.push(SourceFile {
+                            name: format!("{sub}/{inner}"),
+                            bytes: f.contents().to_vec(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    files.retain(|f| !f.name.starts_with('.'));
     assemble(files)
+}
+
+/// Builds a migration set from files in the layout they show (see [`crate::format::detect`]).
+///
+/// # Errors
+///
+/// [`Error::InvalidFile`] naming the file and the reason, or [`Error::DuplicateVersion`].
+pub fn assemble(files: Vec<SourceFile>) -> Result<Migrations, Error> {
+    Ok(assemble_with(files, &ReadOptions::default())?.migrations)
 }
 
 #[derive(Default)]
@@ -108,60 +210,68 @@ struct Parts {
     up: Option<Script>,
     down: Option<Script>,
     verify: Option<Script>,
+    checksum: Option<String>,
 }
 
-/// Builds a migration set from files: parses names and directives, checks that every down and
-/// verify file has an up file with the same name, and that versions are unique. Unrelated files
-/// are skipped.
+/// Builds a migration set from files read as `options` say: every down and verify script has
+/// an up script of the same version and name, versions are unique, every up script holds a
+/// statement. Unrelated files are skipped; files of another layout are refused.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidFile`] naming the file and the reason, or [`Error::DuplicateVersion`].
-pub fn assemble(mut files: Vec<SourceFile>) -> Result<Migrations, Error> {
+/// As [`assemble`].
+pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Result<Read, Error> {
     // Sorted so that errors are reported in the same order on every file system.
     files.sort_by(|a, b| a.name.cmp(&b.name));
+    let detected = match options.format {
+        Some(format) => Detected {
+            format,
+            reason: "named in the configuration".to_owned(),
+        },
+        None => format::detect(&files)?,
+    };
+    let placeholders = match (&options.placeholders, detected.format) {
+        (Some(values), _) => Some(Placeholders::new(values.clone())),
+        (None, Format::Flyway) => Some(Placeholders::default()),
+        (None, _) => None,
+    };
     let mut by_version: BTreeMap<Version, Parts> = BTreeMap::new();
     let mut first_file: BTreeMap<(Version, FileKind), String> = BTreeMap::new();
-    for file in files {
-        let parsed = match filename::parse(&file.name) {
-            Parsed::Unrelated => continue,
-            Parsed::Malformed(reason) => {
-                return Err(Error::InvalidFile {
-                    file: file.name,
-                    reason,
-                });
-            }
-            Parsed::Migration(parsed) => parsed,
-        };
-        if let Some(previous) = first_file.insert((parsed.version, parsed.kind), file.name.clone())
+    for entry in format::entries(detected.format, files)? {
+        if let Some(previous) = first_file.insert((entry.version, entry.kind), entry.origin.clone())
         {
             return Err(Error::DuplicateVersion {
-                version: parsed.version,
+                version: entry.version,
                 first: previous,
-                second: file.name,
+                second: entry.origin,
             });
         }
-        let text = String::from_utf8(file.bytes).map_err(|e| Error::InvalidFile {
-            file: file.name.clone(),
-            reason: format!(
-                "not valid UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        })?;
-        let script = Script::parse(file.name.clone(), &text)?;
-        let parts = by_version.entry(parsed.version).or_default();
+        let text = match &placeholders {
+            Some(p) => p.apply(&entry.origin, &entry.text)?,
+            None => entry.text.clone(),
+        };
+        let mut script = Script::parse(entry.origin.clone(), &text)?;
+        if let Some(mode) = entry.mode {
+            script = script.with_transaction(mode);
+        }
+        let parts = by_version.entry(entry.version).or_default();
         if parts.name.is_empty() {
-            parts.name = parsed.name;
-        } else if parts.name != parsed.name {
+            parts.name = entry.name;
+        } else if parts.name != entry.name {
             return Err(Error::InvalidFile {
-                file: file.name,
+                file: entry.origin,
                 reason: format!(
                     "version {} is named `{}` by another file; all files of one version share its name",
-                    parsed.version, parts.name
+                    entry.version, parts.name
                 ),
             });
         }
-        let slot = match parsed.kind {
+        if entry.kind == FileKind::Up && text != entry.text {
+            // The checksum is over the text as written, so that the values (one per
+            // environment, often) are not an edit.
+            parts.checksum = Some(checksum::sha256_hex(&checksum::normalize(&entry.text)));
+        }
+        let slot = match entry.kind {
             FileKind::Up => &mut parts.up,
             FileKind::Down => &mut parts.down,
             FileKind::Verify => &mut parts.verify,
@@ -187,6 +297,9 @@ pub fn assemble(mut files: Vec<SourceFile>) -> Result<Migrations, Error> {
             });
         }
         let mut migration = Migration::new(version, parts.name, up);
+        if let Some(checksum) = parts.checksum {
+            migration = migration.with_checksum(checksum);
+        }
         if let Some(down) = parts.down {
             migration = migration.with_down(down);
         }
@@ -195,12 +308,16 @@ pub fn assemble(mut files: Vec<SourceFile>) -> Result<Migrations, Error> {
         }
         migrations.push(migration);
     }
-    Migrations::new(migrations)
+    Ok(Read {
+        format: detected.format,
+        reason: detected.reason,
+        migrations: Migrations::new(migrations)?,
+    })
 }
 
 /// Whether `sql` holds anything but comments, whitespace and `;` (which SQLite would run as
 /// nothing at all).
-fn has_statement(sql: &str) -> bool {
+pub(crate) fn has_statement(sql: &str) -> bool {
     let mut rest = sql;
     loop {
         rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');

@@ -232,7 +232,7 @@ mod tests {
                 seed ^= seed << 17;
                 let piece = pieces[(seed % pieces.len() as u64) as usize];
                 sql.push_str(piece);
-                sql.push_str(if seed % 3 == 0 { ";\n" } else { "; " });
+                sql.push_str(if seed.is_multiple_of(3) { ";\n" } else { "; " });
                 expected.push(piece);
             }
             let conn = rusqlite::Connection::open_in_memory().unwrap();

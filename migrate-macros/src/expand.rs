@@ -21,6 +21,11 @@ pub fn expand(input: &Input) -> syn::Result<TokenStream> {
         .collect();
     let set =
         source::assemble(files).map_err(|e| fail(format!("migrations in \"{shown}\": {e}")))?;
+    if set.is_empty() {
+        return Err(fail(format!(
+            "no migrations in \"{shown}\": expected files such as 0001_create_users.up.sql"
+        )));
+    }
     if input.check == Check::Apply {
         apply_in_memory(&set).map_err(|e| {
             // The scratch database's state after a failure says nothing to the reader.

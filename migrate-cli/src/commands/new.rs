@@ -25,7 +25,17 @@ pub fn run(g: &Global, out: &Output, name: &str) -> Result<(), CliError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let latest = source::read_dir(dir)?.latest().unwrap_or(0);
+    let (format, latest) = source::latest_version(dir, &crate::context::read_options(g))?;
+    if !matches!(
+        format,
+        migrate_core::format::Format::Native | migrate_core::format::Format::Sqlx
+    ) {
+        return Err(CliError::Usage(format!(
+            "{} is read as {format}; `migrate new` writes this tool's own files (.up.sql, .down.sql, .verify.sql), which would be refused there: write the next {format} migration by hand",
+            dir.display()
+        )));
+    }
+    let latest = latest.unwrap_or(0);
     let version = latest.checked_add(1).ok_or_else(|| {
         CliError::Usage(format!(
             "the latest migration is version {latest}, the largest there can be: no version comes after it"

@@ -8,15 +8,34 @@ use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
 
+/// `status --json`: the core's status with the layout the migrations were read as.
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    #[serde(flatten)]
+    status: &'a migrate_core::Status,
+    format: &'a str,
+    format_from: &'a str,
+}
+
 pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
     let db = context::db_path(g)?;
-    let status = context::migrator(g)?.status(&db)?;
-    out.print(&status, || {
+    let read = context::migrations(g)?;
+    let status = context::migrator_over(g, read.migrations)?.status(&db)?;
+    let doc = Document {
+        status: &status,
+        format: read.format.name(),
+        format_from: &read.reason,
+    };
+    out.print(&doc, || {
         let mut text = format!(
             "current version: {} (latest available: {})\n",
             version_text(status.current_version),
             version_text(status.latest_version)
         );
+        text.push_str(&format!(
+            "migrations: {} format ({})\n",
+            read.format, read.reason
+        ));
         text.push_str(&format!("applied: {}\n", status.applied.len()));
         if out.verbose() {
             for a in &status.applied {
