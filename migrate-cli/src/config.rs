@@ -10,6 +10,7 @@
 //! verify = "quick"              # the check before each COMMIT: "quick" (default) or "full"
 //! exclusive = false             # like up/down --exclusive: hold the write lock for the whole run
 //! format = "goose"              # the migrations' layout; detected from the files when absent
+//! extensions = ["lib/vec0"]     # loaded into the connection migrations run on
 //!
 //! [placeholders]                # ${name} in migrations is replaced by the value
 //! schema = "main"
@@ -43,6 +44,8 @@ pub struct FileConfig {
     pub exclusive: Option<bool>,
     pub format: Option<FormatName>,
     pub placeholders: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub extensions: Vec<PathBuf>,
     #[serde(default)]
     pub backup: BackupConfig,
 }
@@ -106,6 +109,7 @@ pub fn load(global: &Global) -> Result<FileConfig, CliError> {
     ]
     .into_iter()
     .flatten()
+    .chain(config.extensions.iter_mut())
     {
         if p.is_relative() {
             *p = base.join(&*p);

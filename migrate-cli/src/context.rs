@@ -187,6 +187,9 @@ pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
 /// A migrator over `migrations`, with the global options applied.
 pub fn migrator_over(global: &Global, migrations: Migrations) -> Result<Migrator, CliError> {
     let mut migrator = Migrator::new(migrations);
+    for extension in &global.file.extensions {
+        migrator.extension(extension);
+    }
     migrator.lock_timeout(lock_timeout(global)?);
     migrator.verification(match global.file.verify {
         Some(crate::config::VerifyDepth::Full) => migrate_core::integrity::Depth::Full,

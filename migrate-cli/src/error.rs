@@ -60,6 +60,7 @@ impl CliError {
                 Error::MigrationsDir { .. }
                 | Error::InvalidFile { .. }
                 | Error::NoMigrations { .. }
+                | Error::ConnectionSetup { .. }
                 | Error::DuplicateVersion { .. }
                 | Error::UnknownDirective { .. }
                 | Error::InvalidTarget { .. }

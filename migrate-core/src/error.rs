@@ -20,6 +20,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An extension could not be loaded, or the application's connection hook failed.
+    #[error("preparing the connection: {what}: {reason}")]
+    ConnectionSetup {
+        /// The extension or hook.
+        what: String,
+        /// SQLite's or the hook's message.
+        reason: String,
+    },
+
     /// The migrations directory holds no migration.
     #[error("no migrations in {}: expected files such as 0001_create_users.up.sql (see docs/migrations.md)", path.display())]
     NoMigrations {

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod backup;
 pub mod checksum;
 pub mod clock;
+mod connect;
 mod db;
 pub mod directive;
 mod error;
@@ -60,6 +61,7 @@ pub use rusqlite;
 
 pub use apply::TransactionScope;
 pub use attempt::Command;
+pub use connect::Hook;
 pub use directive::TransactionMode;
 pub use error::Error;
 pub use fence::WriteLock;

@@ -57,8 +57,39 @@ impl Migrator {
                 verification: Depth::Quick,
                 write_lock: WriteLock::PerUnit,
                 rotation: Rotation::default(),
+                setup: crate::connect::Setup::default(),
             },
         }
+    }
+
+    /// Loads the SQLite extension at `path` (a shared library, as `load_extension()` takes it)
+    /// into the connection migrations run on, before they run: for migrations that create
+    /// virtual tables of an extension (sqlite-vec) or call its functions.
+    pub fn extension(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.config.setup.extensions.push(path.into());
+        self
+    }
+
+    /// Runs `hook` on the connection migrations run on, before they run (after the
+    /// extensions): to register the SQL functions, collations or modules the application's
+    /// migrations use.
+    ///
+    /// ```
+    /// # let migrations = migrate_core::Migrations::new(vec![])?;
+    /// let mut migrator = migrate_core::Migrator::new(migrations);
+    /// migrator.on_connection(|conn| {
+    ///     conn.create_scalar_function("slugify", 1, migrate_core::rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
+    ///         Ok(ctx.get::<String>(0)?.to_lowercase().replace(' ', "-"))
+    ///     })
+    /// });
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn on_connection(
+        &mut self,
+        hook: impl Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.config.setup.hooks.push(std::sync::Arc::new(hook));
+        self
     }
 
     /// How long to wait for the migration lock (and, on connections this crate opens, for
@@ -184,6 +215,7 @@ impl Migrator {
                 reason: "the connection was opened read-only: a run could not write it".to_owned(),
             });
         }
+        self.config.setup.prepare(conn)?;
         run::carry_out(
             conn,
             &self.config,

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub write_lock: WriteLock,
     /// Which pre-migrate backups are kept after a run that took one and succeeded.
     pub rotation: Rotation,
+    /// Extensions and application functions for the connection migrations run on.
+    pub setup: crate::connect::Setup,
 }
 
 /// What happens to older pre-migrate backups after a run that took one and succeeded.
