@@ -96,10 +96,22 @@ pub enum Command {
         #[arg(long, value_name = "V")]
         version: Option<Version>,
     },
-    /// Record migrations up to V as applied without running them (adopting an existing database)
+    /// Record migrations up to V as applied without running them (an existing database whose schema they already made)
     Baseline {
         /// The version the existing schema corresponds to
         version: Version,
+        /// Record them even though the schema differs from what they make (after review)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take over a database another tool migrated: record what it applied (its table stays)
+    Adopt {
+        /// The tool (sqlx, refinery, diesel, golang-migrate, dbmate, goose, sql-migrate, flyway, rusqlite_migration); found from its table when absent
+        #[arg(long, value_name = "TOOL")]
+        from: Option<String>,
+        /// Record them even though the schema differs from what they make (after review)
+        #[arg(long)]
+        force: bool,
     },
     /// Check the database's integrity: header, pages, indexes, constraints, foreign keys (exit 6 on findings)
     Check {

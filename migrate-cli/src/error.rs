@@ -30,7 +30,20 @@ impl From<Error> for CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Core(e) => e.fmt(f),
+            CliError::Core(e) => {
+                e.fmt(f)?;
+                // What to type next, which the library cannot know.
+                match e {
+                    Error::PeerManaged { peer, .. } => write!(
+                        f,
+                        "\n  run `migrate adopt` (or `migrate adopt --from {peer}`) to take it over"
+                    ),
+                    Error::SchemaMismatch { .. } => f.write_str(
+                        "\n  to record the migrations anyway, run the command again with --force",
+                    ),
+                    _ => Ok(()),
+                }
+            }
             CliError::Usage(m) => f.write_str(m),
             CliError::Exit(code) => write!(f, "exit {code}"),
             CliError::Io { path, source } => write!(f, "{}: {source}", path.display()),
@@ -74,7 +87,11 @@ impl CliError {
                 | Error::InvalidRequest { .. } => code::USAGE,
                 Error::RepairStep { .. } => code::CORRUPT,
                 Error::LockTimeout { .. } => code::LOCKED,
-                Error::Refused { .. } | Error::TableRestoreRefused { .. } => code::REFUSED,
+                Error::Refused { .. }
+                | Error::TableRestoreRefused { .. }
+                | Error::SchemaMismatch { .. }
+                | Error::AdoptRefused { .. }
+                | Error::PeerManaged { .. } => code::REFUSED,
                 Error::BackupCorrupt { .. } | Error::Corrupt { .. } => code::CORRUPT,
                 Error::RecoveryFailed { .. } | Error::RecoveryRefused { .. } => code::NOT_RESTORED,
                 Error::RunFailed { report, .. } => match report.database {
@@ -114,6 +131,12 @@ impl CliError {
         });
         match self {
             CliError::Core(Error::Refused { problems }) => {
+                error["problems"] = json!(problems);
+            }
+            CliError::Core(Error::SchemaMismatch { differences, .. }) => {
+                error["differences"] = json!(differences);
+            }
+            CliError::Core(Error::AdoptRefused { problems, .. }) => {
                 error["problems"] = json!(problems);
             }
             CliError::Core(Error::RunFailed { failure, report }) => {

@@ -37,6 +37,8 @@ pub enum Command {
     FixChecksums,
     /// Restore a backup by hand over the database.
     Restore,
+    /// Record the migrations another tool applied.
+    Adopt,
 }
 
 impl Command {
@@ -48,6 +50,7 @@ impl Command {
             Command::Baseline => "baseline",
             Command::FixChecksums => "fix-checksums",
             Command::Restore => "restore",
+            Command::Adopt => "adopt",
         }
     }
 }

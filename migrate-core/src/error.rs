@@ -29,6 +29,35 @@ pub enum Error {
         reason: String,
     },
 
+    /// The schema differs from what the migrations being recorded make.
+    #[error("the schema does not match {against}:\n{}\nnothing was recorded; make the schema match, or accept it as it is after review (force)", differences.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    SchemaMismatch {
+        /// Which migrations, e.g. `migrations up to 3`.
+        against: String,
+        /// Each object that differs.
+        differences: Vec<crate::schema_diff::Difference>,
+    },
+
+    /// Another tool's account of what it applied disagrees with the migration files.
+    #[error("cannot adopt the database {peer} migrated:\n{}\nnothing was recorded", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    AdoptRefused {
+        /// The tool.
+        peer: crate::adopt::Peer,
+        /// Every disagreement.
+        problems: Vec<String>,
+    },
+
+    /// The database was migrated by another tool and records nothing of ours yet.
+    #[error(
+        "this database was migrated by {peer} (its table {table} is here) and has no history of ours: adopt it first, which records what {peer} applied"
+    )]
+    PeerManaged {
+        /// The tool.
+        peer: crate::adopt::Peer,
+        /// Its bookkeeping table.
+        table: &'static str,
+    },
+
     /// The migrations directory holds no migration.
     #[error("no migrations in {}: expected files such as 0001_create_users.up.sql (see docs/migrations.md)", path.display())]
     NoMigrations {

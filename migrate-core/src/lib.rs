@@ -17,6 +17,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod adopt;
 pub mod apply;
 mod attempt;
 pub mod audit;
@@ -45,6 +46,7 @@ pub mod report;
 mod run;
 mod safety;
 pub mod schema;
+pub mod schema_diff;
 pub mod script;
 mod set;
 pub mod source;
@@ -52,6 +54,7 @@ pub mod sql;
 mod state;
 mod statements;
 mod status;
+mod takeover;
 mod touched;
 mod writers;
 
@@ -59,6 +62,7 @@ mod writers;
 /// with it (`migrate_core::rusqlite::Connection`), so that both are the same version.
 pub use rusqlite;
 
+pub use adopt::{Adoption, Peer, SchemaCheck};
 pub use apply::TransactionScope;
 pub use attempt::Command;
 pub use connect::Hook;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::apply::{self, TransactionScope};
+use crate::apply::TransactionScope;
 use crate::attempt::{Attempt, Command};
 use crate::error::SqliteContext;
 use crate::fence::WriteLock;
@@ -28,7 +28,7 @@ use crate::integrity::Depth;
 use crate::lock::{self, MigrationLock};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
-use crate::report::{DatabaseState, RunReport, StepReport};
+use crate::report::{DatabaseState, RunReport};
 use crate::run::{self, Config, Place, Rotation};
 use crate::safety::{self, Backups};
 use crate::set::Migrations;
@@ -39,8 +39,8 @@ use crate::{Error, backup, db};
 /// Runs migrations against database files.
 #[derive(Debug, Clone)]
 pub struct Migrator {
-    migrations: Migrations,
-    config: Config,
+    pub(crate) migrations: Migrations,
+    pub(crate) config: Config,
 }
 
 impl Migrator {
@@ -383,17 +383,32 @@ impl Migrator {
             Direction::Up => DownScripts::Skip,
             Direction::Down => DownScripts::Load,
         };
-        self.plan_state(&self.read_state(conn, down)?, request)
+        let state = self.read_state(conn, down)?;
+        // A database another tool migrated would fail on its first CREATE: say what it is.
+        if state.applied.is_empty()
+            && request.direction() == Direction::Up
+            && let Some(peer) = crate::adopt::detect(conn)?
+        {
+            return Err(Error::PeerManaged {
+                peer,
+                table: peer.table(),
+            });
+        }
+        self.plan_state(&state, request)
     }
 
     /// What the database records, or the damage that stops it being read (see
     /// `safety::damage_behind`).
-    fn read_state(&self, conn: &Connection, down: DownScripts) -> Result<DbState, Error> {
+    pub(crate) fn read_state(
+        &self,
+        conn: &Connection,
+        down: DownScripts,
+    ) -> Result<DbState, Error> {
         DbState::read(conn, down)
             .map_err(|e| safety::damage_behind(conn, e, self.config.lock_timeout))
     }
 
-    fn plan_state(&self, state: &DbState, request: &Request) -> Result<Plan, Error> {
+    pub(crate) fn plan_state(&self, state: &DbState, request: &Request) -> Result<Plan, Error> {
         plan::plan(
             &self.migrations,
             &state.applied,
@@ -411,82 +426,23 @@ impl Migrator {
     ///
     /// [`Error::Sqlite`] when the database cannot be read.
     pub fn status(&self, db: impl AsRef<Path>) -> Result<Status, Error> {
-        let state = match db::open_read_only(db.as_ref(), self.config.lock_timeout)? {
-            Some(conn) => self.read_state(&conn, DownScripts::Skip)?,
-            None => DbState::empty(),
+        let (state, peer) = match db::open_read_only(db.as_ref(), self.config.lock_timeout)? {
+            Some(conn) => {
+                let state = self.read_state(&conn, DownScripts::Skip)?;
+                let peer = match state.applied.is_empty() {
+                    true => crate::adopt::detect(&conn)?,
+                    false => None,
+                };
+                (state, peer)
+            }
+            None => (DbState::empty(), None),
         };
-        Ok(status::status(&self.migrations, state))
-    }
-
-    /// Takes over an existing database whose schema already matches migrations up to
-    /// `version`: records them as applied without running them.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidRequest`] when the database already has applied migrations or
-    /// `version` is not a known migration; [`Error::LockTimeout`]; [`Error::Sqlite`].
-    pub fn baseline(&self, db: impl AsRef<Path>, version: Version) -> Result<RunReport, Error> {
-        let db = db.as_ref();
-        if self.migrations.get(version).is_none() {
-            return Err(Error::InvalidRequest {
-                reason: format!(
-                    "cannot baseline at {version}: there is no migration with that version"
-                ),
-            });
-        }
-        let conn = db::open(db, self.config.lock_timeout)?;
-        let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
-        if let Some(current) =
-            plan::current_version(&self.read_state(&conn, DownScripts::Skip)?.applied)
-        {
-            return Err(Error::InvalidRequest {
-                reason: format!(
-                    "cannot baseline: migrations are already recorded (current version {current})"
-                ),
-            });
-        }
-        let plan = self.plan_state(&DbState::empty(), &Request::Up { to: Some(version) })?;
-        let mut attempt = Attempt::new(
-            Command::Baseline,
-            None,
-            plan.steps.iter().map(|s| s.version).collect(),
-        );
-        attempt.target(Some(version));
-        let mut steps = Vec::with_capacity(plan.steps.len());
-        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
-            .context("beginning the baseline")?;
-        let journal_error = |failure| Error::Bookkeeping {
-            failure: Box::new(failure),
-        };
-        apply::Journal::begin(&mut attempt, &tx).map_err(journal_error)?;
-        for step in &plan.steps {
-            let applied_at = crate::clock::now_rfc3339();
-            history::insert_applied(&tx, step, &applied_at, 0).context("recording the baseline")?;
-            steps.push(StepReport {
-                version: step.version,
-                name: step.name.clone(),
-                duration_ms: 0,
-                applied_at,
-            });
-        }
-        apply::Journal::succeed(&mut attempt, &tx, &steps).map_err(journal_error)?;
-        tx.commit().context("committing the baseline")?;
-        // The journal is a record; the baseline itself is committed.
-        let dir = safety::dir(self.config.backup_dir.as_ref(), db);
-        let _ = attempt.audit(&dir, db, &DatabaseState::Migrated);
-        Ok(RunReport {
-            direction: Direction::Up,
-            from_version: None,
-            to_version: Some(version),
-            steps,
-            allowed: Vec::new(),
-            attempt_id: attempt.id(),
-            backup_id: None,
-            duration_ms: attempt.elapsed_ms(),
-            database: DatabaseState::Migrated,
-            interrupted: None,
-            rotated: Vec::new(),
-        })
+        let mut status = status::status(&self.migrations, state);
+        status.migrated_by = peer.map(|peer| status::MigratedBy {
+            peer,
+            table: peer.table(),
+        });
+        Ok(status)
     }
 }
 

@@ -28,6 +28,18 @@ pub struct Status {
     pub schema_drift: bool,
     /// Every problem, with details.
     pub problems: Vec<Problem>,
+    /// Another tool's bookkeeping, when the database records nothing of ours yet: `up` would
+    /// refuse until it is adopted.
+    pub migrated_by: Option<MigratedBy>,
+}
+
+/// Another tool that migrated the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigratedBy {
+    /// The tool.
+    pub peer: crate::adopt::Peer,
+    /// Its bookkeeping table.
+    pub table: &'static str,
 }
 
 /// A migration's version and name.
@@ -89,5 +101,6 @@ pub(crate) fn status(migrations: &Migrations, state: DbState) -> Status {
             .any(|p| matches!(p, Problem::SchemaDrift { .. })),
         applied: state.applied,
         problems,
+        migrated_by: None,
     }
 }

@@ -1,19 +1,23 @@
 //! `migrate baseline V`: adopt an existing database whose schema matches migrations up to V.
 
-use migrate_core::Version;
+use migrate_core::{SchemaCheck, Version};
 
 use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
 
-pub fn run(g: &Global, out: &Output, version: Version) -> Result<(), CliError> {
+pub fn run(g: &Global, out: &Output, version: Version, check: SchemaCheck) -> Result<(), CliError> {
     let db = context::db_path(g)?;
-    let report = context::migrator(g)?.baseline(&db, version)?;
+    let report = context::migrator(g)?.baseline_with(&db, version, check)?;
     out.print(&report, || {
         format!(
-            "baselined at version {version}: {} migration(s) recorded as applied without running them\n",
-            report.steps.len()
+            "baselined at version {version}: {} migration(s) recorded as applied without running them{}\n",
+            report.steps.len(),
+            match check {
+                SchemaCheck::Required => " (the schema matches what they make)",
+                SchemaCheck::Waived => " (schema check skipped with --force)",
+            }
         )
     });
     Ok(())

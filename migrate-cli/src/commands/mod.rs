@@ -1,5 +1,6 @@
 //! One file per command.
 
+mod adopt;
 mod backup;
 mod baseline;
 mod check;
@@ -37,7 +38,10 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             run::run(g, out, Request::Down(target), run)
         }
         Command::History { limit } => history::run(g, out, *limit),
-        Command::Baseline { version } => baseline::run(g, out, *version),
+        Command::Baseline { version, force } => {
+            baseline::run(g, out, *version, schema_check(*force))
+        }
+        Command::Adopt { from, force } => adopt::run(g, out, from.as_deref(), schema_check(*force)),
         Command::Verify => verify::run(g, out),
         Command::FixChecksums { version } => verify::fix_checksums(g, out, *version),
         Command::Check { full, tables, jobs } => check::run(g, out, *full, tables, *jobs),
@@ -74,4 +78,13 @@ pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
 /// A version for people: `none` before the first migration.
 pub fn version_text(version: Option<migrate_core::Version>) -> String {
     version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
+/// `--force` on `baseline` and `adopt`: the schema check waived.
+fn schema_check(force: bool) -> migrate_core::SchemaCheck {
+    if force {
+        migrate_core::SchemaCheck::Waived
+    } else {
+        migrate_core::SchemaCheck::Required
+    }
 }

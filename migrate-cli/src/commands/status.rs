@@ -50,6 +50,12 @@ pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
             "pending below the current version",
             &status.out_of_order,
         );
+        if let Some(by) = &status.migrated_by {
+            text.push_str(&format!(
+                "migrated by {} ({} is here): run `migrate adopt` to take it over\n",
+                by.peer, by.table
+            ));
+        }
         if status.schema_drift {
             text.push_str("schema drift: the schema was changed outside migrations\n");
         }

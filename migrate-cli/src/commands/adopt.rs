@@ -1,0 +1,42 @@
+//! `migrate adopt [--from TOOL] [--force]`: take over a database another tool migrated.
+
+use migrate_core::{Peer, SchemaCheck};
+
+use crate::cli::Global;
+use crate::context;
+use crate::error::CliError;
+use crate::output::Output;
+
+pub fn run(
+    g: &Global,
+    out: &Output,
+    from: Option<&str>,
+    check: SchemaCheck,
+) -> Result<(), CliError> {
+    let from = from
+        .map(|name| name.parse::<Peer>().map_err(CliError::Usage))
+        .transpose()?;
+    let db = context::db_path(g)?;
+    let adoption = context::migrator(g)?.adopt(&db, from, check)?;
+    out.print(&adoption, || {
+        let mut text = format!(
+            "adopted from {} ({} left in place): {} migration(s) recorded as applied, up to version {}{}\n",
+            adoption.peer,
+            adoption.table,
+            adoption.versions.len(),
+            adoption
+                .versions
+                .last()
+                .map_or_else(|| "none".to_owned(), ToString::to_string),
+            match check {
+                SchemaCheck::Required => "; the schema matches what they make",
+                SchemaCheck::Waived => "; schema check skipped with --force",
+            }
+        );
+        for step in &adoption.report.steps {
+            text.push_str(&format!("  {} {}\n", step.version, step.name));
+        }
+        text
+    });
+    Ok(())
+}
