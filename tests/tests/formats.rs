@@ -256,3 +256,39 @@ fn an_unknown_placeholder_names_the_file_and_line() {
         run.stderr
     );
 }
+
+/// `embed_migrations!` reads every layout as the directory reader does (it checks the set on
+/// an empty database at compile time, the goose file that opens its own transaction included).
+#[test]
+fn embedded_sets_of_every_layout_equal_what_the_directory_reader_reads() {
+    use migrate_core::Migrations;
+    static GOOSE: Migrations = migrate_macros::embed_migrations!("fixtures/formats/goose");
+    static DIESEL: Migrations = migrate_macros::embed_migrations!("fixtures/formats/diesel");
+    static DBMATE: Migrations = migrate_macros::embed_migrations!("fixtures/formats/dbmate");
+    static GOLANG: Migrations = migrate_macros::embed_migrations!("fixtures/formats/golang-migrate");
+    for (embedded, dir) in [
+        (&GOOSE, "goose"),
+        (&DIESEL, "diesel"),
+        (&DBMATE, "dbmate"),
+        (&GOLANG, "golang-migrate"),
+    ] {
+        let read = migrate_core::source::read_dir(formats().join(dir)).unwrap();
+        let summary = |set: &Migrations| -> Vec<(i64, String, String, Option<String>)> {
+            set.iter()
+                .map(|m| {
+                    (
+                        m.version(),
+                        m.checksum().to_owned(),
+                        m.up().sql().to_owned(),
+                        m.down().map(|d| d.sql().to_owned()),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(summary(embedded), summary(&read), "{dir}");
+        let conn = Connection::open_in_memory().unwrap();
+        migrate_core::Migrator::new(embedded.clone())
+            .run_on(&conn, &migrate_core::Request::up())
+            .unwrap();
+    }
+}
