@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
-out="$root/tests/fixtures/peers"
+out="${PEER_FIXTURES_OUT:-$root/tests/fixtures/peers}"
 mkdir -p "$out"
 
 cargo build --release --quiet

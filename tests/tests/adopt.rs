@@ -344,3 +344,58 @@ fn baseline_checks_the_schema_against_the_migrations_up_to_its_version() {
     assert_eq!(report["steps"].as_array().unwrap().len(), 4, "{report}");
     s.migrate(&["up"]).expect(0);
 }
+
+/// A peer's bookkeeping row, as compared: version, description, success, checksum.
+type BookkeepingRow = (String, Option<String>, Option<i64>, Option<String>);
+
+/// On demand (needs network, builds sqlx): the committed peer databases are what sqlx and
+/// dbmate make today from the same migration sets.
+/// `cargo test -p migrate-tests --test adopt -- --ignored`
+#[test]
+#[ignore = "needs network: builds sqlx from crates.io and installs dbmate from npm"]
+fn the_committed_peer_databases_are_what_the_tools_make() {
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("bash")
+        .arg(workspace().join("tests/peers/generate.sh"))
+        .env("PEER_FIXTURES_OUT", out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (db, bookkeeping) in [
+        (
+            "sqlx.db",
+            "SELECT version, description, success, hex(checksum) FROM _sqlx_migrations ORDER BY version",
+        ),
+        (
+            "dbmate.db",
+            "SELECT version, NULL, NULL, NULL FROM schema_migrations ORDER BY version",
+        ),
+    ] {
+        let rows = |path: &Path| -> Vec<BookkeepingRow> {
+            let conn = Connection::open(path).unwrap();
+            let mut stmt = conn.prepare(bookkeeping).unwrap();
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, rusqlite::types::Value>(0)
+                        .map(|v| format!("{v:?}"))?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let (fresh, committed) = (out.path().join(db), fixtures().join("peers").join(db));
+        assert_eq!(rows(&fresh), rows(&committed), "{db}");
+        let schema = |path: &Path| -> String {
+            migrate_tests::dump(path)
+                .lines()
+                .filter(|l| !l.starts_with("_sqlx_migrations:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(schema(&fresh), schema(&committed), "{db}");
+    }
+}

@@ -265,7 +265,8 @@ fn embedded_sets_of_every_layout_equal_what_the_directory_reader_reads() {
     static GOOSE: Migrations = migrate_macros::embed_migrations!("fixtures/formats/goose");
     static DIESEL: Migrations = migrate_macros::embed_migrations!("fixtures/formats/diesel");
     static DBMATE: Migrations = migrate_macros::embed_migrations!("fixtures/formats/dbmate");
-    static GOLANG: Migrations = migrate_macros::embed_migrations!("fixtures/formats/golang-migrate");
+    static GOLANG: Migrations =
+        migrate_macros::embed_migrations!("fixtures/formats/golang-migrate");
     for (embedded, dir) in [
         (&GOOSE, "goose"),
         (&DIESEL, "diesel"),
