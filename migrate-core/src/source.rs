@@ -29,6 +29,16 @@ pub struct SourceFile {
     pub bytes: Vec<u8>,
 }
 
+impl SourceFile {
+    /// A file named `name` (relative to the migrations directory) holding `bytes`.
+    pub fn new(name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            name: name.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
 /// Reads the migrations of `dir` in the layout detected from its files (see [`crate::format`]).
 ///
 /// # Errors
@@ -368,10 +378,7 @@ mod tests {
     }
 
     fn file(name: &str, text: &str) -> SourceFile {
-        SourceFile {
-            name: name.to_owned(),
-            bytes: text.as_bytes().to_vec(),
-        }
+        SourceFile::new(name, text)
     }
 
     #[test]

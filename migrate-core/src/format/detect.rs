@@ -201,10 +201,7 @@ mod tests {
     use super::*;
 
     fn file(name: &str, text: &str) -> SourceFile {
-        SourceFile {
-            name: name.to_owned(),
-            bytes: text.as_bytes().to_vec(),
-        }
+        SourceFile::new(name, text)
     }
 
     fn detected(files: &[SourceFile]) -> Format {
