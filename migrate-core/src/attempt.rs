@@ -7,14 +7,13 @@
 //! exactly once. A failed run is recorded after its rollback, an interrupted one when the next
 //! run finds it, each in a transaction of its own ([`Attempt::finish_alone`]).
 
-use std::fmt;
 use std::time::Instant;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use serde::{Deserialize, Serialize};
 
 use crate::apply::{self, Journal};
 use crate::clock;
+pub use crate::command::Command;
 use crate::history::{self, AttemptRecord, Outcome};
 use crate::holder::Holder;
 use crate::marker::RunMarker;
@@ -22,44 +21,6 @@ use crate::migration::Version;
 use crate::plan::{Direction, Plan};
 use crate::report::{DatabaseState, Failure, StepReport};
 use crate::schema;
-
-/// What an attempt was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Command {
-    /// Apply pending migrations.
-    Up,
-    /// Revert applied migrations.
-    Down,
-    /// Record migrations as applied without running them.
-    Baseline,
-    /// Accept edited migration files.
-    FixChecksums,
-    /// Restore a backup by hand over the database.
-    Restore,
-    /// Record the migrations another tool applied.
-    Adopt,
-}
-
-impl Command {
-    /// As written in `_migrate_attempts` and the audit journal.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Command::Up => "up",
-            Command::Down => "down",
-            Command::Baseline => "baseline",
-            Command::FixChecksums => "fix-checksums",
-            Command::Restore => "restore",
-            Command::Adopt => "adopt",
-        }
-    }
-}
-
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl From<Direction> for Command {
     fn from(direction: Direction) -> Self {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::Error;
-use crate::backup::store;
+use crate::durable;
 use crate::history::AttemptRecord;
 use crate::migration::Version;
 use crate::report::DatabaseState;
@@ -89,7 +89,7 @@ pub(crate) fn ready(dir: &Path) -> Result<(), Error> {
 
 /// Appends `entry` to the journal in `dir`, creating both if needed, and syncs it.
 pub(crate) fn append(dir: &Path, entry: &Entry<'_>) -> Result<(), Error> {
-    store::create_dir(dir)?;
+    durable::create_dir(dir)?;
     let path = path(dir);
     let io = |source| Error::Io {
         path: path.clone(),

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::migration::Version;
-use crate::plan::{PlanError, Problem};
+use crate::problem::{PlanError, Problem};
 use crate::report::{DatabaseState, Failure, RunReport};
+use crate::version::Version;
 
 /// Everything that can go wrong, with the file, line or version it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub enum Error {
     #[error("cannot adopt the database {peer} migrated:\n{}\nnothing was recorded", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     AdoptRefused {
         /// The tool.
-        peer: crate::adopt::Peer,
+        peer: crate::peer::Peer,
         /// Every disagreement.
         problems: Vec<String>,
     },
@@ -53,7 +53,7 @@ pub enum Error {
     )]
     PeerManaged {
         /// The tool.
-        peer: crate::adopt::Peer,
+        peer: crate::peer::Peer,
         /// Its bookkeeping table.
         table: &'static str,
     },
@@ -277,7 +277,7 @@ pub enum Error {
     #[error("the database is damaged ({} problem(s) found by quick_check); nothing was changed. First: {}", report.damage, report.findings.first().map(ToString::to_string).unwrap_or_default())]
     Corrupt {
         /// The integrity report.
-        report: Box<crate::integrity::Report>,
+        report: Box<crate::integrity::report::Report>,
     },
 
     /// A backup is missing, unreadable, or does not match its manifest.

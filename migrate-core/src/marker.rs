@@ -13,44 +13,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::backup::store;
+use crate::durable;
 use crate::holder::Holder;
 use crate::migration::Version;
+pub use crate::phase::Phase;
 use crate::writers::Token;
-
-/// Where a run was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Pre-flight checks: nothing written yet.
-    Checking,
-    /// Taking the pre-run backup: the database not yet changed.
-    BackingUp,
-    /// Applying migrations: the database may be partly changed.
-    Applying,
-    /// Verifying the committed result.
-    Verifying,
-    /// Restoring the pre-run backup after a failure.
-    Restoring,
-}
-
-impl Phase {
-    /// Whether the database may have been changed by the time the run reached this phase.
-    pub fn may_have_changed(self) -> bool {
-        self >= Phase::Applying
-    }
-
-    /// How the phase reads in a sentence.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Phase::Checking => "checking the database",
-            Phase::BackingUp => "taking the pre-run backup",
-            Phase::Applying => "applying migrations",
-            Phase::Verifying => "verifying the result",
-            Phase::Restoring => "restoring the pre-run backup",
-        }
-    }
-}
 
 /// What a run under way leaves on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +102,7 @@ impl RunMarker {
             path: path(db),
             source: std::io::Error::other(e),
         })?;
-        store::write_atomically(&path(db), &text)
+        durable::write_atomically(&path(db), &text)
     }
 
     /// Moves to `phase` and writes the marker.
@@ -162,7 +129,7 @@ impl RunMarker {
 pub(crate) fn clear(db: &Path) -> Result<(), Error> {
     let path = path(db);
     match std::fs::remove_file(&path) {
-        Ok(()) => store::sync_dir(&path),
+        Ok(()) => durable::sync_dir(&path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(Error::Io { path, source }),
     }

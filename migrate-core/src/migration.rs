@@ -18,8 +18,7 @@ use crate::checksum;
 use crate::directive::{self, TransactionMode};
 use crate::statements;
 
-/// A migration version: a positive integer, unique within a set.
-pub type Version = i64;
+pub use crate::version::Version;
 
 /// One SQL file's text together with where it came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -332,7 +332,7 @@ impl Migrator {
     pub fn rehearse(&self, db: impl AsRef<Path>, request: &Request) -> Result<RunReport, Error> {
         let db = db.as_ref();
         let dir = safety::dir(self.config.backup_dir.as_ref(), db);
-        backup::store::create_dir(&dir)?;
+        crate::durable::create_dir(&dir)?;
         let copy_path = dir.join(format!(".rehearsal-{}.db", std::process::id()));
         let scratch = Scratch::new(copy_path);
         // Created 0600 first: SQLite keeps the mode of the file it opens (and gives its

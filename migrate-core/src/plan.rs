@@ -15,31 +15,13 @@
 //! # Ok::<(), migrate_core::Error>(())
 //! ```
 
-use std::fmt;
-
 use serde::Serialize;
 
+pub use crate::direction::Direction;
 use crate::migration::{Script, Version};
+pub use crate::problem::{Allow, PlanError, Problem};
+pub use crate::request::{DownTarget, Request};
 use crate::set::Migrations;
-
-/// Which way a run goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Apply pending migrations.
-    Up,
-    /// Revert applied migrations.
-    Down,
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        })
-    }
-}
 
 /// A migration as recorded in `_migrate_history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,146 +64,6 @@ impl SchemaState {
     }
 }
 
-/// Something that refuses a run unless explicitly allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Problem {
-    /// An applied migration's file changed since it was applied.
-    Changed {
-        /// Its version.
-        version: Version,
-        /// Its name.
-        name: String,
-        /// The checksum recorded when it was applied.
-        recorded: String,
-        /// The checksum of the file now.
-        found: String,
-    },
-    /// An applied migration's file is gone.
-    Missing {
-        /// Its version.
-        version: Version,
-        /// Its recorded name.
-        name: String,
-    },
-    /// A pending migration whose version is lower than the current one.
-    OutOfOrder {
-        /// Its version.
-        version: Version,
-        /// Its name.
-        name: String,
-        /// The highest applied version.
-        current: Version,
-    },
-    /// The schema was changed outside migrations since the last run.
-    SchemaDrift {
-        /// The fingerprint recorded after the last run.
-        recorded: String,
-        /// The fingerprint now.
-        found: String,
-    },
-}
-
-impl Problem {
-    fn allowed(&self, allow: &Allow) -> bool {
-        match self {
-            Problem::Changed { .. } => allow.changed,
-            Problem::Missing { .. } => allow.missing,
-            Problem::OutOfOrder { .. } => allow.out_of_order,
-            Problem::SchemaDrift { .. } => allow.schema_drift,
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::Changed {
-                version,
-                name,
-                recorded,
-                found,
-            } => write!(
-                f,
-                "migration {version} ({name}) was changed after it was applied: checksum {} recorded, {} found (--allow-changed)",
-                short(recorded),
-                short(found)
-            ),
-            Problem::Missing { version, name } => write!(
-                f,
-                "migration {version} ({name}) was applied but its file is missing (--allow-missing)"
-            ),
-            Problem::OutOfOrder {
-                version,
-                name,
-                current,
-            } => write!(
-                f,
-                "migration {version} ({name}) is pending but lower than the current version {current} (--allow-out-of-order)"
-            ),
-            Problem::SchemaDrift { recorded, found } => write!(
-                f,
-                "the schema was changed outside migrations: fingerprint {} recorded after the last run, {} found (--allow-drift)",
-                short(recorded),
-                short(found)
-            ),
-        }
-    }
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
-}
-
-/// Which problems a run accepts. By default, none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Allow {
-    /// Run although applied files changed.
-    pub changed: bool,
-    /// Run although applied files are missing.
-    pub missing: bool,
-    /// Apply pending migrations lower than the current version.
-    pub out_of_order: bool,
-    /// Run although the schema changed outside migrations.
-    pub schema_drift: bool,
-}
-
-/// Where a `down` run stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DownTarget {
-    /// Revert every migration above this version (0 reverts all).
-    To(Version),
-    /// Revert this many of the most recent migrations.
-    Steps(u32),
-}
-
-/// What a run is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    /// Apply pending migrations up to and including `to`, or all.
-    Up {
-        /// The last version to apply; `None` for all.
-        to: Option<Version>,
-    },
-    /// Revert applied migrations.
-    Down(DownTarget),
-}
-
-impl Request {
-    /// Apply everything pending.
-    pub fn up() -> Self {
-        Request::Up { to: None }
-    }
-
-    /// The direction of the request.
-    pub fn direction(&self) -> Direction {
-        match self {
-            Request::Up { .. } => Direction::Up,
-            Request::Down(_) => Direction::Down,
-        }
-    }
-}
-
 /// One migration to run.
 #[derive(Debug, Clone)]
 pub struct Step {
@@ -252,22 +94,6 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Problems found but explicitly allowed.
     pub allowed: Vec<Problem>,
-}
-
-/// Why a plan could not be made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanError {
-    /// Validation problems that were not allowed.
-    Refused(Vec<Problem>),
-    /// The target does not make sense for this database.
-    InvalidTarget(String),
-    /// A migration to revert has no down script, neither on disk nor recorded.
-    Irreversible {
-        /// Its version.
-        version: Version,
-        /// Its name.
-        name: String,
-    },
 }
 
 /// Every problem with the applied migrations and the schema, allowed or not.

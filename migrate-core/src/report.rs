@@ -4,8 +4,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::migration::Version;
-use crate::plan::{Direction, Problem};
+use crate::direction::Direction;
+use crate::problem::Problem;
+use crate::version::Version;
 
 /// One migration that ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,9 +155,9 @@ pub struct Interrupted {
     /// Its process, host and start time.
     pub holder: crate::holder::Holder,
     /// `up` or `down`.
-    pub command: crate::attempt::Command,
+    pub command: crate::command::Command,
     /// Where it stopped.
-    pub phase: crate::marker::Phase,
+    pub phase: crate::phase::Phase,
     /// Its pre-run backup, if it had taken one.
     pub backup_id: Option<String>,
     /// What was done about it: `unchanged` (it had not changed anything), `restored` (from its

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::checksum::hex;
 use crate::error::SqliteContext;
+use crate::peer::BOOKKEEPING;
 
 /// A fingerprint with the schema cookie it was taken at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,43 @@ pub fn current_hash(conn: &Connection, recorded: Option<&Fingerprint>) -> Result
         return Ok(recorded.hash.clone());
     }
     Ok(fingerprint(conn)?.hash)
+}
+
+/// The objects of `conn`'s main schema, bookkeeping left out.
+///
+/// # Errors
+///
+/// [`Error::Sqlite`] when the schema cannot be read.
+pub(crate) fn objects(conn: &Connection) -> Result<crate::schema_diff::Objects, Error> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, coalesce(sql, ''), tbl_name FROM main.sqlite_schema \
+             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_migrate\\_%' ESCAPE '\\'",
+        )
+        .context("reading the schema")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .context("reading the schema")?;
+    let mut out = crate::schema_diff::Objects::new();
+    for row in rows {
+        let (kind, name, sql, table) = row.context("reading the schema")?;
+        // A peer's table and its indexes (golang-migrate's `version_unique`).
+        if BOOKKEEPING.contains(&table.as_str()) {
+            continue;
+        }
+        out.insert(
+            (kind, name),
+            sql.split_whitespace().collect::<Vec<_>>().join(" "),
+        );
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

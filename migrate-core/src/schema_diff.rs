@@ -6,12 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
 use serde::Serialize;
-
-use crate::Error;
-use crate::adopt::BOOKKEEPING;
-use crate::error::SqliteContext;
 
 /// How an object differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,43 +45,6 @@ impl std::fmt::Display for Difference {
 /// The application's objects: (type, name) to the definition, whitespace collapsed.
 pub(crate) type Objects = BTreeMap<(String, String), String>;
 
-/// The objects of `conn`'s main schema, bookkeeping left out.
-///
-/// # Errors
-///
-/// [`Error::Sqlite`] when the schema cannot be read.
-pub(crate) fn objects(conn: &Connection) -> Result<Objects, Error> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT type, name, coalesce(sql, ''), tbl_name FROM main.sqlite_schema \
-             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_migrate\\_%' ESCAPE '\\'",
-        )
-        .context("reading the schema")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .context("reading the schema")?;
-    let mut out = Objects::new();
-    for row in rows {
-        let (kind, name, sql, table) = row.context("reading the schema")?;
-        // A peer's table and its indexes (golang-migrate's `version_unique`).
-        if BOOKKEEPING.contains(&table.as_str()) {
-            continue;
-        }
-        out.insert(
-            (kind, name),
-            sql.split_whitespace().collect::<Vec<_>>().join(" "),
-        );
-    }
-    Ok(out)
-}
-
 /// Every object that differs between the database and what the migrations make.
 pub(crate) fn differences(database: &Objects, expected: &Objects) -> Vec<Difference> {
     let mut out = Vec::new();
@@ -116,7 +74,10 @@ pub(crate) fn differences(database: &Objects, expected: &Objects) -> Vec<Differe
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
     use super::*;
+    use crate::schema::objects;
 
     #[test]
     fn names_each_object_that_differs_and_ignores_bookkeeping_and_whitespace() {

@@ -14,30 +14,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::filename::FileKind;
-pub use crate::format::ReadOptions;
+use crate::format::has_statement;
 use crate::format::{self, Detected, Format, Placeholders};
+pub use crate::format::{ReadOptions, SourceFile};
 use crate::migration::{Migration, Script, Version};
 use crate::set::Migrations;
 use crate::{Error, checksum};
-
-/// One file of a migrations directory: its name and its bytes.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    /// The file name, as shown in messages.
-    pub name: String,
-    /// The raw contents.
-    pub bytes: Vec<u8>,
-}
-
-impl SourceFile {
-    /// A file named `name` (relative to the migrations directory) holding `bytes`.
-    pub fn new(name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        Self {
-            name: name.into(),
-            bytes: bytes.into(),
-        }
-    }
-}
 
 /// Reads the migrations of `dir` in the layout detected from its files (see [`crate::format`]).
 ///
@@ -323,22 +305,6 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
         reason: detected.reason,
         migrations: Migrations::new(migrations)?,
     })
-}
-
-/// Whether `sql` holds anything but comments, whitespace and `;` (which SQLite would run as
-/// nothing at all).
-pub(crate) fn has_statement(sql: &str) -> bool {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-        if let Some(comment) = rest.strip_prefix("--") {
-            rest = comment.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(comment) = rest.strip_prefix("/*") {
-            rest = comment.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            return !rest.is_empty();
-        }
-    }
 }
 
 #[cfg(test)]

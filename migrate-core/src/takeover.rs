@@ -148,7 +148,7 @@ impl Migrator {
         against: &str,
     ) -> Result<(), Error> {
         let expected = self.scratch_schema(versions)?;
-        let differences = schema_diff::differences(&schema_diff::objects(conn)?, &expected);
+        let differences = schema_diff::differences(&crate::schema::objects(conn)?, &expected);
         if differences.is_empty() {
             return Ok(());
         }
@@ -188,7 +188,7 @@ impl Migrator {
                     }
                 ),
             })?;
-        schema_diff::objects(&conn)
+        crate::schema::objects(&conn)
     }
 
     /// Records `versions` as applied without running them, with the attempt and its audit

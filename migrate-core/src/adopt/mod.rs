@@ -4,13 +4,14 @@
 //! migrations make on a scratch database, and only then are they recorded as applied. The
 //! peer's table is left in place.
 
-mod peer;
+mod ledger;
 mod reconcile;
 
 use serde::Serialize;
 
-pub(crate) use peer::{BOOKKEEPING, present, read};
-pub use peer::{Peer, detect};
+pub use crate::peer::Peer;
+pub use ledger::detect;
+pub(crate) use ledger::{present, read};
 pub(crate) use reconcile::reconcile;
 
 use crate::migration::Version;

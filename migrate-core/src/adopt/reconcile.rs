@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha384};
 
-use super::peer::{Applied, Ledger, Peer, Row};
+use super::ledger::{Applied, Ledger, Row};
 use crate::migration::Version;
+use crate::peer::Peer;
 use crate::set::Migrations;
 
 /// The versions the peer applied, each with a file (in order), or every disagreement.

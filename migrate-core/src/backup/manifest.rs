@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::backup::store;
+use crate::backup::id;
 
 /// Why a backup was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ impl Manifest {
     /// prune, verify or restore at another file, nor describe an image other than the one its
     /// checksum covers.
     fn inconsistency(&self, path: &Path) -> Option<String> {
-        if !store::is_valid_id(&self.id) {
+        if !id::is_valid_id(&self.id) {
             return Some(format!("`{}` is not a backup id", self.id));
         }
         let own = format!("{}.json", self.id);

@@ -17,6 +17,7 @@
 //! with its manifest `<id>.json` beside it. See docs/backup.md.
 
 mod create;
+mod id;
 mod image;
 mod manifest;
 mod policy;

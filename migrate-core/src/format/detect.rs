@@ -2,9 +2,9 @@
 //! belongs to another layout than the one being read.
 
 use super::Format;
+use super::SourceFile;
 use crate::Error;
 use crate::filename::{Parsed, Style, parse_as};
-use crate::source::SourceFile;
 
 /// The layout a directory is read as, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,11 +3,11 @@
 //! name's leading digits with the dashes dropped (`2018-02-17-205753` is 20180217205753), as
 //! diesel records it; diesel's `00000000000000_diesel_initial_setup` is version 0.
 
+use super::SourceFile;
 use super::{Entry, utf8};
 use crate::Error;
 use crate::directive::TransactionMode;
 use crate::filename::{FileKind, parse_digits};
-use crate::source::SourceFile;
 
 pub(super) fn entries(files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
     let mut out = Vec::new();

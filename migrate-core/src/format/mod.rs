@@ -22,6 +22,25 @@ use crate::migration::Version;
 pub use detect::{Detected, detect};
 pub(crate) use placeholders::Placeholders;
 
+/// One file of a migrations directory: its name and its bytes.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The file name, as shown in messages.
+    pub name: String,
+    /// The raw contents.
+    pub bytes: Vec<u8>,
+}
+
+impl SourceFile {
+    /// A file named `name` (relative to the migrations directory) holding `bytes`.
+    pub fn new(name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            name: name.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
 /// A migration layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -123,10 +142,7 @@ pub(crate) struct Entry {
 }
 
 /// The entries of `files` read as `format`; every file either read or refused.
-pub(crate) fn entries(
-    format: Format,
-    files: Vec<crate::source::SourceFile>,
-) -> Result<Vec<Entry>, Error> {
+pub(crate) fn entries(format: Format, files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
     detect::refuse_foreign(format, &files)?;
     match format {
         Format::Native | Format::Sqlx => named(files, crate::filename::Style::Native),
@@ -139,10 +155,7 @@ pub(crate) fn entries(
 }
 
 /// Layouts where the file name says everything: one script per file.
-fn named(
-    files: Vec<crate::source::SourceFile>,
-    style: crate::filename::Style,
-) -> Result<Vec<Entry>, Error> {
+fn named(files: Vec<SourceFile>, style: crate::filename::Style) -> Result<Vec<Entry>, Error> {
     use crate::filename::{Parsed, parse_as};
     let mut out = Vec::new();
     for file in files {
@@ -181,4 +194,20 @@ pub(crate) fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, Error> {
             e.utf8_error().valid_up_to()
         ),
     })
+}
+
+/// Whether `sql` holds anything but comments, whitespace and `;` (which SQLite would run as
+/// nothing at all).
+pub(crate) fn has_statement(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return !rest.is_empty();
+        }
+    }
 }

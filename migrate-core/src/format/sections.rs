@@ -8,10 +8,10 @@
 //! beyond that: statements are split by SQLite's parser, which knows trigger bodies.
 
 use super::{Entry, Format, utf8};
+use super::{SourceFile, has_statement};
 use crate::Error;
 use crate::directive::TransactionMode;
 use crate::filename::{FileKind, parse_digits};
-use crate::source::{SourceFile, has_statement};
 
 /// What a marker line says.
 #[derive(Debug, PartialEq, Eq)]

@@ -6,60 +6,18 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
-use serde::Serialize;
 
 use crate::Error;
-use crate::integrity::finding::{self, Finding, FindingKind};
+use crate::integrity::finding::{Finding, FindingKind};
 use crate::integrity::foreign::{self, Violation};
 use crate::integrity::objects::{self, Objects, PageMap};
 use crate::integrity::parallel;
+use crate::integrity::pragma::{btree_check, foreign_failure, message};
+pub use crate::integrity::report::{Depth, Report};
 use crate::sql::quote_ident;
-
-/// How thorough the b-tree check is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Depth {
-    /// `PRAGMA quick_check`: every page and row, NOT NULL and CHECK, but not indexes against
-    /// their tables. O(N).
-    Quick,
-    /// `PRAGMA integrity_check`: also every index entry against its table. O(N log N).
-    Full,
-}
-
-impl Depth {
-    fn pragma(self) -> &'static str {
-        match self {
-            Depth::Quick => "quick_check",
-            Depth::Full => "integrity_check",
-        }
-    }
-}
 
 /// At most this many findings are listed; the count says how many there were.
 const MAX_LISTED: usize = 1000;
-
-/// The result of a check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// True when nothing was found: SQLite said exactly `ok` and no foreign key is violated.
-    pub ok: bool,
-    /// The database checked.
-    pub database: String,
-    /// How thoroughly.
-    pub depth: Depth,
-    /// How many connections checked at once.
-    pub workers: usize,
-    /// The tables checked, when the check was limited to some.
-    pub tables: Option<Vec<String>>,
-    /// How many problems were found.
-    pub count: usize,
-    /// How many of them are damage to the file (every kind but foreign-key violations).
-    pub damage: usize,
-    /// The problems (the first 1,000).
-    pub findings: Vec<Finding>,
-    /// How long the check took.
-    pub duration_ms: u64,
-}
 
 /// What to check, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,14 +217,6 @@ fn report(
     }
 }
 
-/// SQLite's own message of an error, without rusqlite's wrapping.
-pub(super) fn message(e: &rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn unreadable(doing: &str, e: &rusqlite::Error) -> Finding {
     Finding {
         kind: FindingKind::Unreadable,
@@ -275,25 +225,6 @@ fn unreadable(doing: &str, e: &rusqlite::Error) -> Finding {
         object: None,
         table: None,
         message: format!("{doing} failed: {}", message(e)),
-    }
-}
-
-/// A foreign-key check SQLite could not finish. A constraint whose parent key is neither the
-/// primary key nor UNIQUE ("foreign key mismatch") is a schema problem of the application's,
-/// reported like a violation; any other failure is damage.
-pub(super) fn foreign_failure(child: &str, e: &rusqlite::Error) -> Finding {
-    let text = message(e);
-    Finding {
-        kind: if text.contains("foreign key mismatch") {
-            FindingKind::ForeignKey
-        } else {
-            FindingKind::Unreadable
-        },
-        page: None,
-        root: None,
-        object: Some(child.to_owned()),
-        table: Some(child.to_owned()),
-        message: format!("checking the foreign keys of {child} failed: {text}"),
     }
 }
 
@@ -388,59 +319,6 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
                     message(&e)
                 ),
             });
-        }
-    }
-}
-
-/// The finding lines of the b-tree check (none when SQLite said exactly `ok`). A check SQLite
-/// abandons before answering is a finding; at full depth it is retried as a quick check, which
-/// reads less and often gets further, for the locations.
-pub(crate) fn btree_check(conn: &Connection, depth: Depth, table: Option<&str>) -> Vec<String> {
-    match pragma_rows(conn, depth, table) {
-        Ok(rows) => finding::lines_of(&rows),
-        Err(e) => {
-            let mut lines = vec![format!("{} stopped: {}", depth.pragma(), message(&e))];
-            if depth == Depth::Full
-                && let Ok(rows) = pragma_rows(conn, Depth::Quick, table)
-            {
-                let stopped = lines[0].clone();
-                lines.extend(
-                    finding::lines_of(&rows)
-                        .into_iter()
-                        .filter(|l| !stopped.ends_with(l.as_str())),
-                );
-            }
-            lines
-        }
-    }
-}
-
-/// The rows SQLite answers to `quick_check` / `integrity_check`, of the whole file or of one
-/// table, as it wrote them (turn them into findings with `finding::lines_of`).
-pub(super) fn pragma_rows(
-    conn: &Connection,
-    depth: Depth,
-    table: Option<&str>,
-) -> rusqlite::Result<Vec<String>> {
-    let sql = match table {
-        // A pragma's argument cannot be a bound parameter; the name is quoted instead.
-        Some(t) => format!("PRAGMA {}({})", depth.pragma(), quote_ident(t)),
-        None => format!("PRAGMA {}", depth.pragma()),
-    };
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    let mut answer = Vec::new();
-    // SQLite may give up part-way through (SQLITE_CORRUPT) after reporting what it found:
-    // keep those rows, and its last word as one more.
-    loop {
-        match rows.next() {
-            Ok(Some(row)) => answer.push(row.get::<_, String>(0)?),
-            Ok(None) => return Ok(answer),
-            Err(e) if !answer.is_empty() => {
-                answer.push(message(&e));
-                return Ok(answer);
-            }
-            Err(e) => return Err(e),
         }
     }
 }

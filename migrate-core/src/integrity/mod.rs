@@ -17,8 +17,11 @@ mod finding;
 pub(crate) mod foreign;
 mod objects;
 mod parallel;
+mod pragma;
 pub mod repair;
+pub(crate) mod report;
 
-pub(crate) use check::btree_check;
-pub use check::{Depth, Options, Report, available_workers, check};
+pub use check::{Options, available_workers, check};
 pub use finding::{Finding, FindingKind};
+pub(crate) use pragma::btree_check;
+pub use report::{Depth, Report};

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use super::check::message;
 use super::finding::{self, Finding, FindingKind, Parsed};
+use crate::integrity::pragma::message;
 
 /// One table or index with a b-tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,9 +27,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::Depth;
-use super::check::{foreign_failure, message, pragma_rows};
 use super::finding::{self, Finding};
 use super::foreign;
+use crate::integrity::pragma::{foreign_failure, message, pragma_rows};
 use crate::sql::quote_ident;
 
 /// Page cache for each worker connection (negative: KiB). Index lookups revisit interior pages
