@@ -29,9 +29,6 @@ pub struct Global {
     /// A configuration file [default: ./migrate.toml, if present]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Settings read from the configuration file (not an option)
-    #[arg(skip)]
-    pub file: crate::config::FileConfig,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,

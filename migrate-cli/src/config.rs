@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::Global;
 use crate::error::CliError;
 
 /// The file read when `--config` is not given, if it exists.
@@ -40,7 +39,8 @@ pub struct FileConfig {
     pub migrations: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
     pub lock_timeout: Option<f64>,
-    pub verify: Option<VerifyDepth>,
+    /// `verify = "quick" | "full"`: the integrity check before each COMMIT.
+    pub verify: Option<migrate_core::integrity::Depth>,
     pub exclusive: Option<bool>,
     pub format: Option<FormatName>,
     pub placeholders: Option<std::collections::BTreeMap<String, String>>,
@@ -63,14 +63,6 @@ impl<'de> Deserialize<'de> for FormatName {
     }
 }
 
-/// `verify = "quick" | "full"`: the integrity check before each COMMIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyDepth {
-    Quick,
-    Full,
-}
-
 /// The `[backup]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,9 +82,9 @@ pub enum CompressionName {
 }
 
 /// Reads `--config FILE` (which must exist), or `./migrate.toml` when present, or nothing.
-pub fn load(global: &Global) -> Result<FileConfig, CliError> {
-    let path = match &global.config {
-        Some(path) => path.clone(),
+pub fn load(named: Option<&Path>) -> Result<FileConfig, CliError> {
+    let path = match named {
+        Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
         None => return Ok(FileConfig::default()),
     };

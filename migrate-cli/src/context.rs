@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use migrate_core::{Migrations, Migrator, source};
 
-use crate::cli::Global;
 use crate::error::CliError;
+use crate::settings::Settings;
 
 /// Where the database is: `--db`, else `MIGRATE_DB`, else `DATABASE_URL` (`sqlite:PATH` or
 /// `sqlite://PATH`), else `db` in the configuration file.
-pub fn db_path(global: &Global) -> Result<PathBuf, CliError> {
+pub fn db_path(global: &Settings) -> Result<PathBuf, CliError> {
     let (db, from) = named_db(global)?;
     check_name(&db, from)?;
     Ok(resolve(db))
@@ -37,7 +37,7 @@ fn resolve(db: PathBuf) -> PathBuf {
 }
 
 /// The database as given, and where it was given.
-fn named_db(global: &Global) -> Result<(PathBuf, &'static str), CliError> {
+fn named_db(global: &Settings) -> Result<(PathBuf, &'static str), CliError> {
     if let Some(db) = &global.db {
         return Ok((db.clone(), "--db"));
     }
@@ -120,7 +120,7 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// The migrations directory: `--migrations`, else the configuration's, else `./migrations`.
-pub fn migrations_dir(global: &Global) -> PathBuf {
+pub fn migrations_dir(global: &Settings) -> PathBuf {
     global
         .migrations
         .clone()
@@ -129,7 +129,7 @@ pub fn migrations_dir(global: &Global) -> PathBuf {
 }
 
 /// The backup directory: `--backup-dir`, else the configuration's, else `<db file>.backups`.
-pub fn backup_dir(global: &Global, db: &std::path::Path) -> PathBuf {
+pub fn backup_dir(global: &Settings, db: &std::path::Path) -> PathBuf {
     global
         .backup_dir
         .clone()
@@ -138,7 +138,7 @@ pub fn backup_dir(global: &Global, db: &std::path::Path) -> PathBuf {
 }
 
 /// The lock timeout from `--lock-timeout`, or the core default.
-pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
+pub fn lock_timeout(global: &Settings) -> Result<Duration, CliError> {
     match global.lock_timeout.or(global.file.lock_timeout) {
         None => Ok(migrate_core::lock::DEFAULT_TIMEOUT),
         Some(secs) => Duration::try_from_secs_f64(secs).map_err(|_| {
@@ -151,7 +151,7 @@ pub fn lock_timeout(global: &Global) -> Result<Duration, CliError> {
 
 /// The rotation after a run that took a backup: `[backup] keep_last`, `keep_daily` and
 /// `keep_weekly` from migrate.toml over the defaults (10, 7, 4).
-pub fn rotation(global: &Global) -> migrate_core::Rotation {
+pub fn rotation(global: &Settings) -> migrate_core::Rotation {
     let (file, default) = (
         &global.file.backup,
         migrate_core::backup::Retention::default(),
@@ -164,7 +164,7 @@ pub fn rotation(global: &Global) -> migrate_core::Rotation {
 }
 
 /// How the configuration says to read the migrations directory.
-pub fn read_options(global: &Global) -> source::ReadOptions {
+pub fn read_options(global: &Settings) -> source::ReadOptions {
     source::ReadOptions {
         format: global.file.format.map(|f| f.0),
         placeholders: global.file.placeholders.clone(),
@@ -172,7 +172,7 @@ pub fn read_options(global: &Global) -> source::ReadOptions {
 }
 
 /// The migrations directory, read in its layout.
-pub fn migrations(global: &Global) -> Result<source::Read, CliError> {
+pub fn migrations(global: &Settings) -> Result<source::Read, CliError> {
     Ok(source::read_dir_with(
         migrations_dir(global),
         &read_options(global),
@@ -180,21 +180,23 @@ pub fn migrations(global: &Global) -> Result<source::Read, CliError> {
 }
 
 /// A migrator over the migrations directory, with the global options applied.
-pub fn migrator(global: &Global) -> Result<Migrator, CliError> {
+pub fn migrator(global: &Settings) -> Result<Migrator, CliError> {
     migrator_over(global, migrations(global)?.migrations)
 }
 
 /// A migrator over `migrations`, with the global options applied.
-pub fn migrator_over(global: &Global, migrations: Migrations) -> Result<Migrator, CliError> {
+pub fn migrator_over(global: &Settings, migrations: Migrations) -> Result<Migrator, CliError> {
     let mut migrator = Migrator::new(migrations);
     for extension in &global.file.extensions {
         migrator.extension(extension);
     }
     migrator.lock_timeout(lock_timeout(global)?);
-    migrator.verification(match global.file.verify {
-        Some(crate::config::VerifyDepth::Full) => migrate_core::integrity::Depth::Full,
-        Some(crate::config::VerifyDepth::Quick) | None => migrate_core::integrity::Depth::Quick,
-    });
+    migrator.verification(
+        global
+            .file
+            .verify
+            .unwrap_or(migrate_core::integrity::Depth::Quick),
+    );
     Ok(migrator)
 }
 

@@ -7,17 +7,21 @@ mod config;
 mod context;
 mod error;
 mod output;
+mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let mut cli = cli::Cli::parse();
+    let cli = cli::Cli::parse();
     let out = output::Output::new(&cli.global);
-    let result = config::load(&cli.global).and_then(|file| {
-        cli.global.file = file;
-        commands::run(&cli, &out)
+    let result = config::load(cli.global.config.as_deref()).and_then(|file| {
+        let settings = settings::Settings {
+            args: cli.global,
+            file,
+        };
+        commands::run(&settings, &cli.command, &out)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,7 +24,7 @@ impl Output {
 
     /// Whether progress may be drawn on stderr: a terminal, and neither --json nor -q.
     pub fn progress_visible(&self) -> bool {
-        !self.json && !self.quiet && crate::commands::terminal()
+        !self.json && !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
     }
 
     pub fn verbose(&self) -> bool {

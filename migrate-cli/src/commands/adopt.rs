@@ -2,13 +2,13 @@
 
 use migrate_core::{Peer, SchemaCheck};
 
-use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
 pub fn run(
-    g: &Global,
+    g: &Settings,
     out: &Output,
     from: Option<&str>,
     check: SchemaCheck,

@@ -1,17 +1,18 @@
 //! `migrate backup create|list|verify|prune`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use migrate_core::backup::{self, Compression, CreateOptions, Manifest, Reason, Retention};
 use serde::Serialize;
 
-use crate::cli::{BackupCommand, Global};
+use crate::cli::BackupCommand;
 use crate::config::CompressionName;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(g: &Global, out: &Output, command: &BackupCommand) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     match command {
@@ -172,11 +173,6 @@ fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-/// Whether to draw progress: on a terminal only, and not with --json or -q.
-pub fn terminal() -> bool {
-    std::io::stderr().is_terminal()
 }
 
 /// Says which manifest-looking files in `dir` are left alone, and why (a manifest is data: one

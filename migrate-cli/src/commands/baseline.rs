@@ -2,12 +2,17 @@
 
 use migrate_core::{SchemaCheck, Version};
 
-use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(g: &Global, out: &Output, version: Version, check: SchemaCheck) -> Result<(), CliError> {
+pub fn run(
+    g: &Settings,
+    out: &Output,
+    version: Version,
+    check: SchemaCheck,
+) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let report = context::migrator(g)?.baseline_with(&db, version, check)?;
     out.print(&report, || {

@@ -2,13 +2,13 @@
 
 use migrate_core::integrity::{self, Depth};
 
-use crate::cli::Global;
 use crate::context;
 use crate::error::{CliError, code};
 use crate::output::Output;
+use crate::settings::Settings;
 
 pub fn run(
-    g: &Global,
+    g: &Settings,
     out: &Output,
     full: bool,
     tables: &[String],

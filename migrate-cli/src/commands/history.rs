@@ -3,12 +3,12 @@
 use migrate_core::history;
 
 use super::version_text;
-use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(g: &Global, out: &Output, limit: Option<u32>) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, limit: Option<u32>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let timeout = context::lock_timeout(g)?;
     let attempts = history::read_attempts(&db, limit, timeout)?;

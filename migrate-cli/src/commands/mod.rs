@@ -15,15 +15,13 @@ mod verify;
 
 use migrate_core::{DownTarget, Request};
 
-pub use backup::terminal;
-
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
-    let g = &cli.global;
-    match &cli.command {
+pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError> {
+    match command {
         Command::New { name } => new::run(g, out, name),
         Command::Status => status::run(g, out),
         Command::Plan { to } => plan::run(g, out, *to),

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use migrate_core::source;
 use serde::Serialize;
 
-use crate::cli::Global;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
 #[derive(Serialize)]
 struct Created {
@@ -18,7 +18,7 @@ struct Created {
     files: Vec<PathBuf>,
 }
 
-pub fn run(g: &Global, out: &Output, name: &str) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, name: &str) -> Result<(), CliError> {
     let name = slug(name)?;
     let dir = &crate::context::migrations_dir(g);
     std::fs::create_dir_all(dir).map_err(|source| CliError::Io {

@@ -5,12 +5,12 @@ use migrate_core::{DownTarget, Request, Version};
 use serde::Serialize;
 
 use super::version_text;
-use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(g: &Global, out: &Output, to: Option<Version>) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, to: Option<Version>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let migrator = context::migrator(g)?;
     let current = migrator.status(&db)?.current_version;

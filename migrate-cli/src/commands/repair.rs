@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 
 use migrate_core::integrity::repair::{self, Gap, Mode, Options, RepairReport};
 
-use crate::cli::Global;
 use crate::commands::check::findings_text;
 use crate::context;
 use crate::error::{CliError, code};
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(g: &Global, out: &Output, dry_run: bool) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, dry_run: bool) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let options = Options {
         backup_dir: Some(context::backup_dir(g, &db)),

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use migrate_core::backup::{self, Current};
 
-use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
 /// Whether replacing the database was confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct Asked<'a> {
     pub current: Current,
 }
 
-pub fn run(g: &Global, out: &Output, asked: Asked<'_>) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     let timeout = context::lock_timeout(g)?;

@@ -3,12 +3,13 @@
 use migrate_core::{Backups, Direction, Request, TransactionScope, WriteLock};
 
 use super::version_text;
-use crate::cli::{Global, RunArgs};
+use crate::cli::RunArgs;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
-pub fn run(g: &Global, out: &Output, request: Request, args: &RunArgs) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let mut migrator = context::migrator(g)?;
     let scope = if args.per_migration {

@@ -3,10 +3,10 @@
 use migrate_core::Named;
 
 use super::version_text;
-use crate::cli::Global;
 use crate::context;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::Settings;
 
 /// `status --json`: the core's status with the layout the migrations were read as.
 #[derive(serde::Serialize)]
@@ -17,7 +17,7 @@ struct Document<'a> {
     format_from: &'a str,
 }
 
-pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let read = context::migrations(g)?;
     let status = context::migrator_over(g, read.migrations)?.status(&db)?;

@@ -3,15 +3,15 @@
 use migrate_core::Version;
 
 use super::check::findings_text;
-use crate::cli::Global;
 use crate::context;
 use crate::error::{CliError, code};
 use crate::output::Output;
+use crate::settings::Settings;
 
 /// Exit 0 when a run would be accepted and the database is sound; 4 when validation would
 /// refuse a run; 6 on any integrity finding, foreign-key violations included, as `check` does
 /// (which wins: it needs attention first).
-pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
+pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let found = context::migrator(g)?.verify(&db)?;
     let damaged = !found.integrity.ok;
@@ -45,7 +45,7 @@ pub fn run(g: &Global, out: &Output) -> Result<(), CliError> {
     }
 }
 
-pub fn fix_checksums(g: &Global, out: &Output, version: Option<Version>) -> Result<(), CliError> {
+pub fn fix_checksums(g: &Settings, out: &Output, version: Option<Version>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let mut migrator = context::migrator(g)?;
     migrator.backup_dir(context::backup_dir(g, &db));

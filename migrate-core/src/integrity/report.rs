@@ -1,11 +1,11 @@
 //! What a check found: the [`Report`] and how thorough the check was ([`Depth`]). Data only.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::integrity::finding::Finding;
 
 /// How thorough the b-tree check is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Depth {
     /// `PRAGMA quick_check`: every page and row, NOT NULL and CHECK, but not indexes against
