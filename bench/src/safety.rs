@@ -62,7 +62,11 @@ fn child(op: &str, rest: &[String]) {
         }
         "fk" => {
             let conn = Connection::open(&db).unwrap();
-            assert!(migrate_core::fk::violations(&conn).unwrap().is_empty());
+            assert!(
+                migrate_core::integrity::foreign_key_violations(&conn)
+                    .unwrap()
+                    .is_empty()
+            );
         }
         other => panic!("unknown op {other}"),
     }

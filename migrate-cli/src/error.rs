@@ -30,18 +30,24 @@ impl From<Error> for CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            // A refusal names, after each problem, the flag that would allow it.
+            CliError::Core(Error::Refused { problems }) => {
+                let with_flag =
+                    |p: &migrate_core::Problem| format!("{p} ({})", crate::hint::allow_flag(p));
+                match problems.as_slice() {
+                    [one] => write!(f, "refused: {}", with_flag(one)),
+                    many => {
+                        f.write_str("refused: ")?;
+                        many.iter()
+                            .try_for_each(|p| write!(f, "\n  - {}", with_flag(p)))
+                    }
+                }
+            }
             CliError::Core(e) => {
                 e.fmt(f)?;
-                // What to type next, which the library cannot know.
-                match e {
-                    Error::PeerManaged { peer, .. } => write!(
-                        f,
-                        "\n  run `migrate adopt` (or `migrate adopt --from {peer}`) to take it over"
-                    ),
-                    Error::SchemaMismatch { .. } => f.write_str(
-                        "\n  to record the migrations anyway, run the command again with --force",
-                    ),
-                    _ => Ok(()),
+                match crate::hint::after(e) {
+                    Some(hint) => write!(f, "\n{hint}"),
+                    None => Ok(()),
                 }
             }
             CliError::Usage(m) => f.write_str(m),
@@ -99,7 +105,10 @@ impl CliError {
                     | DatabaseState::Consistent { .. }
                     | DatabaseState::PartWay { .. }
                     | DatabaseState::NotRestored { .. }
-                    | DatabaseState::RestoreFailed { .. } => code::NOT_RESTORED,
+                    | DatabaseState::RestoreFailed { .. }
+                    // Never a run's outcome; were one to say so, it is not the pre-run state.
+                    | DatabaseState::TablesRestored { .. }
+                    | DatabaseState::Repaired { .. } => code::NOT_RESTORED,
                     DatabaseState::Unchanged
                     | DatabaseState::Migrated
                     | DatabaseState::Restored { .. } => code::FAILED_RESTORED,

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod context;
 mod error;
+mod hint;
 mod output;
 mod settings;
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::clock;
 use crate::directive::TransactionMode;
 use crate::fence::WriteLock;
-use crate::fk::{self, EnforcementOff};
+use crate::foreign_keys::{self as fk, EnforcementOff};
 use crate::history;
 use crate::integrity::{self, Depth};
 use crate::migration::Version;

@@ -168,6 +168,28 @@ impl Attempt {
         Ok(())
     }
 
+    /// Records a command that changed the database outside any run (a table restore, a
+    /// repair) once it is done: its own row in the database's `_migrate_attempts`, then the
+    /// audit line in `dir`. The command is done; failing to record it does not undo it, so
+    /// recording is best effort and returns the row's id when there is one.
+    pub fn done_alone(
+        &mut self,
+        db: &std::path::Path,
+        dir: &std::path::Path,
+        state: &DatabaseState,
+        timeout: std::time::Duration,
+    ) -> Option<i64> {
+        if let Ok(conn) = crate::db::open(db, timeout) {
+            let at = crate::state::DbState::read(&conn, history::DownScripts::Skip)
+                .ok()
+                .and_then(|s| crate::plan::current_version(&s.applied));
+            self.record.from_version = at;
+            let _ = self.finish_alone(&conn, Outcome::Success, None, at);
+        }
+        let _ = self.audit(dir, db, state);
+        self.id()
+    }
+
     /// Appends the attempt, as recorded, to the audit journal in `dir`.
     pub fn audit(
         &self,

@@ -21,6 +21,10 @@ pub enum Command {
     Restore,
     /// Record the migrations another tool applied.
     Adopt,
+    /// Replace some tables' rows with a backup's.
+    RestoreTables,
+    /// The repair ladder, when it changed the database.
+    Repair,
 }
 
 impl Command {
@@ -33,6 +37,8 @@ impl Command {
             Command::FixChecksums => "fix-checksums",
             Command::Restore => "restore",
             Command::Adopt => "adopt",
+            Command::RestoreTables => "restore-tables",
+            Command::Repair => "repair",
         }
     }
 }

@@ -231,7 +231,7 @@ pub enum Error {
 
     /// A run was interrupted part-way (process killed, power lost) after it began changing the
     /// database, and restoring its pre-run backup failed: restore it by hand.
-    #[error("an interrupted run ({run}) left the database part-way, and restoring its pre-run backup {backup} from {} failed: {reason}. Restore it by hand: migrate restore {backup}", dir.display())]
+    #[error("an interrupted run ({run}) left the database part-way, and restoring its pre-run backup {backup} from {} failed: {reason}. Restore it by hand", dir.display())]
     RecoveryFailed {
         /// The interrupted run's process, host and start time.
         run: Box<crate::holder::Holder>,
@@ -246,7 +246,7 @@ pub enum Error {
     /// An interrupted run may have left the database part-way (a no-transaction migration
     /// stopped half done, or a restore cut short), and only its pre-run backup could undo that;
     /// but nothing proves that nobody committed since the run stopped, so nothing is restored.
-    #[error("an interrupted run ({run}) stopped while {during}; the database may be part-way at version {}. Its pre-run backup {backup} (in {}) would undo that, but restoring it would also discard anything committed since the run stopped, and nothing proves nobody did: nothing was restored or discarded. Check the database; then either accept losing the later commits and restore the backup by hand (migrate restore {backup}), or finish the migration's work by hand and remove {} to let runs continue", version.map_or_else(|| "none".to_owned(), |v| v.to_string()), dir.display(), marker.display())]
+    #[error("an interrupted run ({run}) stopped while {during}; the database may be part-way at version {}. Its pre-run backup {backup} (in {}) would undo that, but restoring it would also discard anything committed since the run stopped, and nothing proves nobody did: nothing was restored or discarded. Check the database; then either accept losing the later commits and restore the backup by hand, or finish the migration's work by hand and remove {} to let runs continue", crate::version::version_text(*version), dir.display(), marker.display())]
     RecoveryRefused {
         /// Who ran it.
         run: Box<crate::holder::Holder>,

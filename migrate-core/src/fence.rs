@@ -12,7 +12,7 @@
 
 use rusqlite::Connection;
 
-use crate::fk::EnforcementOff;
+use crate::foreign_keys::EnforcementOff;
 
 /// Whether a run holds SQLite's write lock from before its backup to its end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -21,17 +21,6 @@ pub enum FileKind {
     Verify,
 }
 
-impl FileKind {
-    /// The suffix of the native form, e.g. `up`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            FileKind::Up => "up",
-            FileKind::Down => "down",
-            FileKind::Verify => "verify",
-        }
-    }
-}
-
 /// A parsed migration file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName {
@@ -66,11 +55,6 @@ pub enum Style {
     /// Flyway: `V<n>__<name>.sql` up, `U<n>__<name>.sql` its undo; repeatable `R__` files are
     /// refused (nothing in this model reruns a file whenever it changes).
     Flyway,
-}
-
-/// Classifies one file name (not a path) by the native rules.
-pub fn parse(file_name: &str) -> Parsed {
-    parse_as(file_name, Style::Native)
 }
 
 /// Classifies one file name (not a path) by the rules of `style`.
@@ -226,6 +210,10 @@ fn parse_name(name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(file_name: &str) -> Parsed {
+        parse_as(file_name, Style::Native)
+    }
 
     fn ok(file: &str) -> (Version, String, FileKind) {
         match parse(file) {

@@ -49,16 +49,6 @@ CREATE TABLE IF NOT EXISTS _migrate_attempts (
     schema_version INTEGER
 );";
 
-/// Creates both tables if they do not exist.
-///
-/// # Errors
-///
-/// [`Error::Sqlite`] when they cannot be created.
-pub fn ensure_tables(conn: &Connection) -> Result<(), Error> {
-    conn.execute_batch(CREATE)
-        .context("creating the _migrate_history and _migrate_attempts tables")
-}
-
 /// Whether the bookkeeping tables exist.
 ///
 /// Preparing a statement against the table answers from SQLite's in-memory schema; scanning
@@ -160,7 +150,7 @@ pub(crate) fn delete_applied(conn: &Connection, version: Version) -> rusqlite::R
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the row cannot be updated.
-pub fn update_checksum(
+pub(crate) fn update_checksum(
     conn: &Connection,
     version: Version,
     checksum: &str,
@@ -179,7 +169,7 @@ pub fn update_checksum(
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the attempts cannot be read.
-pub fn recorded_fingerprint(conn: &Connection) -> Result<Option<Fingerprint>, Error> {
+pub(crate) fn recorded_fingerprint(conn: &Connection) -> Result<Option<Fingerprint>, Error> {
     conn.prepare_cached(
         "SELECT schema_hash, schema_version FROM _migrate_attempts
          WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1",

@@ -1,19 +1,8 @@
 //! Planning: compare the migrations on disk with those recorded as applied and decide what to
 //! run, or why not. Pure: no SQLite here, so every rule is tested without a database.
 //!
-//! ```
-//! use migrate_core::plan::{self, Allow, Request, SchemaState};
-//! use migrate_core::{Migration, Migrations, Script};
-//!
-//! let set = Migrations::new(vec![
-//!     Migration::new(1, "a", Script::parse("1_a.sql", "CREATE TABLE a (x);")?),
-//!     Migration::new(2, "b", Script::parse("2_b.sql", "CREATE TABLE b (x);")?),
-//! ])?;
-//! let plan = plan::plan(&set, &[], &SchemaState::unrecorded(), &Request::up(), &Allow::default())
-//!     .map_err(migrate_core::Error::from)?;
-//! assert_eq!(plan.steps.len(), 2);
-//! # Ok::<(), migrate_core::Error>(())
-//! ```
+//! `plan(available, applied, schema, request, allow)` gives a [`Plan`] or a [`PlanError`];
+//! `Migrator::plan` is the public way in (it reads the applied state first).
 
 use serde::Serialize;
 
@@ -205,7 +194,7 @@ fn plan_up(
         }
         if let Some(current) = current.filter(|c| to < *c) {
             return Err(PlanError::InvalidTarget(format!(
-                "target version {to} is below the current version {current}; use `down --to {to}`"
+                "target version {to} is below the current version {current}: revert to it instead"
             )));
         }
     }
@@ -247,14 +236,14 @@ fn plan_down(
         DownTarget::To(to) => {
             if to != 0 && !newest_first.iter().any(|a| a.version == to) {
                 return Err(PlanError::InvalidTarget(format!(
-                    "version {to} is not applied; `down --to` takes an applied version, or 0 to revert all"
+                    "version {to} is not applied; a revert goes to an applied version, or 0 to revert all"
                 )));
             }
             newest_first.iter().take_while(|a| a.version > to).count()
         }
         DownTarget::Steps(0) => {
             return Err(PlanError::InvalidTarget(
-                "--steps must be at least 1".to_owned(),
+                "a revert by steps reverts at least 1 migration".to_owned(),
             ));
         }
         DownTarget::Steps(n) => {

@@ -69,13 +69,13 @@ impl fmt::Display for Problem {
                 found,
             } => write!(
                 f,
-                "migration {version} ({name}) was changed after it was applied: checksum {} recorded, {} found (--allow-changed)",
+                "migration {version} ({name}) was changed after it was applied: checksum {} recorded, {} found",
                 short(recorded),
                 short(found)
             ),
             Problem::Missing { version, name } => write!(
                 f,
-                "migration {version} ({name}) was applied but its file is missing (--allow-missing)"
+                "migration {version} ({name}) was applied but its file is missing"
             ),
             Problem::OutOfOrder {
                 version,
@@ -83,11 +83,11 @@ impl fmt::Display for Problem {
                 current,
             } => write!(
                 f,
-                "migration {version} ({name}) is pending but lower than the current version {current} (--allow-out-of-order)"
+                "migration {version} ({name}) is pending but lower than the current version {current}"
             ),
             Problem::SchemaDrift { recorded, found } => write!(
                 f,
-                "the schema was changed outside migrations: fingerprint {} recorded after the last run, {} found (--allow-drift)",
+                "the schema was changed outside migrations: fingerprint {} recorded after the last run, {} found",
                 short(recorded),
                 short(found)
             ),

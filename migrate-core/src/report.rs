@@ -66,6 +66,20 @@ pub enum DatabaseState {
         /// The pre-run backup, to restore by hand only if losing the later commits is accepted.
         backup: String,
     },
+    /// Some tables' rows were replaced by a backup's (the rest of the database untouched).
+    TablesRestored {
+        /// The backup they came from.
+        backup: String,
+        /// The tables.
+        tables: Vec<String>,
+    },
+    /// The repair ladder changed the database; the damaged file was kept.
+    Repaired {
+        /// Whether it passes its checks now.
+        ok: bool,
+        /// The copy of the damaged file.
+        damaged_copy: String,
+    },
     /// Some steps were committed before the failure, and restoring the pre-run backup failed
     /// too: restore it by hand.
     RestoreFailed {
@@ -90,22 +104,36 @@ impl fmt::Display for DatabaseState {
             DatabaseState::PartiallyApplied { version } => write!(
                 f,
                 "the database was left partly migrated, at version {}; no backup was taken to restore it",
-                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                crate::version::version_text(*version)
             ),
             DatabaseState::Consistent { version } => write!(
                 f,
                 "the database is at version {}, a consistent version (SQLite undid the transaction the stopped run had open); nothing was restored, nothing discarded",
-                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                crate::version::version_text(*version)
             ),
             DatabaseState::PartWay { version, backup } => write!(
                 f,
                 "the database may be part-way at version {}; its pre-run backup {backup} was not restored, as nothing proves that nobody committed since the run stopped",
-                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                crate::version::version_text(*version)
             ),
             DatabaseState::NotRestored { version, backup } => write!(
                 f,
-                "the database was left partly migrated, at version {}: another connection committed after the pre-run backup {backup} was taken, so restoring it would discard that commit; nothing was discarded. Either fix the failing migration and run again (the run continues from this version), or, accepting the loss of every commit made since the backup: migrate restore {backup}",
-                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                "the database was left partly migrated, at version {}: another connection committed after the pre-run backup {backup} was taken, so restoring it would discard that commit; nothing was discarded. Either fix the failing migration and run again (the run continues from this version), or, accepting the loss of every commit made since the backup, restore it by hand",
+                crate::version::version_text(*version)
+            ),
+            DatabaseState::TablesRestored { backup, tables } => write!(
+                f,
+                "the rows of {} were replaced by backup {backup}'s",
+                tables.join(", ")
+            ),
+            DatabaseState::Repaired { ok, damaged_copy } => write!(
+                f,
+                "the database was repaired ({}); the damaged file was kept as {damaged_copy}",
+                if *ok {
+                    "it passes its checks"
+                } else {
+                    "damage remains"
+                }
             ),
             DatabaseState::RestoreFailed {
                 version,
@@ -113,8 +141,8 @@ impl fmt::Display for DatabaseState {
                 reason,
             } => write!(
                 f,
-                "the database was left partly migrated, at version {}, and restoring backup {backup} failed: {reason}. Restore it by hand: migrate restore {backup}",
-                version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                "the database was left partly migrated, at version {}, and restoring backup {backup} failed: {reason}. Restore it by hand",
+                crate::version::version_text(*version)
             ),
         }
     }

@@ -285,7 +285,7 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
         if !has_statement(up.sql()) {
             return Err(Error::InvalidFile {
                 file: up.origin().to_owned(),
-                reason: "it has no statement, only comments and whitespace (an unedited `migrate new` file would apply as a no-op); write the migration, or delete the file".to_owned(),
+                reason: "it has no statement, only comments and whitespace (an unedited template would apply as a no-op); write the migration, or delete the file".to_owned(),
             });
         }
         let mut migration = Migration::new(version, parts.name, up);

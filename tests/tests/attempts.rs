@@ -71,7 +71,7 @@ fn every_kind_of_attempt_reaches_the_table_and_the_journal_with_its_own_id() {
     s.migrate(&["fix-checksums"]).expect(0);
     // A run that stopped before changing anything, found by the next one.
     let marker = migrate_core::marker::RunMarker {
-        holder: migrate_core::holder::Holder {
+        holder: migrate_core::Holder {
             pid: 999_999,
             host: "elsewhere".to_owned(),
             started_at: "2026-12-02T07:00:00Z".to_owned(),
@@ -131,4 +131,42 @@ fn every_kind_of_attempt_reaches_the_table_and_the_journal_with_its_own_id() {
         "{table:?}"
     );
     assert_eq!(journal, table);
+}
+
+/// What changes the database outside a run is recorded too: a table restore and a repair that
+/// changed something each get their row and their journal line (a healthy database's repair,
+/// which changes nothing, gets neither).
+#[test]
+fn table_restores_and_repairs_are_recorded_in_the_table_and_the_journal() {
+    use migrate_tests::corrupt::{self, Kind, Rng};
+    let s = Scratch::new();
+    corrupt::create_sample(&s.db());
+    s.migrate(&["-q", "backup", "create"]).expect(0);
+    s.migrate(&["repair"]).expect(0);
+    let truth = corrupt::truth(&s.db());
+    corrupt::inject(Kind::OrphanedForeignKeys, &s.db(), &truth, &mut Rng::new(5));
+    s.migrate(&["repair"]).expect(0);
+    s.migrate(&["restore", "latest", "--table", "customers", "--yes"])
+        .expect(0);
+    let in_table: Vec<String> = {
+        let conn = s.conn();
+        let mut stmt = conn
+            .prepare("SELECT command FROM _migrate_attempts ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(in_table, ["repair", "restore-tables"]);
+    let path = migrate_core::audit::path(&migrate_core::backup::default_dir(&s.db()));
+    let journal: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["command"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(journal, ["repair", "restore-tables"]);
 }

@@ -4,9 +4,9 @@
 //! Post-run verification failing restores too. (The crash harness kills real runs; these cases
 //! place the marker by hand, one per phase.)
 
+use migrate_core::Holder;
 use migrate_core::audit;
 use migrate_core::backup;
-use migrate_core::holder::Holder;
 use migrate_core::marker::{self, Phase, RunMarker};
 use migrate_tests::{Scratch, count, example_migrations, user_dump};
 

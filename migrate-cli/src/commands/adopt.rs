@@ -24,10 +24,7 @@ pub fn run(
             adoption.peer,
             adoption.table,
             adoption.versions.len(),
-            adoption
-                .versions
-                .last()
-                .map_or_else(|| "none".to_owned(), ToString::to_string),
+            super::version_text(adoption.versions.last().copied()),
             match check {
                 SchemaCheck::Required => "; the schema matches what they make",
                 SchemaCheck::Waived => "; schema check skipped with --force",

@@ -141,8 +141,7 @@ fn list_text(all: &[Manifest]) -> String {
             m.id,
             m.created_at,
             m.reason.as_str(),
-            m.schema_version
-                .map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            super::version_text(m.schema_version),
             human_bytes(m.byte_size),
             human_bytes(m.compressed_size)
         ));

@@ -73,10 +73,8 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
     }
 }
 
-/// A version for people: `none` before the first migration.
-pub fn version_text(version: Option<migrate_core::Version>) -> String {
-    version.map_or_else(|| "none".to_owned(), |v| v.to_string())
-}
+/// A version for people: `none` before the first migration (the library's wording).
+pub use migrate_core::version_text;
 
 /// `--force` on `baseline` and `adopt`: the schema check waived.
 fn schema_check(force: bool) -> migrate_core::SchemaCheck {

@@ -1,6 +1,6 @@
 //! `migrate plan [--to V]`: what a run would do, with its SQL.
 
-use migrate_core::plan::Plan;
+use migrate_core::Plan;
 use migrate_core::{DownTarget, Request, Version};
 use serde::Serialize;
 

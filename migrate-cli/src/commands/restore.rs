@@ -103,9 +103,7 @@ fn confirm(
         manifest.id,
         manifest.created_at,
         manifest.reason.as_str(),
-        manifest
-            .schema_version
-            .map_or_else(|| "none".to_owned(), |v| v.to_string())
+        super::version_text(manifest.schema_version)
     );
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(format!(

@@ -14,9 +14,10 @@ use crate::backup::create::CreateOptions;
 use crate::backup::manifest::Manifest;
 use crate::backup::manifest::Reason;
 use crate::backup::store;
-use crate::backup::verify::{self, Depth};
+use crate::backup::verify;
 use crate::error::SqliteContext;
 use crate::history::Outcome;
+use crate::integrity::Depth;
 use crate::lock::MigrationLock;
 use crate::report::DatabaseState;
 use crate::writers::{LockedView, Token, Watch};
@@ -153,7 +154,7 @@ fn restore_after_pre_restore(
         path: db.to_path_buf(),
         waited: timeout,
         holder: format!(
-            "the application, which committed during each of {PRE_RESTORE_ATTEMPTS} pre-restore backups (stop its writes, or restore with --no-backup accepting the loss)"
+            "the application, which committed during each of {PRE_RESTORE_ATTEMPTS} pre-restore backups (stop its writes, or restore without backing up the current state, accepting the loss)"
         ),
     })
 }

@@ -102,7 +102,7 @@ pub fn find(dir: &Path, id: &str) -> Result<Manifest, Error> {
     }
     if !is_valid_id(id) {
         return Err(missing(format!(
-            "`{id}` is not a backup id (ids are letters, digits, `-` and `_`; see `migrate backup list`)"
+            "`{id}` is not a backup id (ids are letters, digits, `-` and `_`)"
         )));
     }
     let path = manifest_path(dir, id);

@@ -10,11 +10,14 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use crate::Error;
+use crate::attempt::{Attempt, Command};
 use crate::backup::store;
-use crate::backup::verify::{self, Depth};
+use crate::backup::verify;
 use crate::error::SqliteContext;
-use crate::fk::{self, EnforcementOff};
+use crate::foreign_keys::{self as fk, EnforcementOff};
+use crate::integrity::Depth;
 use crate::lock::MigrationLock;
+use crate::report::DatabaseState;
 use crate::sql::quote_ident;
 
 /// One restored table.
@@ -68,6 +71,8 @@ pub fn restore_tables(
         });
     }
     let manifest = store::find(dir, id)?;
+    let mut attempt = Attempt::new(Command::RestoreTables, None, Vec::new());
+    attempt.backup(Some(manifest.id.clone()));
     let image = verify::stage(
         dir,
         &manifest,
@@ -83,9 +88,15 @@ pub fn restore_tables(
     .context("attaching the backup image")?;
     let result = replace_all(&conn, tables);
     let _ = conn.execute_batch("DETACH DATABASE migrate_backup");
+    let restored = result?;
+    let state = DatabaseState::TablesRestored {
+        backup: manifest.id.clone(),
+        tables: restored.iter().map(|t| t.table.clone()).collect(),
+    };
+    attempt.done_alone(db, dir, &state, timeout);
     Ok(TablesReport {
         id: manifest.id,
-        tables: result?,
+        tables: restored,
     })
 }
 

@@ -13,7 +13,7 @@ use crate::backup::store::{self, Staged};
 use crate::error::SqliteContext;
 
 /// How thoroughly the image is checked after its checksum: the integrity check's depth.
-pub(crate) use crate::integrity::Depth;
+use crate::integrity::Depth;
 
 /// A verified backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

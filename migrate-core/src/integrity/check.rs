@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::Error;
+use crate::foreign_keys::tasks::{self as foreign, Violation};
 use crate::integrity::finding::{Finding, FindingKind};
-use crate::integrity::foreign::{self, Violation};
 use crate::integrity::objects::{self, Objects, PageMap};
 use crate::integrity::parallel;
 use crate::integrity::pragma::{btree_check, foreign_failure, message};

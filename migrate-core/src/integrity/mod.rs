@@ -14,13 +14,15 @@
 
 mod check;
 mod finding;
-pub(crate) mod foreign;
 mod objects;
 mod parallel;
 mod pragma;
 pub mod repair;
 pub(crate) mod report;
 
+/// The foreign-key violations of the whole database, as the run's check before COMMIT finds
+/// them (read only).
+pub use crate::foreign_keys::violations as foreign_key_violations;
 pub use check::{Options, available_workers, check};
 pub use finding::{Finding, FindingKind};
 pub(crate) use pragma::btree_check;

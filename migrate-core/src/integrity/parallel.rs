@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::Depth;
 use super::finding::{self, Finding};
-use super::foreign;
+use crate::foreign_keys::tasks as foreign;
 use crate::integrity::pragma::{foreign_failure, message, pragma_rows};
 use crate::sql::quote_ident;
 

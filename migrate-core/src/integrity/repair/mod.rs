@@ -45,11 +45,13 @@ pub use rebuild::{Absent, Lost, Rebuilt, Recovered};
 pub use salvage::Gap;
 
 use crate::Error;
-use crate::backup::{self, ImageDepth, VerifiedImage};
+use crate::attempt::{Attempt, Command};
+use crate::backup::{self, VerifiedImage};
 use crate::error::SqliteContext;
-use crate::fk::EnforcementOff;
+use crate::foreign_keys::EnforcementOff;
 use crate::integrity::{Depth, FindingKind, Options as CheckOptions, Report, check};
 use crate::lock::MigrationLock;
+use crate::report::DatabaseState;
 use crate::sql::quote_ident;
 
 /// Whether to repair or only say what would be done.
@@ -187,6 +189,7 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
+    let mut attempt = Attempt::new(Command::Repair, None, Vec::new());
     let at = crate::clock::now_rfc3339();
     let stamp = backup::new_id(&at, "repair");
     report.damaged_copy = Some(install::keep_copy(db, &dir, &stamp)?);
@@ -212,6 +215,15 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
     report.ok = after.ok;
     report.after = Some(after);
     report.duration_ms = started.elapsed().as_millis() as u64;
+    let state = DatabaseState::Repaired {
+        ok: report.ok,
+        damaged_copy: report
+            .damaged_copy
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    attempt.done_alone(db, &dir, &state, timeout);
     Ok(report)
 }
 
@@ -513,7 +525,7 @@ fn latest_verified(dir: &Path) -> Option<(backup::Manifest, VerifiedImage)> {
     let manifests = backup::list(dir).ok()?;
     manifests.into_iter().rev().find_map(|m| {
         let stage = dir.join(format!(".{}.repair.tmp", m.id));
-        backup::stage(dir, &m, &stage, ImageDepth::Quick)
+        backup::stage(dir, &m, &stage, Depth::Quick)
             .ok()
             .map(|image| (m, image))
     })

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::Connection;
 
-use crate::integrity::foreign;
+pub(crate) mod tasks;
+
+use self::tasks as foreign;
 use crate::report::FkViolation;
 
 /// Every row of the main database's tables that violates a foreign key (one constraint at a
