@@ -211,9 +211,11 @@ impl Outcome {
     }
 }
 
-/// A row of `_migrate_attempts`.
+/// A row of `_migrate_attempts` as read back (for `history`): command and outcome as text,
+/// so that rows written by newer versions still read. (`AttemptRecord` is the row as written;
+/// `attempt::Attempt` the recorder that writes it.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Attempt {
+pub struct AttemptRow {
     /// Row id.
     pub id: i64,
     /// `up`, `down`, `baseline`, `fix-checksums`.
@@ -299,7 +301,7 @@ pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the attempts cannot be read.
-pub fn attempts(conn: &Connection, limit: Option<u32>) -> Result<Vec<Attempt>, Error> {
+pub fn attempts(conn: &Connection, limit: Option<u32>) -> Result<Vec<AttemptRow>, Error> {
     let mut stmt = conn
         .prepare(
             "SELECT id, command, started_at, finished_at, outcome, from_version, to_version, versions,
@@ -311,7 +313,7 @@ pub fn attempts(conn: &Connection, limit: Option<u32>) -> Result<Vec<Attempt>, E
     let rows = stmt
         .query_map([limit], |r| {
             let versions: String = r.get(7)?;
-            Ok(Attempt {
+            Ok(AttemptRow {
                 id: r.get(0)?,
                 command: r.get(1)?,
                 started_at: r.get(2)?,
@@ -342,7 +344,7 @@ pub fn read_attempts(
     db: &Path,
     limit: Option<u32>,
     busy_timeout: Duration,
-) -> Result<Vec<Attempt>, Error> {
+) -> Result<Vec<AttemptRow>, Error> {
     match crate::db::open_read_only(db, busy_timeout)? {
         Some(conn) if exists(&conn)? => attempts(&conn, limit),
         _ => Ok(Vec::new()),

@@ -36,7 +36,7 @@ pub(crate) use restore::{Proof, check_copy, copy_into, restore_locked};
 pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};
 pub(crate) use store::{Staged, create_dir, create_private, sync_dir};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
-pub use verify::{Verification, verify, verify_checksum};
+pub use verify::{BackupVerification, verify, verify_checksum};
 pub(crate) use verify::{VerifiedImage, stage};
 
 use crate::Error;

@@ -17,7 +17,7 @@ use crate::integrity::Depth;
 
 /// A verified backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
+pub struct BackupVerification {
     /// The backup.
     pub id: String,
     /// Its file.
@@ -225,14 +225,14 @@ fn check_image(path: &Path, depth: Depth, workers: usize) -> Result<(), String> 
 /// # Errors
 ///
 /// As [`stage`], and [`Error::InvalidRequest`] for an unknown id.
-pub fn verify(dir: &Path, id: &str, workers: usize) -> Result<Verification, Error> {
+pub fn verify(dir: &Path, id: &str, workers: usize) -> Result<BackupVerification, Error> {
     let manifest = store::find(dir, id)?;
     let stage = dir.join(format!(".{}.verify.tmp", manifest.id));
     let image = stage_unchecked(dir, &manifest, &stage)?;
     let workers = workers.max(1);
     check(dir, &manifest, image.path(), (Depth::Full, workers))?;
     drop(image);
-    Ok(Verification {
+    Ok(BackupVerification {
         file: manifest.file_path(dir),
         id: manifest.id,
         bytes: manifest.byte_size,

@@ -9,18 +9,20 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::clock;
 use crate::directive::TransactionMode;
 use crate::fence::WriteLock;
 use crate::foreign_keys::{self as fk, EnforcementOff};
-use crate::history;
-use crate::integrity::{self, Depth};
+use crate::integrity::Depth;
 use crate::migration::Version;
 use crate::plan::{Direction, Plan, Step};
 use crate::report::{DatabaseState, Failure, FkViolation, StepReport};
-use crate::script::{self, StatementError};
+use crate::script::{self};
 use crate::statements;
-use crate::touched::{Touched, Tracker};
+use crate::touched::Tracker;
+
+mod checks;
+
+use checks::{check_integrity, check_introduced, record, refused, statement_failure, verify};
 
 /// How many migrations share a transaction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -128,11 +130,6 @@ pub(crate) struct Failed {
     /// this long: a lock timeout, not a failed migration.
     pub locked_out: Option<Duration>,
 }
-
-const FK_SAMPLE: usize = 10;
-
-/// Up to this many touched tables are checked one by one; more, the whole file at once.
-const PER_TABLE_CHECKS: usize = 16;
 
 /// What is checked before each COMMIT besides the steps' own verification.
 #[derive(Debug, Clone, Copy)]
@@ -482,137 +479,4 @@ fn run_step(conn: &Connection, step: &Step) -> Result<StepReport, Failure> {
     script::execute(conn, &step.script, script::Control::Refused)
         .map_err(|e| statement_failure(step, e))?;
     verify(conn, step, started)
-}
-
-/// The integrity check of a unit's work, on the run's own connection (inside the unit's
-/// transaction, it sees what is about to be committed): `quick_check(T)` of every table the
-/// unit wrote or created (with its indexes), or `integrity_check` of the whole file at
-/// [`Depth::Full`]. Only SQLite's exact `ok` passes.
-///
-/// A unit that edited `sqlite_schema` directly (`PRAGMA writable_schema`) gets the full check
-/// of the whole file, after bumping `schema_version` so that this connection parses the edited
-/// schema again (as SQLite's documentation prescribes after such edits): otherwise it would
-/// check the objects as they were defined before.
-fn check_integrity(conn: &Connection, touched: &Touched, depth: Depth) -> Result<(), Failure> {
-    let mut lines = Vec::new();
-    let depth = if touched.schema_edited {
-        let version: i64 = conn
-            .query_row("PRAGMA schema_version", [], |r| r.get(0))
-            .map_err(|e| database("reloading the edited schema", e))?;
-        conn.execute_batch(&format!(
-            "PRAGMA writable_schema = OFF; PRAGMA schema_version = {};",
-            version + 1
-        ))
-        .map_err(|e| database("reloading the edited schema", e))?;
-        Depth::Full
-    } else {
-        depth
-    };
-    match depth {
-        Depth::Full => lines.extend(integrity::btree_check(conn, Depth::Full, None)),
-        // Many small checks cost more than one pass over the file: a run that created a whole
-        // schema checks the file once.
-        Depth::Quick if touched.tables.len() > PER_TABLE_CHECKS => {
-            lines.extend(integrity::btree_check(conn, Depth::Quick, None));
-        }
-        Depth::Quick => {
-            for table in &touched.tables {
-                let exists: bool = conn
-                    .query_row(
-                        "SELECT count(*) > 0 FROM main.sqlite_schema WHERE type = 'table' AND name = ?1",
-                        [table],
-                        |r| r.get(0),
-                    )
-                    .map_err(|e| database("checking integrity", e))?;
-                if exists {
-                    lines.extend(integrity::btree_check(conn, Depth::Quick, Some(table)));
-                }
-            }
-        }
-    }
-    match lines.first() {
-        None => Ok(()),
-        Some(first) => Err(Failure::Integrity {
-            count: lines.len(),
-            first: first.clone(),
-        }),
-    }
-}
-
-/// A statement failure the tracker caused by refusing a write to the tool's own tables, said
-/// as such.
-fn refused(failure: Failure, tracker: &Tracker<'_>) -> Failure {
-    let tables = tracker.touched().refused;
-    match failure {
-        Failure::Statement {
-            version,
-            origin,
-            line,
-            statement,
-            ..
-        } if !tables.is_empty() => Failure::OwnTables {
-            version,
-            origin,
-            line,
-            statement,
-            tables: tables.into_iter().collect(),
-        },
-        other => other,
-    }
-}
-
-/// Runs a step's verification queries, once its script has run.
-fn verify(conn: &Connection, step: &Step, started: Instant) -> Result<StepReport, Failure> {
-    if let Some(verify) = &step.verify {
-        script::verify(conn, verify).map_err(|e| Failure::Verify {
-            version: step.version,
-            origin: verify.origin().to_owned(),
-            line: e.line,
-            query: e.statement,
-            returned: e.message,
-        })?;
-    }
-    Ok(StepReport {
-        version: step.version,
-        name: step.name.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        applied_at: clock::now_rfc3339(),
-    })
-}
-
-/// Writes (up) or removes (down) a step's history row.
-fn record(
-    conn: &Connection,
-    direction: Direction,
-    step: &Step,
-    report: &StepReport,
-) -> Result<(), Failure> {
-    match direction {
-        Direction::Up => {
-            history::insert_applied(conn, step, &report.applied_at, report.duration_ms)
-        }
-        Direction::Down => history::delete_applied(conn, step.version),
-    }
-    .map_err(|e| database("recording the migration in _migrate_history", e))
-}
-
-fn statement_failure(step: &Step, e: StatementError) -> Failure {
-    Failure::Statement {
-        version: step.version,
-        origin: step.script.origin().to_owned(),
-        line: e.line,
-        statement: e.statement,
-        message: e.message,
-    }
-}
-
-fn check_introduced(before: &[FkViolation], after: Vec<FkViolation>) -> Result<(), Failure> {
-    let new = fk::introduced(before, after);
-    if new.is_empty() {
-        return Ok(());
-    }
-    Err(Failure::ForeignKeys {
-        count: new.len(),
-        sample: new.into_iter().take(FK_SAMPLE).collect(),
-    })
 }
