@@ -101,6 +101,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// After review, record the current schema as the expected one (ends schema-drift refusals)
+    AcceptDrift,
     /// Take over a database another tool migrated: record what it applied (its table stays)
     Adopt {
         /// The tool (sqlx, refinery, diesel, golang-migrate, dbmate, goose, sql-migrate, flyway, rusqlite_migration); found from its table when absent

@@ -146,7 +146,7 @@ impl Attempt {
         self.close();
         let recorded = (|| {
             let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-            tx.execute_batch(history::CREATE)?;
+            history::prepare_tables(&tx)?;
             let id = history::record_attempt(&tx, &self.record)?;
             tx.commit()?;
             Ok(id)
@@ -163,7 +163,7 @@ impl Attempt {
         self.record.outcome = Outcome::Success;
         self.record.to_version = self.record.to_version.or(self.record.from_version);
         self.close();
-        conn.execute_batch(history::CREATE)?;
+        history::prepare_tables(conn)?;
         self.record.id = Some(history::record_attempt(conn, &self.record)?);
         Ok(())
     }
@@ -209,8 +209,7 @@ impl Attempt {
 impl Journal for Attempt {
     fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
         let context = "recording the attempt in _migrate_attempts";
-        conn.execute_batch(history::CREATE)
-            .map_err(|e| apply::database(context, e))?;
+        history::prepare_tables(conn).map_err(|e| apply::database(context, e))?;
         self.record.id = Some(
             history::record_attempt(conn, &self.record).map_err(|e| apply::database(context, e))?,
         );

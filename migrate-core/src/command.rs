@@ -25,6 +25,8 @@ pub enum Command {
     RestoreTables,
     /// The repair ladder, when it changed the database.
     Repair,
+    /// Record the current schema as the expected one, after review.
+    AcceptDrift,
 }
 
 impl Command {
@@ -39,6 +41,7 @@ impl Command {
             Command::Adopt => "adopt",
             Command::RestoreTables => "restore-tables",
             Command::Repair => "repair",
+            Command::AcceptDrift => "accept-drift",
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::holder::Holder;
 use crate::migration::Version;
 use crate::plan::{AppliedMigration, Step};
 use crate::schema::Fingerprint;
+use crate::schema_diff::Objects;
 
 /// Creates both tables if they do not exist.
 pub(crate) const CREATE: &str = "
@@ -46,8 +47,22 @@ CREATE TABLE IF NOT EXISTS _migrate_attempts (
     host           TEXT    NOT NULL,
     pid            INTEGER NOT NULL,
     schema_hash    TEXT,
-    schema_version INTEGER
+    schema_version INTEGER,
+    schema_objects TEXT
 );";
+
+/// Creates both tables if they do not exist, and adds to `_migrate_attempts` a column an
+/// earlier version did not write (`schema_objects`).
+pub(crate) fn prepare_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(CREATE)?;
+    if conn
+        .prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
+        .is_err()
+    {
+        conn.execute_batch("ALTER TABLE _migrate_attempts ADD COLUMN schema_objects TEXT")?;
+    }
+    Ok(())
+}
 
 /// Whether the bookkeeping tables exist.
 ///
@@ -170,20 +185,50 @@ pub(crate) fn update_checksum(
 ///
 /// [`Error::Sqlite`] when the attempts cannot be read.
 pub(crate) fn recorded_fingerprint(conn: &Connection) -> Result<Option<Fingerprint>, Error> {
-    conn.prepare_cached(
-        "SELECT schema_hash, schema_version FROM _migrate_attempts
-         WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1",
-    )
-    .and_then(|mut s| {
-        s.query_row([], |r| {
-            Ok(Fingerprint {
-                hash: r.get(0)?,
-                cookie: r.get(1)?,
+    // Rows written before `schema_objects` existed have no such column to read.
+    let objects_column = conn
+        .prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
+        .is_ok();
+    let sql = if objects_column {
+        "SELECT schema_hash, schema_version, schema_objects FROM _migrate_attempts
+         WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1"
+    } else {
+        "SELECT schema_hash, schema_version, NULL FROM _migrate_attempts
+         WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1"
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut s| {
+            s.query_row([], |r| {
+                Ok(Fingerprint {
+                    hash: r.get(0)?,
+                    cookie: r.get(1)?,
+                    objects: r
+                        .get::<_, Option<String>>(2)?
+                        .and_then(|json| objects_from_json(&json)),
+                })
             })
+            .optional()
         })
-        .optional()
-    })
-    .context("reading _migrate_attempts")
+        .context("reading _migrate_attempts")
+}
+
+/// The objects as `schema_objects` holds them: a JSON array of `[type, name, definition]`.
+fn objects_json(objects: &Objects) -> String {
+    let rows: Vec<(&str, &str, &str)> = objects
+        .iter()
+        .map(|((kind, name), sql)| (kind.as_str(), name.as_str(), sql.as_str()))
+        .collect();
+    serde_json::to_string(&rows).expect("strings serialize")
+}
+
+/// [`objects_json`] read back; `None` for anything else (a damaged value names nothing).
+fn objects_from_json(json: &str) -> Option<Objects> {
+    let rows: Vec<(String, String, String)> = serde_json::from_str(json).ok()?;
+    Some(
+        rows.into_iter()
+            .map(|(kind, name, sql)| ((kind, name), sql))
+            .collect(),
+    )
 }
 
 /// How an attempt ended.
@@ -268,13 +313,14 @@ pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::
     conn.prepare_cached(
         "INSERT INTO _migrate_attempts (id, command, started_at, finished_at, outcome, from_version,
              to_version, versions, error, duration_ms, host, pid, schema_hash, schema_version,
-             backup_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             backup_id, schema_objects)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at,
              outcome = excluded.outcome, to_version = excluded.to_version,
              versions = excluded.versions, error = excluded.error,
              duration_ms = excluded.duration_ms, schema_hash = excluded.schema_hash,
-             schema_version = excluded.schema_version, backup_id = excluded.backup_id",
+             schema_version = excluded.schema_version, backup_id = excluded.backup_id,
+             schema_objects = excluded.schema_objects",
     )?
     .execute(params![
         a.id,
@@ -291,7 +337,11 @@ pub(crate) fn record_attempt(conn: &Connection, a: &AttemptRecord) -> rusqlite::
         a.holder.pid,
         a.fingerprint.as_ref().map(|f| &f.hash),
         a.fingerprint.as_ref().map(|f| f.cookie),
-        a.backup_id
+        a.backup_id,
+        a.fingerprint
+            .as_ref()
+            .and_then(|f| f.objects.as_ref())
+            .map(objects_json)
     ])?;
     Ok(a.id.unwrap_or_else(|| conn.last_insert_rowid()))
 }
@@ -357,4 +407,39 @@ fn join(versions: &[Version]) -> String {
         .map(Version::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `_migrate_attempts` an earlier version created has no `schema_objects`: its last
+    /// fingerprint reads without objects (drift then is "not known which"), and the next
+    /// recording adds the column.
+    #[test]
+    fn tables_of_an_earlier_version_read_and_gain_the_objects_column() {
+        let conn = Connection::open_in_memory().unwrap();
+        let old = CREATE.replace(",\n    schema_objects TEXT", "");
+        conn.execute_batch(&old).unwrap();
+        conn.execute(
+            "INSERT INTO _migrate_attempts (command, started_at, outcome, host, pid, schema_hash, schema_version)
+             VALUES ('up', 'now', 'success', 'h', 1, 'abc', 7)",
+            [],
+        )
+        .unwrap();
+        let recorded = recorded_fingerprint(&conn).unwrap().unwrap();
+        assert_eq!((recorded.hash.as_str(), recorded.cookie), ("abc", 7));
+        assert_eq!(recorded.objects, None);
+        prepare_tables(&conn).unwrap();
+        prepare_tables(&conn).unwrap();
+        let objects = Objects::from([(
+            ("table".to_owned(), "t".to_owned()),
+            "CREATE TABLE t (x)".to_owned(),
+        )]);
+        assert_eq!(objects_from_json(&objects_json(&objects)), Some(objects));
+        assert!(
+            conn.prepare("SELECT schema_objects FROM _migrate_attempts")
+                .is_ok()
+        );
+    }
 }

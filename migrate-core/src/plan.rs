@@ -37,6 +37,9 @@ pub struct SchemaState {
     pub recorded: Option<String>,
     /// Computed from the database now.
     pub current: String,
+    /// What differs from the recorded schema, object by object (empty when nothing does, or
+    /// when the record predates recording the objects).
+    pub differences: Vec<crate::schema_diff::Difference>,
 }
 
 impl SchemaState {
@@ -45,6 +48,7 @@ impl SchemaState {
         Self {
             recorded: None,
             current: String::new(),
+            differences: Vec::new(),
         }
     }
 
@@ -123,6 +127,7 @@ pub fn inspect(
         problems.push(Problem::SchemaDrift {
             recorded: recorded.to_owned(),
             found: schema.current.clone(),
+            differences: schema.differences.clone(),
         });
     }
     problems
@@ -473,6 +478,7 @@ mod tests {
         let schema = SchemaState {
             recorded: Some("a".repeat(64)),
             current: "b".repeat(64),
+            differences: Vec::new(),
         };
         for request in [Request::up(), Request::Down(DownTarget::To(0))] {
             assert!(matches!(

@@ -45,6 +45,9 @@ pub enum Problem {
         recorded: String,
         /// The fingerprint now.
         found: String,
+        /// Each object added, removed or changed since (empty when the record predates
+        /// recording the objects).
+        differences: Vec<crate::schema_diff::Difference>,
     },
 }
 
@@ -85,12 +88,27 @@ impl fmt::Display for Problem {
                 f,
                 "migration {version} ({name}) is pending but lower than the current version {current}"
             ),
-            Problem::SchemaDrift { recorded, found } => write!(
-                f,
-                "the schema was changed outside migrations: fingerprint {} recorded after the last run, {} found",
-                short(recorded),
-                short(found)
-            ),
+            Problem::SchemaDrift {
+                recorded,
+                found,
+                differences,
+            } => {
+                f.write_str("the schema was changed outside migrations since the last run: ")?;
+                if differences.is_empty() {
+                    f.write_str(
+                        "which objects is not known (the last run recorded only the fingerprint)",
+                    )?;
+                } else {
+                    let named: Vec<String> = differences.iter().map(|d| d.as_drift()).collect();
+                    f.write_str(&named.join(", "))?;
+                }
+                write!(
+                    f,
+                    " (fingerprint {} recorded, {} found)",
+                    short(recorded),
+                    short(found)
+                )
+            }
         }
     }
 }

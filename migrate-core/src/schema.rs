@@ -13,14 +13,18 @@ use crate::Error;
 use crate::checksum::hex;
 use crate::error::SqliteContext;
 use crate::peer::BOOKKEEPING;
+use crate::schema_diff::Objects;
 
-/// A fingerprint with the schema cookie it was taken at.
+/// A fingerprint with the schema cookie it was taken at, and the objects it was taken over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     /// SHA-256 (hex) of the schema definitions.
     pub hash: String,
     /// `PRAGMA schema_version` when it was taken.
     pub cookie: i64,
+    /// Each object's definition, so that drift can name what changed; `None` for a row
+    /// written before they were recorded.
+    pub objects: Option<Objects>,
 }
 
 /// The schema cookie.
@@ -40,28 +44,69 @@ pub fn cookie(conn: &Connection) -> Result<i64, Error> {
 /// [`Error::Sqlite`] when the schema cannot be read.
 pub fn fingerprint(conn: &Connection) -> Result<Fingerprint, Error> {
     let cookie = cookie(conn)?;
+    let mut hasher = Sha256::new();
+    let mut objects = Objects::new();
+    for row in rows(conn)? {
+        for value in [&row.kind, &row.name, &row.table, &row.sql] {
+            hasher.update(value.as_bytes());
+            hasher.update([0u8]);
+        }
+        hasher.update(b"\n");
+        objects.insert((row.kind, row.name), collapse(&row.sql));
+    }
+    Ok(Fingerprint {
+        hash: hex(&hasher.finalize()),
+        cookie,
+        objects: Some(objects),
+    })
+}
+
+/// One row of `sqlite_schema`.
+struct Row {
+    kind: String,
+    name: String,
+    table: String,
+    sql: String,
+}
+
+/// Every object but SQLite's own and this crate's bookkeeping, by type and name.
+fn rows(conn: &Connection) -> Result<Vec<Row>, Error> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema \
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_schema \
              WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
                AND name NOT LIKE '\\_migrate\\_%' ESCAPE '\\' \
              ORDER BY type, name",
         )
         .context("reading the schema")?;
-    let mut rows = stmt.query([]).context("reading the schema")?;
-    let mut hasher = Sha256::new();
-    while let Some(row) = rows.next().context("reading the schema")? {
-        for i in 0..4 {
-            let value = row.get_ref(i).context("reading the schema")?;
-            hasher.update(value.as_bytes().unwrap_or_default());
-            hasher.update([0u8]);
-        }
-        hasher.update(b"\n");
-    }
-    Ok(Fingerprint {
-        hash: hex(&hasher.finalize()),
-        cookie,
+    stmt.query_map([], |r| {
+        Ok(Row {
+            kind: r.get(0)?,
+            name: r.get(1)?,
+            table: r.get(2)?,
+            sql: r.get(3)?,
+        })
     })
+    .context("reading the schema")?
+    .collect::<Result<_, _>>()
+    .context("reading the schema")
+}
+
+/// A definition with each run of whitespace as one space.
+fn collapse(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The objects a drift is named with: as [`fingerprint`] sees them.
+///
+/// # Errors
+///
+/// [`Error::Sqlite`] when the schema cannot be read.
+pub(crate) fn all_objects(conn: &Connection) -> Result<Objects, Error> {
+    Ok(rows(conn)?
+        .into_iter()
+        .map(|r| ((r.kind, r.name), collapse(&r.sql)))
+        .collect())
 }
 
 /// The current fingerprint hash, reusing `recorded` when the cookie shows nothing changed.
@@ -78,41 +123,19 @@ pub fn current_hash(conn: &Connection, recorded: Option<&Fingerprint>) -> Result
     Ok(fingerprint(conn)?.hash)
 }
 
-/// The objects of `conn`'s main schema, bookkeeping left out.
+/// The application's objects (every tool's bookkeeping left out too: a peer's table and its
+/// indexes, such as golang-migrate's `version_unique`), for comparing with what migrations
+/// make.
 ///
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the schema cannot be read.
-pub(crate) fn objects(conn: &Connection) -> Result<crate::schema_diff::Objects, Error> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT type, name, coalesce(sql, ''), tbl_name FROM main.sqlite_schema \
-             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_migrate\\_%' ESCAPE '\\'",
-        )
-        .context("reading the schema")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .context("reading the schema")?;
-    let mut out = crate::schema_diff::Objects::new();
-    for row in rows {
-        let (kind, name, sql, table) = row.context("reading the schema")?;
-        // A peer's table and its indexes (golang-migrate's `version_unique`).
-        if BOOKKEEPING.contains(&table.as_str()) {
-            continue;
-        }
-        out.insert(
-            (kind, name),
-            sql.split_whitespace().collect::<Vec<_>>().join(" "),
-        );
-    }
-    Ok(out)
+pub(crate) fn objects(conn: &Connection) -> Result<Objects, Error> {
+    Ok(rows(conn)?
+        .into_iter()
+        .filter(|r| !BOOKKEEPING.contains(&r.table.as_str()))
+        .map(|r| ((r.kind, r.name), collapse(&r.sql)))
+        .collect())
 }
 
 #[cfg(test)]

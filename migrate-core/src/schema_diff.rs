@@ -31,6 +31,19 @@ pub struct Difference {
     pub change: Change,
 }
 
+impl Difference {
+    /// The difference said as drift since the recorded schema (the database being now, the
+    /// expected schema the recorded one): `index users_email added`.
+    pub fn as_drift(&self) -> String {
+        let how = match self.change {
+            Change::OnlyInDatabase => "added",
+            Change::OnlyInMigrations => "removed",
+            Change::Defined => "changed",
+        };
+        format!("{} {} {how}", self.kind, self.name)
+    }
+}
+
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let how = match self.change {

@@ -7,7 +7,7 @@ use crate::Error;
 use crate::error::SqliteContext;
 use crate::history::{self, DownScripts};
 use crate::plan::{AppliedMigration, SchemaState};
-use crate::schema;
+use crate::{schema, schema_diff};
 
 /// The applied migrations and the schema state.
 #[derive(Debug, Clone)]
@@ -36,11 +36,20 @@ impl DbState {
         let applied = history::applied(&tx, down)?;
         let recorded = history::recorded_fingerprint(&tx)?;
         let current = schema::current_hash(&tx, recorded.as_ref())?;
+        // Drift is rare: only then are the objects read again and compared with the record.
+        let differences = match &recorded {
+            Some(r) if r.hash != current => match &r.objects {
+                Some(then) => schema_diff::differences(&schema::all_objects(&tx)?, then),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
         Ok(Self {
             applied,
             schema: SchemaState {
                 recorded: recorded.map(|f| f.hash),
                 current,
+                differences,
             },
         })
     }

@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn writes_to_the_tools_tables_are_refused_before_they_run() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::history::CREATE).unwrap();
+        crate::history::prepare_tables(&conn).unwrap();
         conn.execute_batch(
             "CREATE TABLE app (x);
              CREATE TRIGGER sneaky AFTER UPDATE ON app BEGIN DELETE FROM _migrate_history; END;",

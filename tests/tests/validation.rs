@@ -136,3 +136,65 @@ fn malformed_migration_files_are_usage_errors_naming_the_file() {
         run.stderr
     );
 }
+
+/// Drift is named object by object (from the schema the last run recorded, not only its hash),
+/// and, after review, accepted: the next run goes ahead without an override, even when nothing
+/// is pending (where `up --allow-drift` has nothing to run and records nothing).
+#[test]
+fn drift_names_the_objects_and_accept_drift_records_the_schema_after_review() {
+    let s = migrated();
+    s.migrate(&["up"]).expect(0);
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE hotfix (x); CREATE INDEX tasks_title ON tasks (title); DROP INDEX projects_owner;",
+        )
+        .unwrap();
+    let run = s.migrate(&["up"]).expect(4);
+    for said in [
+        "table hotfix added",
+        "index tasks_title added",
+        "index projects_owner removed",
+        "(--allow-drift)",
+    ] {
+        assert!(run.stderr.contains(said), "{said}: {}", run.stderr);
+    }
+    let status = s.migrate(&["status"]).expect(0);
+    assert!(
+        status.stdout.contains("  index projects_owner removed\n"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("migrate accept-drift"),
+        "{}",
+        status.stdout
+    );
+    let json = s.migrate(&["--json", "status"]).expect(0).json();
+    let drift = &json["problems"][0];
+    assert_eq!(drift["kind"], "schema_drift", "{json}");
+    assert_eq!(drift["differences"].as_array().unwrap().len(), 3, "{json}");
+
+    // Nothing pending: `--allow-drift` has nothing to run, and the drift stays.
+    s.migrate(&["up", "--allow-drift"]).expect(0);
+    s.migrate(&["up"]).expect(4);
+
+    let accepted = s.migrate(&["--json", "accept-drift"]).expect(0).json();
+    assert_eq!(accepted["drifted"], true);
+    assert_eq!(accepted["differences"].as_array().unwrap().len(), 3);
+    s.migrate(&["up"]).expect(0);
+    let json = s.migrate(&["--json", "status"]).expect(0).json();
+    assert_eq!(json["schema_drift"], false, "{json}");
+    let again = s.migrate(&["accept-drift"]).expect(0);
+    assert!(again.stdout.starts_with("no drift"), "{}", again.stdout);
+    let history = s.migrate(&["--json", "history"]).expect(0).json();
+    assert!(
+        history.to_string().contains("\"accept-drift\""),
+        "{history}"
+    );
+
+    // A change made and undone by hand is no drift at all.
+    s.conn()
+        .execute_batch("CREATE INDEX temp_i ON hotfix (x); DROP INDEX temp_i;")
+        .unwrap();
+    s.migrate(&["up"]).expect(0);
+}

@@ -1,5 +1,6 @@
 //! One file per command.
 
+mod accept_drift;
 mod adopt;
 mod backup;
 mod baseline;
@@ -39,6 +40,7 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Baseline { version, force } => {
             baseline::run(g, out, *version, schema_check(*force))
         }
+        Command::AcceptDrift => accept_drift::run(g, out),
         Command::Adopt { from, force } => adopt::run(g, out, from.as_deref(), schema_check(*force)),
         Command::Verify => verify::run(g, out),
         Command::FixChecksums { version } => verify::fix_checksums(g, out, *version),

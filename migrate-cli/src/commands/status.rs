@@ -56,8 +56,23 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
                 by.peer, by.table
             ));
         }
-        if status.schema_drift {
-            text.push_str("schema drift: the schema was changed outside migrations\n");
+        for problem in &status.problems {
+            if let migrate_core::Problem::SchemaDrift { differences, .. } = problem {
+                text.push_str(
+                    "schema drift: the schema was changed outside migrations since the last run",
+                );
+                if differences.is_empty() {
+                    text.push_str(" (which objects is not known)\n");
+                } else {
+                    text.push_str(":\n");
+                    for d in differences {
+                        text.push_str(&format!("  {}\n", d.as_drift()));
+                    }
+                }
+                text.push_str(
+                    "  review it, then `migrate accept-drift` (or run with --allow-drift)\n",
+                );
+            }
         }
         text
     });
