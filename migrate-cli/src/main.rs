@@ -13,9 +13,13 @@ mod settings;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let out = output::Output::new(&cli.global);
     let result = config::load(cli.global.config.as_deref()).and_then(|file| {
         let settings = settings::Settings {
@@ -31,4 +35,26 @@ fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// A command line clap refused: its message on stderr as always, and with `--json` anywhere on
+/// the line, the error document on stdout too (exit 2). `--help` and `--version` print as
+/// usual and succeed.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if std::env::args_os().any(|a| a == "--json") {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.trim_start_matches("error: ").to_owned();
+        let doc = error::CliError::Usage(message).to_json();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("errors serialize")
+        );
+    }
+    let _ = e.print();
+    ExitCode::from(error::code::USAGE)
 }

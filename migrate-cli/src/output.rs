@@ -31,12 +31,14 @@ impl Output {
         self.verbose
     }
 
-    /// Prints a result: `value` as JSON, or the text `text` builds.
+    /// Prints a result: `value` as one JSON document, or the text `text` builds. The document
+    /// is an object whose first field is `ok` (`true`, unless the result carries its own verdict,
+    /// as `check` and `repair` do); see [`document`].
     pub fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         if self.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(value).expect("results serialize")
+                serde_json::to_string_pretty(&document(value)).expect("results serialize")
             );
         } else if !self.quiet {
             print!("{}", text());
@@ -64,4 +66,25 @@ impl Output {
         }
         eprintln!("error: {error}");
     }
+}
+
+/// The one JSON contract: every result is an object whose first field is `ok`. A result that
+/// carries its own `ok` (a check's verdict) keeps it. Each command prints a struct, lists
+/// inside one named for what they hold; anything else would land under `result` (which
+/// `tests/tests/json_contract.rs` finds no command doing).
+pub fn document<T: Serialize>(value: &T) -> serde_json::Value {
+    let fields = match serde_json::to_value(value).expect("results serialize") {
+        serde_json::Value::Object(fields) => fields,
+        other => serde_json::Map::from_iter([("result".to_owned(), other)]),
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "ok".to_owned(),
+        fields
+            .get("ok")
+            .cloned()
+            .unwrap_or(serde_json::Value::Bool(true)),
+    );
+    out.extend(fields.into_iter().filter(|(k, _)| k != "ok"));
+    serde_json::Value::Object(out)
 }

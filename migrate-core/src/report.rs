@@ -17,8 +17,8 @@ pub struct StepReport {
     pub name: String,
     /// How long its script (and verification) took.
     pub duration_ms: u64,
-    /// When it finished (RFC 3339, UTC).
-    pub applied_at: String,
+    /// When it finished, applied (up) or reverted (down) (RFC 3339, UTC).
+    pub finished_at: String,
 }
 
 /// The state a run left the database in.

@@ -228,7 +228,7 @@ impl Migrator {
                 version: step.version,
                 name: step.name.clone(),
                 duration_ms: 0,
-                applied_at,
+                finished_at: applied_at,
             });
         }
         apply::Journal::succeed(&mut attempt, &tx, &steps).map_err(journal_error)?;

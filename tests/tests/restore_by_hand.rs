@@ -86,7 +86,8 @@ fn no_backup_replaces_without_a_copy() {
     assert!(doc["pre_restore"].is_null(), "{doc}");
     let list = s.migrate(&["--json", "backup", "list"]).expect(0).json();
     assert!(
-        list.as_array()
+        list["backups"]
+            .as_array()
             .unwrap()
             .iter()
             .all(|m| m["reason"] != "pre-restore"),

@@ -7,7 +7,8 @@ use migrate_tests::{Scratch, migrate_command};
 
 fn reasons(s: &Scratch) -> Vec<String> {
     let doc = s.migrate(&["--json", "backup", "list"]).expect(0).json();
-    doc.as_array()
+    doc["backups"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|m| m["reason"].as_str().unwrap().to_owned())

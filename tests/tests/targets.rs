@@ -238,7 +238,7 @@ fn every_way_of_naming_the_database_reaches_the_same_file_and_backups() {
         run(&["history"]);
         run(&["backup", "create"]);
         let list = run(&["--json", "backup", "list"]);
-        let listed = list.json().as_array().unwrap().len();
+        let listed = list.json()["backups"].as_array().unwrap().len();
         // Every form sees every backup taken so far, its own included: one directory.
         assert!(
             listed > seen,

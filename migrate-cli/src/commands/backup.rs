@@ -71,7 +71,11 @@ pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), Cl
             }
             warn_rejected(out, &dir)?;
             let all = backup::list(&dir)?;
-            out.print(&all, || list_text(&all));
+            #[derive(serde::Serialize)]
+            struct Document<'a> {
+                backups: &'a [migrate_core::backup::Manifest],
+            }
+            out.print(&Document { backups: &all }, || list_text(&all));
         }
         BackupCommand::Verify { id, jobs } => {
             let workers = super::check::workers(*jobs);

@@ -12,36 +12,45 @@ pub fn run(g: &Settings, out: &Output, limit: Option<u32>) -> Result<(), CliErro
     let db = context::db_path(g)?;
     let timeout = context::lock_timeout(g)?;
     let attempts = history::read_attempts(&db, limit, timeout)?;
-    out.print(&attempts, || {
-        if attempts.is_empty() {
-            return "no attempts recorded\n".to_owned();
-        }
-        let mut text = String::new();
-        for a in &attempts {
-            let versions = a
-                .versions
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            text.push_str(&format!(
-                "#{} {} {} at {}: {} -> {} [{}] {} ms, pid {} on {}\n",
-                a.id,
-                a.command,
-                a.outcome,
-                a.started_at,
-                version_text(a.from_version),
-                version_text(a.to_version),
-                versions,
-                a.duration_ms.unwrap_or(0),
-                a.pid,
-                a.host
-            ));
-            if let Some(error) = &a.error {
-                text.push_str(&format!("    error: {}\n", error.replace('\n', "\n    ")));
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        attempts: &'a [migrate_core::history::AttemptRow],
+    }
+    out.print(
+        &Document {
+            attempts: &attempts,
+        },
+        || {
+            if attempts.is_empty() {
+                return "no attempts recorded\n".to_owned();
             }
-        }
-        text
-    });
+            let mut text = String::new();
+            for a in &attempts {
+                let versions = a
+                    .versions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                text.push_str(&format!(
+                    "#{} {} {} at {}: {} -> {} [{}] {} ms, pid {} on {}\n",
+                    a.id,
+                    a.command,
+                    a.outcome,
+                    a.started_at,
+                    version_text(a.from_version),
+                    version_text(a.to_version),
+                    versions,
+                    a.duration_ms.unwrap_or(0),
+                    a.pid,
+                    a.host
+                ));
+                if let Some(error) = &a.error {
+                    text.push_str(&format!("    error: {}\n", error.replace('\n', "\n    ")));
+                }
+            }
+            text
+        },
+    );
     Ok(())
 }

@@ -50,7 +50,11 @@ pub fn fix_checksums(g: &Settings, out: &Output, version: Option<Version>) -> Re
     let mut migrator = context::migrator(g)?;
     migrator.backup_dir(context::backup_dir(g, &db));
     let fixed = migrator.fix_checksums(&db, version)?;
-    out.print(&fixed, || {
+    #[derive(serde::Serialize)]
+    struct Document<'a, T> {
+        accepted: &'a [T],
+    }
+    out.print(&Document { accepted: &fixed }, || {
         if fixed.is_empty() {
             return "nothing to fix: every applied migration's file matches its checksum\n"
                 .to_owned();

@@ -121,7 +121,7 @@ pub(super) fn verify(
         version: step.version,
         name: step.name.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
-        applied_at: clock::now_rfc3339(),
+        finished_at: clock::now_rfc3339(),
     })
 }
 
@@ -134,7 +134,7 @@ pub(super) fn record(
 ) -> Result<(), Failure> {
     match direction {
         Direction::Up => {
-            history::insert_applied(conn, step, &report.applied_at, report.duration_ms)
+            history::insert_applied(conn, step, &report.finished_at, report.duration_ms)
         }
         Direction::Down => history::delete_applied(conn, step.version),
     }

@@ -1,0 +1,107 @@
+//! One JSON contract: with `--json`, every command, every error and every usage mistake prints
+//! exactly one JSON object on stdout, whose first field is a boolean `ok` (false exactly when
+//! the exit code is not 0); errors carry `kind`, `exit_code` and `message`.
+
+use migrate_tests::{Scratch, example_migrations};
+
+/// Runs `args` with `--json` and checks the document; returns it.
+fn document(s: &Scratch, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let run = s.migrate(&all);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not one JSON document ({e}):\n{}",
+            run.stdout
+        )
+    });
+    let object = doc
+        .as_object()
+        .unwrap_or_else(|| panic!("{args:?}: not an object: {doc}"));
+    let first = run.stdout.trim_start().trim_start_matches('{').trim_start();
+    assert!(
+        first.starts_with("\"ok\":"),
+        "{args:?}: `ok` is not the first field:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        object.get("ok").and_then(serde_json::Value::as_bool),
+        Some(run.code == 0),
+        "{args:?} (exit {}): {doc}",
+        run.code
+    );
+    assert!(
+        object.get("result").is_none(),
+        "{args:?}: a bare result, not named for what it holds: {doc}"
+    );
+    if run.code != 0 {
+        let error = &doc["error"];
+        assert_eq!(error["exit_code"], run.code, "{args:?}: {doc}");
+        assert!(
+            error["kind"].is_string() && error["message"].is_string(),
+            "{args:?}: {doc}"
+        );
+    }
+    (run.code, doc)
+}
+
+#[test]
+fn every_command_and_every_error_prints_one_object_with_ok() {
+    let s = Scratch::with_migrations(&example_migrations());
+    let mut codes = Vec::new();
+    for args in [
+        &["status"][..],
+        &["plan"],
+        &["up", "--dry-run"],
+        &["up", "--to", "4"],
+        &["up"],
+        &["down"],
+        &["up"],
+        &["verify"],
+        &["history"],
+        &["fix-checksums"],
+        &["accept-drift"],
+        &["check"],
+        &["repair", "--dry-run"],
+        &["backup", "create"],
+        &["backup", "list"],
+        &["backup", "verify", "latest"],
+        &["backup", "prune", "--dry-run"],
+        &["restore", "latest", "--yes"],
+        &["new", "next_change"],
+        // Errors: refused, bad request, usage, unknown command, no such backup.
+        &["baseline", "3"],
+        &["adopt"],
+        &["up", "--to", "99"],
+        &["restore", "no-such-backup", "--yes"],
+        &["up", "--bogus"],
+        &["frobnicate"],
+    ] {
+        let (code, _) = document(&s, args);
+        codes.push((args.join(" "), code));
+    }
+    // The errors above are errors (so that their documents were checked as such).
+    for (args, code) in &codes {
+        let expected_failure = [
+            "baseline",
+            "adopt",
+            "up --to 99",
+            "restore no-such",
+            "--bogus",
+            "frobnicate",
+        ]
+        .iter()
+        .any(|p| args.starts_with(p) || args.contains(p));
+        assert_eq!(*code != 0, expected_failure, "{args}: exit {code}");
+    }
+}
+
+#[test]
+fn a_down_reports_when_each_migration_was_reverted_not_applied() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["up"]).expect(0);
+    let (_, doc) = document(&s, &["down"]);
+    let step = &doc["steps"][0];
+    assert!(step["finished_at"].is_string(), "{doc}");
+    assert!(step.get("applied_at").is_none(), "{doc}");
+}
