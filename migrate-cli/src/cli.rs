@@ -17,29 +17,29 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The database file [env: MIGRATE_DB, else DATABASE_URL as sqlite:PATH]
+    /// The database file [env: MIGRATE_DB, else DATABASE_URL as sqlite:PATH, else `db` in migrate.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The migrations directory [default: ./migrations]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", env = "MIGRATE_MIGRATIONS")]
     pub migrations: Option<PathBuf>,
     /// Where backups live [default: <db file>.backups beside the database]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", env = "MIGRATE_BACKUP_DIR")]
     pub backup_dir: Option<PathBuf>,
     /// A configuration file [default: ./migrate.toml, if present]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "MIGRATE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "MIGRATE_JSON", value_parser = clap::builder::FalseyValueParser::new())]
     pub json: bool,
     /// Seconds to wait for another run's lock [default: 60]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", env = "MIGRATE_LOCK_TIMEOUT")]
     pub lock_timeout: Option<f64>,
     /// Print only errors
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", env = "MIGRATE_QUIET", value_parser = clap::builder::FalseyValueParser::new())]
     pub quiet: bool,
     /// Print more detail
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, env = "MIGRATE_VERBOSE", value_parser = clap::builder::FalseyValueParser::new())]
     pub verbose: bool,
 }
 
@@ -103,6 +103,8 @@ pub enum Command {
     },
     /// After review, record the current schema as the expected one (ends schema-drift refusals)
     AcceptDrift,
+    /// Show every effective setting and where it came from (flag, environment, file, default)
+    Config,
     /// Take over a database another tool migrated: record what it applied (its table stays)
     Adopt {
         /// The tool (sqlx, refinery, diesel, golang-migrate, dbmate, goose, sql-migrate, flyway, rusqlite_migration); found from its table when absent

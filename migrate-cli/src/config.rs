@@ -82,11 +82,11 @@ pub enum CompressionName {
 }
 
 /// Reads `--config FILE` (which must exist), or `./migrate.toml` when present, or nothing.
-pub fn load(named: Option<&Path>) -> Result<FileConfig, CliError> {
+pub fn load(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), CliError> {
     let path = match named {
         Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
-        None => return Ok(FileConfig::default()),
+        None => return Ok((FileConfig::default(), None)),
     };
     let text = std::fs::read_to_string(&path).map_err(|e| {
         CliError::Usage(format!("cannot read configuration {}: {e}", path.display()))
@@ -107,7 +107,7 @@ pub fn load(named: Option<&Path>) -> Result<FileConfig, CliError> {
             *p = base.join(&*p);
         }
     }
-    Ok(config)
+    Ok((config, Some(path)))
 }
 
 fn parse(text: &str) -> Result<FileConfig, String> {

@@ -36,11 +36,29 @@ fn resolve(db: PathBuf) -> PathBuf {
     std::fs::canonicalize(parent).map_or(db.clone(), |dir| dir.join(name))
 }
 
+/// The database's resolved path, where it came from, and the flag, variable or key that named
+/// it (for `migrate config`).
+pub fn db_path_and_source(
+    global: &Settings,
+) -> Result<(PathBuf, crate::settings::Origin, &'static str), CliError> {
+    use crate::settings::Origin;
+    let (db, source) = named_db(global)?;
+    check_name(&db, source)?;
+    let origin = match source {
+        "--db" => Origin::Flag,
+        "MIGRATE_DB" | "DATABASE_URL" => Origin::Environment,
+        _ => Origin::File,
+    };
+    Ok((resolve(db), origin, source))
+}
+
 /// The database as given, and where it was given.
 fn named_db(global: &Settings) -> Result<(PathBuf, &'static str), CliError> {
     if let Some(db) = &global.db {
         return Ok((db.clone(), "--db"));
     }
+    // Read here rather than by the argument parser, which would refuse an empty value without
+    // saying that it came from the environment.
     if let Some(db) = std::env::var_os("MIGRATE_DB") {
         return Ok((PathBuf::from(db), "MIGRATE_DB"));
     }

@@ -182,7 +182,19 @@ fn build(args: &[&str], artifact: &str) -> PathBuf {
 /// A command running the `migrate` binary with a clean environment for database variables.
 pub fn migrate_command() -> Command {
     let mut cmd = Command::new(migrate_bin());
-    cmd.env_remove("MIGRATE_DB").env_remove("DATABASE_URL");
+    for variable in [
+        "MIGRATE_DB",
+        "DATABASE_URL",
+        "MIGRATE_MIGRATIONS",
+        "MIGRATE_BACKUP_DIR",
+        "MIGRATE_CONFIG",
+        "MIGRATE_JSON",
+        "MIGRATE_LOCK_TIMEOUT",
+        "MIGRATE_QUIET",
+        "MIGRATE_VERBOSE",
+    ] {
+        cmd.env_remove(variable);
+    }
     cmd
 }
 

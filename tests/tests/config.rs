@@ -112,3 +112,93 @@ fn a_typo_in_the_file_is_a_usage_error_naming_file_and_line() {
         run.stderr
     );
 }
+
+/// Every global option has its `MIGRATE_*` variable; a flag wins over it, and it wins over the
+/// file. `migrate config` shows each effective setting and where it came from.
+#[test]
+fn every_global_option_has_an_environment_variable_and_config_says_where_each_came_from() {
+    let s = Scratch::with_migrations(&example_migrations());
+    let dir = s.dir.path();
+    std::fs::write(
+        dir.join("other.toml"),
+        "lock_timeout = 5\nverify = 'full'\n",
+    )
+    .unwrap();
+    let env_run = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = migrate_command();
+        cmd.current_dir(dir)
+            .env("MIGRATE_DB", dir.join("env.db"))
+            .env("MIGRATE_MIGRATIONS", s.migrations())
+            .env("MIGRATE_BACKUP_DIR", dir.join("env-backups"))
+            .env("MIGRATE_CONFIG", dir.join("other.toml"))
+            .env("MIGRATE_LOCK_TIMEOUT", "9");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.args(args).output().unwrap())
+    };
+    // Quiet and JSON from the environment too.
+    let quiet = env_run(&[("MIGRATE_QUIET", "1")], &["up"]).expect(0);
+    assert!(quiet.stdout.is_empty(), "{}", quiet.stdout);
+    assert!(dir.join("env.db").exists());
+    assert!(
+        dir.join("env-backups").is_dir(),
+        "the backup went elsewhere"
+    );
+    let doc = env_run(&[("MIGRATE_JSON", "true")], &["config"])
+        .expect(0)
+        .json();
+    let setting = |name: &str| {
+        doc["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {doc}"))
+            .clone()
+    };
+    for (name, from, source) in [
+        ("database", "environment", "MIGRATE_DB"),
+        ("migrations", "environment", "MIGRATE_MIGRATIONS"),
+        ("backup_dir", "environment", "MIGRATE_BACKUP_DIR"),
+        ("lock_timeout", "environment", "MIGRATE_LOCK_TIMEOUT"),
+        ("json", "environment", "MIGRATE_JSON"),
+        ("verify", "file", "verify"),
+        ("exclusive", "default", "default"),
+    ] {
+        let s = setting(name);
+        assert_eq!(
+            (s["from"].as_str(), s["source"].as_str()),
+            (Some(from), Some(source)),
+            "{name}: {s}"
+        );
+    }
+    assert_eq!(setting("lock_timeout")["value"], 9.0);
+    assert!(
+        doc["file"].as_str().unwrap().ends_with("other.toml"),
+        "{doc}"
+    );
+    // A flag wins over its variable.
+    let doc = env_run(&[], &["--json", "--lock-timeout", "3", "config"])
+        .expect(0)
+        .json();
+    let timeout = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "lock_timeout")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (timeout["from"].as_str(), timeout["value"].as_f64()),
+        (Some("flag"), Some(3.0))
+    );
+    // Text, for people.
+    let text = env_run(&[], &["config"]).expect(0);
+    assert!(
+        text.stdout.contains("lock_timeout")
+            && text.stdout.contains("(environment MIGRATE_LOCK_TIMEOUT)"),
+        "{}",
+        text.stdout
+    );
+}

@@ -5,6 +5,7 @@ mod adopt;
 mod backup;
 mod baseline;
 mod check;
+mod config;
 mod history;
 mod new;
 mod plan;
@@ -41,6 +42,7 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
             baseline::run(g, out, *version, schema_check(*force))
         }
         Command::AcceptDrift => accept_drift::run(g, out),
+        Command::Config => config::run(g, out),
         Command::Adopt { from, force } => adopt::run(g, out, from.as_deref(), schema_check(*force)),
         Command::Verify => verify::run(g, out),
         Command::FixChecksums { version } => verify::fix_checksums(g, out, *version),
