@@ -15,7 +15,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The options every command takes; listed under their own heading, after each command's own.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The database file [env: MIGRATE_DB, else DATABASE_URL as sqlite:PATH, else `db` in migrate.toml]
     #[arg(long, global = true, value_name = "PATH")]
@@ -101,10 +103,6 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// After review, record the current schema as the expected one (ends schema-drift refusals)
-    AcceptDrift,
-    /// Show every effective setting and where it came from (flag, environment, file, default)
-    Config,
     /// Take over a database another tool migrated: record what it applied (its table stays)
     Adopt {
         /// The tool (sqlx, refinery, diesel, golang-migrate, dbmate, goose, sql-migrate, flyway, rusqlite_migration); found from its table when absent
@@ -114,6 +112,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// After review, record the current schema as the expected one (ends schema-drift refusals)
+    AcceptDrift,
     /// Check the database's integrity: header, pages, indexes, constraints, foreign keys (exit 6 on findings)
     Check {
         /// integrity_check (indexes against their tables too) instead of quick_check
@@ -157,6 +157,15 @@ pub enum Command {
         #[arg(long, conflicts_with = "to")]
         no_backup: bool,
     },
+    /// Show every effective setting and where it came from (flag, environment, file, default)
+    Config,
+    /// Print a shell completion script (e.g. `migrate completions bash > /etc/bash_completion.d/migrate`)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff (e.g. `migrate man > /usr/local/share/man/man1/migrate.1`)
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,20 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         }
         Command::AcceptDrift => accept_drift::run(g, out),
         Command::Config => config::run(g, out),
+        Command::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "migrate", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .map_err(|source| CliError::Io {
+                    path: "stdout".into(),
+                    source,
+                })
+        }
         Command::Adopt { from, force } => adopt::run(g, out, from.as_deref(), schema_check(*force)),
         Command::Verify => verify::run(g, out),
         Command::FixChecksums { version } => verify::fix_checksums(g, out, *version),
