@@ -8,6 +8,7 @@ mod context;
 mod error;
 mod hint;
 mod output;
+mod progress;
 mod settings;
 
 use std::process::ExitCode;

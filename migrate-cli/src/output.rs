@@ -5,6 +5,14 @@ use serde::Serialize;
 use crate::cli::Global;
 use crate::error::CliError;
 
+/// How progress appears on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressKind {
+    Bar,
+    Lines,
+    None,
+}
+
 /// How to print.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -24,7 +32,19 @@ impl Output {
 
     /// Whether progress may be drawn on stderr: a terminal, and neither --json nor -q.
     pub fn progress_visible(&self) -> bool {
-        !self.json && !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        self.progress() == ProgressKind::Bar
+    }
+
+    /// How progress is shown: a bar on a terminal, timestamped lines elsewhere, none with
+    /// `--json` or `-q`.
+    pub fn progress(&self) -> ProgressKind {
+        if self.json || self.quiet {
+            ProgressKind::None
+        } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressKind::Bar
+        } else {
+            ProgressKind::Lines
+        }
     }
 
     pub fn verbose(&self) -> bool {

@@ -57,6 +57,8 @@ macro_rules! snapshot {
             (r"\b[0-9a-f]{12}\b", "[HASH]"),
             (r#""duration_ms": \d+"#, r#""duration_ms": [N]"#),
             (r"/tmp/\.tmp\w+", "[TMP]"),
+            (r"\[\d\d:\d\d:\d\dZ\]", "[CLOCK]"),
+            (r"waiting \d+ s", "waiting [N] s"),
         ]}, {
             insta::assert_snapshot!($name, $value);
         });

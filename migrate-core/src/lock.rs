@@ -45,6 +45,20 @@ impl MigrationLock {
     /// [`Error::LockTimeout`] naming the holder when it is still held after `timeout`;
     /// [`Error::Io`] when the lock file cannot be opened.
     pub fn acquire(db: &Path, timeout: Duration) -> Result<Self, Error> {
+        Self::acquire_reporting(db, timeout, &mut |_, _| {})
+    }
+
+    /// [`MigrationLock::acquire`], telling `waiting` about once a second who holds the lock
+    /// and how long this process has waited.
+    ///
+    /// # Errors
+    ///
+    /// As [`MigrationLock::acquire`].
+    pub(crate) fn acquire_reporting(
+        db: &Path,
+        timeout: Duration,
+        waiting: &mut dyn FnMut(Option<String>, Duration),
+    ) -> Result<Self, Error> {
         let path = lock_path(db);
         let io = |source| Error::Io {
             path: path.clone(),
@@ -62,6 +76,7 @@ impl MigrationLock {
         )?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
+        let mut told: Option<Duration> = None;
         loop {
             match file.try_lock() {
                 Ok(()) => break,
@@ -73,6 +88,11 @@ impl MigrationLock {
                             path,
                             waited,
                         });
+                    }
+                    // Told at once (who holds it), then about once a second.
+                    if told.is_none_or(|t| waited >= t + Duration::from_secs(1)) {
+                        told = Some(waited);
+                        waiting(Some(read_holder(&mut file)), waited);
                     }
                     std::thread::sleep(pause.min(timeout - waited));
                     pause = (pause * 2).min(Duration::from_millis(50));

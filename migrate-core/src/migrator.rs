@@ -58,6 +58,7 @@ impl Migrator {
                 write_lock: WriteLock::PerUnit,
                 rotation: Rotation::default(),
                 setup: crate::connect::Setup::default(),
+                progress: None,
             },
         }
     }
@@ -89,6 +90,18 @@ impl Migrator {
         hook: impl Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
     ) -> &mut Self {
         self.config.setup.hooks.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Tells `observer` what a run is doing as it does it: waiting for the lock (with the
+    /// holder), the pre-flight check and backup, each migration and its statements, the checks
+    /// and commit, a restore. For progress bars and logs; it is called on the run's thread, so
+    /// it should return quickly.
+    pub fn on_progress(
+        &mut self,
+        observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.config.progress = Some(crate::progress::Observer::new(observer));
         self
     }
 

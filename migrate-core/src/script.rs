@@ -36,12 +36,13 @@ pub enum Control {
 }
 
 /// Executes every statement of `script`, discarding rows (a PRAGMA or SELECT may return some).
-/// Returns the number of statements executed.
+/// Returns the number of statements executed. (The run uses [`execute_observed`].)
 ///
 /// # Errors
 ///
 /// The first statement that fails (or, under [`Control::Refused`], that would end the
 /// transaction), located in the script.
+#[cfg(test)]
 pub fn execute(
     conn: &Connection,
     script: &Script,

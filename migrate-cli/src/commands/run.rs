@@ -51,7 +51,20 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
     } else {
         None
     };
-    let report = migrator.run(&db, &request)?;
+    let shown = std::sync::Arc::new(crate::progress::Shown::for_output(out));
+    if shown.is_some() {
+        let show = std::sync::Arc::clone(&shown);
+        migrator.on_progress(move |event| {
+            if let Some(s) = show.as_ref() {
+                s.show(event);
+            }
+        });
+    }
+    let result = migrator.run(&db, &request);
+    if let Some(s) = shown.as_ref() {
+        s.finish();
+    }
+    let report = result?;
     let doc = Document {
         report: &report,
         rehearsal: rehearsal.as_ref(),

@@ -91,6 +91,12 @@ pub(crate) trait Journal {
     fn statement_done(&mut self, _conn: &Connection) -> Result<(), Failure> {
         Ok(())
     }
+    /// A step starts (for progress only).
+    fn step_started(&mut self, _step: &Step) {}
+    /// `done` statements of `step` have run (for progress only; after each).
+    fn statements_done(&mut self, _step: &Step, _done: usize) {}
+    /// The unit's checks before COMMIT begin (for progress only).
+    fn committing(&mut self) {}
 }
 
 /// Where a unit stands in the run.
@@ -301,9 +307,11 @@ fn transactional(
     let tracker = Tracker::start(&tx).map_err(fail("watching what the migrations write"))?;
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
-        let report = run_step(&tx, step).map_err(|f| refused(f, &tracker));
+        journal.step_started(step);
+        let report = run_step(&tx, step, journal).map_err(|f| refused(f, &tracker));
         reports.push(report.map_err(UnitFailure::rolled_back)?);
     }
+    journal.committing();
     let touched = tracker.touched();
     drop(tracker);
     let scope = footprint
@@ -412,7 +420,13 @@ fn outside(
         .map_err(UnitFailure::rolled_back)?;
     let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
     let started = Instant::now();
-    let mut after_each = |c: &Connection| journal.statement_done(c).map_err(|f| f.to_string());
+    journal.step_started(step);
+    let mut done = 0usize;
+    let mut after_each = |c: &Connection| {
+        done += 1;
+        journal.statements_done(step, done);
+        journal.statement_done(c).map_err(|f| f.to_string())
+    };
     let ran = script::execute_observed(
         conn,
         &step.script,
@@ -474,9 +488,18 @@ fn end_open_transaction(conn: &Connection) -> Option<bool> {
     Some(conn.execute_batch("ROLLBACK").is_ok())
 }
 
-fn run_step(conn: &Connection, step: &Step) -> Result<StepReport, Failure> {
+fn run_step(
+    conn: &Connection,
+    step: &Step,
+    journal: &mut dyn Journal,
+) -> Result<StepReport, Failure> {
     let started = Instant::now();
-    script::execute(conn, &step.script, script::Control::Refused)
-        .map_err(|e| statement_failure(step, e))?;
+    let mut done = 0usize;
+    script::execute_observed(conn, &step.script, script::Control::Refused, &mut |_| {
+        done += 1;
+        journal.statements_done(step, done);
+        Ok(())
+    })
+    .map_err(|e| statement_failure(step, e))?;
     verify(conn, step, started)
 }

@@ -23,6 +23,7 @@ use crate::integrity::Depth;
 use crate::marker::{self, Phase};
 use crate::migration::Version;
 use crate::plan::{Allow, Plan};
+use crate::progress::{self, Progress};
 use crate::report::{DatabaseState, Interrupted, RunReport, StepReport};
 use crate::safety::{self, Backups};
 use crate::writers::Watch;
@@ -44,6 +45,8 @@ pub(crate) struct Config {
     pub rotation: Rotation,
     /// Extensions and application functions for the connection migrations run on.
     pub setup: crate::connect::Setup,
+    /// Who is told what the run is doing.
+    pub progress: Option<crate::progress::Observer>,
 }
 
 /// What happens to older pre-migrate backups after a run that took one and succeeded.
@@ -79,7 +82,7 @@ pub(crate) fn carry_out(
     let place = Place::of(conn, config.backup_dir.as_ref());
     // 1. The migration lock; a process that dies releases it. Waiting for it and for SQLite's
     //    write lock share one timeout.
-    let _lock = place.lock(timeout)?;
+    let _lock = place.lock(timeout, config.progress.as_ref())?;
     let _budget = BusyBudget::set(conn, timeout.saturating_sub(started.elapsed()));
     // Where the run records itself must be safe before it changes anything.
     place.ready()?;
@@ -98,6 +101,9 @@ pub(crate) fn carry_out(
     // Read before the backup's snapshot: the proof a restore needs (see `writers`).
     let watch = Watch::start(conn).ok();
     // 4 and 5. Pre-flight check and backup, side by side.
+    if net.is_some() {
+        progress::report(config.progress.as_ref(), || Progress::CheckingAndBackingUp);
+    }
     let (backup, baseline) = match prepare(net, marker.as_mut(), timeout) {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -121,6 +127,7 @@ pub(crate) fn carry_out(
         attempt: &mut attempt,
         marker: marker.as_mut(),
         watch,
+        progress: journal::Progressing::new(config.progress.as_ref(), plan.steps.len()),
     };
     let applied = apply::execute(conn, &plan, config.scope, &mut journal, checks);
     let applied = commit_fence(fence, applied);
@@ -141,7 +148,7 @@ pub(crate) fn carry_out(
             failed,
             (net, backup.as_ref()),
             (marker.as_mut(), watch),
-            timeout,
+            (timeout, config.progress.as_ref()),
         )?),
     };
     // 8. Record the attempt (a success was recorded inside the last unit), then the marker
@@ -364,7 +371,7 @@ fn undo_failed(
     mut failed: apply::Failed,
     (net, backup): (Option<Net<'_>>, Option<&Manifest>),
     (marker, watch): (Option<&mut Marker<'_>>, Option<Watch>),
-    timeout: Duration,
+    (timeout, observer): (Duration, Option<&progress::Observer>),
 ) -> Result<apply::Failed, Error> {
     if let (DatabaseState::PartiallyApplied { version }, Some(m), Some(net)) =
         (&failed.state, backup, net)
@@ -372,6 +379,9 @@ fn undo_failed(
         if let Some(marker) = marker {
             marker.enter(Phase::Restoring)?;
         }
+        progress::report(observer, || Progress::Restoring {
+            backup: m.id.clone(),
+        });
         failed.state = undo(conn, watch, net, m, *version, timeout);
         if matches!(failed.state, DatabaseState::Restored { .. }) {
             failed.committed.clear();

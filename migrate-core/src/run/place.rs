@@ -48,9 +48,20 @@ impl<'a> Place<'a> {
     }
 
     /// Step 1: the migration lock.
-    pub fn lock(&self, timeout: Duration) -> Result<Option<MigrationLock>, Error> {
+    pub fn lock(
+        &self,
+        timeout: Duration,
+        progress: Option<&crate::progress::Observer>,
+    ) -> Result<Option<MigrationLock>, Error> {
         match self {
-            Place::File { db, .. } => MigrationLock::acquire(db, timeout).map(Some),
+            Place::File { db, .. } => {
+                MigrationLock::acquire_reporting(db, timeout, &mut |holder, waited| {
+                    crate::progress::report(progress, || {
+                        crate::progress::Progress::WaitingForLock { holder, waited }
+                    });
+                })
+                .map(Some)
+            }
             Place::Memory => Ok(None),
         }
     }
