@@ -8,7 +8,11 @@ use crate::report::{DatabaseState, Failure, RunReport};
 use crate::version::Version;
 
 /// Everything that can go wrong, with the file, line or version it concerns.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same human message as `Display` (each message already carries its
+/// cause), so that `fn main() -> Result<(), migrate_core::Error>` and `unwrap()` show what
+/// happened and where, not the enum's fields; match on the variants for the details.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The migrations directory could not be read.
@@ -336,6 +340,12 @@ impl Error {
     }
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 impl From<PlanError> for Error {
     fn from(e: PlanError) -> Self {
         match e {
@@ -377,5 +387,22 @@ impl<T> SqliteContext<T> for Result<T, rusqlite::Error> {
             context: context.to_owned(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_human_message() {
+        let e = Error::InvalidTarget {
+            reason: "there is no migration with version 99".to_owned(),
+        };
+        assert_eq!(format!("{e:?}"), e.to_string());
+        assert_eq!(
+            format!("{e:?}"),
+            "invalid target: there is no migration with version 99"
+        );
     }
 }

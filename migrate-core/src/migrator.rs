@@ -36,7 +36,42 @@ use crate::state::DbState;
 use crate::status::{self, Status};
 use crate::{Error, db};
 
+// Each setter twice: `name(&mut self, …) -> &mut Self` for a migrator held in a variable
+// (`migrator.lock_timeout(d);`), and `with_name(self, …) -> Self` to configure in one
+// expression (`let m = Migrator::new(set).with_lock_timeout(d);`).
+macro_rules! by_value {
+    ($($with:ident => $set:ident($arg:ident: $ty:ty);)*) => {$(
+        #[doc = concat!("[`Migrator::", stringify!($set), "`], by value, for one expression.")]
+        #[must_use]
+        pub fn $with(mut self, $arg: $ty) -> Self {
+            self.$set($arg);
+            self
+        }
+    )*};
+}
+
 /// Runs migrations against database files.
+///
+/// Configured either way Rust builders are:
+///
+/// ```
+/// use std::time::Duration;
+/// use migrate_core::{Migrations, Migrator, TransactionScope};
+///
+/// // In one expression, by value:
+/// let set = Migrations::new(vec![])?;
+/// let migrator = Migrator::new(set.clone())
+///     .with_lock_timeout(Duration::from_secs(5))
+///     .with_transaction_scope(TransactionScope::PerMigration);
+/// # let _ = migrator;
+/// // Or held in a variable, by reference:
+/// let mut migrator = Migrator::new(set);
+/// migrator.lock_timeout(Duration::from_secs(5));
+/// if std::env::var_os("PER_MIGRATION").is_some() {
+///     migrator.transaction_scope(TransactionScope::PerMigration);
+/// }
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Migrator {
     pub(crate) migrations: Migrations,
@@ -61,6 +96,20 @@ impl Migrator {
                 progress: None,
             },
         }
+    }
+
+    by_value! {
+        with_extension => extension(path: impl Into<PathBuf>);
+        with_connection_hook => on_connection(hook: impl Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static);
+        with_progress => on_progress(observer: impl Fn(&crate::progress::Progress) + Send + Sync + 'static);
+        with_lock_timeout => lock_timeout(timeout: Duration);
+        with_transaction_scope => transaction_scope(scope: TransactionScope);
+        with_backups => backups(backups: Backups);
+        with_backup_dir => backup_dir(dir: impl Into<PathBuf>);
+        with_verification => verification(depth: Depth);
+        with_write_lock => write_lock(lock: WriteLock);
+        with_rotation => rotation(rotation: Rotation);
+        with_allow => allow(allow: Allow);
     }
 
     /// Loads the SQLite extension at `path` (a shared library, as `load_extension()` takes it)
