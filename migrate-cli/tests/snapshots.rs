@@ -1,5 +1,6 @@
-//! The CLI's output pinned with insta snapshots: `status`, `plan` and the main error messages,
-//! with temporary paths, timings, timestamps, pids and host names filtered out.
+//! The CLI's output pinned with insta snapshots: every command's human output and the main
+//! error messages, with temporary paths, timings, sizes, timestamps, pids and host names
+//! filtered out.
 
 use std::path::Path;
 use std::process::Command;
@@ -58,6 +59,9 @@ macro_rules! snapshot {
             (r#""duration_ms": \d+"#, r#""duration_ms": [N]"#),
             (r"/tmp/\.tmp\w+", "[TMP]"),
             (r"\[\d\d:\d\d:\d\dZ\]", "[CLOCK]"),
+            (r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "[SIZE]"),
+            (r"\b\d+(\.\d+)? s\b", "[N] s"),
+            (r"\b\d+ bytes\b", "[N] bytes"),
             (r"waiting \d+ s", "waiting [N] s"),
         ]}, {
             insta::assert_snapshot!($name, $value);
@@ -191,4 +195,34 @@ fn new_creates_the_next_three_files() {
     )
     .unwrap();
     assert!(env.migrate(&["up"]).starts_with("exit 0"));
+}
+
+/// Every other command's human output, in the order an operator meets them.
+#[test]
+fn every_other_command() {
+    let env = Env::new();
+    env.migrate(&["up", "--to", "4"]);
+    snapshot!("verify", env.migrate(&["verify"]));
+    snapshot!("fix_checksums_nothing", env.migrate(&["fix-checksums"]));
+    snapshot!("accept_drift_none", env.migrate(&["accept-drift"]));
+    snapshot!("check", env.migrate(&["check"]));
+    snapshot!("repair_healthy", env.migrate(&["repair", "--dry-run"]));
+    snapshot!("backup_create", env.migrate(&["backup", "create"]));
+    snapshot!("backup_list", env.migrate(&["backup", "list"]));
+    snapshot!("backup_verify", env.migrate(&["backup", "verify", "latest"]));
+    snapshot!(
+        "backup_prune",
+        env.migrate(&["backup", "prune", "--keep-last", "5", "--dry-run"])
+    );
+    snapshot!(
+        "restore",
+        env.migrate(&["restore", "latest", "--yes", "--no-backup"])
+    );
+    snapshot!(
+        "restore_table",
+        env.migrate(&["restore", "latest", "--table", "roles", "--yes"])
+    );
+    snapshot!("baseline_refused", env.migrate(&["baseline", "4"]));
+    snapshot!("adopt_nothing", env.migrate(&["adopt"]));
+    snapshot!("config", env.migrate(&["config"]));
 }
