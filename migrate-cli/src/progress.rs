@@ -2,7 +2,7 @@
 //! terminal (indicatif), plain timestamped lines elsewhere (a deploy log), nothing with `-q` or
 //! `--json`. Stdout stays the result.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -72,6 +72,40 @@ impl Shown {
     }
 }
 
+/// Shows a run's or a restore's progress as `out` wants it: the observer to hand to the
+/// library (none when nothing is shown), and the display, to finish once the work is done.
+pub struct Display {
+    shown: Arc<Option<Shown>>,
+}
+
+impl Display {
+    pub fn for_output(out: &Output) -> Self {
+        Self {
+            shown: Arc::new(Shown::for_output(out)),
+        }
+    }
+
+    /// What the library tells progress to, if anything is shown.
+    pub fn observer(&self) -> Option<migrate_core::Observer> {
+        self.shown.as_ref().as_ref()?;
+        let shown = Arc::clone(&self.shown);
+        Some(migrate_core::Observer::new(move |event| {
+            if let Some(s) = shown.as_ref() {
+                s.show(event);
+            }
+        }))
+    }
+}
+
+impl Drop for Display {
+    /// The work is over (done or failed): the bar goes before the result or the error.
+    fn drop(&mut self) {
+        if let Some(s) = self.shown.as_ref() {
+            s.finish();
+        }
+    }
+}
+
 /// An event for people.
 fn describe(event: &Progress) -> String {
     match event {
@@ -99,7 +133,10 @@ fn describe(event: &Progress) -> String {
             format!("migration {version}: {done} statements in {secs:.1} s ({rate:.0}/s)")
         }
         Progress::Committing => "checking before COMMIT and committing".to_owned(),
-        Progress::Restoring { backup } => format!("restoring the pre-run backup {backup}"),
+        Progress::BackingUpCurrent => {
+            "backing up the state being replaced (pre-restore)".to_owned()
+        }
+        Progress::Restoring { backup } => format!("verifying and restoring backup {backup}"),
         other => format!("{other:?}"),
     }
 }

@@ -209,7 +209,10 @@ fn every_other_command() {
     snapshot!("repair_healthy", env.migrate(&["repair", "--dry-run"]));
     snapshot!("backup_create", env.migrate(&["backup", "create"]));
     snapshot!("backup_list", env.migrate(&["backup", "list"]));
-    snapshot!("backup_verify", env.migrate(&["backup", "verify", "latest"]));
+    snapshot!(
+        "backup_verify",
+        env.migrate(&["backup", "verify", "latest"])
+    );
     snapshot!(
         "backup_prune",
         env.migrate(&["backup", "prune", "--keep-last", "5", "--dry-run"])

@@ -154,6 +154,13 @@ impl Migrator {
         self
     }
 
+    /// [`Migrator::on_progress`] with an observer already made (one shared with other work,
+    /// such as a restore's).
+    pub fn on_progress_observer(&mut self, observer: crate::progress::Observer) -> &mut Self {
+        self.config.progress = Some(observer);
+        self
+    }
+
     /// How long to wait for the migration lock (and, on connections this crate opens, for
     /// SQLite's own locks). By default, 60 s.
     pub fn lock_timeout(&mut self, timeout: Duration) -> &mut Self {

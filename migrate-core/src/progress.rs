@@ -44,7 +44,9 @@ pub enum Progress {
     },
     /// The checks before COMMIT (verify queries, integrity, foreign keys) and the commit.
     Committing,
-    /// The pre-run backup being restored after a failure.
+    /// The state a restore by hand replaces, being backed up first (`pre-restore`).
+    BackingUpCurrent,
+    /// A backup being verified and copied over the database (after a failed run, or by hand).
     Restoring {
         /// The backup.
         backup: String,

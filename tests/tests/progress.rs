@@ -116,3 +116,21 @@ fn on_a_terminal_progress_is_a_bar_with_the_statements_rate() {
     let quiet = on_a_terminal(&s, "-q up");
     assert!(!quiet.contains("migrations, ETA"), "{quiet}");
 }
+
+#[test]
+fn a_restore_by_hand_says_what_it_is_doing() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["-q", "up"]).expect(0);
+    s.migrate(&["-q", "backup", "create"]).expect(0);
+    let run = s.migrate(&["restore", "latest", "--yes"]).expect(0);
+    let backing_up = run
+        .stderr
+        .find("] backing up the state being replaced (pre-restore)")
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    let restoring = run
+        .stderr
+        .find("] verifying and restoring backup ")
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(backing_up < restoring, "{}", run.stderr);
+    assert!(run.stdout.starts_with("restored backup "), "{}", run.stdout);
+}

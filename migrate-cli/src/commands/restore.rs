@@ -65,7 +65,17 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
         });
         return Ok(());
     }
-    let report = backup::restore_with(&db, &dir, &manifest.id, timeout, asked.current)?;
+    let display = crate::progress::Display::for_output(out);
+    let result = backup::restore_observed(
+        &db,
+        &dir,
+        &manifest.id,
+        timeout,
+        asked.current,
+        display.observer().as_ref(),
+    );
+    drop(display);
+    let report = result?;
     out.print(&report, || {
         let kept = match &report.pre_restore {
             Some(id) => format!("the state it replaced is backup {id}"),

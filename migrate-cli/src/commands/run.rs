@@ -51,19 +51,12 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
     } else {
         None
     };
-    let shown = std::sync::Arc::new(crate::progress::Shown::for_output(out));
-    if shown.is_some() {
-        let show = std::sync::Arc::clone(&shown);
-        migrator.on_progress(move |event| {
-            if let Some(s) = show.as_ref() {
-                s.show(event);
-            }
-        });
+    let display = crate::progress::Display::for_output(out);
+    if let Some(observer) = display.observer() {
+        migrator.on_progress_observer(observer);
     }
     let result = migrator.run(&db, &request);
-    if let Some(s) = shown.as_ref() {
-        s.finish();
-    }
+    drop(display);
     let report = result?;
     let doc = Document {
         report: &report,

@@ -31,7 +31,7 @@ use std::path::Path;
 pub use create::{CreateOptions, Progress, create};
 pub use manifest::{Compression, Manifest, Reason};
 pub use policy::{Retention, to_delete};
-pub use restore::{Current, RestoreReport, restore, restore_to, restore_with};
+pub use restore::{Current, RestoreReport, restore, restore_observed, restore_to, restore_with};
 pub(crate) use restore::{Proof, check_copy, copy_into, restore_locked};
 pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};
 pub(crate) use store::{Staged, create_dir, create_private, sync_dir};

@@ -85,6 +85,23 @@ pub fn restore_with(
     timeout: Duration,
     current: Current,
 ) -> Result<RestoreReport, Error> {
+    restore_observed(db, dir, id, timeout, current, None)
+}
+
+/// [`restore_with`], telling `observer` what it is doing (the pre-restore backup, then the
+/// restore itself), for a progress display.
+///
+/// # Errors
+///
+/// As [`restore_with`].
+pub fn restore_observed(
+    db: &Path,
+    dir: &Path,
+    id: &str,
+    timeout: Duration,
+    current: Current,
+    observer: Option<&crate::progress::Observer>,
+) -> Result<RestoreReport, Error> {
     let manifest = store::find(dir, id)?;
     let started = Instant::now();
     let _lock = MigrationLock::acquire(db, timeout)?;
@@ -98,13 +115,23 @@ pub fn restore_with(
     } else {
         current
     };
+    let restoring = || {
+        crate::progress::report(observer, || crate::progress::Progress::Restoring {
+            backup: manifest.id.clone(),
+        });
+    };
     let (mut report, pre_restore) = match current {
-        Current::Discard => (
-            restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?
-                .ok_or_else(refused_without_proof)?,
-            None,
-        ),
-        Current::BackUp => restore_after_pre_restore(&conn, (db, dir), &manifest, timeout)?,
+        Current::Discard => {
+            restoring();
+            (
+                restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?
+                    .ok_or_else(refused_without_proof)?,
+                None,
+            )
+        }
+        Current::BackUp => {
+            restore_after_pre_restore(&conn, (db, dir), &manifest, (timeout, observer))?
+        }
     };
     report.pre_restore = pre_restore;
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -128,8 +155,9 @@ fn restore_after_pre_restore(
     conn: &rusqlite::Connection,
     (db, dir): (&Path, &Path),
     manifest: &Manifest,
-    timeout: Duration,
+    (timeout, observer): (Duration, Option<&crate::progress::Observer>),
 ) -> Result<(RestoreReport, Option<String>), Error> {
+    use crate::progress::{Progress, report};
     let options = CreateOptions {
         reason: Reason::PreRestore,
         busy_timeout: timeout,
@@ -137,14 +165,18 @@ fn restore_after_pre_restore(
     };
     for _ in 0..PRE_RESTORE_ATTEMPTS {
         let watch = Watch::start(conn).context("reading the database's data version")?;
+        report(observer, || Progress::BackingUpCurrent);
         let saved = crate::backup::create(db, dir, &options, &mut |_| {})?;
         let proof = match watch.settled(conn) {
             Some(token) => Proof::Unchanged(token),
             // No token in this journal mode: the copy follows the backup at once.
             None => Proof::Accepted,
         };
-        if let Some(report) = restore_locked(db, dir, manifest, timeout, proof)? {
-            return Ok((report, Some(saved.id)));
+        report(observer, || Progress::Restoring {
+            backup: manifest.id.clone(),
+        });
+        if let Some(restored) = restore_locked(db, dir, manifest, timeout, proof)? {
+            return Ok((restored, Some(saved.id)));
         }
         // Someone committed after the pre-restore backup's snapshot: it no longer holds
         // everything the restore would replace. Take it again.
