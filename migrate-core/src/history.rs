@@ -185,31 +185,43 @@ pub(crate) fn update_checksum(
 ///
 /// [`Error::Sqlite`] when the attempts cannot be read.
 pub(crate) fn recorded_fingerprint(conn: &Connection) -> Result<Option<Fingerprint>, Error> {
-    // Rows written before `schema_objects` existed have no such column to read.
-    let objects_column = conn
-        .prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
-        .is_ok();
-    let sql = if objects_column {
-        "SELECT schema_hash, schema_version, schema_objects FROM _migrate_attempts
-         WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1"
-    } else {
-        "SELECT schema_hash, schema_version, NULL FROM _migrate_attempts
-         WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1"
-    };
-    conn.prepare_cached(sql)
-        .and_then(|mut s| {
-            s.query_row([], |r| {
-                Ok(Fingerprint {
-                    hash: r.get(0)?,
-                    cookie: r.get(1)?,
-                    objects: r
-                        .get::<_, Option<String>>(2)?
-                        .and_then(|json| objects_from_json(&json)),
-                })
+    // Only the hash and the cookie: start-up reads this every time, and parsing the recorded
+    // objects would cost as much as the schema is large. `recorded_objects` reads them, when
+    // drift needs naming.
+    conn.prepare_cached(
+        "SELECT schema_hash, schema_version FROM _migrate_attempts
+         WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .and_then(|mut s| {
+        s.query_row([], |r| {
+            Ok(Fingerprint {
+                hash: r.get(0)?,
+                cookie: r.get(1)?,
+                objects: None,
             })
-            .optional()
         })
-        .context("reading _migrate_attempts")
+        .optional()
+    })
+    .context("reading _migrate_attempts")
+}
+
+/// The objects recorded with the last fingerprint; `None` when that row predates recording
+/// them (or its value cannot be read).
+pub(crate) fn recorded_objects(conn: &Connection) -> Result<Option<Objects>, Error> {
+    if conn
+        .prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let json: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT schema_objects FROM _migrate_attempts
+             WHERE schema_hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .context("reading _migrate_attempts")?;
+    Ok(json.flatten().and_then(|j| objects_from_json(&j)))
 }
 
 /// The objects as `schema_objects` holds them: a JSON array of `[type, name, definition]`.
@@ -429,7 +441,7 @@ mod tests {
         .unwrap();
         let recorded = recorded_fingerprint(&conn).unwrap().unwrap();
         assert_eq!((recorded.hash.as_str(), recorded.cookie), ("abc", 7));
-        assert_eq!(recorded.objects, None);
+        assert_eq!(recorded_objects(&conn).unwrap(), None);
         prepare_tables(&conn).unwrap();
         prepare_tables(&conn).unwrap();
         let objects = Objects::from([(

@@ -38,8 +38,8 @@ impl DbState {
         let current = schema::current_hash(&tx, recorded.as_ref())?;
         // Drift is rare: only then are the objects read again and compared with the record.
         let differences = match &recorded {
-            Some(r) if r.hash != current => match &r.objects {
-                Some(then) => schema_diff::differences(&schema::all_objects(&tx)?, then),
+            Some(r) if r.hash != current => match history::recorded_objects(&tx)? {
+                Some(then) => schema_diff::differences(&schema::all_objects(&tx)?, &then),
                 None => Vec::new(),
             },
             _ => Vec::new(),
