@@ -6,6 +6,7 @@
 //! back; a failure after a commit restores the pre-run backup only with proof that nobody else
 //! committed since (see `writers`), and otherwise stops with exit 7.
 
+mod budget;
 mod journal;
 mod place;
 
@@ -27,6 +28,7 @@ use crate::progress::{self, Progress};
 use crate::report::{DatabaseState, Interrupted, RunReport, StepReport};
 use crate::safety::{self, Backups};
 use crate::writers::Watch;
+use budget::BusyBudget;
 use journal::RunJournal;
 pub(crate) use place::Place;
 use place::{Marker, Net};
@@ -217,33 +219,6 @@ fn locked_out(place: &Place<'_>, attempt: &mut Attempt, waited: Duration) -> Err
         path,
         waited,
         holder: "another connection holding SQLite's write lock (a writer of the application; SQLite does not say which process)".to_owned(),
-    }
-}
-
-/// The connection's busy timeout for the rest of a run, restored when dropped (`run_on` leaves
-/// the application's connection as it was).
-struct BusyBudget<'c> {
-    conn: &'c Connection,
-    before: Option<i64>,
-}
-
-impl<'c> BusyBudget<'c> {
-    fn set(conn: &'c Connection, left: Duration) -> Self {
-        let before = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).ok();
-        // At least a moment, so that a run that used its whole budget waiting for the
-        // migration lock still takes a free write lock.
-        let _ = conn.busy_timeout(left.max(Duration::from_millis(100)));
-        BusyBudget { conn, before }
-    }
-}
-
-impl Drop for BusyBudget<'_> {
-    fn drop(&mut self) {
-        if let Some(ms) = self.before {
-            let _ = self
-                .conn
-                .busy_timeout(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
-        }
     }
 }
 
