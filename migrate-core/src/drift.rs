@@ -11,10 +11,9 @@ use crate::apply::Journal;
 use crate::attempt::{Attempt, Command};
 use crate::error::SqliteContext;
 use crate::history::DownScripts;
-use crate::lock::MigrationLock;
 use crate::report::DatabaseState;
 use crate::schema_diff::Difference;
-use crate::{Error, Migrator, db, plan, safety};
+use crate::{Error, Migrator, plan, safety};
 
 /// What `accept-drift` recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,13 +38,7 @@ impl Migrator {
     /// [`Error::LockTimeout`]; [`Error::Sqlite`].
     pub fn accept_drift(&self, db: impl AsRef<Path>) -> Result<DriftAccepted, Error> {
         let db = db.as_ref();
-        if !db.exists() {
-            return Err(Error::NoDatabase {
-                path: db.to_path_buf(),
-            });
-        }
-        let conn = db::open(db, self.config.lock_timeout)?;
-        let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
+        let (conn, _lock) = self.open_existing_locked(db)?;
         let state = self.read_state(&conn, DownScripts::Skip)?;
         let Some(recorded) = &state.schema.recorded else {
             return Err(Error::InvalidRequest {

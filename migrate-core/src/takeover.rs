@@ -89,13 +89,7 @@ impl Migrator {
         check: SchemaCheck,
     ) -> Result<Adoption, Error> {
         let db = db.as_ref();
-        if !db.exists() {
-            return Err(Error::NoDatabase {
-                path: db.to_path_buf(),
-            });
-        }
-        let conn = db::open(db, self.config.lock_timeout)?;
-        let _lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
+        let (conn, _lock) = self.open_existing_locked(db)?;
         self.refuse_recorded(&conn, "adopt")?;
         let peer = match from {
             Some(peer) if adopt::present(&conn, peer)? => peer,
@@ -125,6 +119,22 @@ impl Migrator {
             versions,
             report,
         })
+    }
+
+    /// An existing database (never created here), opened and locked for a command that
+    /// records without running migrations.
+    pub(crate) fn open_existing_locked(
+        &self,
+        db: &Path,
+    ) -> Result<(Connection, MigrationLock), Error> {
+        if !db.exists() {
+            return Err(Error::NoDatabase {
+                path: db.to_path_buf(),
+            });
+        }
+        let conn = db::open(db, self.config.lock_timeout)?;
+        let lock = MigrationLock::acquire(db, self.config.lock_timeout)?;
+        Ok((conn, lock))
     }
 
     fn refuse_recorded(&self, conn: &Connection, what: &str) -> Result<(), Error> {
