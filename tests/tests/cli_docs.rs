@@ -141,3 +141,53 @@ fn completions_and_the_manual_page_name_every_command() {
         );
     }
 }
+
+/// The other direction: every command docs/cli.md documents exists, with every option its
+/// synopsis shows, and every `--option` the page mentions is one some command takes.
+#[test]
+fn every_documented_command_and_option_exists() {
+    let reference = std::fs::read_to_string(workspace().join("docs/cli.md")).unwrap();
+    let top = help(&[]);
+    let commands = subcommands(&top);
+    let mut all_help = top.clone();
+    let mut problems = Vec::new();
+    for row in reference.lines().filter(|l| l.starts_with("| `")) {
+        let synopsis = row[3..].split('`').next().unwrap_or_default();
+        let words: Vec<&str> = synopsis.split_whitespace().collect();
+        let Some(first) = words.first() else { continue };
+        if first.starts_with('-') {
+            continue; // an option's row
+        }
+        if !commands.iter().any(|c| c == first) {
+            problems.push(format!("documented command `{first}` does not exist"));
+            continue;
+        }
+        let mut path = vec![*first];
+        if let Some(second) = words.get(1)
+            && subcommands(&help(&[first])).iter().any(|c| c == second)
+        {
+            path.push(second);
+        }
+        let text = help(&path);
+        all_help.push_str(&text);
+        for option in long_options(synopsis) {
+            if !text.contains(&option) {
+                problems.push(format!("`{}` does not take {option}", path.join(" ")));
+            }
+        }
+    }
+    for command in &commands {
+        all_help.push_str(&help(&[command]));
+        for sub in subcommands(&help(&[command])) {
+            all_help.push_str(&help(&[command, &sub]));
+        }
+    }
+    for option in long_options(&reference) {
+        if !all_help.contains(&option) {
+            problems.push(format!(
+                "docs/cli.md mentions {option}, which no command takes"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
