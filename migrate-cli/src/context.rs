@@ -11,9 +11,7 @@ use crate::settings::Settings;
 /// Where the database is: `--db`, else `MIGRATE_DB`, else `DATABASE_URL` (`sqlite:PATH` or
 /// `sqlite://PATH`), else `db` in the configuration file.
 pub fn db_path(global: &Settings) -> Result<PathBuf, CliError> {
-    let (db, from) = named_db(global)?;
-    check_name(&db, from)?;
-    Ok(resolve(db))
+    db_path_and_source(global).map(|(db, ..)| db)
 }
 
 /// The database's real path: symbolic links and `.`/`..` resolved, relative names made

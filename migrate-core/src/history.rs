@@ -55,10 +55,7 @@ CREATE TABLE IF NOT EXISTS _migrate_attempts (
 /// earlier version did not write (`schema_objects`).
 pub(crate) fn prepare_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(CREATE)?;
-    if conn
-        .prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
-        .is_err()
-    {
+    if !has_objects_column(conn) {
         conn.execute_batch("ALTER TABLE _migrate_attempts ADD COLUMN schema_objects TEXT")?;
     }
     Ok(())
@@ -205,13 +202,17 @@ pub(crate) fn recorded_fingerprint(conn: &Connection) -> Result<Option<Fingerpri
     .context("reading _migrate_attempts")
 }
 
+/// Whether `_migrate_attempts` has the `schema_objects` column (tables an earlier version
+/// created do not, until `prepare_tables` adds it).
+fn has_objects_column(conn: &Connection) -> bool {
+    conn.prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
+        .is_ok()
+}
+
 /// The objects recorded with the last fingerprint; `None` when that row predates recording
 /// them (or its value cannot be read).
 pub(crate) fn recorded_objects(conn: &Connection) -> Result<Option<Objects>, Error> {
-    if conn
-        .prepare_cached("SELECT schema_objects FROM _migrate_attempts LIMIT 0")
-        .is_err()
-    {
+    if !has_objects_column(conn) {
         return Ok(None);
     }
     let json: Option<Option<String>> = conn

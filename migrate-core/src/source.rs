@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::filename::FileKind;
 use crate::format::has_statement;
-use crate::format::{self, Detected, Format, Placeholders};
+use crate::format::{self, Format, Placeholders};
 pub use crate::format::{ReadOptions, SourceFile};
 use crate::migration::{Migration, Script, Version};
 use crate::set::Migrations;
@@ -43,16 +43,9 @@ pub fn latest_version(
     dir: impl AsRef<Path>,
     options: &ReadOptions,
 ) -> Result<(Format, Option<Version>), Error> {
-    let files = read_files(dir.as_ref())?;
-    let format = match options.format {
-        Some(format) => format,
-        None => format::detect(&files)?.format,
-    };
-    let latest = format::entries(format, files)?
-        .iter()
-        .map(|e| e.version)
-        .max();
-    Ok((format, latest))
+    let (detected, entries) = format::read(read_files(dir.as_ref())?, options.format)?;
+    let latest = entries.iter().map(|e| e.version).max();
+    Ok((detected.format, latest))
 }
 
 /// A directory read: its layout, why that layout, and the migrations.
@@ -215,13 +208,7 @@ struct Parts {
 pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Result<Read, Error> {
     // Sorted so that errors are reported in the same order on every file system.
     files.sort_by(|a, b| a.name.cmp(&b.name));
-    let detected = match options.format {
-        Some(format) => Detected {
-            format,
-            reason: "named in the configuration".to_owned(),
-        },
-        None => format::detect(&files)?,
-    };
+    let (detected, entries) = format::read(files, options.format)?;
     let placeholders = match (&options.placeholders, detected.format) {
         (Some(values), _) => Some(Placeholders::new(values.clone())),
         (None, Format::Flyway) => Some(Placeholders::default()),
@@ -229,7 +216,7 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
     };
     let mut by_version: BTreeMap<Version, Parts> = BTreeMap::new();
     let mut first_file: BTreeMap<(Version, FileKind), String> = BTreeMap::new();
-    for entry in format::entries(detected.format, files)? {
+    for entry in entries {
         if let Some(previous) = first_file.insert((entry.version, entry.kind), entry.origin.clone())
         {
             return Err(Error::DuplicateVersion {

@@ -15,6 +15,14 @@ pub struct Detected {
     pub reason: String,
 }
 
+/// What each file shows about its layout (index for index with the files): worked out once
+/// per read, since it may read a whole file's text.
+pub(super) type Signs = Vec<Option<(Format, String)>>;
+
+pub(super) fn signatures(files: &[SourceFile]) -> Signs {
+    files.iter().map(signature).collect()
+}
+
 /// What one file shows about its layout.
 fn signature(file: &SourceFile) -> Option<(Format, String)> {
     if let Some((dir, script)) = file.name.split_once('/') {
@@ -86,7 +94,12 @@ fn annotation(file: &SourceFile) -> Option<(Format, String)> {
 /// [`Error::InvalidFile`] for a `U`-prefixed file when nothing else tells Flyway (where it is
 /// an undo) from refinery (where it is an unversioned up migration).
 pub fn detect(files: &[SourceFile]) -> Result<Detected, Error> {
-    let signs: Vec<(Format, String)> = files.iter().filter_map(signature).collect();
+    detect_signed(files, &signatures(files))
+}
+
+/// [`detect`] with the files' signatures already worked out.
+pub(super) fn detect_signed(files: &[SourceFile], each: &Signs) -> Result<Detected, Error> {
+    let signs: Vec<&(Format, String)> = each.iter().flatten().collect();
     let first = |wanted: &[Format]| signs.iter().find(|(f, _)| wanted.contains(f));
     let found = first(&[Format::Diesel])
         .or_else(|| first(&[Format::Goose, Format::SqlMigrate, Format::Dbmate]))
@@ -97,9 +110,8 @@ pub fn detect(files: &[SourceFile]) -> Result<Detected, Error> {
         });
     if let Some((format, why)) = found
         && matches!(format, Format::Goose | Format::SqlMigrate | Format::Dbmate)
-        && let Some(plain) = files.iter().find(|f| {
-            signature(f).is_none()
-                && matches!(parse_as(&f.name, Style::Native), Parsed::Migration(_))
+        && let Some((plain, _)) = files.iter().zip(each).find(|(f, sign)| {
+            sign.is_none() && matches!(parse_as(&f.name, Style::Native), Parsed::Migration(_))
         })
     {
         let file = why.rsplit(" of ").next().unwrap_or(why).to_owned();
@@ -125,8 +137,8 @@ pub fn detect(files: &[SourceFile]) -> Result<Detected, Error> {
         });
     }
     // Native names read V files too: refinery is said only where every file is one.
-    let only_prefixed = files.iter().all(|f| {
-        signature(f).is_some() || !matches!(parse_as(&f.name, Style::Native), Parsed::Migration(_))
+    let only_prefixed = files.iter().zip(each).all(|(f, sign)| {
+        sign.is_some() || !matches!(parse_as(&f.name, Style::Native), Parsed::Migration(_))
     });
     let found = first(&[Format::GolangMigrate])
         .or_else(|| first(&[Format::Refinery]).filter(|_| only_prefixed));
@@ -153,8 +165,12 @@ fn reads(format: Format, sign: Format) -> bool {
 
 /// Refuses every file that looks like a migration of another layout than `format`, and code
 /// migrations (goose's `.go`, refinery's `.rs`), which no reader can run.
-pub(super) fn refuse_foreign(format: Format, files: &[SourceFile]) -> Result<(), Error> {
-    for file in files {
+pub(super) fn refuse_foreign(
+    format: Format,
+    files: &[SourceFile],
+    signs: &Signs,
+) -> Result<(), Error> {
+    for (file, sign) in files.iter().zip(signs) {
         let lower = file.name.to_ascii_lowercase();
         let code = if lower.ends_with(".go") {
             Some("a goose Go migration")
@@ -173,8 +189,8 @@ pub(super) fn refuse_foreign(format: Format, files: &[SourceFile]) -> Result<(),
                 ),
             });
         }
-        let foreign = match signature(file) {
-            Some((sign, why)) if !reads(format, sign) => Some((sign.name(), why)),
+        let foreign = match sign {
+            Some((sign, why)) if !reads(format, *sign) => Some((sign.name(), why.clone())),
             None if format == Format::Diesel
                 && !file.name.contains('/')
                 && matches!(parse_as(&file.name, Style::Native), Parsed::Migration(_)) =>
@@ -202,6 +218,10 @@ mod tests {
 
     fn file(name: &str, text: &str) -> SourceFile {
         SourceFile::new(name, text)
+    }
+
+    fn refuse(format: Format, files: &[SourceFile]) -> Result<(), Error> {
+        refuse_foreign(format, files, &signatures(files))
     }
 
     fn detected(files: &[SourceFile]) -> Format {
@@ -259,14 +279,14 @@ mod tests {
                 "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 2;",
             ),
         ];
-        let err = refuse_foreign(Format::Native, &files).unwrap_err();
+        let err = refuse(Format::Native, &files).unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "invalid migration file 0002_b.sql: looks like a goose migration (`-- +goose Up` at line 1 of 0002_b.sql), but this directory is read as native"
             ),
             "{err}"
         );
-        let err = refuse_foreign(
+        let err = refuse(
             Format::Native,
             &[file("2024-01-01-000000_a/up.sql", "SELECT 1;")],
         )
@@ -277,7 +297,7 @@ mod tests {
             ),
             "{err}"
         );
-        let err = refuse_foreign(
+        let err = refuse(
             Format::Diesel,
             &[
                 file("2024-01-01-000000_a/up.sql", "SELECT 1;"),
@@ -286,8 +306,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("0002_b.up.sql"), "{err}");
-        let err = refuse_foreign(Format::Goose, &[file("00002_b.go", "package x")]).unwrap_err();
+        let err = refuse(Format::Goose, &[file("00002_b.go", "package x")]).unwrap_err();
         assert!(err.to_string().contains("goose Go migration"), "{err}");
-        assert!(refuse_foreign(Format::Native, &[file("V2__b.sql", "SELECT 1;")]).is_ok());
+        assert!(refuse(Format::Native, &[file("V2__b.sql", "SELECT 1;")]).is_ok());
     }
 }

@@ -141,9 +141,27 @@ pub(crate) struct Entry {
     pub mode: Option<TransactionMode>,
 }
 
-/// The entries of `files` read as `format`; every file either read or refused.
-pub(crate) fn entries(format: Format, files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
-    detect::refuse_foreign(format, &files)?;
+/// `files` read in their layout (`named`, or detected): the layout and why, and every script,
+/// each file either read or refused.
+pub(crate) fn read(
+    files: Vec<SourceFile>,
+    named: Option<Format>,
+) -> Result<(Detected, Vec<Entry>), Error> {
+    let signs = detect::signatures(&files);
+    let detected = match named {
+        Some(format) => Detected {
+            format,
+            reason: "named in the configuration".to_owned(),
+        },
+        None => detect::detect_signed(&files, &signs)?,
+    };
+    detect::refuse_foreign(detected.format, &files, &signs)?;
+    let entries = entries(detected.format, files)?;
+    Ok((detected, entries))
+}
+
+/// The entries of `files` read as `format`.
+fn entries(format: Format, files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
     match format {
         Format::Native | Format::Sqlx => named(files, crate::filename::Style::Native),
         Format::Refinery => named(files, crate::filename::Style::Refinery),
