@@ -7,6 +7,8 @@
 //! migrations = "migrations"     # like --migrations
 //! backup_dir = "backups"        # like --backup-dir
 //! lock_timeout = 120            # like --lock-timeout, in seconds
+//! check_timeout = 600           # verify queries and the checks before COMMIT, in seconds (0: no limit)
+//! migration_timeout = 0         # each migration's script, in seconds (0, the default: no limit)
 //! verify = "quick"              # the check before each COMMIT: "quick" (default) or "full"
 //! exclusive = false             # like up/down --exclusive: hold the write lock for the whole run
 //! format = "goose"              # the migrations' layout; detected from the files when absent
@@ -39,6 +41,10 @@ pub struct FileConfig {
     pub migrations: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
     pub lock_timeout: Option<f64>,
+    /// Seconds verify queries and the checks before COMMIT may run (0: no limit).
+    pub check_timeout: Option<f64>,
+    /// Seconds each migration's script may run (0: no limit).
+    pub migration_timeout: Option<f64>,
     /// `verify = "quick" | "full"`: the integrity check before each COMMIT.
     pub verify: Option<migrate_core::integrity::Depth>,
     pub exclusive: Option<bool>,

@@ -11,7 +11,47 @@ use crate::settings::Settings;
 /// Where the database is: `--db`, else `MIGRATE_DB`, else `DATABASE_URL` (`sqlite:PATH` or
 /// `sqlite://PATH`), else `db` in the configuration file.
 pub fn db_path(global: &Settings) -> Result<PathBuf, CliError> {
-    db_path_and_source(global).map(|(db, ..)| db)
+    let (db, ..) = db_path_and_source(global)?;
+    // One check for every command, before anything opens it: a FIFO would block SQLite's
+    // open forever, and a directory or a device is never a database.
+    migrate_core::settle::regular_file(&db)?;
+    Ok(db)
+}
+
+/// Lets SQLite finish what a killed process left at `db` before a command reads it (see
+/// `migrate_core::settle`), saying so on stderr when it did. A recovery this user may not run
+/// is returned as pending: the command reports it as what stopped it.
+pub fn settle(
+    global: &Settings,
+    out: &crate::output::Output,
+    db: &std::path::Path,
+) -> Result<migrate_core::settle::Settled, CliError> {
+    use migrate_core::settle::{self, Locking, Settled};
+    let settled = settle::settle(db, lock_timeout(global)?, Locking::TakeLock)?;
+    if let Settled::Recovered { leftover } = &settled {
+        out.note(&format!(
+            "recovered: SQLite rolled back {leftover} before the database was read"
+        ));
+    }
+    Ok(settled)
+}
+
+/// [`settle`], with a pending recovery as the error that stops the command.
+pub fn readable(
+    global: &Settings,
+    out: &crate::output::Output,
+    db: &std::path::Path,
+) -> Result<(), CliError> {
+    match settle(global, out, db)? {
+        migrate_core::settle::Settled::Pending { reason, .. } => {
+            Err(CliError::Core(migrate_core::Error::Unavailable {
+                path: db.to_path_buf(),
+                obstacle: migrate_core::integrity::Obstacle::RecoveryPending,
+                reason,
+            }))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The database's real path: symbolic links and `.`/`..` resolved, relative names made
@@ -154,12 +194,36 @@ pub fn backup_dir(global: &Settings, db: &std::path::Path) -> PathBuf {
 }
 
 /// The lock timeout from `--lock-timeout`, or the core default.
+/// The longest lock timeout: `i32::MAX` milliseconds, in whole seconds.
+const MAX_LOCK_TIMEOUT_SECS: f64 = 2_147_483.0;
+
 pub fn lock_timeout(global: &Settings) -> Result<Duration, CliError> {
     match global.lock_timeout.or(global.file.lock_timeout) {
         None => Ok(migrate_core::lock::DEFAULT_TIMEOUT),
+        // SQLite's busy timeout counts milliseconds in 32 bits: a longer wait cannot be asked.
+        Some(secs) if secs > MAX_LOCK_TIMEOUT_SECS => Err(CliError::Usage(format!(
+            "lock timeout {secs}: at most {MAX_LOCK_TIMEOUT_SECS} seconds (24.8 days), the longest wait SQLite's busy timeout can hold (--lock-timeout, MIGRATE_LOCK_TIMEOUT or lock_timeout in migrate.toml)"
+        ))),
         Some(secs) => Duration::try_from_secs_f64(secs).map_err(|_| {
             CliError::Usage(format!(
-                "--lock-timeout {secs}: expected a number of seconds, 0 or more"
+                "lock timeout {secs}: expected a number of seconds, 0 or more (--lock-timeout, MIGRATE_LOCK_TIMEOUT or lock_timeout in migrate.toml)"
+            ))
+        }),
+    }
+}
+
+/// A time budget from migrate.toml, in seconds: 0 for none, `default` when not set.
+fn budget(
+    key: &str,
+    secs: Option<f64>,
+    default: Option<Duration>,
+) -> Result<Option<Duration>, CliError> {
+    match secs {
+        None => Ok(default),
+        Some(0.0) => Ok(None),
+        Some(secs) => Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
+            CliError::Usage(format!(
+                "{key} = {secs} in migrate.toml: expected a number of seconds, 0 for no limit"
             ))
         }),
     }
@@ -207,6 +271,16 @@ pub fn migrator_over(global: &Settings, migrations: Migrations) -> Result<Migrat
         migrator.extension(extension);
     }
     migrator.lock_timeout(lock_timeout(global)?);
+    migrator.check_timeout(budget(
+        "check_timeout",
+        global.file.check_timeout,
+        Some(migrate_core::DEFAULT_CHECK_TIMEOUT),
+    )?);
+    migrator.migration_timeout(budget(
+        "migration_timeout",
+        global.file.migration_timeout,
+        None,
+    )?);
     migrator.verification(
         global
             .file

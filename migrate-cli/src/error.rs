@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use migrate_core::integrity::Obstacle;
 use migrate_core::{DatabaseState, Error};
 use serde_json::{Value, json};
 
@@ -68,6 +69,17 @@ pub mod code {
     pub const NOT_RESTORED: u8 = 7;
 }
 
+/// The exit code of a database SQLite could not be asked about: never 6, which only SQLite's
+/// own verdict of damage gives.
+pub fn unavailable(obstacle: Obstacle) -> u8 {
+    match obstacle {
+        Obstacle::Locked => code::LOCKED,
+        Obstacle::RecoveryPending | Obstacle::AccessDenied | Obstacle::NotADatabase => code::USAGE,
+        // Out of time, a failed read, an answer not understood: unexpected.
+        _ => code::UNEXPECTED,
+    }
+}
+
 impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> u8 {
@@ -93,6 +105,7 @@ impl CliError {
                 | Error::InvalidRequest { .. } => code::USAGE,
                 Error::RepairStep { .. } => code::CORRUPT,
                 Error::LockTimeout { .. } => code::LOCKED,
+                Error::Unavailable { obstacle, .. } => unavailable(*obstacle),
                 Error::Refused { .. }
                 | Error::TableRestoreRefused { .. }
                 | Error::SchemaMismatch { .. }

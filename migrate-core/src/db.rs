@@ -29,6 +29,80 @@ pub(crate) fn stored_columns(
     .collect()
 }
 
+/// SQLite's busy timeout is a 32-bit count of milliseconds; a longer wait is clamped to it (24.8
+/// days), never a panic.
+pub(crate) const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Sets `conn`'s busy timeout to `timeout`, clamped to [`MAX_BUSY_TIMEOUT`].
+pub(crate) fn set_busy_timeout(conn: &Connection, timeout: Duration) {
+    // Cannot fail once clamped: rusqlite only refuses values that do not fit.
+    let _ = conn.busy_timeout(timeout.min(MAX_BUSY_TIMEOUT));
+}
+
+/// What is at `path` when it is not a regular file, in words (`None` for a regular file, or a
+/// link to one).
+fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory, not a database file")
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe), not a database file")
+    } else if kind.is_char_device() {
+        Some("a character device, not a database file")
+    } else if kind.is_block_device() {
+        Some("a block device, not a database file")
+    } else if kind.is_socket() {
+        Some("a socket, not a database file")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// The size of the regular file at `path`, `None` when nothing is there. The one check every
+/// command that reads a database makes before SQLite opens it: a FIFO would block the open
+/// forever, a device or a directory is never a database.
+///
+/// # Errors
+///
+/// [`Error::InvalidDatabase`] naming what is there instead; [`Error::Io`] when it cannot be
+/// looked at.
+pub fn regular_file(path: &Path) -> Result<Option<u64>, Error> {
+    match std::fs::metadata(path) {
+        Ok(meta) => match not_regular(&meta) {
+            None => Ok(Some(meta.len())),
+            Some(reason) => Err(Error::InvalidDatabase {
+                path: path.to_path_buf(),
+                reason: reason.to_owned(),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Whether the first bytes of `path` are those of a SQLite database, or of one whose header
+/// string alone was damaged (the fixed payload fractions 64, 32, 32 at offset 21 are there).
+/// Read only after SQLite has refused the file (`SQLITE_NOTADB`): a second descriptor closed
+/// by this process would drop the POSIX locks its SQLite connections hold on a file SQLite can
+/// read, but none are held on one it cannot.
+pub(crate) fn looks_like_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 24];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.read_exact(&mut header).is_err() {
+        return false;
+    }
+    &header[..16] == b"SQLite format 3\0" || header[21..24] == [64, 32, 32]
+}
+
 /// Checks that `path` can be a database a run writes, before anything is created or opened:
 /// an existing regular file (a symbolic link to one is fine) that can be written, in a
 /// directory that can be written (SQLite creates its journal there), or a new file in an
@@ -48,10 +122,9 @@ pub fn check_target(path: &Path) -> Result<(), Error> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(invalid("a directory, not a database file")),
-        Ok(meta) if !meta.is_file() => Err(invalid(
-            "not a regular file (a device, a FIFO or a socket): migrations need a database file",
-        )),
+        Ok(meta) if not_regular(&meta).is_some() => {
+            Err(invalid(not_regular(&meta).unwrap_or_default()))
+        }
         Ok(_) if !writable(path) => Err(invalid("read-only: a run could not write it")),
         Ok(_) if !writable(dir) => Err(invalid(
             "its directory is read-only: SQLite could not create its journal there",
@@ -81,8 +154,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, Error> {
     // a database a run writes.
     check_target(path)?;
     let conn = Connection::open(path).context(&format!("opening {}", path.display()))?;
-    conn.busy_timeout(busy_timeout)
-        .context("setting the busy timeout")?;
+    set_busy_timeout(&conn, busy_timeout);
     Ok(conn)
 }
 
@@ -91,9 +163,10 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, Error> {
 ///
 /// # Errors
 ///
+/// [`Error::InvalidDatabase`] when something other than a regular file is there;
 /// [`Error::Sqlite`] when the file exists but cannot be opened.
 pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Option<Connection>, Error> {
-    if !path.exists() {
+    if regular_file(path)?.is_none() {
         return Ok(None);
     }
     let conn = Connection::open_with_flags(
@@ -101,8 +174,7 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Option<Conn
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .context(&format!("opening {}", path.display()))?;
-    conn.busy_timeout(busy_timeout)
-        .context("setting the busy timeout")?;
+    set_busy_timeout(&conn, busy_timeout);
     Ok(Some(conn))
 }
 

@@ -138,6 +138,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// SQLite could not be asked: the database is locked by another connection, needs a
+    /// recovery this process may not run, cannot be read by this user, is not a database, or
+    /// the read failed. Not damage (see [`crate::integrity::Obstacle`]); nothing was changed.
+    #[error("cannot read {}: {obstacle}: {reason}", path.display())]
+    Unavailable {
+        /// The database.
+        path: PathBuf,
+        /// What stood in the way.
+        obstacle: crate::integrity::Obstacle,
+        /// What was being done, and SQLite's answer or what will clear it.
+        reason: String,
+    },
+
     /// There is no database file where a command that reads or copies one was pointed.
     #[error("there is no database at {}", path.display())]
     NoDatabase {

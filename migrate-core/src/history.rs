@@ -408,10 +408,18 @@ pub fn read_attempts(
     limit: Option<u32>,
     busy_timeout: Duration,
 ) -> Result<Vec<AttemptRow>, Error> {
-    match crate::db::open_read_only(db, busy_timeout)? {
-        Some(conn) if exists(&conn)? => attempts(&conn, limit),
-        _ => Ok(Vec::new()),
-    }
+    let Some(conn) = crate::db::open_read_only(db, busy_timeout)? else {
+        return Ok(Vec::new());
+    };
+    let read = || match exists(&conn)? {
+        true => attempts(&conn, limit),
+        false => Ok(Vec::new()),
+    };
+    read().map_err(|e| match e {
+        // A lock or a pending recovery is said as such, never as a failed read.
+        Error::Sqlite { context, source } => crate::settle::unreadable(db, source, &context),
+        other => other,
+    })
 }
 
 fn join(versions: &[Version]) -> String {

@@ -59,6 +59,7 @@ mod schema;
 mod schema_diff;
 mod script;
 mod set;
+pub mod settle;
 pub mod source;
 pub mod sql;
 mod state;
@@ -74,7 +75,7 @@ mod writers;
 pub use rusqlite;
 
 pub use adopt::{Adoption, Peer, SchemaCheck};
-pub use apply::TransactionScope;
+pub use apply::{DEFAULT_CHECK_TIMEOUT, TransactionScope};
 pub use command::Command;
 pub use connect::Hook;
 pub use direction::Direction;

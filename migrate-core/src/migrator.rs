@@ -94,6 +94,7 @@ impl Migrator {
                 rotation: Rotation::default(),
                 setup: crate::connect::Setup::default(),
                 progress: None,
+                budgets: crate::apply::Budgets::default(),
             },
         }
     }
@@ -110,6 +111,26 @@ impl Migrator {
         with_write_lock => write_lock(lock: WriteLock);
         with_rotation => rotation(rotation: Rotation);
         with_allow => allow(allow: Allow);
+        with_check_timeout => check_timeout(limit: Option<Duration>);
+        with_migration_timeout => migration_timeout(limit: Option<Duration>);
+    }
+
+    /// How long each migration's verify queries, and each transaction's checks before its
+    /// COMMIT (foreign keys and integrity), may run before they are interrupted and the run
+    /// fails (rolled back); `None` for no limit. By default, ten minutes
+    /// ([`crate::DEFAULT_CHECK_TIMEOUT`]): a query that never ends must not hold the migration
+    /// lock and a write transaction until someone kills the process.
+    pub fn check_timeout(&mut self, limit: Option<Duration>) -> &mut Self {
+        self.config.budgets.checks = limit;
+        self
+    }
+
+    /// How long each migration's own script may run before it is interrupted and the run fails
+    /// (rolled back, or, for a file that commits on its own, under the safety net's rules);
+    /// `None` for no limit. By default, no limit.
+    pub fn migration_timeout(&mut self, limit: Option<Duration>) -> &mut Self {
+        self.config.budgets.migrations = limit;
+        self
     }
 
     /// Loads the SQLite extension at `path` (a shared library, as `load_extension()` takes it)
@@ -395,6 +416,7 @@ impl Migrator {
     ///
     /// As [`Migrator::run`], except that nothing is locked or applied.
     pub fn plan(&self, db: impl AsRef<Path>, request: &Request) -> Result<Plan, Error> {
+        self.settled(db.as_ref())?;
         match db::open_read_only(db.as_ref(), self.config.lock_timeout)? {
             Some(conn) => self.plan_on(&conn, request),
             None => self.plan_state(&DbState::empty(), request),
@@ -419,6 +441,17 @@ impl Migrator {
             });
         }
         self.plan_state(&state, request)
+    }
+
+    /// Lets SQLite finish what a killed process left before the database is read (see
+    /// [`crate::settle`]); a recovery this process may not run is an error.
+    fn settled(&self, db: &Path) -> Result<(), Error> {
+        crate::settle::readable(
+            db,
+            self.config.lock_timeout,
+            crate::settle::Locking::TakeLock,
+        )
+        .map(drop)
     }
 
     /// What the database records, or the damage that stops it being read (see
@@ -450,6 +483,7 @@ impl Migrator {
     ///
     /// [`Error::Sqlite`] when the database cannot be read.
     pub fn status(&self, db: impl AsRef<Path>) -> Result<Status, Error> {
+        self.settled(db.as_ref())?;
         let (state, peer) = match db::open_read_only(db.as_ref(), self.config.lock_timeout)? {
             Some(conn) => {
                 let state = self.read_state(&conn, DownScripts::Skip)?;

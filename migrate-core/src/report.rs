@@ -277,6 +277,14 @@ pub enum Failure {
         /// The first one.
         first: String,
     },
+    /// A migration, its verify queries or the checks before COMMIT ran past their time budget
+    /// and were interrupted (rolled back like any failure).
+    TimedOut {
+        /// What ran too long.
+        what: String,
+        /// The budget, in milliseconds.
+        limit_ms: u64,
+    },
     /// SQLite failed around the migrations (BEGIN, COMMIT, recording history).
     Database {
         /// What we were doing.
@@ -332,6 +340,11 @@ impl fmt::Display for Failure {
                 one_line(statement)
             ),
             Failure::Database { context, message } => write!(f, "{context}: {message}"),
+            Failure::TimedOut { what, limit_ms } => write!(
+                f,
+                "{what} ran past its time budget of {:.1} s and was interrupted (check_timeout, or migration_timeout for the migrations themselves)",
+                *limit_ms as f64 / 1000.0
+            ),
             Failure::Integrity { count, first } => write!(
                 f,
                 "the integrity check of what the migrations wrote found {count} problem(s); first: {first}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::apply::FkBaseline;
 use crate::backup::{self, Compression, CreateOptions, Manifest, Reason};
-use crate::integrity::{self, Depth};
+use crate::integrity::{self, Depth, Verdict};
 
 /// Whether a run takes a backup before it changes anything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,8 +22,9 @@ pub enum Backups {
     Skip,
 }
 
-/// Refuses a damaged database. Foreign-key violations that already exist are not damage: the
-/// run only fails on violations it introduces.
+/// Refuses a damaged database, and one SQLite could not check (locked, a recovery pending, not
+/// readable): a run goes ahead only on SQLite's exact `ok`. Foreign-key violations that
+/// already exist are not damage: the run only fails on violations it introduces.
 pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<FkBaseline, Error> {
     let report = integrity::check(
         db,
@@ -33,29 +34,58 @@ pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<FkBaseline, Erro
             ..integrity::Options::new(Depth::Quick)
         },
     )?;
-    if report.damage > 0 {
-        return Err(Error::Corrupt {
+    verdict(db, report)
+}
+
+/// A check's verdict as a run's answer: damage is [`Error::Corrupt`], no answer is
+/// [`Error::Unavailable`]; otherwise what the run's foreign-key check starts from.
+pub(crate) fn verdict(db: &Path, report: integrity::Report) -> Result<FkBaseline, Error> {
+    match report.verdict {
+        Verdict::Damaged => Err(Error::Corrupt {
             report: Box::new(report),
-        });
+        }),
+        Verdict::CouldNotCheck => Err(unchecked(db, &report)),
+        Verdict::Ok if report.ok => Ok(FkBaseline::Clean),
+        Verdict::Ok => Ok(FkBaseline::Unknown),
     }
-    Ok(if report.ok {
-        FkBaseline::Clean
-    } else {
-        FkBaseline::Unknown
-    })
+}
+
+/// What stopped a check, as an error.
+pub(crate) fn unchecked(db: &Path, report: &integrity::Report) -> Error {
+    let first = report.findings.iter().find(|f| f.obstacle.is_some());
+    let obstacle = report.obstacle.unwrap_or(integrity::Obstacle::Unknown);
+    Error::Unavailable {
+        path: db.to_path_buf(),
+        obstacle,
+        reason: format!(
+            "{}; {}",
+            first.map_or("the check stopped", |f| f.message.as_str()),
+            obstacle.explain()
+        ),
+    }
 }
 
 /// A database error while reading the database's own records, before anything was written, may
 /// be damage showing through: `SQLITE_CORRUPT` or `SQLITE_NOTADB`, or rows of the wrong shape
-/// where a damaged b-tree points into another table's pages. The quick check decides: when it
-/// finds damage, its report ([`Error::Corrupt`]) replaces the error; otherwise the error stays.
+/// where a damaged b-tree points into another table's pages; or it may be a lock, a recovery
+/// this connection may not run, a file it may not read. The quick check decides: damage
+/// ([`Error::Corrupt`]) or what stopped it ([`Error::Unavailable`]) replaces the error;
+/// otherwise the error stays.
 pub(crate) fn damage_behind(conn: &rusqlite::Connection, e: Error, timeout: Duration) -> Error {
-    let from_sqlite = matches!(&e, Error::Sqlite { .. });
-    let Some(db) = conn.path().filter(|p| from_sqlite && !p.is_empty()) else {
+    let Error::Sqlite { context, source } = e else {
         return e;
     };
-    match preflight(Path::new(db), timeout) {
-        Err(corrupt @ Error::Corrupt { .. }) => corrupt,
+    let Some(db) = conn.path().filter(|p| !p.is_empty()) else {
+        return Error::Sqlite { context, source };
+    };
+    let db = Path::new(db);
+    // What stopped the read is the answer: the check would wait on the same lock again.
+    let e = crate::settle::unreadable(db, source, &context);
+    if matches!(e, Error::Unavailable { .. }) {
+        return e;
+    }
+    match preflight(db, timeout) {
+        Err(found @ (Error::Corrupt { .. } | Error::Unavailable { .. })) => found,
         _ => e,
     }
 }

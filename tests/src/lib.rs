@@ -6,6 +6,7 @@ pub mod corrupt;
 pub mod crash;
 pub mod differential;
 pub mod live;
+pub mod recovery;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

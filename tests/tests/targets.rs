@@ -59,9 +59,9 @@ fn what_is_not_a_database_file_is_refused_before_anything_is_created() {
     .unwrap();
     let before = created(&s);
     let cases: [Case; 8] = [
-        (&[], &["--db", "/dev/null", "up"], "not a regular file"),
+        (&[], &["--db", "/dev/null", "up"], "a character device"),
         (&[], &["--db", "d.db", "up"], "a directory"),
-        (&[], &["--db", "fifo.db", "up"], "not a regular file"),
+        (&[], &["--db", "fifo.db", "up"], "a FIFO"),
         (
             &[],
             &["--db", "missing/app.db", "up"],

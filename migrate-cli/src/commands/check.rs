@@ -1,6 +1,6 @@
 //! `migrate check [--full] [--table T]...`: the integrity report; exit 6 on findings.
 
-use migrate_core::integrity::{self, Depth};
+use migrate_core::integrity::{self, Depth, Verdict};
 
 use crate::context;
 use crate::error::{CliError, code};
@@ -15,6 +15,8 @@ pub fn run(
     jobs: usize,
 ) -> Result<(), CliError> {
     let db = context::db_path(g)?;
+    // A pending recovery this user may not run is what the check itself reports.
+    context::settle(g, out, &db)?;
     let options = integrity::Options {
         depth: if full { Depth::Full } else { Depth::Quick },
         tables: tables.to_vec(),
@@ -38,6 +40,11 @@ pub fn run(
                 report.duration_ms
             );
         }
+        if report.verdict == Verdict::CouldNotCheck {
+            let mut text = format!("could not check {scope}: SQLite gave no verdict\n");
+            text.push_str(&findings_text(&report));
+            return text;
+        }
         let mut text = format!(
             "{} problem(s) found in {scope} by {check} and the foreign-key check:\n",
             report.count
@@ -45,10 +52,19 @@ pub fn run(
         text.push_str(&findings_text(&report));
         text
     });
-    if report.ok {
-        Ok(())
-    } else {
-        Err(CliError::Exit(code::CORRUPT))
+    verdict_exit(&report)
+}
+
+/// The exit of a check's report: 0 when ok, 6 for damage or foreign-key violations, and for a
+/// check SQLite could not answer, the code of what stopped it (3 locked; 2 recovery pending,
+/// access, not a database; 1 otherwise), never 6.
+pub fn verdict_exit(report: &integrity::Report) -> Result<(), CliError> {
+    match report.verdict {
+        _ if report.ok => Ok(()),
+        Verdict::CouldNotCheck => Err(CliError::Exit(crate::error::unavailable(
+            report.obstacle.unwrap_or(integrity::Obstacle::Unknown),
+        ))),
+        Verdict::Ok | Verdict::Damaged => Err(CliError::Exit(code::CORRUPT)),
     }
 }
 

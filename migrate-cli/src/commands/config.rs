@@ -164,6 +164,18 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         json!(migrate_core::lock::DEFAULT_TIMEOUT.as_secs_f64()),
     ));
     settings.push(file_only(
+        "check_timeout",
+        "check_timeout",
+        file.check_timeout.map(|s| json!(s)),
+        json!(migrate_core::DEFAULT_CHECK_TIMEOUT.as_secs_f64()),
+    ));
+    settings.push(file_only(
+        "migration_timeout",
+        "migration_timeout",
+        file.migration_timeout.map(|s| json!(s)),
+        json!(0.0),
+    ));
+    settings.push(file_only(
         "verify",
         "verify",
         file.verify.map(|d| json!(d)),

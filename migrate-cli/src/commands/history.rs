@@ -10,6 +10,7 @@ use crate::settings::Settings;
 
 pub fn run(g: &Settings, out: &Output, limit: Option<u32>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
+    context::readable(g, out, &db)?;
     let timeout = context::lock_timeout(g)?;
     let attempts = history::read_attempts(&db, limit, timeout)?;
     #[derive(serde::Serialize)]

@@ -12,6 +12,7 @@ use crate::settings::Settings;
 
 pub fn run(g: &Settings, out: &Output, to: Option<Version>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
+    context::readable(g, out, &db)?;
     let migrator = context::migrator(g)?;
     let current = migrator.status(&db)?.current_version;
     // A target below the current version asks what `down --to` would do.

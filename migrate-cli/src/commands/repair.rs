@@ -14,6 +14,7 @@ use crate::settings::Settings;
 
 pub fn run(g: &Settings, out: &Output, dry_run: bool) -> Result<(), CliError> {
     let db = context::db_path(g)?;
+    context::readable(g, out, &db)?;
     let options = Options {
         backup_dir: Some(context::backup_dir(g, &db)),
         busy_timeout: context::lock_timeout(g)?,

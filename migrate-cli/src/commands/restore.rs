@@ -51,8 +51,14 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     }
     let manifest = backup::find(&dir, asked.id)?;
     confirm(&db, &manifest, asked.tables, asked.confirmed)?;
+    // Confirmed on a terminal, the backup shown is the one restored; with --yes, `latest` is
+    // resolved by the restore once it holds the lock (a run finishing meanwhile takes a newer).
+    let id = match asked.confirmed {
+        Confirmed::ByFlag => asked.id,
+        Confirmed::NotYet => manifest.id.as_str(),
+    };
     if !asked.tables.is_empty() {
-        let report = backup::restore_tables(&db, &dir, &manifest.id, asked.tables, timeout)?;
+        let report = backup::restore_tables(&db, &dir, id, asked.tables, timeout)?;
         out.print(&report, || {
             let mut text = String::new();
             for t in &report.tables {
@@ -69,7 +75,7 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     let result = backup::restore_observed(
         &db,
         &dir,
-        &manifest.id,
+        id,
         timeout,
         asked.current,
         display.observer().as_ref(),

@@ -19,6 +19,7 @@ struct Document<'a> {
 
 pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
     let db = context::db_path(g)?;
+    context::readable(g, out, &db)?;
     let read = context::migrations(g)?;
     let status = context::migrator_over(g, read.migrations)?.status(&db)?;
     let doc = Document {

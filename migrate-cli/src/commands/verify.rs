@@ -13,6 +13,7 @@ use crate::settings::Settings;
 /// (which wins: it needs attention first).
 pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
     let db = context::db_path(g)?;
+    context::readable(g, out, &db)?;
     let found = context::migrator(g)?.verify(&db)?;
     let damaged = !found.integrity.ok;
     out.print(&found, || {
@@ -22,6 +23,11 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         }
         if found.integrity.ok {
             text.push_str("integrity: quick_check and foreign keys found nothing wrong\n");
+        } else if found.integrity.verdict == migrate_core::integrity::Verdict::CouldNotCheck {
+            text.push_str(&format!(
+                "integrity: could not check, SQLite gave no verdict\n{}",
+                findings_text(&found.integrity)
+            ));
         } else {
             text.push_str(&format!(
                 "integrity: {} problem(s)\n{}",
@@ -39,7 +45,7 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         text
     });
     match (damaged, found.refused()) {
-        (true, _) => Err(CliError::Exit(code::CORRUPT)),
+        (true, _) => super::check::verdict_exit(&found.integrity),
         (false, true) => Err(CliError::Exit(code::REFUSED)),
         (false, false) => Ok(()),
     }

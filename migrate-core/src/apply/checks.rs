@@ -50,11 +50,11 @@ pub(super) fn check_integrity(
         depth
     };
     match depth {
-        Depth::Full => lines.extend(integrity::btree_check(conn, Depth::Full, None)),
+        Depth::Full => lines.extend(integrity::btree_check(conn, Depth::Full, None).into_lines()),
         // Many small checks cost more than one pass over the file: a run that created a whole
         // schema checks the file once.
         Depth::Quick if touched.tables.len() > PER_TABLE_CHECKS => {
-            lines.extend(integrity::btree_check(conn, Depth::Quick, None));
+            lines.extend(integrity::btree_check(conn, Depth::Quick, None).into_lines());
         }
         Depth::Quick => {
             for table in &touched.tables {
@@ -66,7 +66,9 @@ pub(super) fn check_integrity(
                     )
                     .map_err(|e| database("checking integrity", e))?;
                 if exists {
-                    lines.extend(integrity::btree_check(conn, Depth::Quick, Some(table)));
+                    lines.extend(
+                        integrity::btree_check(conn, Depth::Quick, Some(table)).into_lines(),
+                    );
                 }
             }
         }
@@ -107,14 +109,26 @@ pub(super) fn verify(
     conn: &Connection,
     step: &Step,
     started: Instant,
+    deadline: super::Deadline<'_>,
 ) -> Result<StepReport, Failure> {
     if let Some(verify) = &step.verify {
-        script::verify(conn, verify).map_err(|e| Failure::Verify {
-            version: step.version,
-            origin: verify.origin().to_owned(),
-            line: e.line,
-            query: e.statement,
-            returned: e.message,
+        script::verify(conn, verify).map_err(|e| {
+            let at = format!(
+                "the verify query of migration {} at {}:{}",
+                step.version,
+                verify.origin(),
+                e.line
+            );
+            deadline.explain(
+                Failure::Verify {
+                    version: step.version,
+                    origin: verify.origin().to_owned(),
+                    line: e.line,
+                    query: e.statement,
+                    returned: e.message,
+                },
+                || at,
+            )
         })?;
     }
     Ok(StepReport {

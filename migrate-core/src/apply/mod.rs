@@ -21,9 +21,12 @@ use crate::statements;
 use crate::touched::Tracker;
 
 mod checks;
+mod deadline;
 mod unit_tx;
 
 use checks::{check_integrity, check_introduced, record, refused, statement_failure, verify};
+pub use deadline::{Budgets, DEFAULT_CHECK_TIMEOUT};
+use deadline::{Deadline, Watchdog};
 use unit_tx::UnitTx;
 
 /// How many migrations share a transaction.
@@ -150,6 +153,8 @@ pub(crate) struct Checks {
     /// Whether the run holds the write lock throughout: units are then savepoints of its one
     /// transaction.
     pub write_lock: WriteLock,
+    /// How long checks and migrations may run.
+    pub budgets: Budgets,
 }
 
 /// Runs the plan. Returns the report of every step on success.
@@ -162,6 +167,7 @@ pub(crate) fn execute(
 ) -> Result<Vec<StepReport>, Failed> {
     let mut committed: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
     let units = units(&plan.steps, scope);
+    let watchdog = Watchdog::start(conn, checks.budgets);
     for (i, unit) in units.iter().enumerate() {
         let steps = &plan.steps[unit.steps.clone()];
         let run = Run {
@@ -172,6 +178,7 @@ pub(crate) fn execute(
             },
             done: &committed,
             checks,
+            watchdog: watchdog.as_ref(),
         };
         let result = match unit.mode {
             TransactionMode::Transactional => transactional(conn, &run, steps, journal),
@@ -224,9 +231,16 @@ struct Run<'a> {
     /// Steps committed by earlier units.
     done: &'a [StepReport],
     checks: Checks,
+    /// What interrupts work past its budget.
+    watchdog: Option<&'a Watchdog>,
 }
 
 impl Run<'_> {
+    /// A budget for checks, armed now.
+    fn deadline_for_checks(&self) -> Deadline<'_> {
+        Deadline::start(self.watchdog, self.checks.budgets.checks)
+    }
+
     /// Closes the journal when this is the last unit, with every step of the run; records the
     /// version an earlier unit leaves.
     fn succeed(
@@ -310,24 +324,30 @@ fn transactional(
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
         journal.step_started(step);
-        let report = run_step(&tx, step, journal).map_err(|f| refused(f, &tracker));
+        let report = run_step(&tx, step, journal, run).map_err(|f| refused(f, &tracker));
         reports.push(report.map_err(UnitFailure::rolled_back)?);
     }
     journal.committing();
     let touched = tracker.touched();
     drop(tracker);
-    let scope = footprint
-        .scope(&tx)
-        .map_err(fail("checking foreign keys"))?;
     // History rows are written after the scripts: each schema change invalidates SQLite's
     // prepared statements, so writing them in between would recompile the INSERT per step.
     for (step, report) in steps.iter().zip(&reports) {
         record(&tx, run.direction, step, report).map_err(UnitFailure::rolled_back)?;
     }
-    let after = fk::violations_in(&tx, &scope).map_err(fail("checking foreign keys"))?;
-    check_introduced(&before, after).map_err(UnitFailure::rolled_back)?;
+    let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
+    let over = |failure| {
+        UnitFailure::rolled_back(deadline.explain(failure, || {
+            "the checks before COMMIT (foreign keys and integrity)".to_owned()
+        }))
+    };
+    let checking = |e| over(database("checking foreign keys", e));
+    let scope = footprint.scope(&tx).map_err(checking)?;
+    let after = fk::violations_in(&tx, &scope).map_err(checking)?;
+    check_introduced(&before, after).map_err(over)?;
     // Inside the transaction: damage is a rollback, never something to restore.
-    check_integrity(&tx, &touched, run.checks.integrity).map_err(UnitFailure::rolled_back)?;
+    check_integrity(&tx, &touched, run.checks.integrity).map_err(over)?;
+    drop(deadline);
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
@@ -367,12 +387,14 @@ fn outside(
         journal.statements_done(step, done);
         journal.statement_done(c).map_err(|f| f.to_string())
     };
+    let deadline = Deadline::start(run.watchdog, run.checks.budgets.migrations);
     let ran = script::execute_observed(
         conn,
         &step.script,
         script::Control::Allowed,
         &mut after_each,
     );
+    drop(deadline);
     // A file that manages its own transaction may fail, or end, inside it: that transaction is
     // the file's, and it goes before anything else happens on this connection (the history,
     // the checks and a restore would otherwise run inside it, and a restore would wait on the
@@ -403,12 +425,24 @@ fn outside(
     drop(tracker);
     // Outside a transaction the file's changes are already committed: a failure here is one
     // for the safety net (restore with proof, or exit 7).
-    check_integrity(conn, &touched, run.checks.integrity).map_err(changed)?;
-    let report = verify(conn, step, started).map_err(changed)?;
-    let checking = |e| changed(database("checking foreign keys", e));
+    let checks = |deadline: &Deadline<'_>, failure| {
+        changed(deadline.explain(failure, || {
+            format!(
+                "the checks after migration {} (integrity and foreign keys)",
+                step.version
+            )
+        }))
+    };
+    let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
+    check_integrity(conn, &touched, run.checks.integrity).map_err(|f| checks(&deadline, f))?;
+    drop(deadline);
+    let report = verify(conn, step, started, run.deadline_for_checks()).map_err(changed)?;
+    let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
+    let checking = |e| checks(&deadline, database("checking foreign keys", e));
     let scope = footprint.scope(conn).map_err(checking)?;
     let after = fk::violations_in(conn, &scope).map_err(checking)?;
-    check_introduced(&before, after).map_err(changed)?;
+    check_introduced(&before, after).map_err(|f| checks(&deadline, f))?;
+    drop(deadline);
     // Recorded as applied only once every check has passed: a file that fails one is not a
     // whole version, whatever it committed.
     record(conn, run.direction, step, &report).map_err(changed)?;
@@ -432,14 +466,21 @@ fn run_step(
     conn: &Connection,
     step: &Step,
     journal: &mut dyn Journal,
+    run: &Run<'_>,
 ) -> Result<StepReport, Failure> {
     let started = Instant::now();
     let mut done = 0usize;
+    let deadline = Deadline::start(run.watchdog, run.checks.budgets.migrations);
     script::execute_observed(conn, &step.script, script::Control::Refused, &mut |_| {
         done += 1;
         journal.statements_done(step, done);
         Ok(())
     })
-    .map_err(|e| statement_failure(step, e))?;
-    verify(conn, step, started)
+    .map_err(|e| {
+        deadline.explain(statement_failure(step, e), || {
+            format!("migration {} ({})", step.version, step.script.origin())
+        })
+    })?;
+    drop(deadline);
+    verify(conn, step, started, run.deadline_for_checks())
 }

@@ -79,7 +79,7 @@ pub fn create(
     options: &CreateOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Manifest, Error> {
-    if !db.is_file() {
+    if crate::db::regular_file(db)?.is_none() {
         return Err(Error::NoDatabase {
             path: db.to_path_buf(),
         });
@@ -94,9 +94,7 @@ pub fn create(
 
     let source = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .context(&format!("opening {}", db.display()))?;
-    source
-        .busy_timeout(options.busy_timeout)
-        .context("setting the busy timeout")?;
+    crate::db::set_busy_timeout(&source, options.busy_timeout);
     let snapshot = Transaction::new_unchecked(&source, TransactionBehavior::Deferred)
         .context("beginning the read snapshot")?;
     // The first read starts the read transaction that pins the snapshot.
@@ -106,7 +104,7 @@ pub fn create(
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .context("reading the database size")?;
+        .map_err(|e| crate::settle::unreadable(db, e, "reading the database size"))?;
     let (page_size, page_count) = (page_size as u64, page_count as u64);
     let schema_version = if history::exists(&snapshot)? {
         snapshot

@@ -102,9 +102,11 @@ pub fn restore_observed(
     current: Current,
     observer: Option<&crate::progress::Observer>,
 ) -> Result<RestoreReport, Error> {
-    let manifest = store::find(dir, id)?;
     let started = Instant::now();
     let _lock = MigrationLock::acquire(db, timeout)?;
+    // `latest` means the newest backup when the restore holds the lock: a run that finished
+    // while this one waited took a newer one.
+    let manifest = store::find(dir, id)?;
     let conn = crate::db::open(db, timeout)?;
     let from = version_of(&conn);
     let mut attempt = Attempt::new(Command::Restore, from, Vec::new());
@@ -285,7 +287,8 @@ pub(crate) fn check_copy(
     let (Ok(mut ours), Ok(mut theirs)) = (live.prepare(PAGES), image.prepare(PAGES)) else {
         // Only SQLite's exact answer `ok` passes (the one b-tree check runner says so by
         // returning no finding); any other answer, or none, fails.
-        let lines = crate::integrity::btree_check(live, crate::integrity::Depth::Quick, None);
+        let lines =
+            crate::integrity::btree_check(live, crate::integrity::Depth::Quick, None).into_lines();
         return if lines.is_empty() {
             Ok(())
         } else {

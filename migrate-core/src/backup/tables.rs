@@ -70,6 +70,9 @@ pub fn restore_tables(
             reason: "no table named to restore".to_owned(),
         });
     }
+    let _lock = MigrationLock::acquire(db, timeout)?;
+    // `latest` is the newest backup once the lock is held (a run that finished meanwhile took a
+    // newer one).
     let manifest = store::find(dir, id)?;
     let mut attempt = Attempt::new(Command::RestoreTables, None, Vec::new());
     attempt.backup(Some(manifest.id.clone()));
@@ -79,7 +82,6 @@ pub fn restore_tables(
         &dir.join(format!(".{}.tables.tmp", manifest.id)),
         Depth::Quick,
     )?;
-    let _lock = MigrationLock::acquire(db, timeout)?;
     let conn = crate::db::open(db, timeout)?;
     conn.execute(
         "ATTACH DATABASE ?1 AS migrate_backup",

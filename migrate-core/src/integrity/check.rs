@@ -12,8 +12,9 @@ use crate::foreign_keys::tasks::{self as foreign, Violation};
 use crate::integrity::finding::{Finding, FindingKind};
 use crate::integrity::objects::{self, Objects, PageMap};
 use crate::integrity::parallel;
-use crate::integrity::pragma::{btree_check, foreign_failure, message};
+use crate::integrity::pragma::{btree_check, foreign_failure, stopped};
 pub use crate::integrity::report::{Depth, Report};
+use crate::integrity::verdict::{Obstacle, Verdict};
 use crate::sql::quote_ident;
 
 /// At most this many findings are listed; the count says how many there were.
@@ -70,33 +71,39 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
     } = *options;
     let workers = workers.max(1);
     let started = Instant::now();
-    let size = std::fs::metadata(db)
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .ok_or_else(|| Error::NoDatabase {
+    if crate::db::regular_file(db)?.is_none() {
+        return Err(Error::NoDatabase {
             path: db.to_path_buf(),
-        })?
-        .len();
+        });
+    }
     let mut findings = Vec::new();
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY);
     let conn = match conn {
         Ok(conn) => {
-            let _ = conn.busy_timeout(busy_timeout);
+            crate::db::set_busy_timeout(&conn, busy_timeout);
             // Every page's cell offsets and sizes are checked as it is loaded, so a cell
             // pointer past the page's end is a finding rather than bytes read from beyond it.
             let _ = conn.execute_batch("PRAGMA cell_size_check = ON");
             conn
         }
         Err(e) => {
-            findings.push(unreadable("opening the database", &e));
+            findings.push(unreadable(db, "opening the database", &e));
             return Ok(report(db, (depth, workers), tables, findings, started));
         }
     };
-    findings.extend(header(&conn, db, size));
-    let objects = Objects::read(&conn).unwrap_or_else(|e| {
-        findings.push(unreadable("reading the schema", &e));
-        Objects::none()
-    });
+    let objects = match Objects::read(&conn) {
+        Ok(objects) => objects,
+        Err(e) => {
+            let finding = unreadable(db, "reading the schema", &e);
+            let stop = finding.obstacle.is_some();
+            findings.push(finding);
+            if stop {
+                // What stopped SQLite (a lock, a recovery it may not run) stops every part.
+                return Ok(report(db, (depth, workers), tables, findings, started));
+            }
+            Objects::none()
+        }
+    };
     // Names resolve as SQLite resolves them: ASCII letters in any case.
     let mut named = Vec::with_capacity(tables.len());
     for table in tables {
@@ -148,16 +155,35 @@ fn in_sequence(
         tables.iter().map(|t| Some(t.as_str())).collect()
     };
     for part in parts {
-        let lines = btree_check(conn, depth, part);
-        findings.extend(objects.locate_all(&lines, part));
+        let answer = btree_check(conn, depth, part);
+        findings.extend(objects.locate_all(&answer.lines, part));
+        if let Some(mut unchecked) = answer.unchecked {
+            unchecked.table = part.map(str::to_owned);
+            findings.push(unchecked);
+            // The rest would wait on the same lock, or run past the same budget.
+            return;
+        }
+    }
+    if findings.iter().any(|f| f.obstacle.is_some()) {
+        return;
     }
     if depth == Depth::Full {
         records(conn, scope, findings);
+        if findings.iter().any(|f| f.obstacle.is_some()) {
+            return;
+        }
     }
     for task in foreign::tasks(conn, scope) {
         match foreign::run(conn, &task) {
             Ok(found) => findings.extend(found.into_iter().map(violation)),
-            Err(e) => findings.push(foreign_failure(task.child(), &e)),
+            Err(e) => {
+                let failure = foreign_failure(task.child(), &e);
+                let stop = failure.obstacle.is_some();
+                findings.push(failure);
+                if stop {
+                    return;
+                }
+            }
         }
     }
 }
@@ -201,11 +227,19 @@ fn report(
 ) -> Report {
     let count = findings.len();
     let damage = findings.iter().filter(|f| f.is_damage()).count();
+    let obstacle = findings.iter().find_map(|f| f.obstacle);
+    let verdict = match (damage, obstacle) {
+        (0, None) => Verdict::Ok,
+        (0, Some(_)) => Verdict::CouldNotCheck,
+        _ => Verdict::Damaged,
+    };
     // Damage first, so that the listed findings include it when there are many.
     findings.sort_by_key(|f| !f.is_damage());
     findings.truncate(MAX_LISTED);
     Report {
         ok: count == 0,
+        verdict,
+        obstacle,
         damage,
         database: db.display().to_string(),
         depth,
@@ -217,15 +251,17 @@ fn report(
     }
 }
 
-fn unreadable(doing: &str, e: &rusqlite::Error) -> Finding {
-    Finding {
-        kind: FindingKind::Unreadable,
-        page: None,
-        root: None,
-        object: None,
-        table: None,
-        message: format!("{doing} failed: {}", message(e)),
+/// What stopped the check from reading the file at all. `SQLITE_NOTADB` on a file that does
+/// not even begin as a database is not damage: nothing says it ever was one.
+fn unreadable(db: &Path, doing: &str, e: &rusqlite::Error) -> Finding {
+    let mut finding = stopped(doing, e, FindingKind::Unreadable);
+    let notadb = matches!(e, rusqlite::Error::SqliteFailure(err, _)
+        if err.code == rusqlite::ErrorCode::NotADatabase);
+    if notadb && !crate::db::looks_like_database(db) {
+        finding.kind = FindingKind::Unchecked;
+        finding.obstacle = Some(Obstacle::NotADatabase);
     }
+    finding
 }
 
 /// Names the table or index of every damage finding that has none yet. A page is looked up in
@@ -247,8 +283,8 @@ fn attribute(conn: &Connection, objects: &Objects, scope: &[String], findings: &
     }
     let mut located: Vec<Finding> = Vec::new();
     for table in scope {
-        let lines = btree_check(conn, Depth::Quick, Some(table));
-        located.extend(objects.locate_all(&lines, Some(table)));
+        let answer = btree_check(conn, Depth::Quick, Some(table));
+        located.extend(objects.locate_all(&answer.lines, Some(table)));
     }
     for (object, why) in &pages.unwalkable {
         if scope.contains(&object.table) || object.root == 1 {
@@ -286,7 +322,11 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
             Ok((columns, false)) if columns.is_empty() => continue,
             Ok((columns, false)) => columns,
             Err(e) => {
-                let mut f = unreadable(&format!("reading the columns of {table}"), &e);
+                let mut f = stopped(
+                    &format!("reading the columns of {table}"),
+                    &e,
+                    FindingKind::Unreadable,
+                );
                 f.table = Some(table.clone());
                 f.object = Some(table.clone());
                 findings.push(f);
@@ -308,67 +348,20 @@ fn records(conn: &Connection, scope: &[String], findings: &mut Vec<Finding>) {
             Ok(())
         });
         if let Err(e) = result {
-            findings.push(Finding {
-                kind: FindingKind::Page,
-                page: None,
-                root: None,
-                object: Some(table.clone()),
-                table: Some(table.clone()),
-                message: format!(
-                    "reading the rows of {table} failed after {read} row(s): {}",
-                    message(&e)
-                ),
-            });
+            let mut f = stopped(
+                &format!("reading the rows of {table} after {read} row(s)"),
+                &e,
+                FindingKind::Page,
+            );
+            f.object = Some(table.clone());
+            f.table = Some(table.clone());
+            let stop = f.obstacle.is_some();
+            findings.push(f);
+            if stop {
+                return;
+            }
         }
     }
-}
-
-/// The header's page count against the file's size (outside WAL mode, where the newest pages
-/// may live in the WAL instead).
-fn header(conn: &Connection, db: &Path, size: u64) -> Option<Finding> {
-    let read = || -> rusqlite::Result<(u64, u64, String)> {
-        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-        Ok((page_size as u64, page_count as u64, mode))
-    };
-    let (page_size, page_count) = match read() {
-        Ok((_, _, mode)) if mode.eq_ignore_ascii_case("wal") => return None,
-        Ok((size, count, _)) => (size, count),
-        // SQLite cannot even read the header through its own API: read the 100 bytes directly.
-        // (Only here: a second descriptor on a database this process has locked would drop
-        // those locks when closed, but nothing can be locked on a file SQLite cannot read.)
-        Err(_) => raw_header(db)?,
-    };
-    let expected = page_size * page_count;
-    (expected != size).then(|| Finding {
-        kind: FindingKind::Header,
-        page: None,
-        root: None,
-        object: None,
-        table: None,
-        message: format!(
-            "the header says {page_count} pages of {page_size} bytes ({expected} bytes) but the file holds {size} bytes{}",
-            if size < expected { ": the file is truncated" } else { "" }
-        ),
-    })
-}
-
-fn raw_header(db: &Path) -> Option<(u64, u64)> {
-    use std::io::Read;
-    let mut bytes = [0u8; 100];
-    std::fs::File::open(db).ok()?.read_exact(&mut bytes).ok()?;
-    if &bytes[..16] != b"SQLite format 3\0" {
-        return None;
-    }
-    let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
-        1 => 65_536,
-        n => u64::from(n),
-    };
-    let page_count = u64::from(u32::from_be_bytes([
-        bytes[28], bytes[29], bytes[30], bytes[31],
-    ]));
-    Some((page_size, page_count))
 }
 
 fn violation(v: Violation) -> Finding {
@@ -385,5 +378,6 @@ fn violation(v: Violation) -> Finding {
             v.table, v.parent
         ),
         table: Some(v.table),
+        obstacle: None,
     }
 }

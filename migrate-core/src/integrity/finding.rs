@@ -33,14 +33,18 @@ pub enum FindingKind {
     /// A message this version does not classify, reported as SQLite wrote it. It counts as
     /// damage: what is not understood is not ok.
     Unknown,
+    /// SQLite gave no answer for this part: it was locked, needs a recovery, could not be read
+    /// or ran out of time (the finding's `obstacle` says which). Not ok, and not damage.
+    Unchecked,
 }
 
 impl FindingKind {
     /// Whether a finding of this kind is damage to the file. Every kind is but
-    /// [`FindingKind::ForeignKey`]: orphaned rows are the application's data, which a run or a
-    /// check reports without calling the file damaged.
+    /// [`FindingKind::ForeignKey`] (orphaned rows are the application's data, which a run or a
+    /// check reports without calling the file damaged) and [`FindingKind::Unchecked`] (no
+    /// answer is not a verdict of damage).
     pub fn is_damage(self) -> bool {
-        self != FindingKind::ForeignKey
+        !matches!(self, FindingKind::ForeignKey | FindingKind::Unchecked)
     }
 }
 
@@ -60,6 +64,9 @@ pub struct Finding {
     pub table: Option<String>,
     /// The message, as SQLite (or this crate) wrote it.
     pub message: String,
+    /// What stopped SQLite, for a finding of kind [`FindingKind::Unchecked`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obstacle: Option<crate::integrity::verdict::Obstacle>,
 }
 
 impl Finding {
@@ -85,7 +92,11 @@ impl fmt::Display for Finding {
         if let Some(page) = self.page {
             write!(f, " page {page}")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if let Some(obstacle) = self.obstacle {
+            write!(f, " ({obstacle}: {})", obstacle.explain())?;
+        }
+        Ok(())
     }
 }
 

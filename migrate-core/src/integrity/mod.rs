@@ -19,11 +19,13 @@ mod parallel;
 mod pragma;
 pub mod repair;
 pub(crate) mod report;
+mod verdict;
 
 /// The foreign-key violations of the whole database, as the run's check before COMMIT finds
 /// them (read only).
 pub use crate::foreign_keys::violations as foreign_key_violations;
 pub use check::{Options, available_workers, check};
 pub use finding::{Finding, FindingKind};
-pub(crate) use pragma::btree_check;
+pub(crate) use pragma::{Stop, btree_check, classify, message};
 pub use report::{Depth, Report};
+pub use verdict::{Obstacle, Verdict};

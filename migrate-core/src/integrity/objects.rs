@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use super::finding::{self, Finding, FindingKind, Parsed};
-use crate::integrity::pragma::message;
+use crate::integrity::pragma::{Stop, classify, message};
 
 /// One table or index with a b-tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,7 @@ impl Objects {
             object,
             table,
             message: p.message,
+            obstacle: None,
         }
     }
 }
@@ -128,7 +129,7 @@ impl Objects {
 pub(super) struct PageMap {
     owner: HashMap<u64, usize>,
     objects: Vec<Object>,
-    /// Objects whose walk failed, with SQLite's message.
+    /// Objects whose walk SQLite stopped as damaged, with its message.
     pub unwalkable: Vec<(Object, String)>,
 }
 
@@ -154,7 +155,11 @@ impl PageMap {
                         map.owner.entry(page as u64).or_insert(i);
                     }
                 }
-                Err(e) => map.unwalkable.push((object.clone(), message(&e))),
+                // Only damage is evidence of damage: a walk stopped by a lock says nothing.
+                Err(e) if classify(&e) == Stop::Damage => {
+                    map.unwalkable.push((object.clone(), message(&e)));
+                }
+                Err(_) => {}
             }
         }
         map
@@ -188,5 +193,6 @@ pub(super) fn unwalkable(object: &Object, why: &str) -> Finding {
             "the b-tree of {} (root page {}) cannot be walked: {why}",
             object.name, object.root
         ),
+        obstacle: None,
     }
 }

@@ -27,9 +27,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::Depth;
-use super::finding::{self, Finding};
+use super::finding::{Finding, FindingKind};
 use crate::foreign_keys::tasks as foreign;
-use crate::integrity::pragma::{foreign_failure, message, pragma_rows};
+use crate::integrity::pragma::{Answer, btree_check, foreign_failure, stopped};
 use crate::sql::quote_ident;
 
 /// Page cache for each worker connection (negative: KiB). Index lookups revisit interior pages
@@ -276,12 +276,13 @@ pub(super) fn run(
                             &outputs,
                             Output {
                                 table: None,
-                                lines: vec![format!(
-                                    "opening a checking connection failed: {}",
-                                    message(&e)
-                                )],
+                                lines: Vec::new(),
                                 violations: Vec::new(),
-                                failures: Vec::new(),
+                                failures: vec![stopped(
+                                    "opening a checking connection",
+                                    &e,
+                                    FindingKind::Unreadable,
+                                )],
                             },
                         );
                         return;
@@ -335,7 +336,7 @@ fn push(outputs: &Mutex<Vec<Output>>, out: Output) {
 
 fn open(db: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.busy_timeout(busy_timeout)?;
+    crate::db::set_busy_timeout(&conn, busy_timeout);
     conn.execute_batch(&format!("PRAGMA cell_size_check = ON; {WORKER_CACHE}"))?;
     Ok(conn)
 }
@@ -347,13 +348,18 @@ fn perform(conn: &Connection, task: &Task) -> Output {
         violations: Vec::new(),
         failures: Vec::new(),
     };
-    let verdict = |rows: Vec<String>| finding::lines_of(&rows);
     let result = match task {
         Task::Structure { table } => {
             let _mapped = Mapped::new(conn);
-            pragma_rows(conn, Depth::Quick, table.as_deref()).map(verdict)
+            Ok(answer(
+                btree_check(conn, Depth::Quick, table.as_deref()),
+                &mut out,
+            ))
         }
-        Task::Whole { table } => pragma_rows(conn, Depth::Full, Some(table)).map(verdict),
+        Task::Whole { table } => Ok(answer(
+            btree_check(conn, Depth::Full, Some(table)),
+            &mut out,
+        )),
         Task::Rows {
             table,
             from,
@@ -370,14 +376,33 @@ fn perform(conn: &Connection, task: &Task) -> Output {
             Ok(Vec::new())
         }
     };
-    out.lines = result.unwrap_or_else(|e| {
-        vec![format!(
-            "checking {} failed: {}",
-            describe(task),
-            message(&e)
-        )]
-    });
+    match result {
+        Ok(lines) => out.lines = lines,
+        Err(e) => {
+            let mut failure = stopped(
+                &format!("checking {}", describe(task)),
+                &e,
+                FindingKind::Unknown,
+            );
+            failure.table = task.table().map(str::to_owned);
+            if failure.obstacle.is_some() {
+                out.failures.push(failure);
+            } else {
+                // Damage: located like SQLite's own lines.
+                out.lines = vec![failure.message];
+            }
+        }
+    }
     out
+}
+
+/// The lines of a b-tree check's answer; what stopped it, among the task's failures.
+fn answer(answer: Answer, out: &mut Output) -> Vec<String> {
+    if let Some(mut unchecked) = answer.unchecked {
+        unchecked.table = out.table.clone();
+        out.failures.push(unchecked);
+    }
+    answer.lines
 }
 
 fn describe(task: &Task) -> String {

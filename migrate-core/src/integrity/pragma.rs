@@ -7,84 +7,187 @@ use rusqlite::Connection;
 
 use crate::integrity::finding::{self, Finding, FindingKind};
 use crate::integrity::report::Depth;
+use crate::integrity::verdict::Obstacle;
 use crate::sql::quote_ident;
 
-/// SQLite's own message for an error (without rusqlite's wrapping).
+/// SQLite's own message for an error (without rusqlite's wrapping), with its extended result
+/// code when that says more than the message (`attempt to write a readonly database` is the
+/// text of every `SQLITE_READONLY_*`).
 pub(crate) fn message(e: &rusqlite::Error) -> String {
     match e {
+        rusqlite::Error::SqliteFailure(err, Some(m)) if err.extended_code > 0xff => {
+            format!("{m} (code {})", err.extended_code)
+        }
         rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
         other => other.to_string(),
     }
 }
 
-/// A foreign-key check SQLite could not finish. A constraint whose parent key is neither the
-/// primary key nor UNIQUE ("foreign key mismatch") is a schema problem of the application's,
-/// reported like a violation; any other failure is damage.
-pub(crate) fn foreign_failure(child: &str, e: &rusqlite::Error) -> Finding {
-    let text = message(e);
-    Finding {
-        kind: if text.contains("foreign key mismatch") {
-            FindingKind::ForeignKey
-        } else {
-            FindingKind::Unreadable
+/// What an error that stopped a read says: damage (SQLite called the bytes damaged), or what
+/// kept SQLite from answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// `SQLITE_CORRUPT` or `SQLITE_NOTADB` (the check refuses a file without SQLite's header
+    /// string before it asks SQLite anything, so `SQLITE_NOTADB` here is a damaged header).
+    Damage,
+    /// No answer, and why.
+    Obstacle(Obstacle),
+}
+
+/// Reads an error by its extended result code, never by its text. Anything not listed is
+/// [`Obstacle::Unknown`]: not ok, and not damage.
+pub(crate) fn classify(e: &rusqlite::Error) -> Stop {
+    use rusqlite::ffi;
+    let rusqlite::Error::SqliteFailure(err, _) = e else {
+        return Stop::Obstacle(Obstacle::Unknown);
+    };
+    let obstacle = match err.extended_code {
+        ffi::SQLITE_READONLY_ROLLBACK
+        | ffi::SQLITE_READONLY_RECOVERY
+        | ffi::SQLITE_READONLY_CANTINIT
+        | ffi::SQLITE_BUSY_RECOVERY => Obstacle::RecoveryPending,
+        code => match code & 0xff {
+            ffi::SQLITE_CORRUPT | ffi::SQLITE_NOTADB => return Stop::Damage,
+            ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Obstacle::Locked,
+            ffi::SQLITE_READONLY | ffi::SQLITE_CANTOPEN | ffi::SQLITE_PERM | ffi::SQLITE_AUTH => {
+                Obstacle::AccessDenied
+            }
+            ffi::SQLITE_INTERRUPT => Obstacle::TimedOut,
+            ffi::SQLITE_IOERR => Obstacle::Io,
+            _ => Obstacle::Unknown,
         },
+    };
+    Stop::Obstacle(obstacle)
+}
+
+/// A finding for an error that stopped part of a check while `doing` something: of kind
+/// `damage` when SQLite called the bytes damaged, else [`FindingKind::Unchecked`] naming the
+/// obstacle.
+pub(crate) fn stopped(doing: &str, e: &rusqlite::Error, damage: FindingKind) -> Finding {
+    let (kind, obstacle) = match classify(e) {
+        Stop::Damage => (damage, None),
+        Stop::Obstacle(o) => (FindingKind::Unchecked, Some(o)),
+    };
+    Finding {
+        kind,
         page: None,
         root: None,
-        object: Some(child.to_owned()),
-        table: Some(child.to_owned()),
-        message: format!("checking the foreign keys of {child} failed: {text}"),
+        object: None,
+        table: None,
+        message: format!("{doing} failed: {}", message(e)),
+        obstacle,
     }
 }
 
-/// The finding lines of the b-tree check (none when SQLite said exactly `ok`). A check SQLite
-/// abandons before answering is a finding; at full depth it is retried as a quick check, which
-/// reads less and often gets further, for the locations.
-pub(crate) fn btree_check(conn: &Connection, depth: Depth, table: Option<&str>) -> Vec<String> {
-    match pragma_rows(conn, depth, table) {
-        Ok(rows) => finding::lines_of(&rows),
-        Err(e) => {
-            let mut lines = vec![format!("{} stopped: {}", depth.pragma(), message(&e))];
-            if depth == Depth::Full
-                && let Ok(rows) = pragma_rows(conn, Depth::Quick, table)
-            {
-                let stopped = lines[0].clone();
-                lines.extend(
-                    finding::lines_of(&rows)
-                        .into_iter()
-                        .filter(|l| !stopped.ends_with(l.as_str())),
-                );
-            }
-            lines
+/// A foreign-key check SQLite could not finish. A constraint whose parent key is neither the
+/// primary key nor UNIQUE ("foreign key mismatch") is a schema problem of the application's,
+/// reported like a violation; damage is damage; anything else stopped the check.
+pub(crate) fn foreign_failure(child: &str, e: &rusqlite::Error) -> Finding {
+    let mut finding = stopped(
+        &format!("checking the foreign keys of {child}"),
+        e,
+        FindingKind::Unreadable,
+    );
+    if message(e).contains("foreign key mismatch") {
+        finding.kind = FindingKind::ForeignKey;
+        finding.obstacle = None;
+    }
+    finding.object = Some(child.to_owned());
+    finding.table = Some(child.to_owned());
+    finding
+}
+
+/// What the b-tree check answered: the finding lines (none when SQLite said exactly `ok`),
+/// and what stopped it, when SQLite gave no complete answer for a reason that is not damage.
+pub(crate) struct Answer {
+    /// Lines in SQLite's wording (locate them with `Objects::locate_all`).
+    pub lines: Vec<String>,
+    /// What kept SQLite from finishing (locked, recovery pending, out of time, ...).
+    pub unchecked: Option<Finding>,
+}
+
+impl Answer {
+    /// Every problem as a line, what stopped the check included: for callers that fail on any
+    /// answer but `ok` (the check before COMMIT, the restore's check of its copy).
+    pub fn into_lines(self) -> Vec<String> {
+        let mut lines = self.lines;
+        lines.extend(self.unchecked.map(|f| f.message));
+        lines
+    }
+}
+
+/// The b-tree check's answer. A check SQLite abandons with damage before answering is a
+/// finding; at full depth it is retried as a quick check, which reads less and often gets
+/// further, for the locations. A check abandoned for any other reason is unchecked, with the
+/// lines SQLite gave before it stopped.
+pub(crate) fn btree_check(conn: &Connection, depth: Depth, table: Option<&str>) -> Answer {
+    let (rows, error) = pragma_rows(conn, depth, table);
+    let Some(e) = error else {
+        return Answer {
+            lines: finding::lines_of(&rows),
+            unchecked: None,
+        };
+    };
+    let mut lines = if rows.is_empty() {
+        Vec::new()
+    } else {
+        finding::lines_of(&rows)
+    };
+    if let Stop::Obstacle(_) = classify(&e) {
+        return Answer {
+            lines,
+            unchecked: Some(stopped(depth.pragma(), &e, FindingKind::Unreadable)),
+        };
+    }
+    let stop = format!("{} stopped: {}", depth.pragma(), message(&e));
+    lines.push(stop.clone());
+    if depth == Depth::Full && rows.is_empty() {
+        let (quick, error) = pragma_rows(conn, Depth::Quick, table);
+        if error.is_none() || !quick.is_empty() {
+            lines.extend(
+                finding::lines_of(&quick)
+                    .into_iter()
+                    .filter(|l| !stop.ends_with(l.as_str())),
+            );
         }
+    }
+    Answer {
+        lines,
+        unchecked: None,
     }
 }
 
 /// The rows SQLite answers to `quick_check` / `integrity_check`, of the whole file or of one
-/// table, as it wrote them (turn them into findings with `finding::lines_of`).
+/// table, as it wrote them (turn them into findings with `finding::lines_of`), and the error
+/// that stopped it part-way, if one did: SQLite may give up (SQLITE_CORRUPT) after reporting
+/// what it found, or be interrupted.
 pub(crate) fn pragma_rows(
     conn: &Connection,
     depth: Depth,
     table: Option<&str>,
-) -> rusqlite::Result<Vec<String>> {
+) -> (Vec<String>, Option<rusqlite::Error>) {
     let sql = match table {
         // A pragma's argument cannot be a bound parameter; the name is quoted instead.
         Some(t) => format!("PRAGMA {}({})", depth.pragma(), quote_ident(t)),
         None => format!("PRAGMA {}", depth.pragma()),
     };
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
     let mut answer = Vec::new();
-    // SQLite may give up part-way through (SQLITE_CORRUPT) after reporting what it found:
-    // keep those rows, and its last word as one more.
+    let mut stmt = match conn.prepare(&sql) {
+        Ok(stmt) => stmt,
+        Err(e) => return (answer, Some(e)),
+    };
+    let mut rows = match stmt.query([]) {
+        Ok(rows) => rows,
+        Err(e) => return (answer, Some(e)),
+    };
     loop {
-        match rows.next() {
-            Ok(Some(row)) => answer.push(row.get::<_, String>(0)?),
-            Ok(None) => return Ok(answer),
-            Err(e) if !answer.is_empty() => {
-                answer.push(message(&e));
-                return Ok(answer);
-            }
-            Err(e) => return Err(e),
+        match rows
+            .next()
+            .and_then(|row| row.map(|r| r.get::<_, String>(0)).transpose())
+        {
+            Ok(Some(row)) => answer.push(row),
+            Ok(None) => return (answer, None),
+            Err(e) => return (answer, Some(e)),
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::integrity::finding::Finding;
+use crate::integrity::verdict::{Obstacle, Verdict};
 
 /// How thorough the b-tree check is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +30,12 @@ impl Depth {
 pub struct Report {
     /// True when nothing was found: SQLite said exactly `ok` and no foreign key is violated.
     pub ok: bool,
+    /// What the check says of the file: ok, damaged, or could not check.
+    pub verdict: Verdict,
+    /// What stopped the check, when the verdict is [`Verdict::CouldNotCheck`] (or when it
+    /// stopped part-way after finding damage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obstacle: Option<Obstacle>,
     /// The database checked.
     pub database: String,
     /// How thoroughly.
@@ -39,7 +46,8 @@ pub struct Report {
     pub tables: Option<Vec<String>>,
     /// How many problems were found.
     pub count: usize,
-    /// How many of them are damage to the file (every kind but foreign-key violations).
+    /// How many of them are damage to the file (every kind but foreign-key violations and what
+    /// stopped the check).
     pub damage: usize,
     /// The problems (the first 1,000).
     pub findings: Vec<Finding>,

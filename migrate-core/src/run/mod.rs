@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub setup: crate::connect::Setup,
     /// Who is told what the run is doing.
     pub progress: Option<crate::progress::Observer>,
+    /// How long verify queries, checks and migrations may run.
+    pub budgets: crate::apply::Budgets,
 }
 
 /// What happens to older pre-migrate backups after a run that took one and succeeded.
@@ -124,6 +126,7 @@ pub(crate) fn carry_out(
         baseline,
         integrity: config.verification,
         write_lock: config.write_lock,
+        budgets: config.budgets,
     };
     let mut journal = RunJournal {
         attempt: &mut attempt,

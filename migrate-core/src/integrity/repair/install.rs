@@ -61,8 +61,13 @@ pub(crate) fn keep_copy(db: &Path, dir: &Path, stamp: &str) -> Result<PathBuf, E
 ///
 /// [`Error::Io`] or [`Error::Sqlite`] when neither way works.
 pub(crate) fn install(new: &Path, db: &Path, timeout: Duration) -> Result<Installed, Error> {
-    if copy_pages(new, db, timeout).is_ok() {
-        return Ok(Installed::Copied);
+    match copy_pages(new, db, timeout) {
+        Ok(()) => return Ok(Installed::Copied),
+        // Only a file SQLite cannot write into for its damage is renamed over: a lock, a
+        // permission, a full disk would stay in the way of the rename's readers too, and an
+        // open connection would go on writing into the file the rename unlinked.
+        Err(e) if !damage_in_the_way(&e, db) => return Err(e),
+        Err(_) => {}
     }
     for suffix in ["-wal", "-shm"] {
         let path = sibling(db, suffix);
@@ -74,6 +79,20 @@ pub(crate) fn install(new: &Path, db: &Path, timeout: Duration) -> Result<Instal
     }
     backup::Staged::adopt(new.to_path_buf()).publish(db)?;
     Ok(Installed::Renamed)
+}
+
+/// Whether the copy failed because of the damaged file itself: SQLite called it damaged, or
+/// refused to write a file this user may write (its header's write version, damaged).
+fn damage_in_the_way(e: &Error, db: &Path) -> bool {
+    use crate::integrity::{Obstacle, Stop, classify};
+    let Error::Sqlite { source, .. } = e else {
+        return false;
+    };
+    match classify(source) {
+        Stop::Damage => true,
+        Stop::Obstacle(Obstacle::AccessDenied) => crate::db::check_target(db).is_ok(),
+        Stop::Obstacle(_) => false,
+    }
 }
 
 /// Copies every page of `new` into `db` through the backup API (the restore's own copy), then

@@ -46,9 +46,11 @@ pub struct Ladder {
     pub then: Vec<Rung>,
 }
 
-/// Plans the ladder for `findings`.
+/// Plans the ladder for `findings`. Nothing when a check could not finish: a finding of kind
+/// [`FindingKind::Unchecked`] (locked, a recovery pending, out of time) is no verdict, and no
+/// verdict is no reason to change anything.
 pub fn plan(findings: &[Finding]) -> Ladder {
-    if findings.is_empty() {
+    if findings.is_empty() || findings.iter().any(|f| f.kind == FindingKind::Unchecked) {
         return Ladder {
             first: Vec::new(),
             then: Vec::new(),
@@ -88,7 +90,16 @@ mod tests {
             object: None,
             table: Some("t".into()),
             message: String::new(),
+            obstacle: None,
         }
+    }
+
+    #[test]
+    fn no_verdict_is_no_reason_to_repair() {
+        let mut stopped = finding(FindingKind::Unchecked);
+        stopped.obstacle = Some(crate::integrity::Obstacle::Locked);
+        let ladder = plan(&[finding(FindingKind::Page), stopped]);
+        assert!(ladder.first.is_empty() && ladder.then.is_empty());
     }
 
     #[test]

@@ -49,9 +49,10 @@ use crate::attempt::{Attempt, Command};
 use crate::backup::{self, VerifiedImage};
 use crate::error::SqliteContext;
 use crate::foreign_keys::EnforcementOff;
-use crate::integrity::{Depth, FindingKind, Options as CheckOptions, check};
+use crate::integrity::{Depth, FindingKind, Options as CheckOptions, Verdict, check};
 use crate::lock::MigrationLock;
 use crate::report::DatabaseState;
+use crate::settle::Locking;
 use crate::sql::quote_ident;
 
 /// Checks the database at `db` and repairs what the check finds (see the module docs).
@@ -69,11 +70,21 @@ pub fn repair(db: &Path, options: &Options) -> Result<RepairReport, Error> {
         .backup_dir
         .clone()
         .unwrap_or_else(|| backup::default_dir(db));
-    let _lock = match options.mode {
-        Mode::Repair => Some(MigrationLock::acquire(db, timeout)?),
-        Mode::DryRun => None,
+    let (_lock, locking) = match options.mode {
+        Mode::Repair => (
+            Some(MigrationLock::acquire(db, timeout)?),
+            Locking::AlreadyHeld,
+        ),
+        Mode::DryRun => (None, Locking::TakeLock),
     };
+    // Never the torn pages of a transaction that did not commit: SQLite rolls back what a
+    // killed process left first, and the repair starts from what SQLite gives back.
+    crate::settle::readable(db, timeout, locking)?;
     let found = check(db, &full_check(timeout))?;
+    if found.verdict == Verdict::CouldNotCheck {
+        // No verdict is no reason to change anything.
+        return Err(crate::safety::unchecked(db, &found));
+    }
     let planned = plan(&found.findings);
     let mut report = RepairReport {
         ok: found.ok,

@@ -1,0 +1,85 @@
+//! What a check can say: [`Verdict`] (ok, damaged, could not check) and, when SQLite gave no
+//! answer, the [`Obstacle`] that stopped it. Data only; SQLite's result codes are read into
+//! these in `integrity::pragma`.
+
+use serde::Serialize;
+
+/// What a check can say of the file: three answers, never two. Callers branch on this, never
+/// on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// SQLite answered exactly `ok` to every check it ran.
+    Ok,
+    /// SQLite called the bytes damaged: its check listed problems, or it stopped with
+    /// `SQLITE_CORRUPT` (or `SQLITE_NOTADB` on a file that starts as a database).
+    Damaged,
+    /// SQLite gave no verdict: the database was locked, needs a recovery this connection may
+    /// not run, could not be read, or the check ran out of time. Not ok, and not damaged: see
+    /// [`Report::obstacle`].
+    CouldNotCheck,
+}
+
+/// Why a check (or a read) got no answer from SQLite. Read from SQLite's extended result code,
+/// never from its message; a code not listed here is [`Obstacle::Unknown`], never "ok".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Obstacle {
+    /// Another connection holds a lock the check needs (`SQLITE_BUSY`, `SQLITE_LOCKED`): a
+    /// long write, or an application holding the file with `locking_mode=EXCLUSIVE`.
+    Locked,
+    /// A killed process left a journal to roll back, or a WAL whose index must be rebuilt,
+    /// and this connection may not write (`SQLITE_READONLY_ROLLBACK`,
+    /// `SQLITE_READONLY_RECOVERY`, `SQLITE_BUSY_RECOVERY`): the next connection that can
+    /// write the database does it.
+    RecoveryPending,
+    /// The file, its journal or its shared-memory file cannot be opened or written for lack of
+    /// permission (`SQLITE_CANTOPEN`, `SQLITE_PERM`, `SQLITE_READONLY_*`).
+    AccessDenied,
+    /// The file is not a SQLite database: it does not start with SQLite's header string.
+    NotADatabase,
+    /// The check ran past its time budget and was interrupted (`SQLITE_INTERRUPT`).
+    TimedOut,
+    /// The operating system failed a read (`SQLITE_IOERR`): a bad disk, a file removed
+    /// under SQLite, a network file system gone.
+    Io,
+    /// An answer this version does not classify (out of memory, a misuse, a new code).
+    Unknown,
+}
+
+impl Obstacle {
+    /// What stands in the way, and what would clear it, in a sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Obstacle::Locked => {
+                "another connection holds the database locked (a long write, or an application using locking_mode=EXCLUSIVE); try again when it lets go"
+            }
+            Obstacle::RecoveryPending => {
+                "a process that was killed left a journal (or WAL) that SQLite must roll back first, and this connection may not write the database or its directory; the next connection that can write rolls it back (the application, or migrate run by a user who can write the file and its directory)"
+            }
+            Obstacle::AccessDenied => {
+                "the database, its journal or its -shm file cannot be opened or written by this user; check the permissions of the file and its directory"
+            }
+            Obstacle::NotADatabase => "the file does not start with SQLite's header string",
+            Obstacle::TimedOut => "the check ran past its time budget and was stopped",
+            Obstacle::Io => {
+                "the operating system failed a read (a bad disk, or the file removed or unmounted)"
+            }
+            Obstacle::Unknown => "SQLite gave an answer this version does not classify",
+        }
+    }
+}
+
+impl std::fmt::Display for Obstacle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Obstacle::Locked => "locked",
+            Obstacle::RecoveryPending => "recovery pending",
+            Obstacle::AccessDenied => "access denied",
+            Obstacle::NotADatabase => "not a database",
+            Obstacle::TimedOut => "timed out",
+            Obstacle::Io => "I/O error",
+            Obstacle::Unknown => "no answer",
+        })
+    }
+}
