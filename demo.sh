@@ -3,13 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+target="${CARGO_TARGET_DIR:-target}"
 db=target/demo/app.db
 rm -rf target/demo && mkdir -p target/demo
-# Built once, with cargo's progress shown (the first build takes a few minutes).
+# Built once, with cargo's progress shown (the first build takes a few minutes). Two builds:
+# naming `--example` makes cargo build only that example, not the CLI's binary.
 echo "== building the migrate CLI and the demo's seeding example"
-cargo build -p migrate-cli -p migrate-tests --example seed_demo
-migrate() { target/debug/migrate --db "$db" "$@"; }
-seed() { target/debug/examples/seed_demo "$db" "$@"; }
+cargo build -p migrate-cli --bin migrate
+cargo build -p migrate-tests --example seed_demo
+migrate() { "$target/debug/migrate" --db "$db" "$@"; }
+seed() { "$target/debug/examples/seed_demo" "$db" "$@"; }
 
 echo "== status of a new database";       migrate status
 echo; echo "== plan up to version 2";      migrate plan --to 2
@@ -33,6 +36,6 @@ echo "-- edited" >> target/demo/migrations/0002_create_projects.up.sql
 set +e; migrate --migrations target/demo/migrations up; code=$?; set -e
 echo "exit code: $code"
 echo; echo "== a goose migration set is read as goose wrote it (and a database goose migrated is adopted: docs/adopting.md)"
-target/debug/migrate --db target/demo/goose.db --migrations tests/fixtures/formats/goose up
+"$target/debug/migrate" --db target/demo/goose.db --migrations tests/fixtures/formats/goose up
 echo; echo "== where every setting came from"
 migrate config

@@ -16,32 +16,58 @@ pub struct Cli {
 }
 
 /// The options every command takes; listed under their own heading, after each command's own.
+/// Help names each option's environment variable without its value (`[env: MIGRATE_JSON]`):
+/// clap would print an unset one as `[env: MIGRATE_JSON=]`, which reads as set to empty.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The database file [env: MIGRATE_DB, else DATABASE_URL as sqlite:PATH, else `db` in migrate.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// The migrations directory [default: ./migrations]
-    #[arg(long, global = true, value_name = "DIR", env = "MIGRATE_MIGRATIONS")]
+    /// The migrations directory [default: `migrations` in migrate.toml, else ./migrations]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "MIGRATE_MIGRATIONS",
+        hide_env_values = true
+    )]
     pub migrations: Option<PathBuf>,
-    /// Where backups live [default: <db file>.backups beside the database]
-    #[arg(long, global = true, value_name = "DIR", env = "MIGRATE_BACKUP_DIR")]
+    /// Where backups live [default: `backup_dir` in migrate.toml, else <db file>.backups beside the database]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "MIGRATE_BACKUP_DIR",
+        hide_env_values = true
+    )]
     pub backup_dir: Option<PathBuf>,
     /// A configuration file [default: ./migrate.toml, if present]
-    #[arg(long, global = true, value_name = "FILE", env = "MIGRATE_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "MIGRATE_CONFIG",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
-    #[arg(long, global = true, env = "MIGRATE_JSON", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, global = true, env = "MIGRATE_JSON", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub json: bool,
-    /// Seconds to wait for another run's lock [default: 60]
-    #[arg(long, global = true, value_name = "SECS", env = "MIGRATE_LOCK_TIMEOUT")]
+    /// Seconds to wait for another run's lock and SQLite's write lock [default: `lock_timeout` in migrate.toml, else 60]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        env = "MIGRATE_LOCK_TIMEOUT",
+        hide_env_values = true
+    )]
     pub lock_timeout: Option<f64>,
     /// Print only errors
-    #[arg(short, long, global = true, conflicts_with = "verbose", env = "MIGRATE_QUIET", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(short, long, global = true, conflicts_with = "verbose", env = "MIGRATE_QUIET", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub quiet: bool,
     /// Print more detail
-    #[arg(short, long, global = true, env = "MIGRATE_VERBOSE", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(short, long, global = true, env = "MIGRATE_VERBOSE", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub verbose: bool,
 }
 
@@ -114,7 +140,7 @@ pub enum Command {
     },
     /// After review, record the current schema as the expected one (ends schema-drift refusals)
     AcceptDrift,
-    /// Check the database's integrity: header, pages, indexes, constraints, foreign keys (exit 6 on findings)
+    /// Check the database's integrity: pages, indexes, constraints, foreign keys (exit 6 on findings; 3, 2 or 1 when SQLite could not check: locked, recovery pending or unreadable)
     Check {
         /// integrity_check (indexes against their tables too) instead of quick_check
         #[arg(long)]

@@ -62,10 +62,10 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         let first = text.lines().next().unwrap_or_default();
         let message = first.trim_start_matches("error: ").to_owned();
         let doc = error::CliError::Usage(message).to_json();
-        println!(
-            "{}",
+        output::stdout(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&doc).expect("errors serialize")
-        );
+        ));
     }
     let _ = e.print();
     ExitCode::from(error::code::USAGE)

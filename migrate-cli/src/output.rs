@@ -1,4 +1,11 @@
 //! Printing results: text for people on stdout, or one JSON document with `--json`.
+//!
+//! Every byte the CLI writes goes through [`stdout`] and [`stderr`]: a reader that closed its
+//! end (`migrate --json backup list | head -1`) ends the output quietly. The command still
+//! finishes its work (a migration is never cut short because nobody reads its report) and exits
+//! with its own code; there is no panic and no death by SIGPIPE.
+
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -56,19 +63,19 @@ impl Output {
     /// as `check` and `repair` do); see [`document`].
     pub fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         if self.json {
-            println!(
-                "{}",
+            stdout(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&document(value)).expect("results serialize")
-            );
+            ));
         } else if !self.quiet {
-            print!("{}", text());
+            stdout(&text());
         }
     }
 
     /// A line of log on stderr (stdout stays the result), unless `-q`.
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            stderr(&format!("{message}\n"));
         }
     }
 
@@ -79,12 +86,12 @@ impl Output {
             return;
         }
         if self.json {
-            println!(
-                "{}",
+            stdout(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&error.to_json()).expect("errors serialize")
-            );
+            ));
         }
-        eprintln!("error: {error}");
+        stderr(&format!("error: {error}\n"));
     }
 }
 
@@ -107,4 +114,16 @@ pub fn document<T: Serialize>(value: &T) -> serde_json::Value {
     );
     out.extend(fields.into_iter().filter(|(k, _)| k != "ok"));
     serde_json::Value::Object(out)
+}
+
+/// Writes `text` to standard output; a closed pipe (or any failed write) is ignored.
+pub fn stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes `text` to standard error; a closed pipe (or any failed write) is ignored.
+pub fn stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }

@@ -59,7 +59,7 @@ impl Shown {
                     }
                     *last = Instant::now();
                 }
-                eprintln!("[{}] {}", clock(), describe(event));
+                crate::output::stderr(&format!("[{}] {}\n", clock(), describe(event)));
             }
         }
     }
@@ -106,11 +106,26 @@ impl Drop for Display {
     }
 }
 
+/// A timeout for people: `1 s`, `2.5 s`, `60 s`.
+fn seconds(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
 /// An event for people.
 fn describe(event: &Progress) -> String {
     match event {
-        Progress::WaitingForLock { holder, waited } => format!(
-            "waiting {:.0} s for the migration lock, held by {}",
+        Progress::WaitingForLock {
+            holder,
+            waited,
+            timeout,
+        } => format!(
+            "waiting for the migration lock (up to {}, {:.1} s so far), held by {}",
+            seconds(*timeout),
             waited.as_secs_f64(),
             holder.as_deref().unwrap_or("another process")
         ),

@@ -292,7 +292,10 @@ pub struct AttemptRow {
     pub versions: Vec<Version>,
     /// The error, when it failed.
     pub error: Option<String>,
-    /// How long it took.
+    /// From the attempt's start (before the lock) to its record: for a success, the row is
+    /// written inside the run's last transaction, so this ends just before that COMMIT (the
+    /// run's report, [`crate::RunReport::duration_ms`], also counts the COMMIT, rotation and
+    /// the audit line).
     pub duration_ms: Option<i64>,
     /// The backup taken before it, if any.
     pub backup_id: Option<String>,

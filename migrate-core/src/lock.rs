@@ -10,8 +10,9 @@
 //!
 //! The lock is `flock`-style (`std::fs::File::lock`), so the kernel releases it when the holder
 //! exits or is killed: a crashed run never leaves a stale lock. The holder writes its pid, host
-//! and start time into the file so that a waiter that times out can say who holds it. The file
-//! itself is left in place: deleting it would let two processes lock two different files.
+//! and start time into the file so that a waiter that times out can say who holds it, and
+//! empties it when it lets go. The file itself is left in place: deleting it would let two
+//! processes lock two different files.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -129,7 +130,10 @@ fn read_holder(file: &mut File) -> String {
 }
 
 impl Drop for MigrationLock {
+    /// The file names a holder only while one holds it: emptied, then unlocked. (A process
+    /// that is killed leaves its name until the next holder writes its own.)
     fn drop(&mut self) {
+        let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
 }
@@ -151,6 +155,11 @@ mod tests {
             "{message}"
         );
         drop(first);
+        // Released: the file no longer names anyone.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("app.db.migrate-lock")).unwrap(),
+            ""
+        );
         MigrationLock::acquire(&db, Duration::ZERO).unwrap();
     }
 }

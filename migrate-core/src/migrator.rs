@@ -496,6 +496,7 @@ impl Migrator {
             None => (DbState::empty(), None),
         };
         let mut status = status::status(&self.migrations, state);
+        status.database_exists = db.as_ref().is_file();
         status.migrated_by = peer.map(|peer| status::MigratedBy {
             peer,
             table: peer.table(),

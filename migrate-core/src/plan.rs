@@ -251,6 +251,8 @@ fn plan_down(
                 "a revert by steps reverts at least 1 migration".to_owned(),
             ));
         }
+        // Nothing applied, nothing to revert: like `up` with nothing pending, not an error.
+        DownTarget::Steps(_) if newest_first.is_empty() => 0,
         DownTarget::Steps(n) => {
             let n = n as usize;
             if n > newest_first.len() {
@@ -500,6 +502,15 @@ mod tests {
         assert_eq!(p.to, None);
         let p = run(&s, &a, Request::Down(DownTarget::Steps(2))).unwrap();
         assert_eq!(step_versions(&p), [4, 3]);
+    }
+
+    #[test]
+    fn down_with_nothing_applied_has_nothing_to_do() {
+        let s = set(&[1, 2]);
+        for steps in [1, 5] {
+            let p = run(&s, &[], Request::Down(DownTarget::Steps(steps))).unwrap();
+            assert!(p.steps.is_empty());
+        }
     }
 
     #[test]

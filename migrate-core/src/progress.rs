@@ -19,6 +19,8 @@ pub enum Progress {
         holder: Option<String>,
         /// How long this run has waited so far.
         waited: Duration,
+        /// How long it waits at most (the lock timeout).
+        timeout: Duration,
     },
     /// The pre-flight integrity check and the pre-run backup, side by side.
     CheckingAndBackingUp,

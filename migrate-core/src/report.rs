@@ -15,7 +15,7 @@ pub struct StepReport {
     pub version: Version,
     /// Its name.
     pub name: String,
-    /// How long its script (and verification) took.
+    /// How long its script and its verify queries took.
     pub duration_ms: u64,
     /// When it finished, applied (up) or reverted (down) (RFC 3339, UTC).
     pub finished_at: String,
@@ -165,7 +165,9 @@ pub struct RunReport {
     pub attempt_id: Option<i64>,
     /// The pre-run backup, when one was taken.
     pub backup_id: Option<String>,
-    /// The whole run's duration.
+    /// The whole run, from its start (before the lock) to its end: lock, checks, backup,
+    /// migrations, COMMIT, rotation and the audit line. (`_migrate_attempts.duration_ms` ends at
+    /// the record, written before the COMMIT; each step's own time is in `steps`.)
     pub duration_ms: u64,
     /// The state the run left the database in.
     pub database: DatabaseState,

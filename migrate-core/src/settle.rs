@@ -159,7 +159,9 @@ fn due(db: &Path) -> Result<Option<Leftover>, Error> {
     use rusqlite::ffi;
     Ok(match err.extended_code {
         ffi::SQLITE_READONLY_ROLLBACK => Some(Leftover::Journal),
-        ffi::SQLITE_READONLY_RECOVERY | ffi::SQLITE_READONLY_CANTINIT => Some(Leftover::Wal),
+        ffi::SQLITE_READONLY_RECOVERY | ffi::SQLITE_READONLY_CANTINIT | ffi::SQLITE_PROTOCOL => {
+            Some(Leftover::Wal)
+        }
         // A lock, damage, a permission: the reader's to report; nothing to finish here.
         _ => None,
     })

@@ -10,6 +10,9 @@ use crate::state::DbState;
 /// Where a database stands relative to the migrations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
+    /// Whether the database file exists. A status of a file that does not exist yet creates
+    /// nothing and lists every migration as pending (what `up` would apply to the new file).
+    pub database_exists: bool,
     /// The highest applied version.
     pub current_version: Option<Version>,
     /// The highest available version.
@@ -81,6 +84,7 @@ pub(crate) fn status(migrations: &Migrations, state: DbState) -> Status {
         .map(|m| Named::new(m.version(), m.name()))
         .collect();
     Status {
+        database_exists: true,
         current_version: plan::current_version(&state.applied),
         latest_version: migrations.latest(),
         pending,

@@ -77,7 +77,7 @@ fn consistent_under_a_writer(journal_mode: &str) {
     assert!(steps > 1, "the copy ran in several steps, with progress");
     backup::verify(&backup_dir(&s), &manifest.id, 2).unwrap();
     let copy = s.dir.path().join("copy.db");
-    backup::restore_to(&copy, &backup_dir(&s), &manifest.id).unwrap();
+    backup::restore_to(&copy, &backup_dir(&s), &manifest.id, Some(&s.db())).unwrap();
     let copy = rusqlite::Connection::open(&copy).unwrap();
     let left = count(&copy, "SELECT count(*) FROM left");
     assert_eq!(

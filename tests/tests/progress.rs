@@ -87,11 +87,15 @@ fn waiting_for_the_lock_names_its_holder() {
     let waiting: Vec<&str> = run
         .stderr
         .lines()
-        .filter(|l| l.contains("for the migration lock, held by pid "))
+        .filter(|l| l.contains("so far), held by pid "))
         .collect();
-    // Told at once, and again after a second.
+    // Told at once, and again after a second, each time with the limit.
     assert_eq!(waiting.len(), 2, "{}", run.stderr);
-    assert!(waiting[0].contains("] waiting 0 s"), "{}", run.stderr);
+    assert!(
+        waiting[0].contains("] waiting for the migration lock (up to 1.5 s, 0.0 s so far)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

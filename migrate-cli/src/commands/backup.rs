@@ -1,7 +1,5 @@
 //! `migrate backup create|list|verify|prune`.
 
-use std::io::Write;
-
 use migrate_core::backup::{self, Compression, CreateOptions, Manifest, Reason, Retention};
 use serde::Serialize;
 
@@ -30,18 +28,17 @@ pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), Cl
             let show = out.progress_visible();
             let mut progress = |p: backup::Progress| {
                 if show && p.total > 0 {
-                    eprint!(
+                    crate::output::stderr(&format!(
                         "\rcopying {} of {} pages ({}%)",
                         p.copied,
                         p.total,
                         p.copied * 100 / p.total
-                    );
-                    let _ = std::io::stderr().flush();
+                    ));
                 }
             };
             let manifest = backup::create(&db, &dir, &options, &mut progress);
             if show {
-                eprintln!();
+                crate::output::stderr("\n");
             }
             let manifest = manifest?;
             out.print(&manifest, || {

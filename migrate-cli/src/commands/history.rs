@@ -34,7 +34,7 @@ pub fn run(g: &Settings, out: &Output, limit: Option<u32>) -> Result<(), CliErro
                     .collect::<Vec<_>>()
                     .join(",");
                 text.push_str(&format!(
-                    "#{} {} {} at {}: {} -> {} [{}] {} ms, pid {} on {}\n",
+                    "#{} {} {} at {}: {} -> {} [{}] {} ms from start to record, pid {} on {}\n",
                     a.id,
                     a.command,
                     a.outcome,

@@ -45,17 +45,22 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Config => config::run(g, out),
         Command::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut command, "migrate", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "migrate", &mut script);
+            crate::output::stdout(&String::from_utf8_lossy(&script));
             Ok(())
         }
         Command::Man => {
             let command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
             clap_mangen::Man::new(command)
-                .render(&mut std::io::stdout())
+                .render(&mut page)
                 .map_err(|source| CliError::Io {
                     path: "stdout".into(),
                     source,
-                })
+                })?;
+            crate::output::stdout(&String::from_utf8_lossy(&page));
+            Ok(())
         }
         Command::Adopt { from, force } => adopt::run(g, out, from.as_deref(), schema_check(*force)),
         Command::Verify => verify::run(g, out),

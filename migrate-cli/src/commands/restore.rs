@@ -4,7 +4,7 @@
 //! database and the backup; off a terminal it needs `--yes`. The state it replaces is backed up
 //! first (`pre-restore`) unless `--no-backup`. A restore `--to` a new file replaces nothing.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use migrate_core::backup::{self, Current};
@@ -37,7 +37,7 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     let dir = context::backup_dir(g, &db);
     let timeout = context::lock_timeout(g)?;
     if let Some(to) = asked.to {
-        let report = backup::restore_to(to, &dir, asked.id)?;
+        let report = backup::restore_to(to, &dir, asked.id, Some(&db))?;
         out.print(&report, || {
             format!(
                 "restored backup {} into {} ({} bytes, verified, in {} ms)\n",
@@ -126,10 +126,9 @@ fn confirm(
             "restoring {backup} replaces {what}: pass --yes to confirm (nobody can be asked off a terminal)"
         )));
     }
-    eprint!(
+    crate::output::stderr(&format!(
         "This replaces {what} with {backup}.\nEvery change committed since that backup is replaced (the current state is backed up first unless --no-backup).\nType yes to restore: "
-    );
-    let _ = std::io::stderr().flush();
+    ));
     let mut answer = String::new();
     std::io::stdin()
         .lock()

@@ -85,7 +85,7 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
         };
         for step in &report.steps {
             text.push_str(&format!(
-                "{verb} {} {} ({} ms)\n",
+                "{verb} {} {} (its script and verify queries: {} ms)\n",
                 step.version, step.name, step.duration_ms
             ));
         }
@@ -95,8 +95,10 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
                 version_text(report.to_version)
             ));
         } else {
+            // Two spans, each named: the migrations' own work, and the whole run.
+            let migrations: u64 = report.steps.iter().map(|s| s.duration_ms).sum();
             text.push_str(&format!(
-                "the database is at version {} ({} migration(s) {verb} in {} ms)\n",
+                "the database is at version {}: {} migration(s) {verb} in {migrations} ms; the whole run took {} ms (lock, checks, backup, migrations, commit, record)\n",
                 version_text(report.to_version),
                 report.steps.len(),
                 report.duration_ms

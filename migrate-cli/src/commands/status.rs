@@ -28,11 +28,18 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         format_from: &read.reason,
     };
     out.print(&doc, || {
-        let mut text = format!(
+        let mut text = String::new();
+        if !status.database_exists {
+            text.push_str(&format!(
+                "database: {} does not exist yet (`up` creates it; nothing was created)\n",
+                db.display()
+            ));
+        }
+        text.push_str(&format!(
             "current version: {} (latest available: {})\n",
             version_text(status.current_version),
             version_text(status.latest_version)
-        );
+        ));
         text.push_str(&format!(
             "migrations: {} format ({})\n",
             read.format, read.reason

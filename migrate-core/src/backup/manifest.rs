@@ -23,6 +23,14 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Whether a backup taken for this reason holds the database as it was, and so may be
+    /// `latest`: every reason but [`Reason::PreRestore`], whose copy holds the state a restore
+    /// by hand replaced (restorable by its id, never by `latest`: a second `restore latest`
+    /// would otherwise undo the first).
+    pub fn may_be_latest(self) -> bool {
+        self != Reason::PreRestore
+    }
+
     /// The reason as it appears in ids and manifests.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -245,12 +245,19 @@ pub(crate) fn restore_locked(
     }))
 }
 
-/// Restores the backup `id` into a new file at `to`, leaving every existing database alone.
+/// Restores the backup `id` into a new file at `to`, leaving every existing database alone. A
+/// restored database is a database: it gets the mode of `like` (the database the backups are
+/// of) when that exists, else 0644; backups themselves stay 0600.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidRequest`] when `to` exists; as [`restore`] otherwise.
-pub fn restore_to(to: &Path, dir: &Path, id: &str) -> Result<RestoreReport, Error> {
+pub fn restore_to(
+    to: &Path,
+    dir: &Path,
+    id: &str,
+    like: Option<&Path>,
+) -> Result<RestoreReport, Error> {
     let started = Instant::now();
     if to.exists() {
         return Err(Error::TargetExists {
@@ -260,6 +267,19 @@ pub fn restore_to(to: &Path, dir: &Path, id: &str) -> Result<RestoreReport, Erro
     }
     let manifest = store::find(dir, id)?;
     let image = verify::stage(dir, &manifest, &store::temp_path(to), Depth::Quick)?;
+    let mode = like
+        .and_then(|db| std::fs::metadata(db).ok())
+        .map_or(0o644, |m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+        });
+    std::fs::set_permissions(
+        image.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(mode),
+    )
+    .map_err(|source| Error::Io {
+        path: image.path().to_path_buf(),
+        source,
+    })?;
     image.publish(to)?;
     Ok(RestoreReport {
         id: manifest.id,

@@ -84,7 +84,9 @@ fn scan(dir: &Path) -> Result<(Vec<Manifest>, Vec<Rejected>), Error> {
     Ok((manifests, rejected))
 }
 
-/// The backup named `id`, or the newest for `latest`.
+/// The backup named `id`, or for `latest` the newest backup of the database as it was
+/// (pre-migrate, manual or scheduled; never a pre-restore copy, see
+/// [`crate::backup::Reason::may_be_latest`]).
 ///
 /// # Errors
 ///
@@ -97,8 +99,15 @@ pub fn find(dir: &Path, id: &str) -> Result<Manifest, Error> {
     };
     if id == "latest" {
         return list(dir)?
-            .pop()
-            .ok_or_else(|| missing(format!("there is no backup in {}", dir.display())));
+            .into_iter()
+            .rev()
+            .find(|m| m.reason.may_be_latest())
+            .ok_or_else(|| {
+                missing(format!(
+                    "there is no backup in {} but pre-restore copies (restore one by its id)",
+                    dir.display()
+                ))
+            });
     }
     if !is_valid_id(id) {
         return Err(missing(format!(

@@ -48,6 +48,9 @@ pub(crate) fn classify(e: &rusqlite::Error) -> Stop {
         | ffi::SQLITE_BUSY_RECOVERY => Obstacle::RecoveryPending,
         code => match code & 0xff {
             ffi::SQLITE_CORRUPT | ffi::SQLITE_NOTADB => return Stop::Damage,
+            // A read-only connection that cannot get a consistent WAL index: the index a
+            // killed writer left must be rebuilt, which takes a connection that can write.
+            ffi::SQLITE_PROTOCOL => Obstacle::RecoveryPending,
             ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Obstacle::Locked,
             ffi::SQLITE_READONLY | ffi::SQLITE_CANTOPEN | ffi::SQLITE_PERM | ffi::SQLITE_AUTH => {
                 Obstacle::AccessDenied

@@ -30,8 +30,9 @@ pub enum Obstacle {
     Locked,
     /// A killed process left a journal to roll back, or a WAL whose index must be rebuilt,
     /// and this connection may not write (`SQLITE_READONLY_ROLLBACK`,
-    /// `SQLITE_READONLY_RECOVERY`, `SQLITE_BUSY_RECOVERY`): the next connection that can
-    /// write the database does it.
+    /// `SQLITE_READONLY_RECOVERY`, `SQLITE_READONLY_CANTINIT`, `SQLITE_BUSY_RECOVERY`, and
+    /// `SQLITE_PROTOCOL`: a WAL index a read-only connection cannot make consistent): the next
+    /// connection that can write the database does it.
     RecoveryPending,
     /// The file, its journal or its shared-memory file cannot be opened or written for lack of
     /// permission (`SQLITE_CANTOPEN`, `SQLITE_PERM`, `SQLITE_READONLY_*`).

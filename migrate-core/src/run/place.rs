@@ -57,7 +57,11 @@ impl<'a> Place<'a> {
             Place::File { db, .. } => {
                 MigrationLock::acquire_reporting(db, timeout, &mut |holder, waited| {
                     crate::progress::report(progress, || {
-                        crate::progress::Progress::WaitingForLock { holder, waited }
+                        crate::progress::Progress::WaitingForLock {
+                            holder,
+                            waited,
+                            timeout,
+                        }
                     });
                 })
                 .map(Some)

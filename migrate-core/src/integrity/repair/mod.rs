@@ -440,12 +440,17 @@ fn rows_only_in_index(conn: &Connection, index: &str) -> Result<Vec<i64>, Error>
 /// The newest backup in `dir` whose checksum and quick check pass, staged for reading.
 fn latest_verified(dir: &Path) -> Option<(backup::Manifest, VerifiedImage)> {
     let manifests = backup::list(dir).ok()?;
-    manifests.into_iter().rev().find_map(|m| {
-        let stage = dir.join(format!(".{}.repair.tmp", m.id));
-        backup::stage(dir, &m, &stage, Depth::Quick)
-            .ok()
-            .map(|image| (m, image))
-    })
+    // The database as it was: never the state a restore by hand replaced.
+    manifests
+        .into_iter()
+        .rev()
+        .filter(|m| m.reason.may_be_latest())
+        .find_map(|m| {
+            let stage = dir.join(format!(".{}.repair.tmp", m.id));
+            backup::stage(dir, &m, &stage, Depth::Quick)
+                .ok()
+                .map(|image| (m, image))
+        })
 }
 
 /// The tables a rebuild copied out of b-trees the check found damaged (every table copied,
