@@ -26,6 +26,7 @@ fn child(op: &str, rest: &[String]) {
         compression,
         reason: Reason::Manual,
         busy_timeout: Duration::from_secs(60),
+        ..CreateOptions::default()
     };
     let start = Instant::now();
     match op {

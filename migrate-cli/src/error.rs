@@ -28,6 +28,13 @@ impl From<Error> for CliError {
     }
 }
 
+/// The safety crate's errors are the library's, variant for variant.
+impl From<migrate_core::guard::Error> for CliError {
+    fn from(e: migrate_core::guard::Error) -> Self {
+        CliError::Core(e.into())
+    }
+}
+
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

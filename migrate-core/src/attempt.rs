@@ -12,15 +12,15 @@ use std::time::Instant;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::apply::{self, Journal};
-use crate::clock;
 pub use crate::command::Command;
 use crate::history::{self, AttemptRecord, Outcome};
-use crate::holder::Holder;
 use crate::marker::RunMarker;
 use crate::migration::Version;
 use crate::plan::{Direction, Plan};
 use crate::report::{DatabaseState, Failure, StepReport};
 use crate::schema;
+use belay_guard::vocab::clock;
+use belay_guard::vocab::holder::Holder;
 
 impl From<Direction> for Command {
     fn from(direction: Direction) -> Self {
@@ -179,7 +179,7 @@ impl Attempt {
         state: &DatabaseState,
         timeout: std::time::Duration,
     ) -> Option<i64> {
-        if let Ok(conn) = crate::db::open(db, timeout) {
+        if let Ok(conn) = belay_guard::database::db::open(db, timeout) {
             let at = crate::state::DbState::read(&conn, history::DownScripts::Skip)
                 .ok()
                 .and_then(|s| crate::plan::current_version(&s.applied));

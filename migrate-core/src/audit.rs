@@ -2,27 +2,22 @@
 //!
 //! It lives beside the backups, outside the database, so a restore (which brings back the
 //! database's own `_migrate_attempts` as it was before the run) does not erase the record of
-//! the run that restored it. Lines are appended with `O_APPEND` and synced; the file is
-//! created with mode 0600 like the backups.
+//! the run that restored it. The file is the safety crate's journal
+//! (`belay_guard::files::journal`: appended with `O_APPEND`, synced, mode 0600); what a line
+//! of an attempt holds is this module's [`Entry`].
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
+use belay_guard::files::journal;
+
 use crate::Error;
-use crate::durable;
 use crate::history::AttemptRecord;
 use crate::migration::Version;
 use crate::report::DatabaseState;
 
-/// The journal's file name in the backup directory.
-pub const FILE: &str = "audit.jsonl";
-
-/// The journal of the backups in `dir`.
-pub fn path(dir: &Path) -> PathBuf {
-    dir.join(FILE)
-}
+pub use belay_guard::files::journal::{FILE, path};
 
 /// One line of the journal.
 #[derive(Debug, Clone, Serialize)]
@@ -66,57 +61,21 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// Checks, before a run writes anything, that the journal in `dir` can be appended to safely:
-/// the directory (where it exists) and the journal (where it exists) are the running user's
-/// own, not links, and the directory is writable by nobody else (see `owned`). A run that could
-/// not record itself safely does not start.
-///
-/// # Errors
-///
-/// [`Error::UnsafePath`] naming what is wrong.
+/// Whether the journal can be appended to safely (see `belay_guard::files::journal::ready`).
 pub(crate) fn ready(dir: &Path) -> Result<(), Error> {
-    if std::fs::symlink_metadata(dir).is_err() {
-        return Ok(());
-    }
-    crate::owned::check_dir(dir)?;
-    let path = path(dir);
-    // Where it exists, it must open as `append` will: `owned::open_file` refuses a link.
-    match std::fs::symlink_metadata(&path) {
-        Err(_) => Ok(()),
-        Ok(_) => crate::owned::open_file(&path, std::fs::OpenOptions::new().read(true)).map(drop),
-    }
+    Ok(journal::ready(dir)?)
 }
 
-/// Appends `entry` to the journal in `dir`, creating both if needed, and syncs it.
+/// Appends `entry` to the journal in `dir`, synced.
 pub(crate) fn append(dir: &Path, entry: &Entry<'_>) -> Result<(), Error> {
-    durable::create_dir(dir)?;
-    let path = path(dir);
-    let io = |source| Error::Io {
-        path: path.clone(),
-        source,
-    };
-    // Never through a link, only a regular file of ours (see `owned`).
-    let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        crate::owned::open_file(
-            &path,
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600),
-        )?
-    };
-    let mut line = serde_json::to_string(entry).map_err(|e| io(std::io::Error::other(e)))?;
-    line.push('\n');
-    file.write_all(line.as_bytes()).map_err(io)?;
-    file.sync_data().map_err(io)
+    Ok(journal::append(dir, entry)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::history::Outcome;
-    use crate::holder::Holder;
+    use belay_guard::vocab::holder::Holder;
 
     #[test]
     fn entries_are_appended_one_json_line_each() {

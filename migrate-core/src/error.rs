@@ -140,13 +140,13 @@ pub enum Error {
 
     /// SQLite could not be asked: the database is locked by another connection, needs a
     /// recovery this process may not run, cannot be read by this user, is not a database, or
-    /// the read failed. Not damage (see [`crate::integrity::Obstacle`]); nothing was changed.
+    /// the read failed. Not damage (see [`belay_guard::integrity::Obstacle`]); nothing was changed.
     #[error("cannot read {}: {obstacle}: {reason}", path.display())]
     Unavailable {
         /// The database.
         path: PathBuf,
         /// What stood in the way.
-        obstacle: crate::integrity::Obstacle,
+        obstacle: belay_guard::integrity::Obstacle,
         /// What was being done, and SQLite's answer or what will clear it.
         reason: String,
     },
@@ -251,7 +251,7 @@ pub enum Error {
     #[error("an interrupted run ({run}) left the database part-way, and restoring its pre-run backup {backup} from {} failed: {reason}. Restore it by hand", dir.display())]
     RecoveryFailed {
         /// The interrupted run's process, host and start time.
-        run: Box<crate::holder::Holder>,
+        run: Box<belay_guard::vocab::holder::Holder>,
         /// The backup to restore by hand.
         backup: String,
         /// Where it is.
@@ -266,7 +266,7 @@ pub enum Error {
     #[error("an interrupted run ({run}) stopped while {during}; the database may be part-way at version {}. Its pre-run backup {backup} (in {}) would undo that, but restoring it would also discard anything committed since the run stopped, and nothing proves nobody did: nothing was restored or discarded. Check the database; then either accept losing the later commits and restore the backup by hand, or finish the migration's work by hand and remove {} to let runs continue", crate::version::version_text(*version), dir.display(), marker.display())]
     RecoveryRefused {
         /// Who ran it.
-        run: Box<crate::holder::Holder>,
+        run: Box<belay_guard::vocab::holder::Holder>,
         /// What it was doing.
         during: String,
         /// The highest applied version now.
@@ -294,7 +294,7 @@ pub enum Error {
     #[error("the database is damaged ({} problem(s) found by quick_check); nothing was changed. First: {}", report.damage, report.findings.first().map(ToString::to_string).unwrap_or_default())]
     Corrupt {
         /// The integrity report.
-        report: Box<crate::integrity::report::Report>,
+        report: Box<belay_guard::integrity::Report>,
     },
 
     /// A backup is missing, unreadable, or does not match its manifest.
@@ -356,6 +356,54 @@ impl Error {
 impl std::fmt::Debug for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// The safety crate's errors are this crate's, variant for variant: a caller matches one enum
+/// whichever layer failed.
+impl From<belay_guard::Error> for Error {
+    fn from(e: belay_guard::Error) -> Self {
+        use belay_guard::Error as G;
+        match e {
+            G::UnsafePath { path, reason } => Error::UnsafePath { path, reason },
+            G::InvalidDatabase { path, reason } => Error::InvalidDatabase { path, reason },
+            G::NoDatabase { path } => Error::NoDatabase { path },
+            G::NoSuchBackup { dir, id, reason } => Error::NoSuchBackup { dir, id, reason },
+            G::NoSuchTable { path, table } => Error::NoSuchTable { path, table },
+            G::TargetExists { path, reason } => Error::TargetExists { path, reason },
+            G::RepairStep { reason } => Error::RepairStep { reason },
+            G::Internal { reason } => Error::Internal { reason },
+            G::InvalidRequest { reason } => Error::InvalidRequest { reason },
+            G::LockTimeout {
+                path,
+                waited,
+                holder,
+            } => Error::LockTimeout {
+                path,
+                waited,
+                holder,
+            },
+            G::Unavailable {
+                path,
+                obstacle,
+                reason,
+            } => Error::Unavailable {
+                path,
+                obstacle,
+                reason,
+            },
+            G::BackupCorrupt { path, reason } => Error::BackupCorrupt { path, reason },
+            G::TableRestoreRefused { table, reason } => {
+                Error::TableRestoreRefused { table, reason }
+            }
+            G::Sqlite { context, source } => Error::Sqlite { context, source },
+            G::Io { path, source } => Error::Io { path, source },
+            // The safety crate's error is non-exhaustive: a variant of a later version is said
+            // as it is.
+            other => Error::Internal {
+                reason: other.to_string(),
+            },
+        }
     }
 }
 

@@ -16,11 +16,11 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::error::SqliteContext;
-use crate::holder::Holder;
 use crate::migration::Version;
 use crate::plan::{AppliedMigration, Step};
 use crate::schema::Fingerprint;
 use crate::schema_diff::Objects;
+use belay_guard::vocab::holder::Holder;
 
 /// Creates both tables if they do not exist.
 pub(crate) const CREATE: &str = "
@@ -81,6 +81,24 @@ pub fn exists(conn: &Connection) -> Result<bool, Error> {
             context: "reading the database schema".to_owned(),
             source,
         }),
+    }
+}
+
+/// The highest applied version, read on `conn` (a backup's snapshot records it in its
+/// manifest); `None` before the first migration, or where no history exists.
+///
+/// # Errors
+///
+/// SQLite's error when the history cannot be read.
+pub fn current_version(conn: &Connection) -> rusqlite::Result<Option<Version>> {
+    match conn.prepare_cached("SELECT max(version) FROM _migrate_history") {
+        Ok(mut stmt) => stmt.query_row([], |r| r.get(0)),
+        Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+            if message.starts_with("no such table") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -411,7 +429,7 @@ pub fn read_attempts(
     limit: Option<u32>,
     busy_timeout: Duration,
 ) -> Result<Vec<AttemptRow>, Error> {
-    let Some(conn) = crate::db::open_read_only(db, busy_timeout)? else {
+    let Some(conn) = belay_guard::database::db::open_read_only(db, busy_timeout)? else {
         return Ok(Vec::new());
     };
     let read = || match exists(&conn)? {
@@ -420,7 +438,9 @@ pub fn read_attempts(
     };
     read().map_err(|e| match e {
         // A lock or a pending recovery is said as such, never as a failed read.
-        Error::Sqlite { context, source } => crate::settle::unreadable(db, source, &context),
+        Error::Sqlite { context, source } => {
+            belay_guard::database::settle::unreadable(db, source, &context).into()
+        }
         other => other,
     })
 }

@@ -17,33 +17,26 @@
 //! ```
 #![warn(missing_docs)]
 
+mod account;
 mod adopt;
 mod apply;
 mod attempt;
 pub mod audit;
 pub mod backup;
 pub mod checksum;
-mod clock;
 mod command;
 mod connect;
-mod db;
 mod direction;
 mod directive;
 mod drift;
-mod durable;
 mod error;
-mod fence;
 mod filename;
-mod foreign_keys;
 pub mod format;
 pub mod history;
-mod holder;
 pub mod integrity;
-pub mod lock;
 pub mod marker;
 mod migration;
 mod migrator;
-mod owned;
 mod peer;
 mod phase;
 mod plan;
@@ -59,31 +52,38 @@ mod schema;
 mod schema_diff;
 mod script;
 mod set;
-pub mod settle;
 pub mod source;
-pub mod sql;
 mod state;
 mod statements;
 mod status;
 mod takeover;
 mod touched;
 mod version;
-mod writers;
 
+/// The safety components this engine is built on (checks, repair, backups, the lock), usable
+/// on their own: `belay_guard`.
+pub use belay_guard as guard;
+/// The migration lock (the safety crate's): `<db file>.migrate-lock`.
+pub use belay_guard::database::lock;
+/// Letting SQLite finish what a killed process left, before anything reads the database.
+pub use belay_guard::database::settle;
+/// Identifiers quoted for SQL, by one helper.
+pub use belay_guard::vocab::sql;
 /// The rusqlite this crate is built on: open the connection you hand to [`Migrator::run_on`]
 /// with it (`migrate_core::rusqlite::Connection`), so that both are the same version.
 pub use rusqlite;
 
 pub use adopt::{Adoption, Peer, SchemaCheck};
 pub use apply::{DEFAULT_CHECK_TIMEOUT, TransactionScope};
+pub use belay_guard::database::fence::WriteLock;
+pub use belay_guard::database::writers::Token;
+pub use belay_guard::vocab::holder::Holder;
 pub use command::Command;
 pub use connect::Hook;
 pub use direction::Direction;
 pub use directive::TransactionMode;
 pub use drift::DriftAccepted;
 pub use error::Error;
-pub use fence::WriteLock;
-pub use holder::Holder;
 pub use migration::{Migration, Script, Version};
 pub use migrator::{Migrator, VerifyReport};
 pub use plan::{AppliedMigration, Plan, SchemaState, Step};
@@ -98,4 +98,3 @@ pub use set::Migrations;
 pub use status::MigratedBy;
 pub use status::{Named, Status};
 pub use version::version_text;
-pub use writers::Token;

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::durable;
-use crate::holder::Holder;
 use crate::migration::Version;
 pub use crate::phase::Phase;
-use crate::writers::Token;
+use belay_guard::database::writers::Token;
+use belay_guard::files::durable;
+use belay_guard::vocab::holder::Holder;
 
 /// What a run under way leaves on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ pub struct RunMarker {
 
 /// The marker's path for the database at `db`.
 pub fn path(db: &Path) -> PathBuf {
-    crate::db::sibling(db, ".migrate-run")
+    belay_guard::database::db::sibling(db, ".migrate-run")
 }
 
 /// Whether a marker is present (one `stat`; the no-pending path can afford it).
@@ -102,7 +102,7 @@ impl RunMarker {
             path: path(db),
             source: std::io::Error::other(e),
         })?;
-        durable::write_atomically(&path(db), &text)
+        Ok(durable::write_atomically(&path(db), &text)?)
     }
 
     /// Moves to `phase` and writes the marker.
@@ -129,7 +129,7 @@ impl RunMarker {
 pub(crate) fn clear(db: &Path) -> Result<(), Error> {
     let path = path(db);
     match std::fs::remove_file(&path) {
-        Ok(()) => durable::sync_dir(&path),
+        Ok(()) => Ok(durable::sync_dir(&path)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(Error::Io { path, source }),
     }

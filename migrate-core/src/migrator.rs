@@ -19,13 +19,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::Error;
 use crate::apply::TransactionScope;
 use crate::attempt::{Attempt, Command};
 use crate::error::SqliteContext;
-use crate::fence::WriteLock;
 use crate::history::{self, DownScripts};
-use crate::integrity::Depth;
-use crate::lock::{self, MigrationLock};
 use crate::migration::Version;
 use crate::plan::{self, Allow, Direction, Plan, Request};
 use crate::report::{DatabaseState, RunReport};
@@ -34,7 +32,10 @@ use crate::safety::{self, Backups};
 use crate::set::Migrations;
 use crate::state::DbState;
 use crate::status::{self, Status};
-use crate::{Error, db};
+use belay_guard::database::db;
+use belay_guard::database::fence::WriteLock;
+use belay_guard::database::lock::{self, MigrationLock};
+use belay_guard::integrity::Depth;
 
 // Each setter twice: `name(&mut self, …) -> &mut Self` for a migrator held in a variable
 // (`migrator.lock_timeout(d);`), and `with_name(self, …) -> Self` to configure in one
@@ -400,11 +401,11 @@ impl Migrator {
                 path: db.to_path_buf(),
             });
         }
-        let integrity = crate::integrity::check(
+        let integrity = belay_guard::integrity::check(
             db,
-            &crate::integrity::Options {
+            &belay_guard::integrity::Options {
                 busy_timeout: self.config.lock_timeout,
-                ..crate::integrity::Options::new(Depth::Quick)
+                ..belay_guard::integrity::Options::new(Depth::Quick)
             },
         )?;
         Ok(VerifyReport { status, integrity })
@@ -444,14 +445,14 @@ impl Migrator {
     }
 
     /// Lets SQLite finish what a killed process left before the database is read (see
-    /// [`crate::settle`]); a recovery this process may not run is an error.
+    /// [`belay_guard::database::settle`]); a recovery this process may not run is an error.
     fn settled(&self, db: &Path) -> Result<(), Error> {
-        crate::settle::readable(
+        belay_guard::database::settle::readable(
             db,
             self.config.lock_timeout,
-            crate::settle::Locking::TakeLock,
-        )
-        .map(drop)
+            belay_guard::database::settle::Locking::TakeLock,
+        )?;
+        Ok(())
     }
 
     /// What the database records, or the damage that stops it being read (see
@@ -511,7 +512,7 @@ pub struct VerifyReport {
     /// Where the database stands: changed, missing, out-of-order migrations, drift.
     pub status: Status,
     /// The quick integrity check with foreign keys.
-    pub integrity: crate::integrity::Report,
+    pub integrity: belay_guard::integrity::Report,
 }
 
 impl VerifyReport {

@@ -20,13 +20,13 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 use crate::attempt::Attempt;
-use crate::backup::{self, Proof, store};
 use crate::error::SqliteContext;
 use crate::history::{DownScripts, Outcome};
 use crate::marker::{self, Phase, RunMarker};
 use crate::report::{DatabaseState, Interrupted};
 use crate::state::DbState;
 use crate::{Error, plan};
+use belay_guard::backup::{self, Proof};
 
 /// Restores (where needed) and records the interrupted run `found` left for `db`.
 ///
@@ -128,7 +128,7 @@ fn restore_with_proof(
     let Some(token) = found.token else {
         return Ok(None);
     };
-    let restored = store::find(&found.backup_dir, id).and_then(|m| {
+    let restored = backup::find(&found.backup_dir, id).and_then(|m| {
         backup::restore_locked(db, &found.backup_dir, &m, timeout, Proof::Unchanged(token))
     });
     match restored {

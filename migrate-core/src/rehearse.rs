@@ -7,7 +7,9 @@ use crate::error::SqliteContext;
 use crate::plan::Request;
 use crate::report::{DatabaseState, RunReport};
 use crate::safety::{self, Backups};
-use crate::{Error, Migrator, backup, db};
+use crate::{Error, Migrator};
+use belay_guard::backup;
+use belay_guard::database::db;
 
 impl Migrator {
     /// Rehearses `request` on a scratch copy of `db` (taken through SQLite's backup API, a
@@ -22,7 +24,7 @@ impl Migrator {
     pub fn rehearse(&self, db: impl AsRef<Path>, request: &Request) -> Result<RunReport, Error> {
         let db = db.as_ref();
         let dir = safety::dir(self.config.backup_dir.as_ref(), db);
-        crate::durable::create_dir(&dir)?;
+        belay_guard::files::durable::create_dir(&dir)?;
         let copy_path = dir.join(format!(".rehearsal-{}.db", std::process::id()));
         let scratch = Scratch::new(copy_path);
         // Created 0600 first: SQLite keeps the mode of the file it opens (and gives its

@@ -183,7 +183,7 @@ pub struct RunReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Interrupted {
     /// Its process, host and start time.
-    pub holder: crate::holder::Holder,
+    pub holder: belay_guard::vocab::holder::Holder,
     /// `up` or `down`.
     pub command: crate::command::Command,
     /// Where it stopped.
@@ -210,16 +210,7 @@ impl fmt::Display for Interrupted {
     }
 }
 
-/// A row whose foreign key has no parent row (as `PRAGMA foreign_key_check` reports it).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct FkViolation {
-    /// The child table.
-    pub table: String,
-    /// The child row (`None` for WITHOUT ROWID tables).
-    pub rowid: Option<i64>,
-    /// The parent table it references.
-    pub parent: String,
-}
+pub use belay_guard::foreign_keys::FkViolation;
 
 /// What made a run fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::apply::FkBaseline;
-use crate::backup::{self, Compression, CreateOptions, Manifest, Reason};
-use crate::integrity::{self, Depth, Verdict};
+use belay_guard::backup::{self, Compression, CreateOptions, Manifest, Reason};
+use belay_guard::integrity::{self, Depth, Verdict};
 
 /// Whether a run takes a backup before it changes anything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,24 +44,9 @@ pub(crate) fn verdict(db: &Path, report: integrity::Report) -> Result<FkBaseline
         Verdict::Damaged => Err(Error::Corrupt {
             report: Box::new(report),
         }),
-        Verdict::CouldNotCheck => Err(unchecked(db, &report)),
+        Verdict::CouldNotCheck => Err(integrity::unavailable(db, &report).into()),
         Verdict::Ok if report.ok => Ok(FkBaseline::Clean),
         Verdict::Ok => Ok(FkBaseline::Unknown),
-    }
-}
-
-/// What stopped a check, as an error.
-pub(crate) fn unchecked(db: &Path, report: &integrity::Report) -> Error {
-    let first = report.findings.iter().find(|f| f.obstacle.is_some());
-    let obstacle = report.obstacle.unwrap_or(integrity::Obstacle::Unknown);
-    Error::Unavailable {
-        path: db.to_path_buf(),
-        obstacle,
-        reason: format!(
-            "{}; {}",
-            first.map_or("the check stopped", |f| f.message.as_str()),
-            obstacle.explain()
-        ),
     }
 }
 
@@ -80,7 +65,7 @@ pub(crate) fn damage_behind(conn: &rusqlite::Connection, e: Error, timeout: Dura
     };
     let db = Path::new(db);
     // What stopped the read is the answer: the check would wait on the same lock again.
-    let e = crate::settle::unreadable(db, source, &context);
+    let e: Error = belay_guard::database::settle::unreadable(db, source, &context).into();
     if matches!(e, Error::Unavailable { .. }) {
         return e;
     }
@@ -90,17 +75,13 @@ pub(crate) fn damage_behind(conn: &rusqlite::Connection, e: Error, timeout: Dura
     }
 }
 
-/// Whether the database has no pages yet (a new file): nothing to check, nothing to back up.
-pub(crate) fn is_new(db: &Path) -> bool {
-    std::fs::metadata(db).map_or(true, |m| m.len() == 0)
-}
-
 /// Takes and verifies the pre-migration backup.
 pub(crate) fn backup(db: &Path, dir: &Path, timeout: Duration) -> Result<Manifest, Error> {
     let options = CreateOptions {
         compression: Compression::Zstd,
         reason: Reason::PreMigrate,
         busy_timeout: timeout,
+        version_of: Some(crate::history::current_version),
     };
     let manifest = backup::create(db, dir, &options, &mut |_| {})?;
     backup::verify_checksum(dir, &manifest)?;

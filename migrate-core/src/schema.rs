@@ -10,10 +10,10 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::checksum::hex;
 use crate::error::SqliteContext;
 use crate::peer::BOOKKEEPING;
 use crate::schema_diff::Objects;
+use belay_guard::vocab::hex::hex;
 
 /// A fingerprint with the schema cookie it was taken at, and the objects it was taken over.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,6 @@ use crate::adopt::{self, Adoption, Peer, SchemaCheck};
 use crate::attempt::{Attempt, Command};
 use crate::error::SqliteContext;
 use crate::history::{self, DownScripts};
-use crate::lock::MigrationLock;
 use crate::migration::Version;
 use crate::plan::{self, Direction, Request};
 use crate::report::{DatabaseState, RunReport, StepReport};
@@ -21,7 +20,9 @@ use crate::safety::{self, Backups};
 use crate::schema_diff;
 use crate::set::Migrations;
 use crate::state::DbState;
-use crate::{Error, Migrator, apply, db};
+use crate::{Error, Migrator, apply};
+use belay_guard::database::db;
+use belay_guard::database::lock::MigrationLock;
 
 impl Migrator {
     /// Takes over an existing database whose schema already matches migrations up to
@@ -231,7 +232,7 @@ impl Migrator {
         };
         apply::Journal::begin(&mut attempt, &tx).map_err(journal_error)?;
         for step in steps_to_record {
-            let applied_at = crate::clock::now_rfc3339();
+            let applied_at = belay_guard::vocab::clock::now_rfc3339();
             history::insert_applied(&tx, step, &applied_at, 0)
                 .context(&format!("recording the {command}"))?;
             steps.push(StepReport {

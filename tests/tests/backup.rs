@@ -15,6 +15,7 @@ fn options(compression: Compression) -> CreateOptions {
         compression,
         reason: Reason::Manual,
         busy_timeout: Duration::from_secs(60),
+        ..CreateOptions::default()
     }
 }
 

@@ -24,6 +24,8 @@ pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), Cl
                 },
                 reason: Reason::Manual,
                 busy_timeout: context::lock_timeout(g)?,
+                // The library reads the schema version from the migration history.
+                version_of: None,
             };
             let show = out.progress_visible();
             let mut progress = |p: backup::Progress| {

@@ -158,7 +158,7 @@ pub(crate) fn read(conn: &Connection, peer: Peer) -> Result<Ledger, Error> {
             Applied::Each(rows)
         }
         Peer::Diesel | Peer::Dbmate => {
-            let table = crate::sql::quote_ident(peer.table());
+            let table = belay_guard::vocab::sql::quote_ident(peer.table());
             for (v, ..) in text_rows(&format!(
                 "SELECT CAST(version AS TEXT), 1, NULL, NULL FROM {table} ORDER BY version"
             ))? {

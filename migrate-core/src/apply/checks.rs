@@ -7,14 +7,14 @@ use std::time::Instant;
 use rusqlite::Connection;
 
 use super::database;
-use crate::clock;
-use crate::foreign_keys as fk;
 use crate::history;
-use crate::integrity::{self, Depth};
 use crate::plan::{Direction, Step};
 use crate::report::{Failure, FkViolation, StepReport};
 use crate::script::{self, StatementError};
 use crate::touched::{Touched, Tracker};
+use belay_guard::foreign_keys as fk;
+use belay_guard::integrity::{self, Depth};
+use belay_guard::vocab::clock;
 
 const FK_SAMPLE: usize = 10;
 

@@ -10,15 +10,15 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::directive::TransactionMode;
-use crate::fence::WriteLock;
-use crate::foreign_keys::{self as fk, EnforcementOff};
-use crate::integrity::Depth;
 use crate::migration::Version;
 use crate::plan::{Direction, Plan, Step};
 use crate::report::{DatabaseState, Failure, FkViolation, StepReport};
 use crate::script::{self};
 use crate::statements;
 use crate::touched::Tracker;
+use belay_guard::database::fence::WriteLock;
+use belay_guard::foreign_keys::{self as fk, EnforcementOff};
+use belay_guard::integrity::Depth;
 
 mod checks;
 mod deadline;

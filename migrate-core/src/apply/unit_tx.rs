@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use crate::fence::WriteLock;
+use belay_guard::database::fence::WriteLock;
 
 /// A unit's transaction: its own `BEGIN IMMEDIATE … COMMIT`, or, inside a run that holds the
 /// write lock throughout (`WriteLock::WholeRun`), a savepoint of the run's transaction. Rolled

@@ -18,7 +18,7 @@ impl<'c> BusyBudget<'c> {
         let before = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).ok();
         // At least a moment, so that a run that used its whole budget waiting for the
         // migration lock still takes a free write lock.
-        crate::db::set_busy_timeout(conn, left.max(Duration::from_millis(100)));
+        belay_guard::database::db::set_busy_timeout(conn, left.max(Duration::from_millis(100)));
         BusyBudget { conn, before }
     }
 }
@@ -26,7 +26,7 @@ impl<'c> BusyBudget<'c> {
 impl Drop for BusyBudget<'_> {
     fn drop(&mut self) {
         if let Some(ms) = self.before {
-            crate::db::set_busy_timeout(
+            belay_guard::database::db::set_busy_timeout(
                 self.conn,
                 Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
             );

@@ -12,7 +12,7 @@ use crate::migration::Version;
 use crate::plan::Step;
 use crate::progress::{self, Observer, Progress};
 use crate::report::{Failure, StepReport};
-use crate::writers::{Token, Watch};
+use belay_guard::database::writers::{Token, Watch};
 
 /// The run's bookkeeping inside its transactions (the attempt row), and the marker that tells
 /// a later run whether a no-transaction migration was under way, with the proof, while it

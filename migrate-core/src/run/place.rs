@@ -9,13 +9,13 @@ use rusqlite::Connection;
 
 use crate::Error;
 use crate::attempt::Attempt;
-use crate::holder::Holder;
-use crate::lock::MigrationLock;
 use crate::marker::{self, Phase, RunMarker};
 use crate::plan::Plan;
 use crate::recover;
 use crate::report::{DatabaseState, Interrupted};
 use crate::safety::{self, Backups};
+use belay_guard::database::lock::MigrationLock;
+use belay_guard::vocab::holder::Holder;
 
 /// Where the database lives.
 pub(crate) enum Place<'a> {
@@ -65,6 +65,7 @@ impl<'a> Place<'a> {
                     });
                 })
                 .map(Some)
+                .map_err(Error::from)
             }
             Place::Memory => Ok(None),
         }
@@ -78,7 +79,7 @@ impl<'a> Place<'a> {
                 crate::audit::ready(backups)?;
                 // What stopped processes left in the backup directory goes (see `store::sweep`);
                 // a failure to clean up does not stop the run.
-                let _ = crate::backup::sweep(backups);
+                let _ = belay_guard::backup::sweep(backups);
                 Ok(())
             }
             Place::Memory => Ok(()),
@@ -104,7 +105,9 @@ impl<'a> Place<'a> {
     /// database with something in it (a new, empty file has nothing to check or back up).
     pub fn net(&self, backups: Backups) -> Option<Net<'_>> {
         match self {
-            Place::File { db, backups: dir } if backups == Backups::Take && !safety::is_new(db) => {
+            Place::File { db, backups: dir }
+                if backups == Backups::Take && !belay_guard::database::db::is_new(db) =>
+            {
                 Some(Net { db, dir })
             }
             _ => None,

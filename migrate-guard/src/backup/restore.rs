@@ -1,0 +1,477 @@
+//! Restoring a whole database from a backup: verify first, then copy into the live database
+//! through SQLite's backup API under the migration lock (never by renaming files under open
+//! connections, which would leave them reading a deleted file), then check the result.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use serde::Serialize;
+
+use crate::Error;
+use crate::backup::create::CreateOptions;
+use crate::backup::manifest::Manifest;
+use crate::backup::manifest::Reason;
+use crate::backup::store;
+use crate::backup::verify;
+use crate::database::lock::MigrationLock;
+use crate::database::record::{Change, Recorder};
+use crate::database::writers::{LockedView, Token, Watch};
+use crate::error::SqliteContext;
+use crate::integrity::Depth;
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreReport {
+    /// The backup restored.
+    pub id: String,
+    /// The database written.
+    pub target: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// How long it took, verification included.
+    pub duration_ms: u64,
+    /// The backup of the state the restore replaced (`pre-restore`), if one was taken.
+    pub pre_restore: Option<String>,
+    /// The restore's row in the restored database's `_migrate_attempts`.
+    pub attempt_id: Option<i64>,
+}
+
+/// What a restore by hand does with the state it replaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Current {
+    /// Backs it up first (reason `pre-restore`), so that the restore itself can be undone
+    /// (the default).
+    #[default]
+    BackUp,
+    /// Replaces it without a copy (`--no-backup`).
+    Discard,
+}
+
+/// How many times a pre-restore backup is taken again when the application committed while it
+/// was being taken.
+const PRE_RESTORE_ATTEMPTS: usize = 3;
+
+/// What a restore by hand is doing, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreStep {
+    /// Backing up the state it is about to replace.
+    BackingUpCurrent,
+    /// Copying the backup into the database.
+    Restoring {
+        /// The backup's id.
+        backup: String,
+    },
+}
+
+/// How a restore by hand goes.
+#[derive(Clone, Copy)]
+pub struct RestoreOptions<'a> {
+    /// How long to wait for the migration lock and for other connections.
+    pub timeout: Duration,
+    /// What becomes of the state it replaces.
+    pub current: Current,
+    /// Told what the restore is doing.
+    pub progress: Option<&'a (dyn Fn(&RestoreStep) + Sync)>,
+}
+
+impl RestoreOptions<'_> {
+    /// A restore that backs up what it replaces first, waiting up to `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        RestoreOptions {
+            timeout,
+            current: Current::BackUp,
+            progress: None,
+        }
+    }
+
+    fn report(&self, step: RestoreStep) {
+        if let Some(progress) = self.progress {
+            progress(&step);
+        }
+    }
+}
+
+/// Restores the backup `id` (or `latest`, resolved once the lock is held) from `dir` over the
+/// database at `db`, under the migration lock. With [`Current::BackUp`], the state being
+/// replaced is backed up first (`pre-restore`), and the restore goes ahead only while nobody
+/// has committed since that backup's snapshot (the proof of the `writers` module, checked
+/// under the restore's write lock), so nothing is lost that is not in a backup; an application
+/// that commits meanwhile makes it take the pre-restore backup again (three tries). `recorder`
+/// is told before and after, under the lock (the engine records the restore as an attempt).
+///
+/// # Errors
+///
+/// [`Error::BackupCorrupt`] when the backup fails verification (the database is untouched);
+/// [`Error::LockTimeout`] (also when the application kept committing through every
+/// pre-restore backup); [`Error::Sqlite`] when the copy fails; [`Error::BackupCorrupt`]
+/// naming the database when the restored copy does not match the verified image.
+pub fn restore(
+    db: &Path,
+    dir: &Path,
+    id: &str,
+    options: &RestoreOptions<'_>,
+    recorder: &mut dyn Recorder,
+) -> Result<RestoreReport, Error> {
+    let started = Instant::now();
+    let timeout = options.timeout;
+    let _lock = MigrationLock::acquire(db, timeout)?;
+    // `latest` means the newest backup when the restore holds the lock: a run that finished
+    // while this one waited took a newer one.
+    let manifest = store::find(dir, id)?;
+    let conn = crate::database::db::open(db, timeout)?;
+    // The first read on a connection that can write lets SQLite roll back whatever a killed
+    // process left, before anything (the pre-restore backup) reads the file.
+    let _ = conn.query_row("PRAGMA schema_version", [], |_| Ok(()));
+    recorder.starting(&conn);
+    // An empty database has nothing to back up or lose.
+    let current = if crate::database::db::is_new(db) {
+        Current::Discard
+    } else {
+        options.current
+    };
+    let (mut report, pre_restore) = match current {
+        Current::Discard => {
+            options.report(RestoreStep::Restoring {
+                backup: manifest.id.clone(),
+            });
+            (
+                restore_locked(db, dir, &manifest, timeout, Proof::Accepted)?
+                    .ok_or_else(refused_without_proof)?,
+                None,
+            )
+        }
+        Current::BackUp => restore_after_pre_restore(&conn, (db, dir), &manifest, options)?,
+    };
+    report.pre_restore = pre_restore;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    // The restore is done; failing to record it does not undo it.
+    report.attempt_id = recorder.done(
+        db,
+        &conn,
+        &Change::Restored {
+            backup: &manifest.id,
+        },
+    );
+    Ok(report)
+}
+
+/// Takes the pre-restore backup and restores over exactly the state it holds; again when
+/// another connection committed in between.
+fn restore_after_pre_restore(
+    conn: &rusqlite::Connection,
+    (db, dir): (&Path, &Path),
+    manifest: &Manifest,
+    options: &RestoreOptions<'_>,
+) -> Result<(RestoreReport, Option<String>), Error> {
+    let timeout = options.timeout;
+    let create = CreateOptions {
+        reason: Reason::PreRestore,
+        busy_timeout: timeout,
+        ..CreateOptions::default()
+    };
+    for _ in 0..PRE_RESTORE_ATTEMPTS {
+        let watch = Watch::start(conn).context("reading the database's data version")?;
+        options.report(RestoreStep::BackingUpCurrent);
+        let saved = crate::backup::create(db, dir, &create, &mut |_| {})?;
+        let proof = match watch.settled(conn) {
+            Some(token) => Proof::Unchanged(token),
+            // No token in this journal mode: the copy follows the backup at once.
+            None => Proof::Accepted,
+        };
+        options.report(RestoreStep::Restoring {
+            backup: manifest.id.clone(),
+        });
+        if let Some(restored) = restore_locked(db, dir, manifest, timeout, proof)? {
+            return Ok((restored, Some(saved.id)));
+        }
+        // Someone committed after the pre-restore backup's snapshot: it no longer holds
+        // everything the restore would replace. Take it again.
+        crate::backup::remove(dir, &saved)?;
+    }
+    Err(Error::LockTimeout {
+        path: db.to_path_buf(),
+        waited: timeout,
+        holder: format!(
+            "the application, which committed during each of {PRE_RESTORE_ATTEMPTS} pre-restore backups (stop its writes, or restore without backing up the current state, accepting the loss)"
+        ),
+    })
+}
+
+fn refused_without_proof() -> Error {
+    Error::Internal {
+        reason: "the restore was refused although no proof was asked for".to_owned(),
+    }
+}
+
+/// [`restore`] for a caller that already holds the migration lock (a migration run restoring
+/// its own pre-run backup), under `proof`: `None` when the proof failed under the write lock
+/// and nothing was copied.
+pub fn restore_locked(
+    db: &Path,
+    dir: &Path,
+    manifest: &Manifest,
+    timeout: Duration,
+    proof: Proof,
+) -> Result<Option<RestoreReport>, Error> {
+    let started = Instant::now();
+    let image = verify::stage_unchecked(
+        dir,
+        manifest,
+        &dir.join(format!(".{}.restore.tmp", manifest.id)),
+    )?;
+    let source = verify::open_image(&image)?;
+    let mut live = crate::database::db::open(db, timeout)?;
+    // A 64 MiB cache spills (and syncs the journal) far less often than the default 2 MiB while
+    // every page is rewritten.
+    live.execute_batch("PRAGMA cache_size = -65536")
+        .context("preparing the restore")?;
+    // The image's integrity check runs on the other core while the pages are copied; the copy
+    // commits only once the check has passed.
+    let check = || verify::check(dir, manifest, image.path(), (Depth::Quick, 1));
+    if copy_into(&source, &mut live, timeout, proof, check)? == Copied::Refused {
+        return Ok(None);
+    }
+    check_copy(&source, &live, db)?;
+    Ok(Some(RestoreReport {
+        id: manifest.id.clone(),
+        target: db.to_path_buf(),
+        bytes: manifest.byte_size,
+        duration_ms: started.elapsed().as_millis() as u64,
+        pre_restore: None,
+        attempt_id: None,
+    }))
+}
+
+/// Restores the backup `id` into a new file at `to`, leaving every existing database alone. A
+/// restored database is a database: it gets the mode of `like` (the database the backups are
+/// of) when that exists, else 0644; backups themselves stay 0600.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] when `to` exists; as [`restore`] otherwise.
+pub fn restore_to(
+    to: &Path,
+    dir: &Path,
+    id: &str,
+    like: Option<&Path>,
+) -> Result<RestoreReport, Error> {
+    let started = Instant::now();
+    if to.exists() {
+        return Err(Error::TargetExists {
+            path: to.to_path_buf(),
+            reason: "a restore into another file writes a new file only".to_owned(),
+        });
+    }
+    let manifest = store::find(dir, id)?;
+    let image = verify::stage(dir, &manifest, &store::temp_path(to), Depth::Quick)?;
+    let mode = like
+        .and_then(|db| std::fs::metadata(db).ok())
+        .map_or(0o644, |m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+        });
+    std::fs::set_permissions(
+        image.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(mode),
+    )
+    .map_err(|source| Error::Io {
+        path: image.path().to_path_buf(),
+        source,
+    })?;
+    image.publish(to)?;
+    Ok(RestoreReport {
+        id: manifest.id,
+        target: to.to_path_buf(),
+        bytes: manifest.byte_size,
+        duration_ms: started.elapsed().as_millis() as u64,
+        pre_restore: None,
+        attempt_id: None,
+    })
+}
+
+/// Checks the restored database: every page equal to the verified image's, page 1 aside (SQLite
+/// updates its change counter and schema cookie on the copy). Where `sqlite_dbpage` is not
+/// compiled in, `quick_check` is run instead.
+pub(crate) fn check_copy(
+    image: &rusqlite::Connection,
+    live: &rusqlite::Connection,
+    db: &Path,
+) -> Result<(), Error> {
+    let failed = |reason: String| Error::BackupCorrupt {
+        path: db.to_path_buf(),
+        reason: format!("the restored database does not match the backup: {reason}"),
+    };
+    const PAGES: &str = "SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno";
+    let (Ok(mut ours), Ok(mut theirs)) = (live.prepare(PAGES), image.prepare(PAGES)) else {
+        // Only SQLite's exact answer `ok` passes (the one b-tree check runner says so by
+        // returning no finding); any other answer, or none, fails.
+        let lines =
+            crate::integrity::btree_check(live, crate::integrity::Depth::Quick, None).into_lines();
+        return if lines.is_empty() {
+            Ok(())
+        } else {
+            Err(failed(lines.join("; ")))
+        };
+    };
+    let mut ours = ours.query([]).context("reading the restored database")?;
+    let mut theirs = theirs.query([]).context("reading the backup image")?;
+    loop {
+        let (a, b) = (
+            ours.next().context("reading the restored database")?,
+            theirs.next().context("reading the backup image")?,
+        );
+        match (a, b) {
+            (None, None) => return Ok(()),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(failed("the page counts differ".to_owned()));
+            }
+            (Some(a), Some(b)) => {
+                let pgno: i64 = a.get(0).context("reading the restored database")?;
+                if pgno == 1 {
+                    continue;
+                }
+                let equal = a
+                    .get_ref(1)
+                    .and_then(|x| Ok(x.as_blob()? == b.get_ref(1)?.as_blob()?))
+                    .context("comparing pages")?;
+                if !equal {
+                    return Err(failed(format!("page {pgno} differs")));
+                }
+            }
+        }
+    }
+}
+
+/// What a restore needs before it may replace the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Asked for by hand (an operator's restore, a repair's install): whatever the database
+    /// holds now is meant to be replaced.
+    Accepted,
+    /// A run undoing itself: only while the database is still in the state this token names
+    /// (see the `writers` module), read once the copy holds the write lock.
+    Unchanged(Token),
+}
+
+/// Whether the copy went ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copied {
+    /// Every page copied and committed.
+    Done,
+    /// The proof failed under the write lock: nothing was copied.
+    Refused,
+}
+
+/// Copies every page of `source` into `live` while `check` runs on another thread, and commits
+/// only if it passes.
+///
+/// The backup API keeps the destination's write transaction open until its last step, and
+/// abandoning a backup before then rolls that transaction back. The first step copies nothing
+/// and only takes the write lock; the `proof` is checked then, so no commit can come between
+/// it and the copy. Every page but the last is then copied, the check is awaited, and only
+/// then the last step commits; a failed proof or check drops the backup and the live database
+/// is untouched.
+pub(crate) fn copy_into(
+    source: &rusqlite::Connection,
+    live: &mut rusqlite::Connection,
+    timeout: Duration,
+    proof: Proof,
+    check: impl FnOnce() -> Result<(), Error> + Send,
+) -> Result<Copied, Error> {
+    let view = LockedView::prepare(live);
+    let live_path = PathBuf::from(live.path().unwrap_or_default());
+    std::thread::scope(|scope| {
+        let checker = scope.spawn(check);
+        let backup = Backup::new(source, live).context("starting the restore")?;
+        let deadline = Instant::now() + timeout;
+        let step = |pages: i32| -> Result<StepResult, Error> {
+            loop {
+                match backup
+                    .step(pages)
+                    .context("copying the backup into the database")?
+                {
+                    StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    StepResult::Busy | StepResult::Locked => {
+                        return Err(Error::LockTimeout {
+                            path: live_path.clone(),
+                            waited: timeout,
+                            holder: "another connection holding SQLite's lock on the database; nothing was restored"
+                                .to_owned(),
+                        });
+                    }
+                    done_or_more => return Ok(done_or_more),
+                }
+            }
+        };
+        // Copies nothing: opens the write transaction and tells how many pages there are.
+        let mut result = step(0)?;
+        if let Proof::Unchanged(token) = proof
+            && view.token() != Some(token)
+        {
+            return Ok(Copied::Refused);
+        }
+        let remaining = backup.progress().remaining;
+        if result != StepResult::Done && remaining > 1 {
+            result = step(remaining - 1)?;
+        }
+        checker.join().map_err(|_| Error::Internal {
+            reason: "the integrity check of the backup image panicked; nothing was restored"
+                .to_owned(),
+        })??;
+        while result != StepResult::Done {
+            result = step(-1)?;
+        }
+        Ok(Copied::Done)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::{CreateOptions, create};
+    use crate::database::writers::Watch;
+    use rusqlite::Connection;
+
+    /// A run's restore goes ahead only while the database is in the state its token names; a
+    /// commit by another connection in between makes it copy nothing, in both journal families.
+    #[test]
+    fn a_restore_under_proof_copies_nothing_after_anyone_elses_commit() {
+        for wal in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("r.db");
+            let backups = dir.path().join("b");
+            let run = Connection::open(&db).unwrap();
+            if wal {
+                run.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                    .unwrap();
+            }
+            run.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .unwrap();
+            let watch = Watch::start(&run).unwrap();
+            let manifest = create(&db, &backups, &CreateOptions::default(), &mut |_| {}).unwrap();
+            run.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+            let token = watch.settled(&run).unwrap();
+            let app = Connection::open(&db).unwrap();
+            app.execute_batch("INSERT INTO t VALUES (3)").unwrap();
+            let timeout = Duration::from_secs(5);
+            let refused =
+                restore_locked(&db, &backups, &manifest, timeout, Proof::Unchanged(token)).unwrap();
+            assert_eq!(refused, None, "wal: {wal}");
+            let rows: i64 = app
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 3, "wal: {wal}: the application's row is kept");
+            // With the token of the state as it is now, the restore goes ahead.
+            let now = Watch::start(&run).unwrap().settled(&run).unwrap();
+            let done =
+                restore_locked(&db, &backups, &manifest, timeout, Proof::Unchanged(now)).unwrap();
+            assert!(done.is_some(), "wal: {wal}");
+            let rows: i64 = app
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 1, "wal: {wal}");
+        }
+    }
+}

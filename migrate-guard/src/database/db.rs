@@ -1,0 +1,210 @@
+//! Opening the database file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::Error;
+use crate::error::SqliteContext;
+
+/// Whether the database has no pages yet (a new or absent file): nothing to check, back up or
+/// lose.
+pub fn is_new(db: &Path) -> bool {
+    std::fs::metadata(db).map_or(true, |m| m.len() == 0)
+}
+
+/// `path` with `suffix` appended to its file name: `app.db` + `-wal` is `app.db-wal`.
+pub fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
+}
+
+/// The columns of `schema.table` that hold stored values (generated and hidden columns aside),
+/// in order.
+pub fn stored_columns(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT name FROM pragma_table_xinfo(?1, ?2) WHERE hidden = 0 ORDER BY cid",
+    )?
+    .query_map([table, schema], |r| r.get(0))?
+    .collect()
+}
+
+/// SQLite's busy timeout is a 32-bit count of milliseconds; a longer wait is clamped to it (24.8
+/// days), never a panic.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Sets `conn`'s busy timeout to `timeout`, clamped to [`MAX_BUSY_TIMEOUT`].
+pub fn set_busy_timeout(conn: &Connection, timeout: Duration) {
+    // Cannot fail once clamped: rusqlite only refuses values that do not fit.
+    let _ = conn.busy_timeout(timeout.min(MAX_BUSY_TIMEOUT));
+}
+
+/// What is at `path` when it is not a regular file, in words (`None` for a regular file, or a
+/// link to one).
+fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory, not a database file")
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe), not a database file")
+    } else if kind.is_char_device() {
+        Some("a character device, not a database file")
+    } else if kind.is_block_device() {
+        Some("a block device, not a database file")
+    } else if kind.is_socket() {
+        Some("a socket, not a database file")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// The size of the regular file at `path`, `None` when nothing is there. The one check every
+/// command that reads a database makes before SQLite opens it: a FIFO would block the open
+/// forever, a device or a directory is never a database.
+///
+/// # Errors
+///
+/// [`Error::InvalidDatabase`] naming what is there instead; [`Error::Io`] when it cannot be
+/// looked at.
+pub fn regular_file(path: &Path) -> Result<Option<u64>, Error> {
+    match std::fs::metadata(path) {
+        Ok(meta) => match not_regular(&meta) {
+            None => Ok(Some(meta.len())),
+            Some(reason) => Err(Error::InvalidDatabase {
+                path: path.to_path_buf(),
+                reason: reason.to_owned(),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Whether the first bytes of `path` are those of a SQLite database, or of one whose header
+/// string alone was damaged (the fixed payload fractions 64, 32, 32 at offset 21 are there).
+/// Read only after SQLite has refused the file (`SQLITE_NOTADB`): a second descriptor closed
+/// by this process would drop the POSIX locks its SQLite connections hold on a file SQLite can
+/// read, but none are held on one it cannot.
+pub fn looks_like_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 24];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.read_exact(&mut header).is_err() {
+        return false;
+    }
+    &header[..16] == b"SQLite format 3\0" || header[21..24] == [64, 32, 32]
+}
+
+/// Checks that `path` can be a database a run writes, before anything is created or opened:
+/// an existing regular file (a symbolic link to one is fine) that can be written, in a
+/// directory that can be written (SQLite creates its journal there), or a new file in an
+/// existing directory.
+///
+/// # Errors
+///
+/// [`Error::InvalidDatabase`] saying what is wrong.
+pub fn check_target(path: &Path) -> Result<(), Error> {
+    let invalid = |reason: &str| Error::InvalidDatabase {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(path) {
+        Ok(meta) if not_regular(&meta).is_some() => {
+            Err(invalid(not_regular(&meta).unwrap_or_default()))
+        }
+        Ok(_) if !writable(path) => Err(invalid("read-only: a run could not write it")),
+        Ok(_) if !writable(dir) => Err(invalid(
+            "its directory is read-only: SQLite could not create its journal there",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            _ => Err(invalid("its directory does not exist")),
+        },
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Opens (creating if needed) the database for a run, a restore or a repair, once
+/// [`check_target`] has accepted its path. SQLite-level waits on other writers use the same
+/// timeout as the migration lock.
+///
+/// # Errors
+///
+/// [`Error::InvalidDatabase`] as [`check_target`]; [`Error::Sqlite`] when the file cannot be
+/// opened.
+pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, Error> {
+    // Every connection that writes starts here: nothing is created for a path that cannot be
+    // a database a run writes.
+    check_target(path)?;
+    let conn = Connection::open(path).context(&format!("opening {}", path.display()))?;
+    set_busy_timeout(&conn, busy_timeout);
+    Ok(conn)
+}
+
+/// Opens an existing database without the right to change it, or `None` when the file does not
+/// exist (so that looking at a database never creates one).
+///
+/// # Errors
+///
+/// [`Error::InvalidDatabase`] when something other than a regular file is there;
+/// [`Error::Sqlite`] when the file exists but cannot be opened.
+pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Option<Connection>, Error> {
+    if regular_file(path)?.is_none() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .context(&format!("opening {}", path.display()))?;
+    set_busy_timeout(&conn, busy_timeout);
+    Ok(Some(conn))
+}
+
+/// A `file:` URI opening `path` read-only, with every byte outside the unreserved set escaped.
+pub fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uris_escape_what_would_change_their_meaning() {
+        assert_eq!(
+            super::read_only_uri("/tmp/a b?#%.db".as_ref()),
+            "file:/tmp/a%20b%3F%23%25.db?mode=ro"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The database file and the connections to it: opening it for reading or writing after one
+//! check of what `--db` names ([`db`]), letting SQLite finish what a killed process left
+//! ([`settle`]), the migration lock beside it ([`lock`]), SQLite's write lock held for a whole
+//! run ([`fence`]), and the proof that nobody else committed ([`writers`]). Uses the
+//! vocabulary, the files, and (for [`settle`]'s verdicts) the integrity check's result codes.
+
+pub mod db;
+pub mod fence;
+pub mod lock;
+pub mod record;
+pub mod settle;
+pub mod writers;

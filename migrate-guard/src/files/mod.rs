@@ -1,0 +1,7 @@
+//! Files the net writes beside a database: written whole or not at all ([`durable`]), opened
+//! only when they are regular files of the running user, never through a link ([`owned`]), and
+//! the append-only journal beside the backups ([`journal`]). Uses only the vocabulary.
+
+pub mod durable;
+pub mod journal;
+pub mod owned;

@@ -1,0 +1,40 @@
+//! The safety net of a SQLite database, usable on its own: by the migration engine that is
+//! built on it (`belay-migrate`), and by an application that uses another migration tool or
+//! none.
+//!
+//! - [`integrity`]: checks that say ok, damaged, or could not check and why; the repair ladder.
+//! - [`backup`]: hot backups of a pinned snapshot, compressed and verified, rotated; whole and
+//!   per-table restores through SQLite's backup API, with the proof that nobody committed since.
+//! - [`database`]: opening the file after one check of what it is, letting SQLite finish what a
+//!   killed process left ([`database::settle`]), the migration lock, the writers' proof.
+//! - [`files`]: files written whole or not at all, only ever the user's own; the journal.
+//!
+//! ```no_run
+//! use belay_guard::integrity::{self, Depth, Options, Verdict};
+//!
+//! let report = integrity::check("app.db".as_ref(), &Options::new(Depth::Quick))?;
+//! match report.verdict {
+//!     Verdict::Ok => println!("ok"),
+//!     Verdict::Damaged => println!("damaged: {} problem(s)", report.damage),
+//!     Verdict::CouldNotCheck => println!("no verdict: {:?}", report.obstacle),
+//! }
+//! # Ok::<(), belay_guard::Error>(())
+//! ```
+//!
+//! Layers, bottom to top (each uses only those below it): [`vocab`], [`files`], [`database`],
+//! [`foreign_keys`], [`integrity`], [`backup`]. Nothing here knows of migrations: where the
+//! engine records what the net did (a restore, a repair, as an attempt in its history), the net
+//! hands it what happened through a hook.
+#![warn(missing_docs)]
+
+pub mod backup;
+pub mod database;
+mod error;
+pub mod files;
+pub mod foreign_keys;
+pub mod integrity;
+pub mod repair;
+pub mod vocab;
+
+pub use error::{Error, storage_hint};
+pub use rusqlite;
