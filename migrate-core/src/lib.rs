@@ -2,9 +2,11 @@
 //!
 //! A [`Migrator`] applies versioned migrations ([`Migrations`], read by [`source::read_dir`])
 //! to a database file: under an exclusive file lock ([`lock`]), after validating that applied
-//! migrations are unchanged and the schema did not drift ([`plan`]), all pending migrations in
-//! one transaction by default ([`apply`]), each followed by its verification queries, with
-//! foreign keys checked before commit. Every run with work to do is recorded ([`history`]).
+//! migrations are unchanged and the schema did not drift ([`Plan`]), all pending migrations in
+//! one transaction by default, each followed by its verification queries, with foreign keys and
+//! integrity checked before commit. Every run with work to do is recorded ([`history`]). The
+//! safety net around it (checks, repair, backups) is the `belay_guard` crate ([`guard`]),
+//! usable on its own.
 //!
 //! ```no_run
 //! use migrate_core::{Migrator, source};
@@ -17,48 +19,15 @@
 //! ```
 #![warn(missing_docs)]
 
-mod account;
-mod adopt;
-mod apply;
-mod attempt;
-pub mod audit;
-pub mod backup;
-pub mod checksum;
-mod command;
-mod connect;
-mod direction;
-mod directive;
-mod drift;
-mod error;
-mod filename;
-pub mod format;
-pub mod history;
-pub mod integrity;
-pub mod marker;
-mod migration;
+// The layers, bottom to top; each uses only those below it (tests/tests/layering.rs).
 mod migrator;
-mod peer;
-mod phase;
-mod plan;
-mod problem;
-mod progress;
-mod recover;
-mod rehearse;
-mod report;
-mod request;
+mod net;
+mod planning;
+mod read;
+mod record;
 mod run;
-mod safety;
-mod schema;
-mod schema_diff;
-mod script;
-mod set;
-pub mod source;
-mod state;
-mod statements;
-mod status;
 mod takeover;
-mod touched;
-mod version;
+mod vocab;
 
 /// The safety components this engine is built on (checks, repair, backups, the lock), usable
 /// on their own: `belay_guard`.
@@ -73,28 +42,30 @@ pub use belay_guard::vocab::sql;
 /// with it (`migrate_core::rusqlite::Connection`), so that both are the same version.
 pub use rusqlite;
 
-pub use adopt::{Adoption, Peer, SchemaCheck};
-pub use apply::{DEFAULT_CHECK_TIMEOUT, TransactionScope};
 pub use belay_guard::database::fence::WriteLock;
 pub use belay_guard::database::writers::Token;
 pub use belay_guard::vocab::holder::Holder;
-pub use command::Command;
-pub use connect::Hook;
-pub use direction::Direction;
-pub use directive::TransactionMode;
-pub use drift::DriftAccepted;
-pub use error::Error;
-pub use migration::{Migration, Script, Version};
+pub use migrator::drift::DriftAccepted;
 pub use migrator::{Migrator, VerifyReport};
-pub use plan::{AppliedMigration, Plan, SchemaState, Step};
-pub use problem::{Allow, Problem};
-pub use progress::{Observer, Progress};
-pub use report::{DatabaseState, Failure, FkViolation, Interrupted, RunReport, StepReport};
-pub use request::{DownTarget, Request};
-pub use run::Rotation;
-pub use safety::Backups;
-pub use schema_diff::{Change, Difference};
-pub use set::Migrations;
-pub use status::MigratedBy;
-pub use status::{Named, Status};
-pub use version::version_text;
+pub use net::{backup, integrity};
+pub use planning::plan::{AppliedMigration, Plan, SchemaState, Step};
+pub use planning::status::{MigratedBy, Named, Status};
+pub use read::directive::TransactionMode;
+pub use read::migration::{Migration, Script};
+pub use read::set::Migrations;
+pub use read::{checksum, format, source};
+pub use record::{audit, history, marker};
+pub use run::apply::{DEFAULT_CHECK_TIMEOUT, TransactionScope};
+pub use run::connect::Hook;
+pub use run::procedure::Rotation;
+pub use run::safety::Backups;
+pub use takeover::{Adoption, Peer, SchemaCheck};
+pub use vocab::command::Command;
+pub use vocab::direction::Direction;
+pub use vocab::error::Error;
+pub use vocab::problem::{Allow, Problem};
+pub use vocab::progress::{Observer, Progress};
+pub use vocab::report::{DatabaseState, Failure, FkViolation, Interrupted, RunReport, StepReport};
+pub use vocab::request::{DownTarget, Request};
+pub use vocab::schema_diff::{Change, Difference};
+pub use vocab::version::{Version, version_text};

@@ -21,20 +21,20 @@
 //! # Ok::<(), belay_guard::Error>(())
 //! ```
 //!
-//! Layers, bottom to top (each uses only those below it): [`vocab`], [`files`], [`database`],
-//! [`foreign_keys`], [`integrity`], [`backup`]. Nothing here knows of migrations: where the
+//! Layers, bottom to top (each uses only those below it): [`vocab`], [`files`],
+//! [`foreign_keys`], [`database`], [`integrity`], [`backup`], [`repair`]. Nothing here knows of migrations: where the
 //! engine records what the net did (a restore, a repair, as an attempt in its history), the net
 //! hands it what happened through a hook.
 #![warn(missing_docs)]
 
-pub mod backup;
-pub mod database;
-mod error;
+// The layers, bottom to top; each uses only those below it (tests/tests/layering.rs).
+pub mod vocab;
 pub mod files;
 pub mod foreign_keys;
+pub mod database;
 pub mod integrity;
+pub mod backup;
 pub mod repair;
-pub mod vocab;
 
-pub use error::{Error, storage_hint};
+pub use vocab::error::{Error, storage_hint};
 pub use rusqlite;

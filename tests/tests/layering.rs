@@ -1,7 +1,15 @@
-//! No import circles in any crate: each module's `use crate::…`, `use super::…` and inline
-//! `crate::…` paths (tests left out) name the modules it depends on, re-exports resolved to the
-//! module that defines the item; a parent declaring its children is not a dependency. Every
-//! strongly connected component of that graph must be a single module.
+//! No import circles and no back-imports in any crate, and a safety crate that knows nothing of
+//! the engine.
+//!
+//! Each module's `use crate::…`, `use super::…` and inline `crate::…` paths (tests left out)
+//! name the modules it depends on **as written**: a path through a module's re-export counts
+//! as a dependency on that module (so `history` taking `Command` through `attempt` is an edge
+//! to `attempt`, not hidden behind `command`); only the crate root, which is an index, is
+//! looked through to the module that defines the item. A parent declaring its children is not
+//! a dependency. Every strongly connected component of that graph must be a single module.
+//!
+//! The top-level folders of `migrate-core` and `migrate-guard` are layers, listed bottom to top
+//! in [`LAYERS`]: a module may use its own layer and those below, never one above.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -184,9 +192,11 @@ fn absolute(module: &str, file: &Path, base: &str, path: &[String]) -> Vec<Strin
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let modules = modules(src);
     let codes: BTreeMap<&String, String> = modules.iter().map(|(m, p)| (m, code(p))).collect();
-    // Names re-exported by `pub use` / `pub(crate) use`, to the module that defines them.
+    // Names the crate root re-exports (`pub use` / `pub(crate) use`), to the module that
+    // defines them: the root is an index, never a dependency. Every other module's re-exports
+    // are taken as written (the module re-exporting is the dependency).
     let mut reexports = BTreeMap::new();
-    for (module, code) in &codes {
+    for (module, code) in codes.iter().filter(|(m, _)| m.is_empty()) {
         for line in code.split(';') {
             let line = line.trim();
             let Some(tree) = line
@@ -289,9 +299,147 @@ fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     state.found
 }
 
+/// The layers of each crate, bottom to top: the top-level folders (or files) of `src/`.
+const LAYERS: [(&str, &[&str]); 2] = [
+    (
+        "migrate-guard",
+        &[
+            "vocab",
+            "files",
+            "foreign_keys",
+            "database",
+            "integrity",
+            "backup",
+            "repair",
+        ],
+    ),
+    (
+        "migrate-core",
+        &[
+            "vocab", "read", "planning", "record", "run", "takeover", "net", "migrator",
+        ],
+    ),
+];
+
+/// Every import from a layer to one above it: `(module, imported module)`.
+fn back_imports(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    layers: &[&str],
+) -> Vec<(String, String)> {
+    let layer = |module: &str| {
+        let top = module.split("::").next().unwrap_or(module);
+        layers.iter().position(|l| *l == top)
+    };
+    let mut found = Vec::new();
+    for (from, targets) in graph {
+        for to in targets {
+            if let (Some(a), Some(b)) = (layer(from), layer(to))
+                && b > a
+            {
+                found.push((from.clone(), to.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// Where the crate in `dir` names `migrate_core` (or depends on `migrate-core`) outside
+/// comments: the safety crate must stand without the engine.
+fn engine_references(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+    if manifest
+        .lines()
+        .any(|l| l.trim_start().starts_with("migrate-core"))
+    {
+        found.push("Cargo.toml depends on migrate-core".to_owned());
+    }
+    for (module, path) in modules(&dir.join("src")) {
+        if code(&path).contains("migrate_core") {
+            found.push(format!("module `{module}` names migrate_core"));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_layer_uses_only_those_below_it() {
+    for (krate, layers) in LAYERS {
+        let src = workspace().join(krate).join("src");
+        let graph = graph(&src);
+        let tops: BTreeSet<&str> = graph
+            .keys()
+            .filter_map(|m| m.split("::").next())
+            .filter(|t| !t.is_empty())
+            .collect();
+        for top in &tops {
+            assert!(
+                layers.contains(top),
+                "{krate}: `{top}` is in no layer (add it to LAYERS and docs/architecture.md)"
+            );
+        }
+        let found = back_imports(&graph, layers);
+        assert!(
+            found.is_empty(),
+            "{krate} imports upward: {}",
+            found
+                .iter()
+                .map(|(a, b)| format!("{a} -> {b}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+}
+
+#[test]
+fn the_safety_crate_knows_nothing_of_the_engine() {
+    let found = engine_references(&workspace().join("migrate-guard"));
+    assert!(found.is_empty(), "{}", found.join("; "));
+}
+
+/// The checks above find what they look for: an upward import, a path through a re-export, an
+/// engine import in the safety crate.
+#[test]
+fn a_planted_back_import_and_a_planted_engine_import_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for folder in ["low", "high"] {
+        std::fs::create_dir_all(src.join(folder)).unwrap();
+    }
+    std::fs::write(src.join("lib.rs"), "mod low;\nmod high;\n").unwrap();
+    std::fs::write(src.join("low/mod.rs"), "pub mod a;\npub mod b;\n").unwrap();
+    std::fs::write(src.join("high/mod.rs"), "pub mod c;\n").unwrap();
+    // `b` re-exports what `a` defines; `a` takes it back through `b` (a circle only when paths
+    // are read as written), and reaches up into `high`.
+    std::fs::write(
+        src.join("low/a.rs"),
+        "use crate::low::b::Thing;\nuse crate::high::c::f;\npub struct Item;\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("low/b.rs"), "pub use crate::low::a::Item as Thing;\n").unwrap();
+    std::fs::write(src.join("high/c.rs"), "pub fn f() {}\n").unwrap();
+    let graph = graph(&src);
+    assert_eq!(
+        circles(&graph),
+        [vec!["low::a".to_owned(), "low::b".to_owned()]]
+    );
+    assert_eq!(
+        back_imports(&graph, &["low", "high"]),
+        [("low::a".to_owned(), "high::c".to_owned())]
+    );
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[dependencies]\nmigrate-core = { path = \"../migrate-core\" }\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("high/c.rs"), "pub fn f() { migrate_core::version_text(None); }\n")
+        .unwrap();
+    assert_eq!(engine_references(dir.path()).len(), 2);
+}
+
 #[test]
 fn no_crate_has_an_import_circle() {
-    for krate in ["migrate-core", "migrate-cli", "migrate-macros"] {
+    for krate in ["migrate-guard", "migrate-core", "migrate-cli", "migrate-macros"] {
         let src = workspace().join(krate).join("src");
         let graph = graph(&src);
         assert!(graph.len() > 2, "{krate}: no modules found");

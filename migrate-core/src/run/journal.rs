@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::place::Marker;
-use crate::apply;
-use crate::attempt::Attempt;
-use crate::migration::Version;
-use crate::plan::Step;
-use crate::progress::{self, Observer, Progress};
-use crate::report::{Failure, StepReport};
+use crate::planning::plan::Step;
+use crate::read::migration::Version;
+use crate::record::attempt::Attempt;
+use crate::vocab::progress::{self, Observer, Progress};
+use crate::vocab::report::{Failure, StepReport};
 use belay_guard::database::writers::{Token, Watch};
 
 /// The run's bookkeeping inside its transactions (the attempt row), and the marker that tells
@@ -72,7 +71,7 @@ impl RunJournal<'_, '_> {
     }
 }
 
-impl apply::Journal for RunJournal<'_, '_> {
+impl crate::record::journal::Journal for RunJournal<'_, '_> {
     fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
         self.attempt.begin(conn)
     }

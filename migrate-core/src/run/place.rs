@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::Error;
-use crate::attempt::Attempt;
-use crate::marker::{self, Phase, RunMarker};
-use crate::plan::Plan;
-use crate::recover;
-use crate::report::{DatabaseState, Interrupted};
-use crate::safety::{self, Backups};
+use crate::planning::plan::Plan;
+use crate::record::attempt::Attempt;
+use crate::record::marker::{self, Phase, RunMarker};
+use crate::run::recover;
+use crate::run::safety::{self, Backups};
+use crate::vocab::error::Error;
+use crate::vocab::report::{DatabaseState, Interrupted};
 use belay_guard::database::lock::MigrationLock;
 use belay_guard::vocab::holder::Holder;
 
@@ -51,13 +51,13 @@ impl<'a> Place<'a> {
     pub fn lock(
         &self,
         timeout: Duration,
-        progress: Option<&crate::progress::Observer>,
+        progress: Option<&crate::vocab::progress::Observer>,
     ) -> Result<Option<MigrationLock>, Error> {
         match self {
             Place::File { db, .. } => {
                 MigrationLock::acquire_reporting(db, timeout, &mut |holder, waited| {
-                    crate::progress::report(progress, || {
-                        crate::progress::Progress::WaitingForLock {
+                    crate::vocab::progress::report(progress, || {
+                        crate::vocab::progress::Progress::WaitingForLock {
                             holder,
                             waited,
                             timeout,
@@ -76,7 +76,7 @@ impl<'a> Place<'a> {
     pub fn ready(&self) -> Result<(), Error> {
         match self {
             Place::File { backups, .. } => {
-                crate::audit::ready(backups)?;
+                crate::record::audit::ready(backups)?;
                 // What stopped processes left in the backup directory goes (see `store::sweep`);
                 // a failure to clean up does not stop the run.
                 let _ = belay_guard::backup::sweep(backups);

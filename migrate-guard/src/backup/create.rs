@@ -28,7 +28,7 @@ use crate::Error;
 use crate::backup::image::{self, EarlyFlush, HashingWriter};
 use crate::backup::manifest::{Compression, Manifest, Reason};
 use crate::backup::store::{self, Staged};
-use crate::error::SqliteContext;
+use crate::vocab::error::SqliteContext;
 use crate::vocab::clock;
 
 /// Pages copied per backup step, between progress reports (4 MiB at 4 KiB pages).

@@ -17,7 +17,7 @@ use crate::backup::verify;
 use crate::database::lock::MigrationLock;
 use crate::database::record::{Change, Recorder};
 use crate::database::writers::{LockedView, Token, Watch};
-use crate::error::SqliteContext;
+use crate::vocab::error::SqliteContext;
 use crate::integrity::Depth;
 
 /// What a restore did.

@@ -10,7 +10,7 @@ use crate::Error;
 use crate::backup::image::{self, Digested};
 use crate::backup::manifest::{Compression, Manifest};
 use crate::backup::store::{self, Staged};
-use crate::error::SqliteContext;
+use crate::vocab::error::SqliteContext;
 
 /// How thoroughly the image is checked after its checksum: the integrity check's depth.
 use crate::integrity::Depth;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::Error;
-use crate::error::SqliteContext;
+use crate::vocab::error::SqliteContext;
 
 /// Whether the database has no pages yet (a new or absent file): nothing to check, back up or
 /// lose.

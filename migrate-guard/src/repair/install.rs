@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::Error;
 use crate::backup;
 use crate::database::db::sibling;
-use crate::error::SqliteContext;
+use crate::vocab::error::SqliteContext;
 
 /// How the repaired file went in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use rusqlite::{Connection, ToSql, types::Value};
 use serde::Serialize;
 
 use crate::Error;
-use crate::error::SqliteContext;
+use crate::vocab::error::SqliteContext;
 use crate::vocab::sql::quote_ident;
 
 /// Rows moved into quarantine.

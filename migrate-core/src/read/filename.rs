@@ -1,0 +1,329 @@
+//! Migration file names, parsed without touching the file system.
+//!
+//! Accepted forms, for a version `N` (digits, > 0) and a name:
+//! - `N_name.up.sql`, `N_name.down.sql`, `N_name.verify.sql` (native);
+//! - `N_name.sql`, an up migration (sqlx style);
+//! - `VN__name.sql`, an up migration (refinery style).
+//!
+//! Any other `.sql` file is malformed and reported, never skipped; files that do not end in
+//! `.sql` (README.md, .gitkeep) are not migrations and are ignored.
+
+use crate::read::migration::Version;
+
+/// What a migration file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FileKind {
+    /// The forward script.
+    Up,
+    /// The script that undoes it.
+    Down,
+    /// Queries that must hold after it is applied.
+    Verify,
+}
+
+/// A parsed migration file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// The version.
+    pub version: Version,
+    /// The name between the version and the suffix.
+    pub name: String,
+    /// What the file holds.
+    pub kind: FileKind,
+}
+
+/// How a file name was classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A migration file.
+    Migration(FileName),
+    /// Not a migration file at all (ignored).
+    Unrelated,
+    /// Looks like a migration but is malformed; the reason says why.
+    Malformed(String),
+}
+
+/// The naming rules of one family of tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Ours and sqlx's (`.up`/`.down`/`.verify` or none), and refinery's `V<n>__<name>.sql`.
+    Native,
+    /// golang-migrate: `<n>_<name>.up.sql` / `.down.sql`, version 0 allowed, dots in names.
+    GolangMigrate,
+    /// refinery: `V<n>__<name>.sql` and `U<n>__<name>.sql` (unversioned, still an up migration).
+    Refinery,
+    /// Flyway: `V<n>__<name>.sql` up, `U<n>__<name>.sql` its undo; repeatable `R__` files are
+    /// refused (nothing in this model reruns a file whenever it changes).
+    Flyway,
+}
+
+/// Classifies one file name (not a path) by the rules of `style`.
+pub fn parse_as(file_name: &str, style: Style) -> Parsed {
+    if file_name.starts_with('.') {
+        return Parsed::Unrelated;
+    }
+    let Some(stem) = strip_suffix_ignoring_case(file_name, ".sql") else {
+        return Parsed::Unrelated;
+    };
+    let parsed = match style {
+        Style::Native => parse_stem(stem),
+        Style::GolangMigrate => parse_golang_migrate(stem),
+        Style::Refinery | Style::Flyway => parse_prefixed(stem, style),
+    };
+    match parsed {
+        Ok(parsed) => Parsed::Migration(parsed),
+        Err(reason) => Parsed::Malformed(reason),
+    }
+}
+
+fn parse_golang_migrate(stem: &str) -> Result<FileName, String> {
+    let (base, kind) = if let Some(base) = strip_suffix_ignoring_case(stem, ".up") {
+        (base, FileKind::Up)
+    } else if let Some(base) = strip_suffix_ignoring_case(stem, ".down") {
+        (base, FileKind::Down)
+    } else {
+        return Err("golang-migrate names are <version>_<title>.up.sql or .down.sql".to_owned());
+    };
+    let (digits, name) = base
+        .split_once('_')
+        .ok_or_else(|| "expected <version>_<title>".to_owned())?;
+    let version = parse_digits(digits)?;
+    if name.is_empty() {
+        return Err("missing title after the version".to_owned());
+    }
+    Ok(FileName {
+        version,
+        name: name.to_owned(),
+        kind,
+    })
+}
+
+fn parse_prefixed(stem: &str, style: Style) -> Result<FileName, String> {
+    let (prefix, rest) = stem.split_at(stem.chars().next().map_or(0, char::len_utf8));
+    let kind = match (prefix, style) {
+        ("V" | "v", _) => FileKind::Up,
+        ("U" | "u", Style::Refinery) => FileKind::Up,
+        ("U" | "u", _) => FileKind::Down,
+        ("R" | "r", _) if rest.starts_with("__") => {
+            return Err(
+                "a repeatable migration (R__): rerunning a file whenever it changes is not supported; make it a versioned V file"
+                    .to_owned(),
+            );
+        }
+        _ => return Err("expected V<version>__<name>.sql or U<version>__<name>.sql".to_owned()),
+    };
+    let (digits, name) = rest
+        .split_once("__")
+        .ok_or_else(|| "expected <prefix><version>__<name>.sql".to_owned())?;
+    if digits.contains(['.', '_']) {
+        return Err(format!(
+            "dotted version {digits}: versions here are whole numbers; rename the file"
+        ));
+    }
+    Ok(FileName {
+        version: parse_version(digits)?,
+        name: parse_name(name)?,
+        kind,
+    })
+}
+
+/// `text` without `suffix` (ASCII), matched whatever its case: `.UP.SQL` is `.up.sql`, as the
+/// file systems that ignore case would have it; never skipped for its case.
+fn strip_suffix_ignoring_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let at = text.len().checked_sub(suffix.len())?;
+    (text.is_char_boundary(at) && text[at..].eq_ignore_ascii_case(suffix)).then(|| &text[..at])
+}
+
+fn parse_stem(stem: &str) -> Result<FileName, String> {
+    if let Some(rest) = stem.strip_prefix('V').or_else(|| stem.strip_prefix('v'))
+        && rest.starts_with(|c: char| c.is_ascii_digit())
+    {
+        let (digits, name) = rest
+            .split_once("__")
+            .ok_or_else(|| "refinery-style name must be V<version>__<name>.sql".to_owned())?;
+        return Ok(FileName {
+            version: parse_version(digits)?,
+            name: parse_name(name)?,
+            kind: FileKind::Up,
+        });
+    }
+    let (base, kind) = if let Some(base) = strip_suffix_ignoring_case(stem, ".up") {
+        (base, FileKind::Up)
+    } else if let Some(base) = strip_suffix_ignoring_case(stem, ".down") {
+        (base, FileKind::Down)
+    } else if let Some(base) = strip_suffix_ignoring_case(stem, ".verify") {
+        (base, FileKind::Verify)
+    } else {
+        (stem, FileKind::Up)
+    };
+    let digits_end = base
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(base.len());
+    if digits_end == 0 {
+        return Err(
+            "expected <version>_<name>.up.sql, .down.sql, .verify.sql, <version>_<name>.sql \
+             or V<version>__<name>.sql"
+                .to_owned(),
+        );
+    }
+    let (digits, rest) = base.split_at(digits_end);
+    let name = rest
+        .strip_prefix('_')
+        .ok_or_else(|| format!("expected `_` after version {digits}"))?;
+    Ok(FileName {
+        version: parse_version(digits)?,
+        name: parse_name(name)?,
+        kind,
+    })
+}
+
+/// A version of digits only; 0 allowed (golang-migrate, diesel).
+pub(crate) fn parse_digits(digits: &str) -> Result<Version, String> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("version `{digits}` is not a number"));
+    }
+    digits
+        .parse()
+        .map_err(|_| format!("version `{digits}` is too large"))
+}
+
+fn parse_version(digits: &str) -> Result<Version, String> {
+    let version = parse_digits(digits)?;
+    if version == 0 {
+        return Err("version must be greater than 0".to_owned());
+    }
+    Ok(version)
+}
+
+fn parse_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("missing name after the version".to_owned());
+    }
+    if name.contains('.') {
+        return Err(format!(
+            "name `{name}` contains `.`; the suffix must be .up.sql, .down.sql or .verify.sql"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(file_name: &str) -> Parsed {
+        parse_as(file_name, Style::Native)
+    }
+
+    fn ok(file: &str) -> (Version, String, FileKind) {
+        match parse(file) {
+            Parsed::Migration(f) => (f.version, f.name, f.kind),
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+
+    fn malformed(file: &str) -> String {
+        match parse(file) {
+            Parsed::Malformed(reason) => reason,
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn native_forms() {
+        assert_eq!(
+            ok("0001_create_users.up.sql"),
+            (1, "create_users".into(), FileKind::Up)
+        );
+        assert_eq!(
+            ok("0001_create_users.down.sql"),
+            (1, "create_users".into(), FileKind::Down)
+        );
+        assert_eq!(ok("12_x.verify.sql"), (12, "x".into(), FileKind::Verify));
+        assert_eq!(ok("0002_ADD_X.UP.SQL"), (2, "ADD_X".into(), FileKind::Up));
+        assert_eq!(
+            ok("0002_add_x.Down.Sql"),
+            (2, "add_x".into(), FileKind::Down)
+        );
+        assert_eq!(ok("3_é.VERIFY.sql"), (3, "é".into(), FileKind::Verify));
+    }
+
+    #[test]
+    fn sqlx_and_refinery_forms() {
+        assert_eq!(
+            ok("20240101120000_init.sql"),
+            (20240101120000, "init".into(), FileKind::Up)
+        );
+        assert_eq!(
+            ok("V1__create_users.sql"),
+            (1, "create_users".into(), FileKind::Up)
+        );
+        assert_eq!(ok("V10__a_b.sql"), (10, "a_b".into(), FileKind::Up));
+    }
+
+    #[test]
+    fn golang_migrate_allows_version_0_and_dots_in_titles() {
+        let parsed = |f| match parse_as(f, Style::GolangMigrate) {
+            Parsed::Migration(f) => (f.version, f.name, f.kind),
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(
+            parsed("0_initial.up.sql"),
+            (0, "initial".into(), FileKind::Up)
+        );
+        assert_eq!(
+            parsed("12_passkey_backup_flags..down.sql"),
+            (12, "passkey_backup_flags.".into(), FileKind::Down)
+        );
+        assert!(matches!(
+            parse_as("3_x.sql", Style::GolangMigrate),
+            Parsed::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn flyway_undo_refinery_unversioned_and_repeatable_refused() {
+        let kind = |f, style| match parse_as(f, style) {
+            Parsed::Migration(f) => f.kind,
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(kind("U3__x.sql", Style::Flyway), FileKind::Down);
+        assert_eq!(kind("U3__x.sql", Style::Refinery), FileKind::Up);
+        assert_eq!(kind("V3__x.sql", Style::Flyway), FileKind::Up);
+        match parse_as("R__views.sql", Style::Flyway) {
+            Parsed::Malformed(reason) => assert!(reason.contains("repeatable"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match parse_as("V1.1__x.sql", Style::Flyway) {
+            Parsed::Malformed(reason) => assert!(reason.contains("dotted version"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unrelated_files_are_ignored() {
+        for f in ["README.md", ".gitkeep", ".0001_x.up.sql.swp", "notes.txt"] {
+            assert_eq!(parse(f), Parsed::Unrelated, "{f}");
+        }
+    }
+
+    #[test]
+    fn malformed_names_say_why() {
+        assert_eq!(
+            malformed("0000_zero.up.sql"),
+            "version must be greater than 0"
+        );
+        assert_eq!(malformed("0001.up.sql"), "expected `_` after version 0001");
+        assert_eq!(malformed("0001_.up.sql"), "missing name after the version");
+        assert!(malformed("seed.sql").starts_with("expected <version>_<name>"));
+        assert_eq!(
+            malformed("99999999999999999999_big.up.sql"),
+            "version `99999999999999999999` is too large"
+        );
+        assert!(malformed("0001_x.updown.sql").contains("contains `.`"));
+        assert_eq!(
+            malformed("V1_single_underscore.sql"),
+            "refinery-style name must be V<version>__<name>.sql"
+        );
+    }
+}

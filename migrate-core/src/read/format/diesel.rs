@@ -1,0 +1,152 @@
+//! diesel: a directory per migration, `<version>_<name>/up.sql` with `down.sql` beside it and
+//! an optional `metadata.toml` (`run_in_transaction = false`). The version is the directory
+//! name's leading digits with the dashes dropped (`2018-02-17-205753` is 20180217205753), as
+//! diesel records it; diesel's `00000000000000_diesel_initial_setup` is version 0.
+
+use super::SourceFile;
+use super::{Entry, utf8};
+use crate::read::directive::TransactionMode;
+use crate::read::filename::{FileKind, parse_digits};
+use crate::vocab::error::Error;
+
+pub(super) fn entries(files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
+    let mut out = Vec::new();
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|f| f.name.ends_with("/metadata.toml"))
+        .map(|f| run_outside(f).map(|outside| outside.then(|| dir_of(&f.name).to_owned())))
+        .filter_map(Result::transpose)
+        .collect::<Result<_, _>>()?;
+    for file in files {
+        let Some((dir, script)) = file.name.split_once('/') else {
+            continue;
+        };
+        let kind = match script {
+            "up.sql" => FileKind::Up,
+            "down.sql" => FileKind::Down,
+            _ => continue,
+        };
+        let (version, name) = dir_name(dir).map_err(|reason| Error::InvalidFile {
+            file: dir.to_owned(),
+            reason,
+        })?;
+        let mode = outside
+            .iter()
+            .any(|d| d == dir)
+            .then_some(TransactionMode::NoTransaction);
+        let text = utf8(&file.name, file.bytes)?;
+        out.push(Entry {
+            version,
+            name,
+            kind,
+            origin: file.name,
+            text,
+            mode,
+        });
+    }
+    Ok(out)
+}
+
+fn dir_of(path: &str) -> &str {
+    path.split('/').next().unwrap_or(path)
+}
+
+/// `2018-02-17-205753_create_users` → (20180217205753, `create_users`).
+fn dir_name(dir: &str) -> Result<(i64, String), String> {
+    let (prefix, name) = dir
+        .split_once('_')
+        .filter(|(_, name)| !name.is_empty())
+        .ok_or_else(|| "diesel directories are named <version>_<name>".to_owned())?;
+    if !prefix.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return Err(format!("version `{prefix}` is not digits and dashes"));
+    }
+    let digits: String = prefix.chars().filter(char::is_ascii_digit).collect();
+    Ok((parse_digits(&digits)?, name.to_owned()))
+}
+
+/// Whether `metadata.toml` says `run_in_transaction = false`; any other key is an error.
+fn run_outside(file: &SourceFile) -> Result<bool, Error> {
+    let text = utf8(&file.name, file.bytes.clone())?;
+    let mut outside = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let refuse = |reason: String| Error::InvalidFile {
+            file: file.name.clone(),
+            reason: format!("line {}: {reason}", i + 1),
+        };
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| refuse(format!("expected key = value, found `{line}`")))?;
+        match (key.trim(), value.trim()) {
+            ("run_in_transaction", "false") => outside = true,
+            ("run_in_transaction", "true") => outside = false,
+            (key, value) => return Err(refuse(format!("unknown setting `{key} = {value}`"))),
+        }
+    }
+    Ok(outside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> SourceFile {
+        SourceFile::new(name, text)
+    }
+
+    #[test]
+    fn directories_become_versions_and_metadata_sets_the_mode() {
+        let entries = entries(vec![
+            file(
+                "2018-02-17-205753_create_users/up.sql",
+                "CREATE TABLE u (a);",
+            ),
+            file("2018-02-17-205753_create_users/down.sql", "DROP TABLE u;"),
+            file("00000000000000_diesel_initial_setup/up.sql", "SELECT 1;"),
+            file("2019-01-01-000000_vacuum/up.sql", "VACUUM;"),
+            file(
+                "2019-01-01-000000_vacuum/metadata.toml",
+                "run_in_transaction = false\n",
+            ),
+        ])
+        .unwrap();
+        let seen: Vec<_> = entries
+            .iter()
+            .map(|e| (e.version, e.name.as_str(), e.kind, e.mode))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (20180217205753, "create_users", FileKind::Up, None),
+                (20180217205753, "create_users", FileKind::Down, None),
+                (0, "diesel_initial_setup", FileKind::Up, None),
+                (
+                    20190101000000,
+                    "vacuum",
+                    FileKind::Up,
+                    Some(TransactionMode::NoTransaction)
+                ),
+            ]
+        );
+        let err = entries_err(vec![file("x-y_z/up.sql", "")]);
+        assert!(
+            err.contains("x-y_z: version `x-y` is not digits and dashes"),
+            "{err}"
+        );
+        let err = entries_err(vec![file(
+            "1_a/metadata.toml",
+            "run_in_transaction = maybe\n",
+        )]);
+        assert!(
+            err.contains("1_a/metadata.toml: line 1: unknown setting"),
+            "{err}"
+        );
+    }
+
+    fn entries_err(files: Vec<SourceFile>) -> String {
+        entries(files).unwrap_err().to_string()
+    }
+}

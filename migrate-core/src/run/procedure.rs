@@ -1,0 +1,479 @@
+//! The run procedure of SPEC.md ("What a run does"), steps 1 to 8, in one function:
+//! [`carry_out`]. Each step is a call to a function of its own (here or in the module that
+//! owns the concept); this module only sequences them and carries what one step hands the next.
+//!
+//! The rule above all: the run never discards a commit it did not make. Its failures roll
+//! back; a failure after a commit restores the pre-run backup only with proof that nobody else
+//! committed since (see `writers`), and otherwise stops with exit 7.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::budget::BusyBudget;
+use super::journal::RunJournal;
+use super::place::{Marker, Net, Place};
+use crate::planning::plan::{Allow, Plan};
+use crate::read::migration::Version;
+use crate::record::attempt::Attempt;
+use crate::record::marker::{self, Phase};
+use crate::run::apply::{self, TransactionScope};
+use crate::run::safety::{self, Backups};
+use crate::vocab::error::Error;
+use crate::vocab::progress::{self, Progress};
+use crate::vocab::report::{DatabaseState, Interrupted, RunReport, StepReport};
+use belay_guard::backup::{self, Manifest, Proof};
+use belay_guard::database::fence::{Fence, WriteLock};
+use belay_guard::database::writers::Watch;
+use belay_guard::integrity::Depth;
+
+/// How runs are carried out (the [`crate::migrator::Migrator`]'s settings).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub lock_timeout: Duration,
+    pub scope: TransactionScope,
+    pub allow: Allow,
+    pub backups: Backups,
+    pub backup_dir: Option<PathBuf>,
+    pub verification: Depth,
+    pub write_lock: WriteLock,
+    /// Which pre-migrate backups are kept after a run that took one and succeeded.
+    pub rotation: Rotation,
+    /// Extensions and application functions for the connection migrations run on.
+    pub setup: crate::run::connect::Setup,
+    /// Who is told what the run is doing.
+    pub progress: Option<crate::vocab::progress::Observer>,
+    /// How long verify queries, checks and migrations may run.
+    pub budgets: crate::run::apply::Budgets,
+}
+
+/// What happens to older pre-migrate backups after a run that took one and succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Those the policy does not keep are deleted (manual and scheduled backups are never
+    /// touched; the run's own backup is the newest, always kept).
+    Keep(backup::Retention),
+    /// Nothing is deleted.
+    Off,
+}
+
+impl Default for Rotation {
+    /// [`backup::Retention::default`]: 10 most recent, 7 daily, 4 weekly.
+    fn default() -> Self {
+        Rotation::Keep(backup::Retention::default())
+    }
+}
+
+/// Steps 1 to 8 on `conn`. `replan` reads the database's state and plans the request (step
+/// 3's validation included), under the lock.
+///
+/// # Errors
+///
+/// As [`crate::migrator::Migrator::run`].
+pub(crate) fn carry_out(
+    conn: &Connection,
+    config: &Config,
+    replan: impl Fn(&Connection) -> Result<Plan, Error>,
+    started: Instant,
+) -> Result<RunReport, Error> {
+    let timeout = config.lock_timeout;
+    let place = Place::of(conn, config.backup_dir.as_ref());
+    // 1. The migration lock; a process that dies releases it. Waiting for it and for SQLite's
+    //    write lock share one timeout.
+    let _lock = place.lock(timeout, config.progress.as_ref())?;
+    let _budget = BusyBudget::set(conn, timeout.saturating_sub(started.elapsed()));
+    // Where the run records itself must be safe before it changes anything.
+    place.ready()?;
+    // 2. An interrupted run: continued from its consistent version, restored with proof, or
+    //    refused (exit 7).
+    let interrupted = place.recover(conn, timeout)?;
+    // 3. Validation, on the state as it is under the lock (another process may have migrated
+    //    while this one waited).
+    let plan = replan(conn)?;
+    if plan.steps.is_empty() {
+        return Ok(unchanged(plan, started, interrupted));
+    }
+    let fence = fence(conn, config, &plan, &place)?;
+    let net = place.net(config.backups);
+    let mut marker = place.marker(&plan, net)?;
+    // Read before the backup's snapshot: the proof a restore needs (see `writers`).
+    let watch = Watch::start(conn).ok();
+    // 4 and 5. Pre-flight check and backup, side by side.
+    if net.is_some() {
+        progress::report(config.progress.as_ref(), || Progress::CheckingAndBackingUp);
+    }
+    let (backup, baseline) = match prepare(net, marker.as_mut(), timeout) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            // Nothing was changed: the marker has nothing to tell the next run.
+            if let Place::File { db, .. } = place {
+                let _ = marker::clear(db);
+            }
+            return Err(e);
+        }
+    };
+    let mut attempt = Attempt::of_plan(&plan, started);
+    attempt.target(plan.to);
+    attempt.backup(backup.as_ref().map(|m| m.id.clone()));
+    // 6. Apply, every check before each COMMIT.
+    let checks = apply::Checks {
+        baseline,
+        integrity: config.verification,
+        write_lock: config.write_lock,
+        budgets: config.budgets,
+    };
+    let mut journal = RunJournal {
+        attempt: &mut attempt,
+        marker: marker.as_mut(),
+        watch,
+        progress: super::journal::Progressing::new(config.progress.as_ref(), plan.steps.len()),
+    };
+    let applied = apply::execute(conn, &plan, config.scope, &mut journal, checks);
+    let applied = commit_fence(fence, applied);
+    // Another connection kept SQLite's write lock for the rest of the timeout: nothing began,
+    // and recording the attempt in the database would wait for the same lock again.
+    if let Err(apply::Failed {
+        locked_out: Some(waited),
+        ..
+    }) = &applied
+    {
+        return Err(locked_out(&place, &mut attempt, *waited));
+    }
+    // 7. A failure after a commit: restore with proof, or leave the database as it is.
+    let outcome = match applied {
+        Ok(steps) => Ok(steps),
+        Err(failed) => Err(undo_failed(
+            conn,
+            failed,
+            (net, backup.as_ref()),
+            (marker.as_mut(), watch),
+            (timeout, config.progress.as_ref()),
+        )?),
+    };
+    // 8. Record the attempt (a success was recorded inside the last unit), then the marker
+    //    goes.
+    let mut report = record(conn, &place, &plan, &mut attempt, backup.as_ref(), outcome);
+    if let Place::File { db, .. } = place {
+        marker::clear(db)?;
+    }
+    // Older pre-migrate backups go by the policy, once the run succeeded (a failed run's
+    // backup may be what the operator restores by hand).
+    if let (Ok(report), Some(net)) = (&mut report, net)
+        && backup.is_some()
+    {
+        report.rotated = rotate(net.dir, config.rotation);
+    }
+    match &mut report {
+        Ok(report) => report.interrupted = interrupted,
+        Err(Error::RunFailed { report, .. }) => report.interrupted = interrupted,
+        Err(_) => {}
+    }
+    report
+}
+
+/// Deletes the pre-migrate backups in `dir` that `rotation` does not keep; returns their ids.
+/// A failure to delete one leaves it (and is not the run's failure).
+fn rotate(dir: &std::path::Path, rotation: Rotation) -> Vec<String> {
+    let Rotation::Keep(policy) = rotation else {
+        return Vec::new();
+    };
+    let policy = backup::Retention {
+        keep_last: policy.keep_last.max(1),
+        ..policy
+    };
+    let Ok(all) = backup::list(dir) else {
+        return Vec::new();
+    };
+    let automatic: Vec<Manifest> = all
+        .into_iter()
+        .filter(|m| m.reason == backup::Reason::PreMigrate)
+        .collect();
+    backup::to_delete(&automatic, &policy)
+        .into_iter()
+        .filter(|id| {
+            automatic
+                .iter()
+                .find(|m| &m.id == id)
+                .is_some_and(|m| backup::remove(dir, m).is_ok())
+        })
+        .collect()
+}
+
+/// The run that never began because another connection held SQLite's write lock: exit 3, as
+/// for the migration lock; the attempt reaches the audit journal (the database's own table
+/// would need that lock), the marker goes.
+fn locked_out(place: &Place<'_>, attempt: &mut Attempt, waited: Duration) -> Error {
+    attempt.locked_out(waited);
+    place.audit(attempt, &DatabaseState::Unchanged);
+    let path = match place {
+        Place::File { db, .. } => {
+            let _ = marker::clear(db);
+            db.to_path_buf()
+        }
+        Place::Memory => PathBuf::new(),
+    };
+    Error::LockTimeout {
+        path,
+        waited,
+        holder: "another connection holding SQLite's write lock (a writer of the application; SQLite does not say which process)".to_owned(),
+    }
+}
+
+/// `--exclusive`: SQLite's write lock from before the backup's snapshot to the run's end
+/// (see the `fence` module), refusing what cannot run inside one transaction.
+fn fence<'c>(
+    conn: &'c Connection,
+    config: &Config,
+    plan: &Plan,
+    place: &Place<'_>,
+) -> Result<Option<Fence<'c>>, Error> {
+    if config.write_lock == WriteLock::PerUnit {
+        return Ok(None);
+    }
+    if config.scope == TransactionScope::PerMigration {
+        return Err(Error::Incompatible {
+            reason: "holding the write lock for the whole run makes it one transaction: it cannot also commit each migration on its own".to_owned(),
+        });
+    }
+    if let Some(step) = plan
+        .steps
+        .iter()
+        .find(|s| s.script.transaction().runs_outside())
+    {
+        return Err(Error::Incompatible {
+            reason: format!(
+                "holding the write lock for the whole run makes it one transaction, and {} runs outside any transaction (migrate:no-transaction); nothing was changed",
+                step.script.origin()
+            ),
+        });
+    }
+    let started = Instant::now();
+    Fence::take(conn)
+        .map(Some)
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Error::LockTimeout {
+                    path: match place {
+                        Place::File { db, .. } => db.to_path_buf(),
+                        Place::Memory => PathBuf::new(),
+                    },
+                    waited: started.elapsed(),
+                    holder: "another connection holding SQLite's write lock".to_owned(),
+                }
+            }
+            _ => Error::Sqlite {
+                context: "taking the write lock for the whole run".to_owned(),
+                source: e,
+            },
+        })
+}
+
+/// Steps 4 and 5: the pre-flight check and the backup read the same unchanged database, side
+/// by side, moving the marker through its phases. A damaged database's backup is deleted (and
+/// the directory, if the backup made it): nothing written.
+fn prepare(
+    net: Option<Net<'_>>,
+    mut marker: Option<&mut Marker<'_>>,
+    timeout: Duration,
+) -> Result<(Option<Manifest>, apply::FkBaseline), Error> {
+    let mut baseline = apply::FkBaseline::Unknown;
+    let backup = match net {
+        Some(Net { db, dir }) => {
+            safety::ensure_space(db, dir)?;
+            if let Some(m) = marker.as_mut() {
+                m.enter(Phase::BackingUp)?;
+            }
+            let existed = dir.exists();
+            let (checked, taken) = std::thread::scope(|s| {
+                let check = s.spawn(|| safety::preflight(db, timeout));
+                let taken = safety::backup(db, dir, timeout);
+                (check.join(), taken)
+            });
+            match (checked, taken) {
+                (Ok(Ok(found)), taken) => {
+                    baseline = found;
+                    Some(taken?)
+                }
+                (Ok(Err(refused)), taken) => {
+                    if let Ok(manifest) = taken {
+                        backup::remove(dir, &manifest)?;
+                    }
+                    if !existed {
+                        let _ = std::fs::remove_dir(dir);
+                    }
+                    return Err(refused);
+                }
+                (Err(panic), _) => std::panic::resume_unwind(panic),
+            }
+        }
+        None => None,
+    };
+    if let Some(m) = marker {
+        m.marker.backup_id = backup.as_ref().map(|b| b.id.clone());
+        m.enter(Phase::Applying)?;
+    }
+    Ok((backup, baseline))
+}
+
+/// The whole run commits (or rolls back) here under `--exclusive`, before anything is
+/// recorded outside it.
+fn commit_fence(
+    fence: Option<Fence<'_>>,
+    applied: Result<Vec<StepReport>, apply::Failed>,
+) -> Result<Vec<StepReport>, apply::Failed> {
+    match (fence, applied) {
+        (Some(fence), Ok(steps)) => fence.commit().map(|()| steps).map_err(|e| apply::Failed {
+            failure: Box::new(apply::database("committing", e)),
+            committed: Vec::new(),
+            state: DatabaseState::Unchanged,
+            locked_out: None,
+        }),
+        (Some(fence), Err(failed)) => {
+            drop(fence);
+            Err(failed)
+        }
+        (None, applied) => applied,
+    }
+}
+
+/// Step 7 for a failed run: where part of it was committed and a backup was taken, the backup
+/// is restored, with proof (see [`undo`]); otherwise the state stays as the failure left it.
+fn undo_failed(
+    conn: &Connection,
+    mut failed: apply::Failed,
+    (net, backup): (Option<Net<'_>>, Option<&Manifest>),
+    (marker, watch): (Option<&mut Marker<'_>>, Option<Watch>),
+    (timeout, observer): (Duration, Option<&progress::Observer>),
+) -> Result<apply::Failed, Error> {
+    if let (DatabaseState::PartiallyApplied { version }, Some(m), Some(net)) =
+        (&failed.state, backup, net)
+    {
+        if let Some(marker) = marker {
+            marker.enter(Phase::Restoring)?;
+        }
+        progress::report(observer, || Progress::Restoring {
+            backup: m.id.clone(),
+        });
+        failed.state = undo(conn, watch, net, m, *version, timeout);
+        if matches!(failed.state, DatabaseState::Restored { .. }) {
+            failed.committed.clear();
+        }
+    }
+    Ok(failed)
+}
+
+/// Restores the pre-run backup `m` after a failure that left part of the run committed, only
+/// with the proof that nobody else committed since its snapshot: the state the run's own
+/// commits left (settled now, see the `writers` module) must still be the database's once the
+/// restore holds the write lock. Without it, nothing is discarded.
+fn undo(
+    conn: &Connection,
+    watch: Option<Watch>,
+    net: Net<'_>,
+    m: &Manifest,
+    version: Option<Version>,
+    timeout: Duration,
+) -> DatabaseState {
+    let not_restored = || DatabaseState::NotRestored {
+        version,
+        backup: m.id.clone(),
+    };
+    let Some(token) = watch.and_then(|w| w.settled(conn)) else {
+        return not_restored();
+    };
+    match backup::restore_locked(net.db, net.dir, m, timeout, Proof::Unchanged(token)) {
+        Ok(Some(_)) => DatabaseState::Restored {
+            backup: m.id.clone(),
+        },
+        Ok(None) => not_restored(),
+        Err(e) => DatabaseState::RestoreFailed {
+            version,
+            backup: m.id.clone(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// Step 8: the report, and the attempt recorded (a failure in a transaction of its own, after
+/// the rollback or restore) in `_migrate_attempts` and the audit journal.
+fn record(
+    conn: &Connection,
+    place: &Place<'_>,
+    plan: &Plan,
+    attempt: &mut Attempt,
+    backup: Option<&Manifest>,
+    outcome: Result<Vec<StepReport>, apply::Failed>,
+) -> Result<RunReport, Error> {
+    let mut report = RunReport {
+        direction: plan.direction,
+        from_version: plan.from,
+        to_version: plan.to,
+        steps: Vec::new(),
+        allowed: plan.allowed.clone(),
+        attempt_id: attempt.id(),
+        backup_id: backup.map(|m| m.id.clone()),
+        duration_ms: 0,
+        database: DatabaseState::Migrated,
+        interrupted: None,
+        rotated: Vec::new(),
+    };
+    let failure = match outcome {
+        Ok(steps) => {
+            report.steps = steps;
+            None
+        }
+        Err(failed) => {
+            let state = failed.state;
+            report.to_version = match &state {
+                DatabaseState::PartiallyApplied { version }
+                | DatabaseState::NotRestored { version, .. }
+                | DatabaseState::RestoreFailed { version, .. } => *version,
+                _ => plan.from,
+            };
+            if matches!(
+                state,
+                DatabaseState::Unchanged | DatabaseState::Restored { .. }
+            ) {
+                attempt.forget_fingerprint();
+            }
+            let message = format!("{}\n{}", failed.failure, state);
+            // The run's own error matters more than a failure to record it.
+            let _ = attempt.fail(conn, message, report.to_version, &failed.committed);
+            report.attempt_id = attempt.id();
+            report.steps = failed.committed;
+            report.database = state;
+            Some(failed.failure)
+        }
+    };
+    report.duration_ms = attempt.elapsed_ms();
+    place.audit(attempt, &report.database);
+    match failure {
+        None => Ok(report),
+        Some(failure) => Err(Error::RunFailed {
+            failure,
+            report: Box::new(report),
+        }),
+    }
+}
+
+/// The report of a run with nothing to do.
+pub(crate) fn unchanged(
+    plan: Plan,
+    started: Instant,
+    interrupted: Option<Interrupted>,
+) -> RunReport {
+    RunReport {
+        direction: plan.direction,
+        from_version: plan.from,
+        to_version: plan.from,
+        steps: Vec::new(),
+        allowed: plan.allowed,
+        attempt_id: None,
+        backup_id: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+        database: DatabaseState::Unchanged,
+        interrupted,
+        rotated: Vec::new(),
+    }
+}
