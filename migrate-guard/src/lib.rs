@@ -28,13 +28,13 @@
 #![warn(missing_docs)]
 
 // The layers, bottom to top; each uses only those below it (tests/tests/layering.rs).
-pub mod vocab;
+pub mod backup;
+pub mod database;
 pub mod files;
 pub mod foreign_keys;
-pub mod database;
 pub mod integrity;
-pub mod backup;
 pub mod repair;
+pub mod vocab;
 
-pub use vocab::error::{Error, storage_hint};
 pub use rusqlite;
+pub use vocab::error::{Error, storage_hint};

@@ -26,7 +26,7 @@ fn main() {
     let (cases, totals) = differential::run(per_kind, repair_every);
     let mut failed = false;
     for c in &cases {
-        let bad_up = c.up.is_some_and(|u| u != (6, true));
+        let bad_up = !c.up_refused_rightly();
         let bad_repair = c
             .repair
             .as_ref()
@@ -36,6 +36,12 @@ fn main() {
             println!(
                 "FAIL {:?} seed {}: {}; missed by {:?}; up {:?}; repair {:?}",
                 c.damage, c.seed, c.description, c.missed, c.up, c.repair
+            );
+        }
+        if !c.unchecked.is_empty() {
+            println!(
+                "no verdict {:?} seed {}: {}: {:?}",
+                c.damage, c.seed, c.description, c.unchecked
             );
         }
         if !c.extra.is_empty() {

@@ -216,11 +216,26 @@ pub struct Case {
     pub missed: Vec<String>,
     /// Checks of ours that reported damage where SQLite said `ok` at the same depth.
     pub extra: Vec<String>,
+    /// Checks of ours that gave no verdict (could not check), with what stopped them: never
+    /// ok, and counted apart from damage.
+    pub unchecked: Vec<String>,
     /// Where SQLite's quick check called the file damaged: `up`'s exit code, and whether the
     /// files were left byte for byte as they were.
     pub up: Option<(i32, bool)>,
     /// The repair's outcome, when it ran.
     pub repair: Option<RepairOutcome>,
+}
+
+impl Case {
+    /// Whether `up` refused the damaged file as it must: the files byte for byte as they were,
+    /// with exit 6 where our quick check called it damaged, or the code of what stopped it
+    /// (1 to 3) where it gave no verdict. True when `up` did not run.
+    pub fn up_refused_rightly(&self) -> bool {
+        let no_verdict = self.unchecked.iter().any(|u| u.starts_with("quick:"));
+        self.up.is_none_or(|(code, unchanged)| {
+            unchanged && (code == 6 || (no_verdict && matches!(code, 1..=3)))
+        })
+    }
 }
 
 /// What the repair ladder made of a damaged case.
@@ -285,7 +300,14 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
             },
         );
         // A check that cannot run at all on a damaged file is no verdict of "ok".
-        report.map_or(true, |r| r.damage > 0)
+        match report {
+            Ok(r) if r.damage > 0 => Ours::Damaged,
+            Ok(r) => match r.obstacle {
+                Some(o) => Ours::Unchecked(format!("{o:?}")),
+                None => Ours::Ok,
+            },
+            Err(e) => Ours::Unchecked(e.to_string()),
+        }
     };
     for (name, depth, workers, sqlite_damaged) in [
         ("quick", Depth::Quick, 1, case.sqlite_quick_damaged),
@@ -307,7 +329,10 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
         &mut case,
         "quick --table",
         sqlite_table_damaged,
-        ours(Depth::Quick, 1, vec![table.to_owned()]) || !table_exists(&db, table),
+        match ours(Depth::Quick, 1, vec![table.to_owned()]) {
+            Ours::Ok if !table_exists(&db, table) => Ours::Damaged,
+            verdict => verdict,
+        },
     );
     if case.sqlite_quick_damaged {
         let before = snapshot(&db);
@@ -335,10 +360,20 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
     case
 }
 
-fn judge(case: &mut Case, name: &str, sqlite_damaged: bool, ours_damaged: bool) {
-    match (sqlite_damaged, ours_damaged) {
-        (true, false) => case.missed.push(name.to_owned()),
-        (false, true) => case.extra.push(name.to_owned()),
+/// What one check of ours said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ours {
+    Ok,
+    Damaged,
+    /// No verdict, and why.
+    Unchecked(String),
+}
+
+fn judge(case: &mut Case, name: &str, sqlite_damaged: bool, ours: Ours) {
+    match (sqlite_damaged, ours) {
+        (true, Ours::Ok) => case.missed.push(name.to_owned()),
+        (false, Ours::Damaged) => case.extra.push(name.to_owned()),
+        (_, Ours::Unchecked(why)) => case.unchecked.push(format!("{name}: {why}")),
         _ => {}
     }
 }
@@ -596,6 +631,7 @@ pub struct Totals {
     pub sqlite_full_damaged: usize,
     pub missed: usize,
     pub extra: usize,
+    pub unchecked: usize,
     pub up_refused_unchanged: usize,
     pub up_other: usize,
     pub repaired: usize,
@@ -612,6 +648,7 @@ impl Totals {
             (&mut self.sqlite_full_damaged, t.sqlite_full_damaged),
             (&mut self.missed, t.missed),
             (&mut self.extra, t.extra),
+            (&mut self.unchecked, t.unchecked),
             (&mut self.up_refused_unchanged, t.up_refused_unchanged),
             (&mut self.up_other, t.up_other),
             (&mut self.repaired, t.repaired),
@@ -641,6 +678,7 @@ pub fn run(per_kind: u64, repair_every: u64) -> (Vec<Case>, BTreeMap<Damage, Tot
             t.sqlite_full_damaged += usize::from(c.sqlite_full_damaged);
             t.missed += usize::from(!c.missed.is_empty());
             t.extra += usize::from(!c.extra.is_empty());
+            t.unchecked += usize::from(!c.unchecked.is_empty());
             match c.up {
                 Some((6, true)) => t.up_refused_unchanged += 1,
                 Some(_) => t.up_other += 1,
@@ -663,7 +701,7 @@ pub fn run(per_kind: u64, repair_every: u64) -> (Vec<Case>, BTreeMap<Damage, Tot
 /// The totals as a markdown table.
 pub fn table(totals: &BTreeMap<Damage, Totals>) -> String {
     let mut out = String::from(
-        "| damage | cases | SQLite: quick damaged | SQLite: full damaged | we said ok (missed) | we said damaged, SQLite ok | `up` exit 6, files unchanged | `up` otherwise | repaired | repaired, rows reported | not repaired | rows unreported |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| damage | cases | SQLite: quick damaged | SQLite: full damaged | we said ok (missed) | we said damaged, SQLite ok | we could not check | `up` exit 6, files unchanged | `up` otherwise | repaired | repaired, rows reported | not repaired | rows unreported |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut sum = Totals::default();
     for (damage, t) in totals {
@@ -677,12 +715,13 @@ pub fn table(totals: &BTreeMap<Damage, Totals>) -> String {
 fn row(out: &mut String, name: &str, t: &Totals) {
     let _ = writeln!(
         out,
-        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         t.cases,
         t.sqlite_quick_damaged,
         t.sqlite_full_damaged,
         t.missed,
         t.extra,
+        t.unchecked,
         t.up_refused_unchanged,
         t.up_other,
         t.repaired,

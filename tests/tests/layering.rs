@@ -416,7 +416,11 @@ fn a_planted_back_import_and_a_planted_engine_import_are_found() {
         "use crate::low::b::Thing;\nuse crate::high::c::f;\npub struct Item;\n",
     )
     .unwrap();
-    std::fs::write(src.join("low/b.rs"), "pub use crate::low::a::Item as Thing;\n").unwrap();
+    std::fs::write(
+        src.join("low/b.rs"),
+        "pub use crate::low::a::Item as Thing;\n",
+    )
+    .unwrap();
     std::fs::write(src.join("high/c.rs"), "pub fn f() {}\n").unwrap();
     let graph = graph(&src);
     assert_eq!(
@@ -432,14 +436,22 @@ fn a_planted_back_import_and_a_planted_engine_import_are_found() {
         "[dependencies]\nmigrate-core = { path = \"../migrate-core\" }\n",
     )
     .unwrap();
-    std::fs::write(src.join("high/c.rs"), "pub fn f() { migrate_core::version_text(None); }\n")
-        .unwrap();
+    std::fs::write(
+        src.join("high/c.rs"),
+        "pub fn f() { migrate_core::version_text(None); }\n",
+    )
+    .unwrap();
     assert_eq!(engine_references(dir.path()).len(), 2);
 }
 
 #[test]
 fn no_crate_has_an_import_circle() {
-    for krate in ["migrate-guard", "migrate-core", "migrate-cli", "migrate-macros"] {
+    for krate in [
+        "migrate-guard",
+        "migrate-core",
+        "migrate-cli",
+        "migrate-macros",
+    ] {
         let src = workspace().join(krate).join("src");
         let graph = graph(&src);
         assert!(graph.len() > 2, "{krate}: no modules found");

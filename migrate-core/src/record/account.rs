@@ -12,8 +12,8 @@ use rusqlite::Connection;
 
 use crate::read::migration::Version;
 use crate::record::attempt::Attempt;
-use crate::vocab::command::Command;
 use crate::record::history::{DownScripts, Outcome};
+use crate::vocab::command::Command;
 use crate::vocab::report::DatabaseState;
 
 /// Records one command's change (see the module docs).

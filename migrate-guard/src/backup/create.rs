@@ -28,8 +28,8 @@ use crate::Error;
 use crate::backup::image::{self, EarlyFlush, HashingWriter};
 use crate::backup::manifest::{Compression, Manifest, Reason};
 use crate::backup::store::{self, Staged};
-use crate::vocab::error::SqliteContext;
 use crate::vocab::clock;
+use crate::vocab::error::SqliteContext;
 
 /// Pages copied per backup step, between progress reports (4 MiB at 4 KiB pages).
 const PAGES_PER_STEP: i32 = 1024;

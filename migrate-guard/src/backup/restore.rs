@@ -17,8 +17,8 @@ use crate::backup::verify;
 use crate::database::lock::MigrationLock;
 use crate::database::record::{Change, Recorder};
 use crate::database::writers::{LockedView, Token, Watch};
-use crate::vocab::error::SqliteContext;
 use crate::integrity::Depth;
+use crate::vocab::error::SqliteContext;
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,9 +14,9 @@ use crate::backup::store;
 use crate::backup::verify;
 use crate::database::lock::MigrationLock;
 use crate::database::record::{Change, Recorder};
-use crate::vocab::error::SqliteContext;
 use crate::foreign_keys::{self as fk, EnforcementOff};
 use crate::integrity::Depth;
+use crate::vocab::error::SqliteContext;
 use crate::vocab::sql::quote_ident;
 
 /// One restored table.

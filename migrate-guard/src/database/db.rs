@@ -92,21 +92,50 @@ pub fn regular_file(path: &Path) -> Result<Option<u64>, Error> {
     }
 }
 
-/// Whether the first bytes of `path` are those of a SQLite database, or of one whose header
-/// string alone was damaged (the fixed payload fractions 64, 32, 32 at offset 21 are there).
-/// Read only after SQLite has refused the file (`SQLITE_NOTADB`): a second descriptor closed
-/// by this process would drop the POSIX locks its SQLite connections hold on a file SQLite can
-/// read, but none are held on one it cannot.
+/// Whether `path` holds what looks like a SQLite database, damaged or not: SQLite's header
+/// string or the header's fixed payload fractions (64, 32, 32 at offset 21) at the start; or,
+/// in a file whose size is a whole number of pages of some page size, the header string at
+/// another page's start (page 1 swapped away) or a page shaped like a b-tree page after the
+/// first (page 1 overwritten). A text file, an image, an empty file are not. Read only after
+/// SQLite has refused the file: a second descriptor closed by this process would drop the
+/// POSIX locks its SQLite connections hold on a file SQLite can read, but none are held on one
+/// it cannot.
 pub fn looks_like_database(path: &Path) -> bool {
     use std::io::Read;
-    let mut header = [0u8; 24];
-    let Ok(mut file) = std::fs::File::open(path) else {
+    const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
-    if file.read_exact(&mut header).is_err() {
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut head = Vec::new();
+    if file.take(256 * 1024).read_to_end(&mut head).is_err() || head.len() < 24 {
         return false;
     }
-    &header[..16] == b"SQLite format 3\0" || header[21..24] == [64, 32, 32]
+    if &head[..16] == MAGIC || head[21..24] == [64, 32, 32] {
+        return true;
+    }
+    (9..=16).map(|shift| 1usize << shift).any(|size| {
+        len % size as u64 == 0
+            && len >= 2 * size as u64
+            && head
+                .chunks_exact(size)
+                .enumerate()
+                .any(|(i, page)| page.starts_with(MAGIC) || (i > 0 && btree_shaped(page)))
+    })
+}
+
+/// Whether `page` begins as a b-tree page of its size would: a page type SQLite writes, a
+/// first freeblock and a cell content area inside the page, a cell count that fits.
+fn btree_shaped(page: &[u8]) -> bool {
+    let size = page.len();
+    let u16_at = |i: usize| usize::from(u16::from_be_bytes([page[i], page[i + 1]]));
+    let (freeblock, cells, content) = (u16_at(1), u16_at(3), u16_at(5));
+    let content = if content == 0 { 65_536 } else { content };
+    matches!(page[0], 2 | 5 | 10 | 13)
+        && (freeblock == 0 || (8..size).contains(&freeblock))
+        && cells <= size / 4
+        && (8..=size).contains(&content)
+        && page[7] <= 60
 }
 
 /// Checks that `path` can be a database a run writes, before anything is created or opened:
@@ -200,6 +229,46 @@ pub fn read_only_uri(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// What SQLite refuses is damage when the file is shaped like a database (page 1
+    /// overwritten or moved), and not a database when nothing in it is.
+    #[test]
+    fn what_looks_like_a_database_after_sqlite_refused_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT hex(randomblob(30)) FROM n;",
+        )
+        .unwrap();
+        drop(conn);
+        let pristine = std::fs::read(&db).unwrap();
+        let write = |bytes: &[u8]| std::fs::write(&db, bytes).unwrap();
+        assert!(super::looks_like_database(&db));
+        let mut zeroed = pristine.clone();
+        zeroed[..4096].fill(0);
+        write(&zeroed);
+        assert!(super::looks_like_database(&db), "page 1 zeroed");
+        let mut swapped = pristine.clone();
+        let (one, rest) = swapped.split_at_mut(4096);
+        one.swap_with_slice(&mut rest[4096..8192]);
+        write(&swapped);
+        assert!(
+            super::looks_like_database(&db),
+            "page 1 swapped with page 3"
+        );
+        let mut magic = pristine.clone();
+        magic[..16].copy_from_slice(b"SQLite format 2\0");
+        write(&magic);
+        assert!(super::looks_like_database(&db), "header string damaged");
+        let text: String = (1..5000).map(|i| format!("line {i}\r\n")).collect();
+        write(text.as_bytes());
+        assert!(!super::looks_like_database(&db), "a text file");
+        write(&vec![0u8; 8192]);
+        assert!(!super::looks_like_database(&db), "zeros");
+        write(b"");
+        assert!(!super::looks_like_database(&db), "empty");
+    }
+
     #[test]
     fn uris_escape_what_would_change_their_meaning() {
         assert_eq!(

@@ -251,15 +251,23 @@ fn report(
     }
 }
 
-/// What stopped the check from reading the file at all. `SQLITE_NOTADB` on a file that does
-/// not even begin as a database is not damage: nothing says it ever was one.
+/// What stopped the check from reading the file at all. SQLite refusing a file that looks like
+/// a database (`SQLITE_NOTADB`, or a generic error such as "unsupported file format" where its
+/// header holds values SQLite never writes) is damage to it; `SQLITE_NOTADB` on a file that
+/// does not even look like one is not: nothing says it ever was a database.
 fn unreadable(db: &Path, doing: &str, e: &rusqlite::Error) -> Finding {
     let mut finding = stopped(doing, e, FindingKind::Unreadable);
-    let notadb = matches!(e, rusqlite::Error::SqliteFailure(err, _)
-        if err.code == rusqlite::ErrorCode::NotADatabase);
-    if notadb && !crate::database::db::looks_like_database(db) {
-        finding.kind = FindingKind::Unchecked;
-        finding.obstacle = Some(Obstacle::NotADatabase);
+    use rusqlite::ffi;
+    let refused = matches!(e, rusqlite::Error::SqliteFailure(err, _)
+        if matches!(err.extended_code & 0xff, ffi::SQLITE_NOTADB | ffi::SQLITE_ERROR));
+    if refused {
+        if crate::database::db::looks_like_database(db) {
+            finding.kind = FindingKind::Unreadable;
+            finding.obstacle = None;
+        } else {
+            finding.kind = FindingKind::Unchecked;
+            finding.obstacle = Some(Obstacle::NotADatabase);
+        }
     }
     finding
 }

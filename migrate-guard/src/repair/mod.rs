@@ -50,9 +50,9 @@ use crate::backup::{self, VerifiedImage};
 use crate::database::lock::MigrationLock;
 use crate::database::record::{Change, Recorder};
 use crate::database::settle::Locking;
-use crate::vocab::error::SqliteContext;
 use crate::foreign_keys::EnforcementOff;
 use crate::integrity::{Depth, FindingKind, Options as CheckOptions, Verdict, check};
+use crate::vocab::error::SqliteContext;
 use crate::vocab::sql::quote_ident;
 
 /// Checks the database at `db` and repairs what the check finds (see the module docs).

@@ -11,9 +11,9 @@ use rusqlite::{Connection, OpenFlags, Statement};
 use serde::Serialize;
 
 use crate::Error;
-use crate::vocab::error::SqliteContext;
 use crate::repair::quarantine::{self, Quarantined, UniqueKey};
 use crate::repair::salvage::{self, Gap, Rows};
+use crate::vocab::error::SqliteContext;
 use crate::vocab::sql::quote_ident;
 
 /// Rows brought back from a backup.
