@@ -125,13 +125,15 @@ impl CliError {
                     | DatabaseState::Consistent { .. }
                     | DatabaseState::PartWay { .. }
                     | DatabaseState::NotRestored { .. }
+                    | DatabaseState::NotEmptied { .. }
                     | DatabaseState::RestoreFailed { .. }
                     // Never a run's outcome; were one to say so, it is not the pre-run state.
                     | DatabaseState::TablesRestored { .. }
                     | DatabaseState::Repaired { .. } => code::NOT_RESTORED,
                     DatabaseState::Unchanged
                     | DatabaseState::Migrated
-                    | DatabaseState::Restored { .. } => code::FAILED_RESTORED,
+                    | DatabaseState::Restored { .. }
+                    | DatabaseState::Emptied => code::FAILED_RESTORED,
                 },
                 _ => code::UNEXPECTED,
             },

@@ -114,6 +114,19 @@ impl<'a> Place<'a> {
         }
     }
 
+    /// The database file, when the safety net applies and the database has nothing in it yet
+    /// (new, or absent): its pre-run state is known without a backup.
+    pub fn empty(&self, backups: Backups) -> Option<&'a Path> {
+        match self {
+            Place::File { db, .. }
+                if backups == Backups::Take && belay_guard::database::db::is_new(db) =>
+            {
+                Some(db)
+            }
+            _ => None,
+        }
+    }
+
     /// The marker of a run carrying out `plan`; written at once when the safety net applies
     /// (otherwise `checking` has nothing to tell a later run: it is first written at
     /// `applying`, one fsync pair less).

@@ -96,6 +96,8 @@ pub(crate) fn carry_out(
     }
     let fence = fence(conn, config, &plan, &place)?;
     let net = place.net(config.backups);
+    // A database with nothing in it needs no backup: its pre-run state is known.
+    let was_empty = place.empty(config.backups);
     let mut marker = place.marker(&plan, net)?;
     // Read before the backup's snapshot: the proof a restore needs (see `writers`).
     let watch = Watch::start(conn).ok();
@@ -146,7 +148,11 @@ pub(crate) fn carry_out(
         Err(failed) => Err(undo_failed(
             conn,
             failed,
-            (net, backup.as_ref()),
+            match (net, backup.as_ref(), was_empty) {
+                (Some(net), Some(m), _) => Before::Backup(net, m),
+                (_, _, Some(db)) => Before::Empty(db),
+                _ => Before::Unknown,
+            },
             (marker.as_mut(), watch),
             (timeout, config.progress.as_ref()),
         )?),
@@ -337,30 +343,72 @@ fn commit_fence(
     }
 }
 
-/// Step 7 for a failed run: where part of it was committed and a backup was taken, the backup
-/// is restored, with proof (see [`undo`]); otherwise the state stays as the failure left it.
+/// What the database was before the run, as far as a failed run can put it back.
+enum Before<'a> {
+    /// In the pre-run backup.
+    Backup(Net<'a>, &'a Manifest),
+    /// Empty (or absent): nothing to back up, nothing but emptiness to put back.
+    Empty(&'a std::path::Path),
+    /// Not known (`--no-backup`, an in-memory database).
+    Unknown,
+}
+
+/// Step 7 for a failed run: where part of it was committed, the pre-run state is put back with
+/// proof (see [`undo`]): the backup, or for a database that was empty, an empty database;
+/// without a known pre-run state it stays as the failure left it.
 fn undo_failed(
     conn: &Connection,
     mut failed: apply::Failed,
-    (net, backup): (Option<Net<'_>>, Option<&Manifest>),
+    before: Before<'_>,
     (marker, watch): (Option<&mut Marker<'_>>, Option<Watch>),
     (timeout, observer): (Duration, Option<&progress::Observer>),
 ) -> Result<apply::Failed, Error> {
-    if let (DatabaseState::PartiallyApplied { version }, Some(m), Some(net)) =
-        (&failed.state, backup, net)
-    {
-        if let Some(marker) = marker {
-            marker.enter(Phase::Restoring)?;
+    let DatabaseState::PartiallyApplied { version } = failed.state else {
+        return Ok(failed);
+    };
+    match before {
+        Before::Backup(net, m) => {
+            if let Some(marker) = marker {
+                marker.enter(Phase::Restoring)?;
+            }
+            progress::report(observer, || Progress::Restoring {
+                backup: m.id.clone(),
+            });
+            failed.state = undo(conn, watch, net, m, version, timeout);
         }
-        progress::report(observer, || Progress::Restoring {
-            backup: m.id.clone(),
-        });
-        failed.state = undo(conn, watch, net, m, *version, timeout);
-        if matches!(failed.state, DatabaseState::Restored { .. }) {
-            failed.committed.clear();
-        }
+        Before::Empty(db) => failed.state = empty_again(conn, watch, db, version, timeout),
+        Before::Unknown => {}
+    }
+    if matches!(
+        failed.state,
+        DatabaseState::Restored { .. } | DatabaseState::Emptied
+    ) {
+        failed.committed.clear();
     }
     Ok(failed)
+}
+
+/// Empties a database that was empty before the run, once its own commits have failed part of
+/// the way, with the same proof as every restore: nobody else committed since the run began.
+fn empty_again(
+    conn: &Connection,
+    watch: Option<Watch>,
+    db: &std::path::Path,
+    version: Option<Version>,
+    timeout: Duration,
+) -> DatabaseState {
+    let Some(token) = watch.and_then(|w| w.settled(conn)) else {
+        return DatabaseState::NotEmptied { version };
+    };
+    match backup::restore_empty(db, timeout, Proof::Unchanged(token)) {
+        Ok(true) => DatabaseState::Emptied,
+        Ok(false) => DatabaseState::NotEmptied { version },
+        Err(e) => DatabaseState::RestoreFailed {
+            version,
+            backup: "(none: the database was empty)".to_owned(),
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// Restores the pre-run backup `m` after a failure that left part of the run committed, only
@@ -428,12 +476,13 @@ fn record(
             report.to_version = match &state {
                 DatabaseState::PartiallyApplied { version }
                 | DatabaseState::NotRestored { version, .. }
+                | DatabaseState::NotEmptied { version }
                 | DatabaseState::RestoreFailed { version, .. } => *version,
                 _ => plan.from,
             };
             if matches!(
                 state,
-                DatabaseState::Unchanged | DatabaseState::Restored { .. }
+                DatabaseState::Unchanged | DatabaseState::Restored { .. } | DatabaseState::Emptied
             ) {
                 attempt.forget_fingerprint();
             }

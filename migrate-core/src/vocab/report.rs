@@ -66,6 +66,17 @@ pub enum DatabaseState {
         /// The pre-run backup, to restore by hand only if losing the later commits is accepted.
         backup: String,
     },
+    /// Some steps were committed before the failure; the database was empty (or absent) before
+    /// the run, and was emptied again: its pre-run state, with nothing else discarded (nobody
+    /// else had committed). Only the record of the failed attempt is in it.
+    Emptied,
+    /// Some steps were committed before the failure; the database was empty before the run,
+    /// but another connection committed since the run began, so emptying it would discard that
+    /// commit. Nothing was discarded.
+    NotEmptied {
+        /// The highest applied version now.
+        version: Option<Version>,
+    },
     /// Some tables' rows were replaced by a backup's (the rest of the database untouched).
     TablesRestored {
         /// The backup they came from.
@@ -119,6 +130,14 @@ impl fmt::Display for DatabaseState {
             DatabaseState::NotRestored { version, backup } => write!(
                 f,
                 "the database was left partly migrated, at version {}: another connection committed after the pre-run backup {backup} was taken, so restoring it would discard that commit; nothing was discarded. Either fix the failing migration and run again (the run continues from this version), or, accepting the loss of every commit made since the backup, restore it by hand",
+                crate::vocab::version::version_text(*version)
+            ),
+            DatabaseState::Emptied => f.write_str(
+                "the database was empty before the run and is empty again (the migrations it committed were undone; nobody else had committed)",
+            ),
+            DatabaseState::NotEmptied { version } => write!(
+                f,
+                "the database was left partly migrated, at version {}: it was empty before the run, but another connection committed since, so emptying it would discard that commit; nothing was discarded. Fix the failing migration and run again (the run continues from this version)",
                 crate::vocab::version::version_text(*version)
             ),
             DatabaseState::TablesRestored { backup, tables } => write!(

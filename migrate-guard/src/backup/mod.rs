@@ -32,7 +32,8 @@ pub use create::{CreateOptions, Progress, create};
 pub use manifest::{Compression, Manifest, Reason};
 pub use policy::{Retention, to_delete};
 pub use restore::{
-    Current, Proof, RestoreOptions, RestoreReport, RestoreStep, restore, restore_locked, restore_to,
+    Current, Proof, RestoreOptions, RestoreReport, RestoreStep, restore, restore_empty,
+    restore_locked, restore_to,
 };
 pub(crate) use restore::{check_copy, copy_into};
 pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};

@@ -243,6 +243,32 @@ pub fn restore_locked(
     }))
 }
 
+/// Puts an empty database back in place of the database at `db`: what a database that was empty
+/// (or absent) before a run holds, once the run's own commits are undone. Through the backup
+/// API from an empty database of the same page size, in one transaction under `proof` (checked
+/// under the copy's write lock): `false`, and nothing changed, when the proof failed. The file
+/// stays (an open connection keeps reading the same file) and holds an empty database.
+///
+/// # Errors
+///
+/// [`Error::Sqlite`] when the copy fails (the database is then as it was).
+pub fn restore_empty(db: &Path, timeout: Duration, proof: Proof) -> Result<bool, Error> {
+    let mut live = crate::database::db::open(db, timeout)?;
+    let page_size: i64 = live
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .context("reading the page size")?;
+    let empty = rusqlite::Connection::open_in_memory().context("opening an empty database")?;
+    // Before anything is written, the empty database can take the live one's page size (a WAL
+    // database cannot change its own). Then one page, its header and an empty schema: a source
+    // of no pages would let the copy's first step commit before the proof is read.
+    empty
+        .execute_batch(&format!(
+            "PRAGMA page_size = {page_size}; CREATE TABLE t (x); DROP TABLE t; VACUUM;"
+        ))
+        .context("preparing an empty database")?;
+    Ok(copy_into(&empty, &mut live, timeout, proof, || Ok(()))? == Copied::Done)
+}
+
 /// Restores the backup `id` into a new file at `to`, leaving every existing database alone. A
 /// restored database is a database: it gets the mode of `like` (the database the backups are
 /// of) when that exists, else 0644; backups themselves stay 0600.
@@ -378,6 +404,16 @@ pub(crate) fn copy_into(
     proof: Proof,
     check: impl FnOnce() -> Result<(), Error> + Send,
 ) -> Result<Copied, Error> {
+    // The first step takes the write lock and copies nothing, so the proof is read before a
+    // page moves; a source of no pages would be done, and committed, at that first step.
+    let pages: i64 = source
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .context("reading the source's size")?;
+    if pages == 0 {
+        return Err(Error::Internal {
+            reason: "the restore's source has no page; nothing was copied".to_owned(),
+        });
+    }
     let view = LockedView::prepare(live);
     let live_path = PathBuf::from(live.path().unwrap_or_default());
     std::thread::scope(|scope| {
