@@ -99,7 +99,14 @@ pub fn load(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), CliEr
     })?;
     let mut config = parse(&text)
         .map_err(|e| CliError::Usage(format!("invalid configuration {}: {e}", path.display())))?;
-    let base = path.parent().unwrap_or(Path::new(""));
+    // The file's directory, as an absolute path: `--config sp.toml` (no directory part) has the
+    // empty parent, which would leave `extensions = ["vec0"]` a bare name that the loader looks
+    // up on the library path instead of beside the file.
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     for p in [
         &mut config.db,
         &mut config.migrations,

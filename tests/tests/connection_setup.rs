@@ -57,6 +57,17 @@ fn an_extension_named_in_the_configuration_is_loaded_before_migrations_run() {
         "{}",
         run.stderr
     );
+    // The failure says what the set needs and where to say it.
+    assert!(
+        run.stderr
+            .contains("`half` is not a function of this connection")
+            && run.stderr.contains("Migrator::extension")
+            && run
+                .stderr
+                .contains("`extensions = [\"path/to/extension\"]` in migrate.toml"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         count(
             &s.conn(),
@@ -82,6 +93,34 @@ fn an_extension_named_in_the_configuration_is_loaded_before_migrations_run() {
         .expect(2);
     assert!(run.stderr.contains("loading extension"), "{}", run.stderr);
     assert!(run.stderr.contains("missing.so"), "{}", run.stderr);
+}
+
+/// Paths in a configuration file are relative to it, also when it is named without a directory
+/// (`--config sp.toml`): an extension named `half` is then `./half`, found beside the file, not
+/// looked up on the library path.
+#[test]
+fn a_configuration_named_without_a_directory_finds_its_extension_beside_it() {
+    let s = with_migration("CREATE TABLE t AS SELECT half(10) AS v;");
+    half_extension(s.dir.path());
+    std::fs::write(s.dir.path().join("sp.toml"), "extensions = [\"half\"]\n").unwrap();
+    let run = migrate_tests::Run::from(
+        migrate_tests::migrate_command()
+            .current_dir(s.dir.path())
+            .args([
+                "--db",
+                "app.db",
+                "--migrations",
+                "migrations",
+                "--config",
+                "sp.toml",
+                "up",
+            ])
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    assert!(run.stdout.contains("applied 1 t"), "{}", run.stdout);
+    assert_eq!(count(&s.conn(), "SELECT CAST(v AS INTEGER) FROM t"), 5);
 }
 
 #[test]

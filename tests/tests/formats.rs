@@ -257,6 +257,28 @@ fn an_unknown_placeholder_names_the_file_and_line() {
     );
 }
 
+/// A `${name}` token SQLite rejects in a set read as refinery (which has no placeholders) is
+/// most likely a Flyway placeholder: the failure says so and names the settings.
+#[test]
+fn a_flyway_placeholder_in_a_refinery_set_is_named_as_such() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    std::fs::write(
+        s.migrations().join("V1__users.sql"),
+        "CREATE TABLE ${schema}_users (id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
+    let run = s.migrate(&["up"]).expect(5);
+    assert!(
+        run.stderr
+            .contains("`${...}` looks like a Flyway placeholder")
+            && run.stderr.contains("format = \"flyway\"")
+            && run.stderr.contains("[placeholders]"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// `embed_migrations!` reads every layout as the directory reader does (it checks the set on
 /// an empty database at compile time, the goose file that opens its own transaction included).
 #[test]

@@ -325,11 +325,17 @@ impl fmt::Display for Failure {
                 line,
                 statement,
                 message,
-            } => write!(
-                f,
-                "migration {version} failed at {origin}:{line}: {message}\n  statement: {}",
-                one_line(statement)
-            ),
+            } => {
+                write!(
+                    f,
+                    "migration {version} failed at {origin}:{line}: {message}\n  statement: {}",
+                    one_line(statement)
+                )?;
+                if let Some(hint) = missing_from_connection(message) {
+                    write!(f, "\n  {hint}")?;
+                }
+                Ok(())
+            }
             Failure::Verify {
                 version,
                 origin,
@@ -372,6 +378,22 @@ impl fmt::Display for Failure {
                 "the integrity check of what the migrations wrote found {count} problem(s); first: {first}"
             ),
         }
+    }
+}
+
+/// What a migration that calls a function (or uses a virtual-table module) the connection does
+/// not have needs: an extension loaded, or the application's function registered.
+pub(crate) fn missing_from_connection(message: &str) -> Option<String> {
+    if let Some(name) = message.strip_prefix("no such function: ") {
+        Some(format!(
+            "`{name}` is not a function of this connection: the migrations need it from a SQLite extension or from the application; load the extension (Migrator::extension) or register the function (Migrator::on_connection) before migrating"
+        ))
+    } else {
+        message.strip_prefix("no such module: ").map(|name| {
+            format!(
+                "`{name}` is not a virtual-table module of this connection: the migrations need a SQLite extension that provides it; load it (Migrator::extension) before migrating"
+            )
+        })
     }
 }
 
