@@ -232,7 +232,8 @@ pub fn restore_locked(
     if copy_into(&source, &mut live, timeout, proof, check)? == Copied::Refused {
         return Ok(None);
     }
-    check_copy(&source, &live, db)?;
+    drop(live);
+    check_copy(&source, db)?;
     Ok(Some(RestoreReport {
         id: manifest.id.clone(),
         target: db.to_path_buf(),
@@ -318,15 +319,17 @@ pub fn restore_to(
 /// Checks the restored database: every page equal to the verified image's, page 1 aside (SQLite
 /// updates its change counter and schema cookie on the copy). Where `sqlite_dbpage` is not
 /// compiled in, `quick_check` is run instead.
-pub(crate) fn check_copy(
-    image: &rusqlite::Connection,
-    live: &rusqlite::Connection,
-    db: &Path,
-) -> Result<(), Error> {
+pub(crate) fn check_copy(image: &rusqlite::Connection, db: &Path) -> Result<(), Error> {
     let failed = |reason: String| Error::BackupCorrupt {
         path: db.to_path_buf(),
         reason: format!("the restored database does not match the backup: {reason}"),
     };
+    // A connection of its own: the one that copied may hold what it read of the file before
+    // (a damaged header's text encoding, say), which the copy replaced.
+    let live =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .context("opening the restored database")?;
+    let live = &live;
     const PAGES: &str = "SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno";
     let (Ok(mut ours), Ok(mut theirs)) = (live.prepare(PAGES), image.prepare(PAGES)) else {
         // Only SQLite's exact answer `ok` passes (the one b-tree check runner says so by

@@ -105,5 +105,6 @@ fn copy_pages(new: &Path, db: &Path, timeout: Duration) -> Result<(), Error> {
     backup::copy_into(&source, &mut live, timeout, backup::Proof::Accepted, || {
         Ok(())
     })?;
-    backup::check_copy(&source, &live, db)
+    drop(live);
+    backup::check_copy(&source, db)
 }

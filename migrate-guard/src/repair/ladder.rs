@@ -46,11 +46,15 @@ pub struct Ladder {
     pub then: Vec<Rung>,
 }
 
-/// Plans the ladder for `findings`. Nothing when a check could not finish: a finding of kind
-/// [`FindingKind::Unchecked`] (locked, a recovery pending, out of time) is no verdict, and no
-/// verdict is no reason to change anything.
+/// Plans the ladder for `findings`. A finding of kind [`FindingKind::Unchecked`] (a part
+/// SQLite gave no answer for) is no verdict, and no verdict is no reason to change anything:
+/// the ladder follows what SQLite did call damaged, and plans nothing when that is nothing.
 pub fn plan(findings: &[Finding]) -> Ladder {
-    if findings.is_empty() || findings.iter().any(|f| f.kind == FindingKind::Unchecked) {
+    let findings: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::Unchecked)
+        .collect();
+    if findings.is_empty() {
         return Ladder {
             first: Vec::new(),
             then: Vec::new(),
@@ -95,11 +99,13 @@ mod tests {
     }
 
     #[test]
-    fn no_verdict_is_no_reason_to_repair() {
+    fn no_verdict_is_no_reason_to_repair_but_damage_beside_it_is() {
         let mut stopped = finding(FindingKind::Unchecked);
         stopped.obstacle = Some(crate::integrity::Obstacle::Locked);
-        let ladder = plan(&[finding(FindingKind::Page), stopped]);
+        let ladder = plan(std::slice::from_ref(&stopped));
         assert!(ladder.first.is_empty() && ladder.then.is_empty());
+        let ladder = plan(&[finding(FindingKind::Index), stopped]);
+        assert_eq!(ladder.first, [Rung::Reindex]);
     }
 
     #[test]
