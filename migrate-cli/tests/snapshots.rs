@@ -186,7 +186,7 @@ fn new_creates_the_next_three_files() {
     let up = env.migrate(&["up"]);
     assert!(up.starts_with("exit 2"), "{up}");
     assert!(
-        up.contains("0007_add_email_index.up.sql: it has no statement"),
+        up.contains("0007_add_email_index.up.sql: it is still the template `migrate new` wrote"),
         "{up}"
     );
     std::fs::write(

@@ -42,17 +42,7 @@ pub fn run(g: &Settings, out: &Output, name: &str) -> Result<(), CliError> {
         ))
     })?;
     let base = format!("{version:04}_{name}");
-    let templates = [
-        ("up", format!("-- {base}: what this migration changes.\n")),
-        ("down", format!("-- Undo {base}.\n")),
-        (
-            "verify",
-            format!(
-                "-- Queries that must each return one row holding 1 once {base} is applied,\n\
-                 -- e.g. SELECT count(*) = 0 FROM users WHERE email IS NULL;\nSELECT 1;\n"
-            ),
-        ),
-    ];
+    let templates = migrate_core::source::templates(&base);
     let mut files = Vec::new();
     for (suffix, text) in templates {
         let path = dir.join(format!("{base}.{suffix}.sql"));

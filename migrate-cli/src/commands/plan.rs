@@ -41,6 +41,9 @@ struct StepView<'a> {
     transaction: migrate_core::TransactionMode,
     sql: &'a str,
     verify: Option<&'a str>,
+    /// The script holds no statement: running it records the migration and does nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    no_statement: bool,
 }
 
 /// Prints a plan (shared with `up --dry-run` and `down --dry-run`).
@@ -59,6 +62,7 @@ pub fn print(out: &Output, plan: &Plan) {
                 transaction: s.script.transaction(),
                 sql: s.script.sql(),
                 verify: s.verify.as_ref().map(|v| v.sql()),
+                no_statement: !s.script.has_statement(),
             })
             .collect(),
     };
@@ -83,6 +87,11 @@ pub fn print(out: &Output, plan: &Plan) {
                     ", outside ours (the file opens its own transaction)"
                 }
                 migrate_core::TransactionMode::Transactional => "",
+            };
+            let outside = if step.no_statement {
+                format!("{outside}; no statement: recorded as applied, runs nothing")
+            } else {
+                outside.to_owned()
             };
             text.push_str(&format!(
                 "\n-- {} {} ({}{outside})\n{}\n",

@@ -93,6 +93,11 @@ fn section(text: &mut String, title: &str, items: &[Named]) {
     }
     text.push_str(&format!("{title}: {}\n", items.len()));
     for item in items {
-        text.push_str(&format!("  {} {}\n", item.version, item.name));
+        let note = if item.no_statement {
+            " (no statement: recorded as applied, runs nothing)"
+        } else {
+            ""
+        };
+        text.push_str(&format!("  {} {}{note}\n", item.version, item.name));
     }
 }

@@ -392,7 +392,11 @@ impl Migrator {
         let _ = attempt.audit(&dir, db, &DatabaseState::Unchanged);
         Ok(changed
             .into_iter()
-            .map(|(version, name, _)| crate::planning::status::Named { version, name })
+            .map(|(version, name, _)| crate::planning::status::Named {
+                version,
+                name,
+                no_statement: false,
+            })
             .collect())
     }
 

@@ -51,6 +51,10 @@ pub struct Named {
     pub version: Version,
     /// The name.
     pub name: String,
+    /// Its up script holds no statement (only comments): applying it records it and runs
+    /// nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_statement: bool,
 }
 
 impl Named {
@@ -58,6 +62,7 @@ impl Named {
         Self {
             version,
             name: name.to_owned(),
+            no_statement: false,
         }
     }
 }
@@ -83,7 +88,10 @@ pub(crate) fn status(
                 .binary_search_by_key(&m.version(), |a| a.version)
                 .is_err()
         })
-        .map(|m| Named::new(m.version(), m.name()))
+        .map(|m| Named {
+            no_statement: !m.up().has_statement(),
+            ..Named::new(m.version(), m.name())
+        })
         .collect();
     Status {
         database_exists: true,

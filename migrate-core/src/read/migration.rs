@@ -29,6 +29,12 @@ pub struct Script {
 }
 
 impl Script {
+    /// Whether the script holds a statement (anything but comments, whitespace and `;`): a
+    /// migration whose up script holds none is a recorded no-op.
+    pub fn has_statement(&self) -> bool {
+        crate::read::statements::has_statement(self.sql())
+    }
+
     /// A script read at run time. `origin` names the file in messages. A UTF-8 BOM and CRLF line
     /// endings are normalised so the text (and its checksum) is the same on every OS, and the
     /// `-- migrate:` directives in its leading comments are read.

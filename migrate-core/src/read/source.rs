@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::read::checksum;
 use crate::read::filename::FileKind;
-use crate::read::format::has_statement;
+use crate::read::format::EmptyUp;
 use crate::read::format::{self, Format, Placeholders};
 pub use crate::read::format::{ReadOptions, SourceFile};
 use crate::read::migration::{Migration, Script, Version};
@@ -270,10 +270,11 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
                 reason: format!("there is no up migration for version {version}"),
             });
         };
-        if !has_statement(up.sql()) {
+        let stem = up_stem(up.origin());
+        if let Some(EmptyUp::Refused(reason)) = detected.format.empty_up(&stem, up.sql()) {
             return Err(Error::InvalidFile {
                 file: up.origin().to_owned(),
-                reason: "it has no statement, only comments and whitespace (an unedited template would apply as a no-op); write the migration, or delete the file".to_owned(),
+                reason,
             });
         }
         let mut migration = Migration::new(version, parts.name, up);
@@ -295,24 +296,61 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
     })
 }
 
+/// The files `migrate new` writes for the migration `base` (`0003_add_email`): up, down and
+/// verify, each with its suffix. An up file still holding its template, byte for byte, is
+/// refused (see [`crate::read::format::Format`]).
+pub fn templates(base: &str) -> [(&'static str, String); 3] {
+    [
+        ("up", format!("-- {base}: what this migration changes.\n")),
+        ("down", format!("-- Undo {base}.\n")),
+        (
+            "verify",
+            format!(
+                "-- Queries that must each return one row holding 1 once {base} is applied,\n\
+                 -- e.g. SELECT count(*) = 0 FROM users WHERE email IS NULL;\nSELECT 1;\n"
+            ),
+        ),
+    ]
+}
+
+/// `0003_add_email` of `0003_add_email.up.sql` (or of `0003_add_email.sql`).
+fn up_stem(origin: &str) -> String {
+    let name = origin.rsplit('/').next().unwrap_or(origin);
+    let name = name.strip_suffix(".sql").unwrap_or(name);
+    name.strip_suffix(".up").unwrap_or(name).to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::read::directive::TransactionMode;
 
+    /// In the native layout only what is provably a mistake is refused: a zero-byte up file,
+    /// and the template `migrate new` wrote, byte for byte. A file of comments is a deliberate
+    /// no-op, recorded like any migration.
     #[test]
-    fn an_up_file_without_a_statement_is_an_error_naming_it() {
-        for text in [
-            "",
-            "-- 0002_x: what this migration changes.\n",
-            " ;\n/* later */ ;",
+    fn only_an_empty_file_or_the_unedited_template_is_refused() {
+        for (text, said) in [
+            ("", "it is empty (zero bytes)"),
+            (
+                "-- 0002_x: what this migration changes.\n",
+                "it is still the template `migrate new` wrote",
+            ),
         ] {
             let err = assemble(vec![file("0002_x.up.sql", text)]).unwrap_err();
             assert!(
-                err.to_string()
-                    .contains("0002_x.up.sql: it has no statement"),
+                err.to_string().contains(&format!("0002_x.up.sql: {said}")),
                 "{err}"
             );
+        }
+        for text in [
+            "-- nothing to do on SQLite: the column is already there.\n",
+            " ;\n/* later */ ;",
+            // The template of another migration's name is somebody's comment.
+            "-- 0001_y: what this migration changes.\n",
+        ] {
+            let set = assemble(vec![file("0002_x.up.sql", text)]).unwrap();
+            assert!(!set.get(2).unwrap().up().has_statement());
         }
         assert!(
             assemble(vec![file(

@@ -147,6 +147,22 @@ pub(crate) fn own_transaction(sql: &str) -> Option<usize> {
         .map(|s| s.line)
 }
 
+/// Whether `sql` holds anything but comments, whitespace and `;` (which SQLite would run as
+/// nothing at all).
+pub fn has_statement(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return !rest.is_empty();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::fallible_iterator::FallibleIterator;

@@ -114,6 +114,40 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// What an up migration that holds no statement (only comments and whitespace, or nothing)
+/// means in a layout, as its own tool treats it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EmptyUp {
+    /// Applied as a no-op and recorded, as the layout's own tool does.
+    NoOp,
+    /// Provably a mistake: refused, saying why.
+    Refused(String),
+}
+
+impl Format {
+    /// What the up script `text` of the migration whose files are named `stem` means here,
+    /// when it holds no statement (`None` when it holds one).
+    pub(crate) fn empty_up(self, stem: &str, text: &str) -> Option<EmptyUp> {
+        if crate::read::statements::has_statement(text) {
+            return None;
+        }
+        Some(match self {
+            // Only what is provably a mistake: a file nobody wrote anything in, or the
+            // template `migrate new` wrote, unedited. A comment-only file is a deliberate
+            // no-op (a placeholder a project keeps), recorded like any migration.
+            Format::Native if text.is_empty() => EmptyUp::Refused(
+                "it is empty (zero bytes): write the migration (a comment saying why it does nothing is enough to keep it as a no-op)".to_owned(),
+            ),
+            Format::Native if crate::read::source::templates(stem)[0].1 == text => {
+                EmptyUp::Refused(
+                    "it is still the template `migrate new` wrote: write the migration first (or replace the template's comment with why it does nothing)".to_owned(),
+                )
+            }
+            _ => EmptyUp::NoOp,
+        })
+    }
+}
+
 /// How a directory is read.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
@@ -212,20 +246,4 @@ pub(crate) fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, Error> {
             e.utf8_error().valid_up_to()
         ),
     })
-}
-
-/// Whether `sql` holds anything but comments, whitespace and `;` (which SQLite would run as
-/// nothing at all).
-pub(crate) fn has_statement(sql: &str) -> bool {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-        if let Some(comment) = rest.strip_prefix("--") {
-            rest = comment.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(comment) = rest.strip_prefix("/*") {
-            rest = comment.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            return !rest.is_empty();
-        }
-    }
 }

@@ -7,10 +7,11 @@
 //! ours name the file's own line numbers. `StatementBegin`/`StatementEnd` need no handling
 //! beyond that: statements are split by SQLite's parser, which knows trigger bodies.
 
+use super::SourceFile;
 use super::{Entry, Format, utf8};
-use super::{SourceFile, has_statement};
 use crate::read::directive::TransactionMode;
 use crate::read::filename::{FileKind, parse_digits};
+use crate::read::statements::has_statement;
 use crate::vocab::error::Error;
 
 /// What a marker line says.
