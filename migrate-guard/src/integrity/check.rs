@@ -91,6 +91,7 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
             return Ok(report(db, (depth, workers), tables, findings, started));
         }
     };
+    let mut schema_read = true;
     let objects = match Objects::read(&conn) {
         Ok(objects) => objects,
         Err(e) => {
@@ -101,6 +102,7 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
                 // What stopped SQLite (a lock, a recovery it may not run) stops every part.
                 return Ok(report(db, (depth, workers), tables, findings, started));
             }
+            schema_read = false;
             Objects::none()
         }
     };
@@ -113,6 +115,8 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
             .find(|t| t.eq_ignore_ascii_case(table))
         {
             Some(found) => named.push(found.clone()),
+            // A schema SQLite calls damaged lists nothing: the name is checked as given.
+            None if !schema_read => named.push(table.clone()),
             None => {
                 return Err(Error::NoSuchTable {
                     path: db.to_path_buf(),
