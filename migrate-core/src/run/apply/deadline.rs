@@ -55,6 +55,9 @@ struct State {
     armings: u64,
     /// The arming that was spent, if one was.
     fired: Option<u64>,
+    /// When the watching thread will look again on its own (`None`: only when woken). An
+    /// arming that expires later needs no wake-up: the thread looks by then, and waits on.
+    looks_at: Option<Instant>,
     stop: bool,
 }
 
@@ -104,16 +107,20 @@ fn watch(shared: &Shared, handle: &rusqlite::InterruptHandle) {
                     state.armed = None;
                     continue;
                 }
+                state.looks_at = Some(until);
                 shared
                     .wake
                     .wait_timeout(state, until - now)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0
             }
-            None => shared
-                .wake
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            None => {
+                state.looks_at = None;
+                shared
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            }
         };
     }
 }
@@ -148,9 +155,16 @@ impl<'w> Deadline<'w> {
         let mut state = dog.lock();
         state.armings += 1;
         let arming = state.armings;
-        state.armed = Some((Instant::now() + limit, arming));
+        let until = Instant::now() + limit;
+        state.armed = Some((until, arming));
+        // Budgets of one length armed one after another expire later and later: the thread,
+        // already due to look before this one expires, need not be woken (a context switch per
+        // migration, on a thousand-migration run, was a fifth of its time).
+        let wake = state.looks_at.is_none_or(|at| until < at);
         drop(state);
-        dog.shared.wake.notify_all();
+        if wake {
+            dog.shared.wake.notify_all();
+        }
         Deadline {
             watchdog: Some(dog),
             limit: Some(limit),

@@ -403,7 +403,7 @@ fn outside(
     let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
     check_integrity(conn, &touched, run.checks.integrity).map_err(|f| checks(&deadline, f))?;
     drop(deadline);
-    let report = verify(conn, step, started, run.deadline_for_checks()).map_err(changed)?;
+    let report = verify(conn, step, started, || run.deadline_for_checks()).map_err(changed)?;
     let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
     let checking = |e| checks(&deadline, database("checking foreign keys", e));
     let scope = footprint.scope(conn).map_err(checking)?;
@@ -449,5 +449,5 @@ fn run_step(
         })
     })?;
     drop(deadline);
-    verify(conn, step, started, run.deadline_for_checks())
+    verify(conn, step, started, || run.deadline_for_checks())
 }
