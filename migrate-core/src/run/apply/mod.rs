@@ -297,6 +297,12 @@ fn transactional(
     journal.committing();
     let touched = tracker.touched();
     drop(tracker);
+    // What the scripts changed decides which constraints are checked: read before the history
+    // rows are written, whose inserts would count as rows the migrations wrote (and send the
+    // check over every constraint of the database).
+    let scope = footprint
+        .scope(&tx)
+        .map_err(|e| UnitFailure::rolled_back(database("checking foreign keys", e)))?;
     // History rows are written after the scripts: each schema change invalidates SQLite's
     // prepared statements, so writing them in between would recompile the INSERT per step.
     for (step, report) in steps.iter().zip(&reports) {
@@ -309,7 +315,6 @@ fn transactional(
         }))
     };
     let checking = |e| over(database("checking foreign keys", e));
-    let scope = footprint.scope(&tx).map_err(checking)?;
     let after = fk::violations_in(&tx, &scope).map_err(checking)?;
     check_introduced(&before, after).map_err(over)?;
     // Inside the transaction: damage is a rollback, never something to restore.
