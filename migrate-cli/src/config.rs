@@ -116,7 +116,8 @@ pub fn load(named: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), CliEr
     .flatten()
     .chain(config.extensions.iter_mut())
     {
-        if p.is_relative() {
+        // An empty name stays empty: it is refused later as empty, naming the key.
+        if p.is_relative() && !p.as_os_str().is_empty() {
             *p = base.join(&*p);
         }
     }

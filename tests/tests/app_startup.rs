@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::sync::Barrier;
 
-use migrate_core::{DatabaseState, Migrations, Migrator, TransactionScope, source};
+use migrate_core::{Backups, DatabaseState, Migrations, Migrator, TransactionScope, source};
 use migrate_tests::{Run, Scratch, count, example_bin, example_migrations, fixture};
 
 static EMBEDDED: Migrations = migrate_macros::embed_migrations!("../migrations");
@@ -93,9 +93,16 @@ fn a_failed_start_says_whether_the_database_kept_its_version() {
     let error = Migrator::new(broken.clone()).up(s.db()).unwrap_err();
     assert_eq!(error.database_state(), DatabaseState::Unchanged);
 
-    let s = Scratch::new();
     let mut per_migration = Migrator::new(broken);
     per_migration.transaction_scope(TransactionScope::PerMigration);
+    // A database that was empty is emptied again: nothing of the run's is left.
+    let s = Scratch::new();
+    let error = per_migration.up(s.db()).unwrap_err();
+    assert_eq!(error.database_state(), DatabaseState::Emptied);
+
+    // Without the net, what committed stays, and the error says at which version.
+    per_migration.backups(Backups::Skip);
+    let s = Scratch::new();
     let error = per_migration.up(s.db()).unwrap_err();
     assert_eq!(
         error.database_state(),

@@ -57,6 +57,14 @@ pub enum Style {
     Flyway,
 }
 
+impl Style {
+    /// Whether the layout's tool finds migrations in sub-directories too (refinery walks the
+    /// directory; Flyway scans its locations recursively).
+    pub(crate) fn reads_subdirectories(self) -> bool {
+        matches!(self, Style::Refinery | Style::Flyway)
+    }
+}
+
 /// Classifies one file name (not a path) by the rules of `style`.
 pub fn parse_as(file_name: &str, style: Style) -> Parsed {
     if file_name.starts_with('.') {
@@ -99,10 +107,12 @@ fn parse_golang_migrate(stem: &str) -> Result<FileName, String> {
 }
 
 fn parse_prefixed(stem: &str, style: Style) -> Result<FileName, String> {
+    if style == Style::Refinery {
+        return parse_refinery(stem);
+    }
     let (prefix, rest) = stem.split_at(stem.chars().next().map_or(0, char::len_utf8));
     let kind = match (prefix, style) {
         ("V" | "v", _) => FileKind::Up,
-        ("U" | "u", Style::Refinery) => FileKind::Up,
         ("U" | "u", _) => FileKind::Down,
         ("R" | "r", _) if rest.starts_with("__") => {
             return Err(
@@ -124,6 +134,38 @@ fn parse_prefixed(stem: &str, style: Style) -> Result<FileName, String> {
         version: parse_version(digits)?,
         name: parse_name(name)?,
         kind,
+    })
+}
+
+/// refinery's names, as its pattern `^([U|V])(\d+(?:\.\d+)?)__(\w+)\.sql$` reads them: an
+/// upper-case `V` (versioned) or `U` (unversioned: refinery applies it even below the latest
+/// version; both are up migrations here), digits (0 allowed), `__`, and word characters.
+/// refinery skips any other `.sql` file with a warning, so a file it would skip is refused
+/// here by name rather than applied: refinery never applied it.
+fn parse_refinery(stem: &str) -> Result<FileName, String> {
+    let skipped = |why: &str| {
+        Err(format!(
+            "refinery skips this file ({why}; its names are V<version>__<word characters>.sql or U…): rename it, or move it out of the directory"
+        ))
+    };
+    let Some(rest) = stem.strip_prefix(['V', 'U']) else {
+        return skipped("the prefix must be an upper-case V or U");
+    };
+    let Some((digits, name)) = rest.split_once("__") else {
+        return skipped("no `__` after the version");
+    };
+    if digits.contains('.') {
+        return Err(format!(
+            "dotted version {digits}: refinery cannot parse it as a whole number either; rename the file"
+        ));
+    }
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return skipped("its name has a character other than letters, digits and `_`");
+    }
+    Ok(FileName {
+        version: parse_digits(digits)?,
+        name: name.to_owned(),
+        kind: FileKind::Up,
     })
 }
 

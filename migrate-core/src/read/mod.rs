@@ -10,3 +10,4 @@ pub(crate) mod migration;
 pub(crate) mod set;
 pub mod source;
 pub(crate) mod statements;
+pub(crate) mod template;

@@ -20,6 +20,7 @@ use crate::read::format::{self, Format, Placeholders};
 pub use crate::read::format::{ReadOptions, SourceFile};
 use crate::read::migration::{Migration, Script, Version};
 use crate::read::set::Migrations;
+pub use crate::read::template::templates;
 use crate::vocab::error::Error;
 
 /// Reads the migrations of `dir` in the layout detected from its files (see [`crate::read::format`]).
@@ -90,13 +91,7 @@ pub fn read_files(dir: &Path) -> Result<Vec<SourceFile>, Error> {
     let mut files = Vec::new();
     for (name, is_dir) in entries_of(dir)? {
         if is_dir {
-            for (inner, inner_is_dir) in entries_of(&dir.join(&name))? {
-                if !inner_is_dir
-                    && matches!(inner.as_str(), "up.sql" | "down.sql" | "metadata.toml")
-                {
-                    files.push(read_one(dir, format!("{name}/{inner}"))?);
-                }
-            }
+            nested(dir, &name, &mut files)?;
             continue;
         }
         let lower = name.to_ascii_lowercase();
@@ -106,6 +101,23 @@ pub fn read_files(dir: &Path) -> Result<Vec<SourceFile>, Error> {
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
+}
+
+/// The files under the sub-directory `sub` (a path relative to `dir`): diesel's `up.sql`,
+/// `down.sql` and `metadata.toml` one level down, and `.sql` files at any depth (refinery and
+/// Flyway read sub-directories; the other layouts leave them aside, as their tools do).
+fn nested(dir: &Path, sub: &str, files: &mut Vec<SourceFile>) -> Result<(), Error> {
+    let top = !sub.contains('/');
+    for (inner, inner_is_dir) in entries_of(&dir.join(sub))? {
+        let name = format!("{sub}/{inner}");
+        if inner_is_dir {
+            nested(dir, &name, files)?;
+        } else if (top && inner == "metadata.toml") || inner.to_ascii_lowercase().ends_with(".sql")
+        {
+            files.push(read_one(dir, name)?);
+        }
+    }
+    Ok(())
 }
 
 /// The names of `dir`'s entries, hidden ones left out, with whether each is a directory.
@@ -164,21 +176,30 @@ pub fn from_include_dir(dir: &include_dir::Dir<'_>) -> Result<Migrations, Error>
                     });
                 }
             }
-            include_dir::DirEntry::Dir(d) => {
-                let Some(sub) = name(d.path()) else { continue };
-                for f in d.files() {
-                    if let Some(inner) = name(f.path()) {
-                        files.push(SourceFile {
-                            name: format!("{sub}/{inner}"),
-                            bytes: f.contents().to_vec(),
-                        });
-                    }
-                }
-            }
+            include_dir::DirEntry::Dir(d) => embedded_nested(d, &mut files),
         }
     }
-    files.retain(|f| !f.name.starts_with('.'));
+    files.retain(|f| !f.name.starts_with('.') && !f.name.contains("/."));
     assemble(files)
+}
+
+/// Every file under the embedded sub-directory `d`, named by its path below the top (the same
+/// names [`read_files`] gives).
+#[cfg(feature = "include_dir")]
+fn embedded_nested(d: &include_dir::Dir<'_>, files: &mut Vec<SourceFile>) {
+    for entry in d.entries() {
+        match entry {
+            include_dir::DirEntry::File(f) => {
+                if let Some(name) = f.path().to_str() {
+                    files.push(SourceFile {
+                        name: name.replace('\\', "/"),
+                        bytes: f.contents().to_vec(),
+                    });
+                }
+            }
+            include_dir::DirEntry::Dir(inner) => embedded_nested(inner, files),
+        }
+    }
 }
 
 /// Builds a migration set from files in the layout they show (see [`crate::read::format::detect`]).
@@ -235,14 +256,22 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
             script = script.with_transaction(mode);
         }
         let parts = by_version.entry(entry.version).or_default();
-        if parts.name.is_empty() {
+        if parts.name.is_empty()
+            || (entry.kind == FileKind::Up && detected.format.pairs_by_version_only())
+        {
             parts.name = entry.name;
-        } else if parts.name != entry.name {
+        } else if parts.name != entry.name && !detected.format.pairs_by_version_only() {
             return Err(Error::InvalidFile {
                 file: entry.origin,
                 reason: format!(
-                    "version {} is named `{}` by another file; all files of one version share its name",
-                    entry.version, parts.name
+                    "version {} is named `{}` by another file; all files of one version share its name{}",
+                    entry.version,
+                    parts.name,
+                    if detected.format == Format::Native {
+                        " (sqlx pairs files by version alone: if this is a sqlx set, set format = \"sqlx\" in migrate.toml)"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
@@ -289,28 +318,16 @@ pub fn assemble_with(mut files: Vec<SourceFile>, options: &ReadOptions) -> Resul
         }
         migrations.push(migration);
     }
+    let order: Vec<(Version, &str)> = migrations
+        .iter()
+        .map(|m: &Migration| (m.version(), m.up().origin()))
+        .collect();
+    format::check_order(detected.format, &order)?;
     Ok(Read {
         format: detected.format,
         reason: detected.reason,
         migrations: Migrations::new(migrations)?,
     })
-}
-
-/// The files `migrate new` writes for the migration `base` (`0003_add_email`): up, down and
-/// verify, each with its suffix. An up file still holding its template, byte for byte, is
-/// refused (see [`crate::read::format::Format`]).
-pub fn templates(base: &str) -> [(&'static str, String); 3] {
-    [
-        ("up", format!("-- {base}: what this migration changes.\n")),
-        ("down", format!("-- Undo {base}.\n")),
-        (
-            "verify",
-            format!(
-                "-- Queries that must each return one row holding 1 once {base} is applied,\n\
-                 -- e.g. SELECT count(*) = 0 FROM users WHERE email IS NULL;\nSELECT 1;\n"
-            ),
-        ),
-    ]
 }
 
 /// `0003_add_email` of `0003_add_email.up.sql` (or of `0003_add_email.sql`).

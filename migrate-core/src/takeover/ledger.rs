@@ -157,11 +157,26 @@ pub(crate) fn read(conn: &Connection, peer: Peer) -> Result<Ledger, Error> {
             }
             Applied::Each(rows)
         }
-        Peer::Diesel | Peer::Dbmate => {
-            let table = belay_guard::vocab::sql::quote_ident(peer.table());
-            for (v, ..) in text_rows(&format!(
-                "SELECT CAST(version AS TEXT), 1, NULL, NULL FROM {table} ORDER BY version"
-            ))? {
+        Peer::Diesel => {
+            // Recorded as diesel's reader records it (padded to 14 digits, see format::diesel).
+            for (v, ..) in text_rows(
+                "SELECT CAST(version AS TEXT), 1, NULL, NULL FROM __diesel_schema_migrations ORDER BY version",
+            )? {
+                match crate::read::format::diesel_version(&v) {
+                    Ok(version) => rows.push(Row {
+                        version,
+                        name: None,
+                        sha384: None,
+                    }),
+                    Err(reason) => unreadable.push(reason),
+                }
+            }
+            Applied::Each(rows)
+        }
+        Peer::Dbmate => {
+            for (v, ..) in text_rows(
+                "SELECT CAST(version AS TEXT), 1, NULL, NULL FROM schema_migrations ORDER BY version",
+            )? {
                 keep(&v, None, None, &mut rows, &mut unreadable);
             }
             Applied::Each(rows)

@@ -26,8 +26,15 @@ pub(super) fn signatures(files: &[SourceFile]) -> Signs {
 /// What one file shows about its layout.
 fn signature(file: &SourceFile) -> Option<(Format, String)> {
     if let Some((dir, script)) = file.name.split_once('/') {
-        return (script == "up.sql")
-            .then(|| (Format::Diesel, format!("directory {dir}/ with up.sql")));
+        if script == "up.sql" {
+            return Some((Format::Diesel, format!("directory {dir}/ with up.sql")));
+        }
+        // Deeper files show a layout only by a name that only refinery or Flyway would read
+        // there (both walk sub-directories).
+        let base = file.name.rsplit('/').next().unwrap_or(&file.name);
+        return signature(&SourceFile::new(base, Vec::new()))
+            .filter(|(format, _)| matches!(format, Format::Refinery | Format::Flyway))
+            .map(|(format, _)| (format, format!("{} in a sub-directory", file.name)));
     }
     let lower = file.name.to_ascii_lowercase();
     if !lower.ends_with(".sql") || lower.starts_with('.') {

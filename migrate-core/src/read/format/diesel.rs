@@ -1,12 +1,19 @@
 //! diesel: a directory per migration, `<version>_<name>/up.sql` with `down.sql` beside it and
-//! an optional `metadata.toml` (`run_in_transaction = false`). The version is the directory
-//! name's leading digits with the dashes dropped (`2018-02-17-205753` is 20180217205753), as
-//! diesel records it; diesel's `00000000000000_diesel_initial_setup` is version 0.
+//! an optional `metadata.toml` (`run_in_transaction = false`). diesel's version is the text
+//! before the directory name's first `_` with the dashes dropped (`2018-02-17-205753` is
+//! `20180217205753`), and diesel orders versions as text: `20240313` (a directory
+//! `2024-03-13_170000_x`) comes after `20240306170000`. Recorded here as a number, a version
+//! shorter than diesel's timestamp (14 digits) is padded with zeros on the right
+//! (20240313000000), so that the numbers keep diesel's order; two versions that pad to the same
+//! number (`1` and `10`) are refused naming both directories, and any order the numbers still
+//! could not keep is refused by `order`. diesel's `00000000000000_diesel_initial_setup` is
+//! version 0.
 
 use super::SourceFile;
 use super::{Entry, utf8};
 use crate::read::directive::TransactionMode;
 use crate::read::filename::{FileKind, parse_digits};
+use crate::read::migration::Version;
 use crate::vocab::error::Error;
 
 pub(super) fn entries(files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
@@ -44,24 +51,71 @@ pub(super) fn entries(files: Vec<SourceFile>) -> Result<Vec<Entry>, Error> {
             mode,
         });
     }
+    refuse_collisions(&out)?;
     Ok(out)
 }
+
+/// Two directories whose versions differ as diesel reads them (`1`, `10`) but pad to the same
+/// number here.
+fn refuse_collisions(entries: &[Entry]) -> Result<(), Error> {
+    let mut seen: std::collections::BTreeMap<Version, &str> = std::collections::BTreeMap::new();
+    for entry in entries.iter().filter(|e| e.kind == FileKind::Up) {
+        let dir = dir_of(&entry.origin);
+        if let Some(other) = seen.insert(entry.version, dir)
+            && version_text(other) != version_text(dir)
+        {
+            return Err(Error::InvalidFile {
+                file: dir.to_owned(),
+                reason: format!(
+                    "its version `{}` and `{}` of {other} are both recorded here as {}: a version shorter than diesel's 14-digit timestamp is padded with zeros so that diesel's text order survives; rename one",
+                    version_text(dir),
+                    version_text(other),
+                    entry.version
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// diesel's version of a directory name: the text before the first `_`, dashes dropped.
+pub(super) fn version_text(dir: &str) -> String {
+    dir.split('_').next().unwrap_or(dir).replace('-', "")
+}
+
+/// diesel's version text (digits, dashes allowed) as recorded here: padded on the right with
+/// zeros to diesel's 14-digit timestamp when shorter (`20240313` is 20240313000000), so that
+/// the numbers order as diesel orders the text.
+///
+/// # Errors
+///
+/// Why the text is not a version (not digits and dashes, or too large).
+pub(crate) fn version_of(text: &str) -> Result<Version, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return Err(format!("version `{text}` is not digits and dashes"));
+    }
+    let mut digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() < TIMESTAMP_DIGITS {
+        digits.push('0');
+    }
+    parse_digits(&digits)
+}
+
+/// The width of the versions `diesel migration generate` writes (`%Y-%m-%d-%H%M%S`).
+const TIMESTAMP_DIGITS: usize = 14;
 
 fn dir_of(path: &str) -> &str {
     path.split('/').next().unwrap_or(path)
 }
 
-/// `2018-02-17-205753_create_users` → (20180217205753, `create_users`).
+/// `2018-02-17-205753_create_users` → (20180217205753, `create_users`);
+/// `2024-03-13_170000_x` → (20240313000000, `170000_x`), as diesel splits it.
 fn dir_name(dir: &str) -> Result<(i64, String), String> {
     let (prefix, name) = dir
         .split_once('_')
         .filter(|(_, name)| !name.is_empty())
         .ok_or_else(|| "diesel directories are named <version>_<name>".to_owned())?;
-    if !prefix.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-        return Err(format!("version `{prefix}` is not digits and dashes"));
-    }
-    let digits: String = prefix.chars().filter(char::is_ascii_digit).collect();
-    Ok((parse_digits(&digits)?, name.to_owned()))
+    Ok((version_of(prefix)?, name.to_owned()))
 }
 
 /// Whether `metadata.toml` says `run_in_transaction = false`; any other key is an error.

@@ -9,6 +9,7 @@
 
 mod detect;
 mod diesel;
+mod order;
 mod placeholders;
 mod sections;
 
@@ -20,6 +21,8 @@ use crate::read::migration::Version;
 use crate::vocab::error::Error;
 
 pub use detect::{Detected, detect};
+pub(crate) use diesel::version_of as diesel_version;
+pub(crate) use order::check as check_order;
 pub(crate) use placeholders::Placeholders;
 
 /// One file of a migrations directory: its name and its bytes.
@@ -125,6 +128,14 @@ pub(crate) enum EmptyUp {
 }
 
 impl Format {
+    /// Whether the files of one version may carry different names. golang-migrate pairs an up
+    /// and a down file by their version number alone (`7_x..up.sql` with `7_x.down.sql`), and
+    /// sqlx links them only by version; the up file's name is the migration's. The native
+    /// layout wants one name per version (a mismatch is more often a typo than a choice).
+    pub(crate) fn pairs_by_version_only(self) -> bool {
+        matches!(self, Format::GolangMigrate | Format::Sqlx)
+    }
+
     /// What the up script `text` of the migration whose files are named `stem` means here,
     /// when it holds no statement (`None` when it holds one).
     pub(crate) fn empty_up(self, stem: &str, text: &str) -> Option<EmptyUp> {
@@ -138,7 +149,7 @@ impl Format {
             Format::Native if text.is_empty() => EmptyUp::Refused(
                 "it is empty (zero bytes): write the migration (a comment saying why it does nothing is enough to keep it as a no-op)".to_owned(),
             ),
-            Format::Native if crate::read::source::templates(stem)[0].1 == text => {
+            Format::Native if crate::read::template::templates(stem)[0].1 == text => {
                 EmptyUp::Refused(
                     "it is still the template `migrate new` wrote: write the migration first (or replace the template's comment with why it does nothing)".to_owned(),
                 )
@@ -211,10 +222,14 @@ fn named(files: Vec<SourceFile>, style: crate::read::filename::Style) -> Result<
     use crate::read::filename::{Parsed, parse_as};
     let mut out = Vec::new();
     for file in files {
-        if file.name.contains('/') {
-            continue;
-        }
-        let parsed = match parse_as(&file.name, style) {
+        // refinery and Flyway read sub-directories, at any depth; the other layouts' tools
+        // read the top level only, and so does this reader for them.
+        let base = match file.name.rsplit_once('/') {
+            None => file.name.as_str(),
+            Some((_, base)) if style.reads_subdirectories() => base,
+            Some(_) => continue,
+        };
+        let parsed = match parse_as(base, style) {
             Parsed::Unrelated => continue,
             Parsed::Malformed(reason) => {
                 return Err(Error::InvalidFile {

@@ -88,48 +88,81 @@ fn file_name(format: Format, file: &str) -> Result<(i64, String), String> {
     Ok((version, name.to_owned()))
 }
 
+/// The marker `line` is, as each tool recognises its own: goose strips `--` and reads the rest
+/// whatever its case (`--+goose up`); sql-migrate only a line starting `-- +migrate ` with the
+/// command as written (`Up`, not `up`); dbmate a line matching `^--\s*migrate:(up|down)`
+/// followed by the end of the line or options. Anything else is a comment or a statement.
 fn marker(format: Format, line: &str) -> Option<Result<Marker, String>> {
+    match format {
+        Format::Goose => goose_marker(line),
+        Format::SqlMigrate => sql_migrate_marker(line),
+        _ => dbmate_marker(line),
+    }
+}
+
+fn goose_marker(line: &str) -> Option<Result<Marker, String>> {
     let trimmed = line.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    let rest = match format {
-        Format::Goose => lower.strip_prefix("-- +goose")?,
-        Format::SqlMigrate => lower.strip_prefix("-- +migrate")?,
-        _ => {
-            let rest = lower.strip_prefix("-- migrate:")?;
-            let (word, options) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            if word != "up" && word != "down" {
-                return None;
-            }
-            let mode = match options.trim() {
-                "" | "transaction:true" => None,
-                "transaction:false" => Some(TransactionMode::NoTransaction),
-                other => return Some(Err(format!("unknown option `{other}` on `{trimmed}`"))),
-            };
-            return Some(Ok(if word == "up" {
-                Marker::Up(mode)
-            } else {
-                Marker::Down(mode)
-            }));
-        }
-    };
+    let rest = trimmed.strip_prefix("--")?.trim_start();
+    let lower = rest.to_ascii_lowercase();
+    let rest = lower.strip_prefix("+goose")?;
     let command: Vec<&str> = rest.split_whitespace().collect();
-    let outside = |options: &[&str]| match options {
-        [] => Ok(None),
-        ["notransaction"] if format == Format::SqlMigrate => {
-            Ok(Some(TransactionMode::NoTransaction))
-        }
-        _ => Err(format!("unknown option on `{trimmed}`")),
-    };
     Some(match command.as_slice() {
-        ["up", options @ ..] => outside(options).map(Marker::Up),
-        ["down", options @ ..] => outside(options).map(Marker::Down),
+        ["up"] => Ok(Marker::Up(None)),
+        ["down"] => Ok(Marker::Down(None)),
         ["statementbegin"] | ["statementend"] => Ok(Marker::Statement),
-        ["no", "transaction"] if format == Format::Goose => Ok(Marker::WholeFileOutside),
+        ["no", "transaction"] => Ok(Marker::WholeFileOutside),
         ["envsub", ..] => Err(format!(
             "`{trimmed}`: environment substitution is not supported; use [placeholders] in migrate.toml (${{name}})"
         )),
         _ => Err(format!("unknown annotation `{trimmed}`")),
     })
+}
+
+fn sql_migrate_marker(line: &str) -> Option<Result<Marker, String>> {
+    let rest = line.strip_prefix("-- +migrate ")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let outside = |options: &[&str]| match options {
+        [] => Ok(None),
+        ["notransaction"] => Ok(Some(TransactionMode::NoTransaction)),
+        _ => Err(format!("unknown option on `{}`", line.trim())),
+    };
+    Some(match fields.as_slice() {
+        ["Up", options @ ..] => outside(options).map(Marker::Up),
+        ["Down", options @ ..] => outside(options).map(Marker::Down),
+        ["StatementBegin"] | ["StatementEnd"] => Ok(Marker::Statement),
+        _ => Err(format!("unknown annotation `{}`", line.trim())),
+    })
+}
+
+fn dbmate_marker(line: &str) -> Option<Result<Marker, String>> {
+    let rest = line
+        .strip_prefix("--")?
+        .trim_start()
+        .strip_prefix("migrate:")?;
+    let (word, options) = if let Some(options) = rest.strip_prefix("up") {
+        ("up", options)
+    } else {
+        ("down", rest.strip_prefix("down")?)
+    };
+    // `-- migrate:upgrade` is a comment: the word ends at whitespace or the line's end.
+    if !options.is_empty() && !options.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let mode = match options.trim() {
+        "" | "transaction:true" => None,
+        "transaction:false" => Some(TransactionMode::NoTransaction),
+        other => {
+            return Some(Err(format!(
+                "unknown option `{other}` on `{}`",
+                line.trim()
+            )));
+        }
+    };
+    Some(Ok(if word == "up" {
+        Marker::Up(mode)
+    } else {
+        Marker::Down(mode)
+    }))
 }
 
 /// A file cut into its sections.
@@ -204,6 +237,11 @@ fn cut(format: Format, text: &str) -> Result<Cut, String> {
     }
     if at == At::Before {
         return Err(format!("no Up section: expected {}", up_marker(format)));
+    }
+    if format == Format::Dbmate && at == At::Up {
+        // dbmate refuses the file too ("dbmate requires each migration to define a down
+        // block with '-- migrate:down'"), so no set it applied lacks one.
+        return Err("no `-- migrate:down` section: dbmate requires one in every migration (it may be empty)".to_owned());
     }
     Ok(Cut {
         up,
@@ -305,10 +343,54 @@ mod tests {
                 "-- migrate:up transaction:maybe\n",
                 "line 1: unknown option `transaction:maybe`",
             ),
+            (
+                Format::Dbmate,
+                "-- migrate:up\nCREATE TABLE t (a);\n",
+                "no `-- migrate:down` section",
+            ),
+            // sql-migrate ignores a command it does not know (then finds no Up section);
+            // named here instead.
+            (
+                Format::SqlMigrate,
+                "-- +migrate up\nSELECT 1;\n",
+                "line 1: unknown annotation `-- +migrate up`",
+            ),
+            (
+                Format::SqlMigrate,
+                "-- +migrate Up sometimes\n",
+                "line 1: unknown option on `-- +migrate Up sometimes`",
+            ),
         ] {
             let err = cut(format, text).unwrap_err();
             assert!(err.starts_with(said), "{text:?}: {err}");
         }
+    }
+
+    /// Each tool's own spelling of its markers: goose ignores case and the space after `--`,
+    /// dbmate the space only, sql-migrate neither.
+    #[test]
+    fn markers_are_recognised_as_each_tool_recognises_them() {
+        let goose = cut(
+            Format::Goose,
+            "--+GOOSE UP\nCREATE TABLE t (a);\n--  +goose down\n",
+        )
+        .unwrap();
+        assert!(has_statement(&goose.up));
+        let dbmate = cut(
+            Format::Dbmate,
+            "--migrate:up\nCREATE TABLE t (a);\n-- migrate:upgrade notes\n--   migrate:down\nDROP TABLE t;\n",
+        )
+        .unwrap();
+        assert!(has_statement(&dbmate.up) && has_statement(&dbmate.down));
+        assert!(dbmate.up.contains("-- migrate:upgrade notes"));
+        // dbmate's markers are lower case: `-- MIGRATE:UP` is a comment, so there is no Up.
+        assert!(cut(Format::Dbmate, "-- MIGRATE:UP\n-- migrate:down\n").is_err());
+        let sm = cut(
+            Format::SqlMigrate,
+            "-- +migrate Up\nCREATE TABLE t (a);\n-- +migrate Down\nDROP TABLE t;\n",
+        )
+        .unwrap();
+        assert!(has_statement(&sm.down));
     }
 
     #[test]
