@@ -252,9 +252,9 @@ fn a_comment_only_up_is_a_recorded_no_op_in_every_layout() {
     }
 }
 
-/// A zero-byte up file: the native layout refuses it (nobody wrote the migration); the
-/// section layouts have no Up marker in it, which their own tools refuse too; the one-file-a-
-/// script layouts apply it as the empty script their tools run.
+/// A zero-byte up file: the native layout refuses it (nobody wrote the migration), diesel too
+/// (as diesel does); the section layouts have no Up marker in it, which their own tools refuse
+/// too; the other one-file-a-script layouts apply it as the empty script their tools run.
 #[test]
 fn a_zero_byte_up_is_read_as_each_layout_reads_it() {
     for (format, file, refused) in [
@@ -274,7 +274,15 @@ fn a_zero_byte_up_is_read_as_each_layout_reads_it() {
             "1_x.sql",
             Some("no Up section: expected `-- migrate:up`"),
         ),
+        (
+            "diesel",
+            "2024-01-01-000000_x/up.sql",
+            Some("diesel refuses to run too (\"Attempted to run an empty migration.\")"),
+        ),
         ("golang-migrate", "1_x.up.sql", None),
+        ("sqlx", "0001_x.sql", None),
+        ("refinery", "V1__x.sql", None),
+        ("flyway", "V1__x.sql", None),
     ] {
         let (s, config) = set(format, &[(file, "")]);
         match refused {
@@ -429,5 +437,95 @@ fn sqlx_pairs_by_version_and_the_native_layout_points_at_it() {
         run.stderr.contains("set format = \"sqlx\" in migrate.toml"),
         "{}",
         run.stderr
+    );
+}
+
+/// diesel's metadata.toml: a file that does not set `run_in_transaction` leaves diesel's
+/// default for the field, false, so the migration runs outside a transaction (a VACUUM, which
+/// SQLite refuses inside one, goes through); `run_in_transaction = true` keeps it inside.
+#[test]
+fn a_diesel_metadata_file_without_the_key_runs_outside_a_transaction() {
+    for (metadata, code) in [("# maintenance\n", 0), ("run_in_transaction = true\n", 5)] {
+        let (s, config) = set(
+            "diesel",
+            &[
+                ("2024-01-01-000000_items/up.sql", "CREATE TABLE items (x);"),
+                ("2024-01-02-000000_vacuum/up.sql", "VACUUM;"),
+                ("2024-01-02-000000_vacuum/metadata.toml", metadata),
+            ],
+        );
+        let run = s.migrate(&["--config", &config, "up"]).expect(code);
+        if code != 0 {
+            assert!(
+                run.stderr
+                    .contains("cannot VACUUM from within a transaction"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+/// Flyway's versions: `_` is `.`, trailing zero parts do not count. `V1_0` is version 1 (and
+/// a second version 1 beside it is refused naming both, as Flyway refuses it); `V1_1` has a
+/// part a whole number cannot hold and is refused by name; a lower-case `v` Flyway skips.
+#[test]
+fn flyway_versions_are_read_as_flyway_reads_them() {
+    let (s, config) = set(
+        "flyway",
+        &[
+            ("V1_0__items.sql", "CREATE TABLE items (x);"),
+            ("V2.0.0__more.sql", "CREATE TABLE more (x);"),
+        ],
+    );
+    s.migrate(&["--config", &config, "up"]).expect(0);
+    assert_eq!(
+        history(&s),
+        [(1, "items".to_owned()), (2, "more".to_owned())]
+    );
+    for (files, said) in [
+        (
+            [("V1__a.sql", "SELECT 1;"), ("V01__b.sql", "SELECT 1;")],
+            "version 1 is defined twice: by V01__b.sql and by V1__a.sql",
+        ),
+        (
+            [("V1__a.sql", "SELECT 1;"), ("V1_1__b.sql", "SELECT 1;")],
+            "V1_1__b.sql: dotted version 1_1 (Flyway's 1.1)",
+        ),
+        (
+            [("V1__a.sql", "SELECT 1;"), ("v2__b.sql", "SELECT 1;")],
+            "v2__b.sql: Flyway skips this file",
+        ),
+    ] {
+        let (s, config) = set("flyway", &files);
+        let run = s.migrate(&["--config", &config, "status"]).expect(2);
+        assert!(run.stderr.contains(said), "{}", run.stderr);
+    }
+}
+
+/// A database Flyway migrated with `V1.0__items.sql` records version `1.0`: adopted as
+/// version 1, the version this reader gives the file.
+#[test]
+fn a_flyway_database_with_a_trailing_zero_version_is_adopted() {
+    let (s, config) = set(
+        "flyway",
+        &[
+            ("V1.0__items.sql", "CREATE TABLE items (x);"),
+            ("V2__more.sql", "CREATE TABLE more (x);"),
+        ],
+    );
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE items (x);
+             CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL PRIMARY KEY, version VARCHAR(50), description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, checksum INT, installed_by VARCHAR(100) NOT NULL, installed_on TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f','now')), execution_time INT NOT NULL, success BOOLEAN NOT NULL);
+             INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
+               VALUES (1, '1.0', 'items', 'SQL', 'V1.0__items.sql', 1, 'ops', 1, 1);",
+        )
+        .unwrap();
+    s.migrate(&["--config", &config, "adopt"]).expect(0);
+    s.migrate(&["--config", &config, "up"]).expect(0);
+    assert_eq!(
+        history(&s).iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        [1, 2]
     );
 }

@@ -107,34 +107,89 @@ fn parse_golang_migrate(stem: &str) -> Result<FileName, String> {
 }
 
 fn parse_prefixed(stem: &str, style: Style) -> Result<FileName, String> {
-    if style == Style::Refinery {
-        return parse_refinery(stem);
+    match style {
+        Style::Refinery => parse_refinery(stem),
+        _ => parse_flyway(stem),
     }
+}
+
+/// Flyway's names, as its `ResourceNameParser` reads them: an upper-case prefix (`V` versioned,
+/// `U` its undo, `R` repeatable, refused here), the version up to the first `__`, the
+/// description after it. The version is Flyway's: `_` is a `.`, and trailing zero parts do not
+/// count (`1.0`, `1_0` and `01` are all version 1, so two of them are one version twice).
+/// Versions here are whole numbers, so one with a part after that (`1.1`) is refused by name.
+/// Flyway skips a file whose prefix or version it cannot read (logged, never run): refused here
+/// rather than applied.
+fn parse_flyway(stem: &str) -> Result<FileName, String> {
     let (prefix, rest) = stem.split_at(stem.chars().next().map_or(0, char::len_utf8));
-    let kind = match (prefix, style) {
-        ("V" | "v", _) => FileKind::Up,
-        ("U" | "u", _) => FileKind::Down,
-        ("R" | "r", _) if rest.starts_with("__") => {
+    let kind = match prefix {
+        "V" => FileKind::Up,
+        "U" => FileKind::Down,
+        "R" if rest.starts_with("__") => {
             return Err(
                 "a repeatable migration (R__): rerunning a file whenever it changes is not supported; make it a versioned V file"
                     .to_owned(),
             );
         }
+        "v" | "u" | "r" => {
+            return Err(format!(
+                "Flyway skips this file: its prefixes are upper case (V, U, R), `{prefix}` is not one; rename it"
+            ));
+        }
         _ => return Err("expected V<version>__<name>.sql or U<version>__<name>.sql".to_owned()),
     };
-    let (digits, name) = rest
+    let (version, name) = rest
         .split_once("__")
         .ok_or_else(|| "expected <prefix><version>__<name>.sql".to_owned())?;
-    if digits.contains(['.', '_']) {
-        return Err(format!(
-            "dotted version {digits}: versions here are whole numbers; rename the file"
-        ));
+    let version = flyway_version(version).map_err(|reason| match reason {
+        FlywayVersion::Unreadable => format!(
+            "Flyway skips this file: it cannot read `{version}` as a version (digits and dots: 1, 1.2, 1_2); rename it"
+        ),
+        FlywayVersion::Dotted(normal) => format!(
+            "dotted version {version} (Flyway's {normal}): versions here are whole numbers; rename the file"
+        ),
+        FlywayVersion::TooLarge(reason) => reason,
+    })?;
+    if name.is_empty() {
+        return Err("missing name after the version".to_owned());
     }
     Ok(FileName {
-        version: parse_version(digits)?,
-        name: parse_name(name)?,
+        version,
+        name: name.to_owned(),
         kind,
     })
+}
+
+/// Why a Flyway version is not a version here.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FlywayVersion {
+    /// Flyway cannot read it either.
+    Unreadable,
+    /// A version with a part after the whole number (Flyway's normal form given).
+    Dotted(String),
+    /// Beyond a 64-bit version.
+    TooLarge(String),
+}
+
+/// A Flyway version (`1`, `01`, `1.0`, `1_0`, as in a file name or `flyway_schema_history`)
+/// as a whole number: `_` is `.`, trailing zero parts do not count, as in Flyway's
+/// `MigrationVersion`.
+pub(crate) fn flyway_version(text: &str) -> Result<Version, FlywayVersion> {
+    let dotted = text.replace('_', ".");
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(FlywayVersion::Unreadable);
+    }
+    while parts.len() > 1 && parts.last().is_some_and(|p| p.bytes().all(|b| b == b'0')) {
+        parts.pop();
+    }
+    match parts.as_slice() {
+        [whole] => parse_digits(whole).map_err(FlywayVersion::TooLarge),
+        _ => Err(FlywayVersion::Dotted(parts.join("."))),
+    }
 }
 
 /// refinery's names, as its pattern `^([U|V])(\d+(?:\.\d+)?)__(\w+)\.sql$` reads them: an
@@ -335,6 +390,25 @@ mod tests {
         match parse_as("R__views.sql", Style::Flyway) {
             Parsed::Malformed(reason) => assert!(reason.contains("repeatable"), "{reason}"),
             other => panic!("{other:?}"),
+        }
+        // Flyway's version 1 however written; lower-case prefixes and unreadable versions are
+        // files Flyway skips.
+        for file in ["V1.0__x.sql", "V1_0__x.sql", "V01__x.sql", "V1.0.0__x.sql"] {
+            match parse_as(file, Style::Flyway) {
+                Parsed::Migration(m) => assert_eq!(m.version, 1, "{file}"),
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+        for (file, said) in [
+            ("v2__x.sql", "prefixes are upper case"),
+            ("V1..2__x.sql", "cannot read `1..2`"),
+            ("V1a__x.sql", "cannot read `1a`"),
+            ("V1_1__x.sql", "dotted version 1_1 (Flyway's 1.1)"),
+        ] {
+            match parse_as(file, Style::Flyway) {
+                Parsed::Malformed(reason) => assert!(reason.contains(said), "{file}: {reason}"),
+                other => panic!("{file}: {other:?}"),
+            }
         }
         match parse_as("V1.1__x.sql", Style::Flyway) {
             Parsed::Malformed(reason) => assert!(reason.contains("dotted version"), "{reason}"),

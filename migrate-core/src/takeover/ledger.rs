@@ -261,7 +261,8 @@ pub(crate) fn read(conn: &Connection, peer: Peer) -> Result<Ledger, Error> {
                     failed.push(v);
                     continue;
                 }
-                let Some(version) = version_of(&v) else {
+                // Flyway's own reading: `1.0` and `01` are version 1.
+                let Ok(version) = crate::read::filename::flyway_version(&v) else {
                     unreadable.push(format!("version `{v}` is not a whole number"));
                     continue;
                 };

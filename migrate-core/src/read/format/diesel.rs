@@ -118,10 +118,14 @@ fn dir_name(dir: &str) -> Result<(i64, String), String> {
     Ok((version_of(prefix)?, name.to_owned()))
 }
 
-/// Whether `metadata.toml` says `run_in_transaction = false`; any other key is an error.
+/// Whether the migration of `metadata.toml` runs outside a transaction. diesel reads the file
+/// into a struct whose `run_in_transaction` defaults to `bool`'s default: a `metadata.toml`
+/// that does not set it (empty, or comments only) runs the migration outside a transaction,
+/// as diesel does; only `run_in_transaction = true` keeps it inside. Any other key is an error
+/// here (diesel ignores it, which leaves the migration outside a transaction unnoticed).
 fn run_outside(file: &SourceFile) -> Result<bool, Error> {
     let text = utf8(&file.name, file.bytes.clone())?;
-    let mut outside = false;
+    let mut outside = true;
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default().trim();
         if line.is_empty() {
@@ -198,6 +202,24 @@ mod tests {
             err.contains("1_a/metadata.toml: line 1: unknown setting"),
             "{err}"
         );
+    }
+
+    /// diesel's own default: a metadata.toml that does not set the key runs the migration
+    /// outside a transaction; `run_in_transaction = true` keeps it inside.
+    #[test]
+    fn a_metadata_file_without_the_key_runs_outside_as_diesel_does() {
+        for (text, outside) in [
+            ("", true),
+            ("# nothing here\n", true),
+            ("run_in_transaction = true\n", false),
+            ("run_in_transaction = false # VACUUM\n", true),
+        ] {
+            assert_eq!(
+                run_outside(&file("1_a/metadata.toml", text)).unwrap(),
+                outside,
+                "{text:?}"
+            );
+        }
     }
 
     fn entries_err(files: Vec<SourceFile>) -> String {

@@ -129,11 +129,11 @@ pub(crate) enum EmptyUp {
 
 impl Format {
     /// Whether the files of one version may carry different names. golang-migrate pairs an up
-    /// and a down file by their version number alone (`7_x..up.sql` with `7_x.down.sql`), and
-    /// sqlx links them only by version; the up file's name is the migration's. The native
+    /// and a down file by their version number alone (`7_x..up.sql` with `7_x.down.sql`),
+    /// sqlx links them only by version, and Flyway an undo to its versioned migration; the up file's name is the migration's. The native
     /// layout wants one name per version (a mismatch is more often a typo than a choice).
     pub(crate) fn pairs_by_version_only(self) -> bool {
-        matches!(self, Format::GolangMigrate | Format::Sqlx)
+        matches!(self, Format::GolangMigrate | Format::Sqlx | Format::Flyway)
     }
 
     /// What the up script `text` of the migration whose files are named `stem` means here,
@@ -148,6 +148,11 @@ impl Format {
             // no-op (a placeholder a project keeps), recorded like any migration.
             Format::Native if text.is_empty() => EmptyUp::Refused(
                 "it is empty (zero bytes): write the migration (a comment saying why it does nothing is enough to keep it as a no-op)".to_owned(),
+            ),
+            // diesel refuses a zero-byte up.sql itself ("Attempted to run an empty
+            // migration."); comments only run as the no-op SQLite makes of them.
+            Format::Diesel if text.is_empty() => EmptyUp::Refused(
+                "it is empty (zero bytes), which diesel refuses to run too (\"Attempted to run an empty migration.\")".to_owned(),
             ),
             Format::Native if crate::read::template::templates(stem)[0].1 == text => {
                 EmptyUp::Refused(
