@@ -12,9 +12,8 @@ cargo build --release --quiet
 rm -f "$out/sqlx.db"
 ./target/release/peer-fixtures sqlx "$root/tests/fixtures/formats/sqlx" "$out/sqlx.db"
 
-mkdir -p target/npm
-(cd target/npm && { [ -f package.json ] || echo '{}' > package.json; } && npm install --silent dbmate@2.36.0)
+dbmate=$(./install-dbmate.sh)
 rm -f "$out/dbmate.db"
-./target/npm/node_modules/.bin/dbmate --url "sqlite:$out/dbmate.db" \
+"$dbmate" --url "sqlite:$out/dbmate.db" \
     --migrations-dir "$root/tests/fixtures/formats/dbmate" --no-dump-schema up
 echo "wrote $out/sqlx.db and $out/dbmate.db"

@@ -529,3 +529,260 @@ fn a_flyway_database_with_a_trailing_zero_version_is_adopted() {
         [1, 2]
     );
 }
+
+/// dbmate's release binary from npm (installed by tests/peers/install-dbmate.sh).
+fn dbmate() -> std::path::PathBuf {
+    let out = std::process::Command::new("bash")
+        .arg(migrate_tests::workspace().join("tests/peers/install-dbmate.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The files dbmate applies to `db` from `dir`, in its order (its "Applying:" lines), or its
+/// error.
+fn dbmate_up(dir: &std::path::Path, db: &std::path::Path) -> Result<Vec<String>, String> {
+    let out = std::process::Command::new(dbmate())
+        .arg("--url")
+        .arg(format!("sqlite:{}", db.display()))
+        .arg("--migrations-dir")
+        .arg(dir)
+        .args(["--no-dump-schema", "up"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Applying: "))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// dbmate itself is the oracle (on demand, and in .ci/run: needs npm the first time):
+/// zero-padded names apply in the same order with the same schema, a marker without the space
+/// and a comment-only section included; where dbmate's name order contradicts the numbers
+/// (`10_c.sql` before `2_b.sql`, which dbmate really does) the set is refused here; a file
+/// without a down block dbmate refuses too.
+/// `cargo test -p migrate-tests --test peer_rules -- --ignored`
+#[test]
+#[ignore = "needs npm the first time: installs dbmate"]
+fn dbmate_itself_applies_the_fixtures_as_described() {
+    let file = |table: &str| {
+        format!("-- migrate:up\nCREATE TABLE {table} (x);\n-- migrate:down\nDROP TABLE {table};\n")
+    };
+    let agreeing = [
+        ("02_b.sql", file("b")),
+        ("10_c.sql", file("c")),
+        (
+            "11_noop.sql",
+            "--migrate:up\n-- nothing on SQLite\n--migrate:down\n".to_owned(),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = agreeing.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let (s, config) = set("dbmate", &files);
+    let theirs_db = s.dir.path().join("dbmate.db");
+    let order = dbmate_up(&s.migrations(), &theirs_db).unwrap();
+    assert_eq!(order, ["02_b.sql", "10_c.sql", "11_noop.sql"]);
+    s.migrate(&["--config", &config, "up"]).expect(0);
+    let ours: Vec<String> = history(&s)
+        .iter()
+        .map(|(v, name)| format!("{v:02}_{name}.sql"))
+        .collect();
+    assert_eq!(ours, order);
+    let user_schema = |db: &std::path::Path| -> Vec<String> {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .prepare("SELECT sql FROM sqlite_schema WHERE name IN ('b', 'c') ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(user_schema(&s.db()), user_schema(&theirs_db));
+
+    let contradicting = [("2_b.sql", file("b")), ("10_c.sql", file("c"))];
+    let files: Vec<(&str, &str)> = contradicting
+        .iter()
+        .map(|(p, t)| (*p, t.as_str()))
+        .collect();
+    let (s, config) = set("dbmate", &files);
+    let order = dbmate_up(&s.migrations(), &s.dir.path().join("dbmate.db")).unwrap();
+    assert_eq!(order, ["10_c.sql", "2_b.sql"]);
+    let run = s.migrate(&["--config", &config, "up"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("10_c.sql: dbmate applies it before 2_b.sql"),
+        "{}",
+        run.stderr
+    );
+
+    let (s, config) = set(
+        "dbmate",
+        &[("1_a.sql", "-- migrate:up\nCREATE TABLE a (x);\n")],
+    );
+    let theirs = dbmate_up(&s.migrations(), &s.dir.path().join("dbmate.db")).unwrap_err();
+    assert!(theirs.contains("define a down block"), "{theirs}");
+    let run = s.migrate(&["--config", &config, "up"]).expect(2);
+    assert!(
+        run.stderr.contains("no `-- migrate:down` section"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Runs a peer's own program from its crate under tests/peers (built on first use; needs
+/// crates.io): its stdout, or its stderr as the error.
+fn peer_program(manifest: &str, args: &[&std::path::Path]) -> Result<String, String> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--release", "--manifest-path"])
+        .arg(migrate_tests::workspace().join(manifest))
+        .arg("--")
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The tables and columns a database holds, bookkeeping aside.
+fn tables(db: &std::path::Path) -> Vec<(String, String)> {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .prepare(
+            "SELECT m.name, p.name FROM sqlite_schema m, pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE '\\_%' ESCAPE '\\'
+               AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1, p.cid",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// diesel's own harness is the oracle (on demand: builds diesel from crates.io, a few
+/// minutes the first time): the text order of mixed-length versions, the zero-byte refusal,
+/// a comment-only up.sql applied, and metadata.toml's default, each as diesel does it.
+/// `cargo test -p migrate-tests --test peer_rules -- --ignored`
+#[test]
+#[ignore = "needs crates.io the first time: builds diesel"]
+fn diesel_itself_applies_the_fixtures_as_described() {
+    const DIESEL: &str = "tests/peers/diesel/Cargo.toml";
+    let ordered = [
+        (
+            "2024-03-06-170000_create_items/up.sql",
+            "CREATE TABLE items (id INTEGER PRIMARY KEY);",
+        ),
+        (
+            "2024-03-13_170000_add_price/up.sql",
+            "ALTER TABLE items ADD COLUMN price INTEGER;",
+        ),
+        (
+            "2024-03-14-000000_note/up.sql",
+            "-- nothing to do on SQLite\n",
+        ),
+        ("2024-03-15-000000_vacuum/up.sql", "VACUUM;"),
+        ("2024-03-15-000000_vacuum/metadata.toml", "# maintenance\n"),
+    ];
+    let (s, config) = set("diesel", &ordered);
+    let theirs_db = s.dir.path().join("diesel.db");
+    let theirs = peer_program(DIESEL, &[&s.migrations(), &theirs_db]).unwrap();
+    assert_eq!(
+        theirs.lines().collect::<Vec<_>>(),
+        [
+            "20240306170000",
+            "20240313",
+            "20240314000000",
+            "20240315000000"
+        ]
+    );
+    s.migrate(&["--config", &config, "up"]).expect(0);
+    assert_eq!(
+        history(&s).iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        [
+            20240306170000,
+            20240313000000,
+            20240314000000,
+            20240315000000
+        ]
+    );
+    assert_eq!(tables(&s.db()), tables(&theirs_db));
+
+    // Inside a transaction when metadata.toml says so: diesel fails, and so does the run here.
+    let (s, config) = set(
+        "diesel",
+        &[
+            ("2024-03-15-000000_vacuum/up.sql", "VACUUM;"),
+            (
+                "2024-03-15-000000_vacuum/metadata.toml",
+                "run_in_transaction = true\n",
+            ),
+        ],
+    );
+    let theirs = peer_program(DIESEL, &[&s.migrations(), &s.dir.path().join("d.db")]);
+    assert!(
+        theirs
+            .unwrap_err()
+            .contains("cannot VACUUM from within a transaction")
+    );
+    s.migrate(&["--config", &config, "up"]).expect(5);
+
+    // A zero-byte up.sql: diesel refuses to run it, and it is refused here.
+    let (s, config) = set("diesel", &[("2024-03-16-000000_empty/up.sql", "")]);
+    let theirs = peer_program(DIESEL, &[&s.migrations(), &s.dir.path().join("d.db")]);
+    assert!(
+        theirs
+            .unwrap_err()
+            .contains("Attempted to run an empty migration")
+    );
+    s.migrate(&["--config", &config, "up"]).expect(2);
+}
+
+/// sqlx's own migrator is the oracle (on demand: builds sqlx from crates.io): an up and a down
+/// file of one version with different descriptions are one migration to sqlx, and a
+/// comment-only and a zero-byte file are applied and recorded.
+/// `cargo test -p migrate-tests --test peer_rules -- --ignored`
+#[test]
+#[ignore = "needs crates.io the first time: builds sqlx"]
+fn sqlx_itself_applies_the_fixtures_as_described() {
+    let files = [
+        ("0001_create_items.up.sql", "CREATE TABLE items (x);"),
+        ("0001_create_item_table.down.sql", "DROP TABLE items;"),
+        ("0002_note.sql", "-- Add migration script here\n"),
+        ("0003_empty.sql", ""),
+    ];
+    let (s, config) = set("sqlx", &files);
+    let theirs_db = s.dir.path().join("sqlx.db");
+    peer_program(
+        "tests/peers/Cargo.toml",
+        &[std::path::Path::new("sqlx"), &s.migrations(), &theirs_db],
+    )
+    .unwrap();
+    let theirs: Vec<i64> = rusqlite::Connection::open(&theirs_db)
+        .unwrap()
+        .prepare("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    s.migrate(&["--config", &config, "up"]).expect(0);
+    assert_eq!(
+        history(&s).iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        theirs
+    );
+    assert_eq!(theirs, [1, 2, 3]);
+    assert_eq!(tables(&s.db()), tables(&theirs_db));
+}
