@@ -9,7 +9,7 @@ rm -rf target/demo && mkdir -p target/demo
 # Built once, with cargo's progress shown (the first build takes a few minutes). Two builds:
 # naming `--example` makes cargo build only that example, not the CLI's binary.
 echo "== building the migrate CLI and the demo's seeding example"
-cargo build -p migrate-cli --bin migrate
+cargo build -p belay-cli --bin migrate
 cargo build -p migrate-tests --example seed_demo
 migrate() { "$target/debug/migrate" --db "$db" "$@"; }
 seed() { "$target/debug/examples/seed_demo" "$db" "$@"; }

@@ -1,6 +1,6 @@
 //! The backup benchmark on a generated ~1 GB database (customers, products, orders, order
 //! items, with their indexes), in one run, side by side: `cp`, the sqlite3 CLI's `.backup`,
-//! rusqlite's backup API, and migrate-core's backup (plain and compressed), verify and restore.
+//! rusqlite's backup API, and belay-migrate's backup (plain and compressed), verify and restore.
 //! Each operation runs in a child process that reports its own time and peak memory (VmHWM).
 //!
 //! ```text
@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use belay_migrate::backup::{self, Compression, CreateOptions, Reason};
 use migrate_bench::{
     Invocation, Sample, fsync, median_sample, memory, peak_rss_kb, run_command, run_self,
     shop_args, shop_db,
 };
-use migrate_core::backup::{self, Compression, CreateOptions, Reason};
 use rusqlite::Connection;
 
 /// Runs one operation here and prints `seconds peak_kb`.
@@ -49,7 +49,7 @@ fn child(op: &str, rest: &[String]) {
             backup::verify(
                 &p(0),
                 "latest",
-                migrate_core::integrity::available_workers(),
+                belay_migrate::integrity::available_workers(),
             )
             .unwrap();
         }
@@ -107,12 +107,12 @@ fn main() {
         let dst = fresh("rusqlite.db");
         run_self("rusqlite-backup", &[&src, &dst])
     });
-    measure("migrate-core backup, plain", a.runs, &mut || {
+    measure("belay-migrate backup, plain", a.runs, &mut || {
         let dir = fresh("plain");
         run_self("ours-plain", &[&src, &dir])
     });
     let zstd_dir = s.join("zstd");
-    measure("migrate-core backup, zstd", a.runs, &mut || {
+    measure("belay-migrate backup, zstd", a.runs, &mut || {
         let dir = fresh("zstd");
         run_self("ours-zstd", &[&src, &dir])
     });
@@ -123,12 +123,12 @@ fn main() {
         .compressed_size;
     // A full integrity_check of a large database takes tens of seconds: measured once.
     measure(
-        "migrate-core verify (zstd: SHA-256 + full integrity_check)",
+        "belay-migrate verify (zstd: SHA-256 + full integrity_check)",
         1,
         &mut || run_self("ours-verify", &[&zstd_dir]),
     );
     measure(
-        "migrate-core restore over a live copy (verify + quick_check + copy)",
+        "belay-migrate restore over a live copy (verify + quick_check + copy)",
         a.runs,
         &mut || {
             let live = fresh("live.db");

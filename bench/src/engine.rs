@@ -1,5 +1,5 @@
 //! The engine benchmark: 1,000 trivial migrations applied to a fresh database, then the
-//! "nothing pending" check on the migrated database, for migrate-core and for refinery 0.10
+//! "nothing pending" check on the migrated database, for belay-migrate and for refinery 0.10
 //! (rusqlite driver) on the same files, in one run.
 //!
 //! ```text
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use migrate_bench::{median, time};
 
-use migrate_core::{Migrator, source};
+use belay_migrate::{Migrator, source};
 use rusqlite::Connection;
 
 struct Args {
@@ -114,7 +114,7 @@ fn main() {
     let theirs_db = db("refinery", 0);
     let mut open_conn = Connection::open(&theirs_db).unwrap();
     let our_conn = Connection::open(&ours_db).unwrap();
-    let up = migrate_core::Request::up();
+    let up = belay_migrate::Request::up();
     for _ in 0..a.check_runs {
         let (t, report) = time(|| migrator.up(&ours_db).unwrap());
         assert!(report.steps.is_empty());
@@ -144,7 +144,7 @@ fn main() {
         "{} migrations; medians of {} apply runs and {} nothing-pending checks\n",
         a.migrations, a.apply_runs, a.check_runs
     );
-    println!("| measurement | migrate-core | refinery 0.10 | ratio ours/refinery |");
+    println!("| measurement | belay-migrate | refinery 0.10 | ratio ours/refinery |");
     println!("|---|---:|---:|---:|");
     println!(
         "| apply all to a fresh database (refinery default: a transaction per migration) | {} | {} | {:.3} |",

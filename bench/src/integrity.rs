@@ -1,6 +1,6 @@
 //! The integrity benchmark on the generated ~1 GB shop database, in one run, side by side with
 //! the sqlite3 CLI: quick check + foreign keys, SQLite's full `integrity_check`, per-table
-//! `integrity_check(T)` on parallel connections, and migrate-core's full check split over
+//! `integrity_check(T)` on parallel connections, and belay-migrate's full check split over
 //! parallel connections. Each of ours runs in a child process reporting time and peak memory.
 //!
 //! ```text
@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use belay_migrate::integrity::{self, Depth, Options};
+use belay_migrate::sql::quote_ident;
 use migrate_bench::{
     Invocation, Sample, median_sample, memory, peak_rss_kb, run_command, run_self, shop_args,
     shop_db,
 };
-use migrate_core::integrity::{self, Depth, Options};
-use migrate_core::sql::quote_ident;
 use rusqlite::{Connection, OpenFlags};
 
 fn ours(db: &Path, depth: Depth, workers: usize) {

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use belay_migrate::integrity::{self, Depth, Options};
+use belay_migrate::{Migration, Migrations, Migrator, Script, backup};
 use migrate_bench::{
     Invocation, Sample, fsync, median, median_sample, memory, peak_rss_kb, run_command, run_self,
     shop_args, shop_db,
 };
-use migrate_core::integrity::{self, Depth, Options};
-use migrate_core::{Migration, Migrations, Migrator, Script, backup};
 use rusqlite::Connection;
 
 /// The small pending migration.
@@ -39,7 +39,7 @@ fn child(op: &str, rest: &[String]) {
         }
         "safe-up-exclusive" => {
             let report = Migrator::new(migrations())
-                .write_lock(migrate_core::WriteLock::WholeRun)
+                .write_lock(belay_migrate::WriteLock::WholeRun)
                 .up(&db)
                 .unwrap();
             assert_eq!(report.steps.len(), 1);
@@ -63,7 +63,7 @@ fn child(op: &str, rest: &[String]) {
         "fk" => {
             let conn = Connection::open(&db).unwrap();
             assert!(
-                migrate_core::integrity::foreign_key_violations(&conn)
+                belay_migrate::integrity::foreign_key_violations(&conn)
                     .unwrap()
                     .is_empty()
             );

@@ -1,5 +1,5 @@
 //! Large migration files: a file of single-row INSERTs of 4, 16 and 50 MB, applied by
-//! `migrate-core` (`Migrator::up`, the whole safe run on a small database) and by the sqlite3
+//! `belay-migrate` (`Migrator::up`, the whole safe run on a small database) and by the sqlite3
 //! CLI (the same file between `BEGIN` and `COMMIT`, read from stdin), side by side. The run
 //! must be linear in the file's size: its time per MB stays flat, and the 50 MB file is within
 //! 2x of the CLI.
@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use belay_migrate::{Migrator, source};
 use migrate_bench::{median, time};
-use migrate_core::{Migrator, source};
 
 const TABLE: &str =
     "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL);";

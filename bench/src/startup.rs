@@ -1,5 +1,5 @@
 //! The start-up benchmark: the call an application makes when it starts and nothing is
-//! pending, with 1,000 migrations embedded in the binary, for migrate-core
+//! pending, with 1,000 migrations embedded in the binary, for belay-migrate
 //! (`embed_migrations!`) and refinery 0.10 (its `embed_migrations!` runner), in one run.
 //!
 //! ```text
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use migrate_bench::{median, time};
 
-use migrate_core::{Migrations, Migrator, Request};
+use belay_migrate::{Migrations, Migrator, Request};
 use rusqlite::Connection;
 
-static OURS: Migrations = migrate_macros::embed_migrations!("migrations_1000");
+static OURS: Migrations = belay_macros::embed_migrations!("migrations_1000");
 
 mod theirs {
     refinery::embed_migrations!("migrations_1000");
@@ -76,7 +76,7 @@ fn main() {
         )
     };
     println!("1,000 embedded migrations, nothing pending; medians of {runs} calls\n");
-    println!("| start-up call | migrate-core | refinery 0.10 | ratio ours/refinery |");
+    println!("| start-up call | belay-migrate | refinery 0.10 | ratio ours/refinery |");
     println!("|---|---:|---:|---:|");
     row(
         "on the application's open connection (`run_on` / `runner().run(&mut conn)`)",

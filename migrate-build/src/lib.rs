@@ -1,5 +1,5 @@
 //! For `build.rs`: makes cargo rebuild the crate when a migration file is added to or removed
-//! from a directory embedded with `migrate_macros::embed_migrations!`.
+//! from a directory embedded with `belay_macros::embed_migrations!`.
 //!
 //! A procedural macro cannot ask cargo to watch a directory on stable Rust; it can only make it
 //! watch the files it reads (`embed_migrations!` does, so edits rebuild without this). New files
@@ -8,7 +8,7 @@
 //! ```text
 //! // build.rs
 //! fn main() {
-//!     migrate_build::watch("migrations");
+//!     belay_build::watch("migrations");
 //! }
 //! ```
 //!

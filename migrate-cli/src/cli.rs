@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use belay_migrate::Version;
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use migrate_core::Version;
 
 /// SQLite schema migrations with a safety net.
 #[derive(Debug, Parser)]
@@ -273,7 +273,7 @@ pub struct AllowArgs {
     pub allow_drift: bool,
 }
 
-impl From<AllowArgs> for migrate_core::Allow {
+impl From<AllowArgs> for belay_migrate::Allow {
     fn from(a: AllowArgs) -> Self {
         Self {
             changed: a.allow_changed,

@@ -46,7 +46,7 @@ pub struct FileConfig {
     /// Seconds each migration's script may run (0: no limit).
     pub migration_timeout: Option<f64>,
     /// `verify = "quick" | "full"`: the integrity check before each COMMIT.
-    pub verify: Option<migrate_core::integrity::Depth>,
+    pub verify: Option<belay_migrate::integrity::Depth>,
     pub exclusive: Option<bool>,
     pub format: Option<FormatName>,
     pub placeholders: Option<std::collections::BTreeMap<String, String>>,
@@ -56,9 +56,9 @@ pub struct FileConfig {
     pub backup: BackupConfig,
 }
 
-/// `format = "..."`: one of the layouts of [`migrate_core::format::Format`].
+/// `format = "..."`: one of the layouts of [`belay_migrate::format::Format`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FormatName(pub migrate_core::format::Format);
+pub struct FormatName(pub belay_migrate::format::Format);
 
 impl<'de> Deserialize<'de> for FormatName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -150,7 +150,7 @@ mod tests {
         let c = parse("format = 'golang-migrate'\n[placeholders]\nschema = 'main'\n").unwrap();
         assert_eq!(
             c.format,
-            Some(FormatName(migrate_core::format::Format::GolangMigrate))
+            Some(FormatName(belay_migrate::format::Format::GolangMigrate))
         );
         assert_eq!(c.placeholders.unwrap()["schema"], "main");
         let err = parse("format = 'liquibase'\n").unwrap_err();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use migrate_core::{Migrations, Migrator, source};
+use belay_migrate::{Migrations, Migrator, source};
 
 use crate::error::CliError;
 use crate::settings::Settings;
@@ -14,19 +14,19 @@ pub fn db_path(global: &Settings) -> Result<PathBuf, CliError> {
     let (db, ..) = db_path_and_source(global)?;
     // One check for every command, before anything opens it: a FIFO would block SQLite's
     // open forever, and a directory or a device is never a database.
-    migrate_core::settle::regular_file(&db)?;
+    belay_migrate::settle::regular_file(&db)?;
     Ok(db)
 }
 
 /// Lets SQLite finish what a killed process left at `db` before a command reads it (see
-/// `migrate_core::settle`), saying so on stderr when it did. A recovery this user may not run
+/// `belay_migrate::settle`), saying so on stderr when it did. A recovery this user may not run
 /// is returned as pending: the command reports it as what stopped it.
 pub fn settle(
     global: &Settings,
     out: &crate::output::Output,
     db: &std::path::Path,
-) -> Result<migrate_core::settle::Settled, CliError> {
-    use migrate_core::settle::{self, Locking, Settled};
+) -> Result<belay_migrate::settle::Settled, CliError> {
+    use belay_migrate::settle::{self, Locking, Settled};
     let settled = settle::settle(db, lock_timeout(global)?, Locking::TakeLock)?;
     if let Settled::Recovered { leftover } = &settled {
         out.note(&format!(
@@ -43,10 +43,10 @@ pub fn readable(
     db: &std::path::Path,
 ) -> Result<(), CliError> {
     match settle(global, out, db)? {
-        migrate_core::settle::Settled::Pending { reason, .. } => {
-            Err(CliError::Core(migrate_core::Error::Unavailable {
+        belay_migrate::settle::Settled::Pending { reason, .. } => {
+            Err(CliError::Core(belay_migrate::Error::Unavailable {
                 path: db.to_path_buf(),
-                obstacle: migrate_core::integrity::Obstacle::RecoveryPending,
+                obstacle: belay_migrate::integrity::Obstacle::RecoveryPending,
                 reason,
             }))
         }
@@ -190,7 +190,7 @@ pub fn backup_dir(global: &Settings, db: &std::path::Path) -> PathBuf {
         .backup_dir
         .clone()
         .or_else(|| global.file.backup_dir.clone())
-        .unwrap_or_else(|| migrate_core::backup::default_dir(db))
+        .unwrap_or_else(|| belay_migrate::backup::default_dir(db))
 }
 
 /// The lock timeout from `--lock-timeout`, or the core default.
@@ -199,7 +199,7 @@ const MAX_LOCK_TIMEOUT_SECS: f64 = 2_147_483.0;
 
 pub fn lock_timeout(global: &Settings) -> Result<Duration, CliError> {
     match global.lock_timeout.or(global.file.lock_timeout) {
-        None => Ok(migrate_core::lock::DEFAULT_TIMEOUT),
+        None => Ok(belay_migrate::lock::DEFAULT_TIMEOUT),
         // SQLite's busy timeout counts milliseconds in 32 bits: a longer wait cannot be asked.
         Some(secs) if secs > MAX_LOCK_TIMEOUT_SECS => Err(CliError::Usage(format!(
             "lock timeout {secs}: at most {MAX_LOCK_TIMEOUT_SECS} seconds (24.8 days), the longest wait SQLite's busy timeout can hold (--lock-timeout, MIGRATE_LOCK_TIMEOUT or lock_timeout in migrate.toml)"
@@ -231,12 +231,12 @@ fn budget(
 
 /// The rotation after a run that took a backup: `[backup] keep_last`, `keep_daily` and
 /// `keep_weekly` from migrate.toml over the defaults (10, 7, 4).
-pub fn rotation(global: &Settings) -> migrate_core::Rotation {
+pub fn rotation(global: &Settings) -> belay_migrate::Rotation {
     let (file, default) = (
         &global.file.backup,
-        migrate_core::backup::Retention::default(),
+        belay_migrate::backup::Retention::default(),
     );
-    migrate_core::Rotation::Keep(migrate_core::backup::Retention {
+    belay_migrate::Rotation::Keep(belay_migrate::backup::Retention {
         keep_last: file.keep_last.unwrap_or(default.keep_last),
         keep_daily: file.keep_daily.unwrap_or(default.keep_daily),
         keep_weekly: file.keep_weekly.unwrap_or(default.keep_weekly),
@@ -274,7 +274,7 @@ pub fn migrator_over(global: &Settings, migrations: Migrations) -> Result<Migrat
     migrator.check_timeout(budget(
         "check_timeout",
         global.file.check_timeout,
-        Some(migrate_core::DEFAULT_CHECK_TIMEOUT),
+        Some(belay_migrate::DEFAULT_CHECK_TIMEOUT),
     )?);
     migrator.migration_timeout(budget(
         "migration_timeout",
@@ -285,7 +285,7 @@ pub fn migrator_over(global: &Settings, migrations: Migrations) -> Result<Migrat
         global
             .file
             .verify
-            .unwrap_or(migrate_core::integrity::Depth::Quick),
+            .unwrap_or(belay_migrate::integrity::Depth::Quick),
     );
     Ok(migrator)
 }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use migrate_core::integrity::Obstacle;
-use migrate_core::{DatabaseState, Error};
+use belay_migrate::integrity::Obstacle;
+use belay_migrate::{DatabaseState, Error};
 use serde_json::{Value, json};
 
 /// Why a command failed.
@@ -29,8 +29,8 @@ impl From<Error> for CliError {
 }
 
 /// The safety crate's errors are the library's, variant for variant.
-impl From<migrate_core::guard::Error> for CliError {
-    fn from(e: migrate_core::guard::Error) -> Self {
+impl From<belay_migrate::guard::Error> for CliError {
+    fn from(e: belay_migrate::guard::Error) -> Self {
         CliError::Core(e.into())
     }
 }
@@ -41,7 +41,7 @@ impl std::fmt::Display for CliError {
             // A refusal names, after each problem, the flag that would allow it.
             CliError::Core(Error::Refused { problems }) => {
                 let with_flag =
-                    |p: &migrate_core::Problem| format!("{p} ({})", crate::hint::allow_flag(p));
+                    |p: &belay_migrate::Problem| format!("{p} ({})", crate::hint::allow_flag(p));
                 match problems.as_slice() {
                     [one] => write!(f, "refused: {}", with_flag(one)),
                     many => {

@@ -1,7 +1,7 @@
 //! What to type next: the `migrate` command lines the library's messages cannot know (they
 //! speak of backups to restore and problems to allow, the CLI names the flags and commands).
 
-use migrate_core::{DatabaseState, Error, Failure, Problem};
+use belay_migrate::{DatabaseState, Error, Failure, Problem};
 
 /// The flag that lets a run go ahead despite `problem`.
 pub fn allow_flag(problem: &Problem) -> &'static str {

@@ -1,4 +1,4 @@
-//! `migrate`: the command-line front end of migrate-core. Each command lives in its own file
+//! `migrate`: the command-line front end of belay-migrate. Each command lives in its own file
 //! under `commands/`; this file parses arguments and maps the outcome to an exit code.
 
 mod cli;

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use belay_migrate::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use migrate_core::Progress;
 
 use crate::output::Output;
 
@@ -86,10 +86,10 @@ impl Display {
     }
 
     /// What the library tells progress to, if anything is shown.
-    pub fn observer(&self) -> Option<migrate_core::Observer> {
+    pub fn observer(&self) -> Option<belay_migrate::Observer> {
         self.shown.as_ref().as_ref()?;
         let shown = Arc::clone(&self.shown);
-        Some(migrate_core::Observer::new(move |event| {
+        Some(belay_migrate::Observer::new(move |event| {
             if let Some(s) = shown.as_ref() {
                 s.show(event);
             }

@@ -161,7 +161,8 @@ fn error_messages() {
 fn lock_timeout_message() {
     let env = Env::new();
     let db = env.dir.path().join("app.db");
-    let _held = migrate_core::lock::MigrationLock::acquire(&db, std::time::Duration::ZERO).unwrap();
+    let _held =
+        belay_migrate::lock::MigrationLock::acquire(&db, std::time::Duration::ZERO).unwrap();
     snapshot!(
         "error_locked",
         env.migrate(&["--lock-timeout", "0.2", "up"])

@@ -9,13 +9,13 @@
 //! usable on its own.
 //!
 //! ```no_run
-//! use migrate_core::{Migrator, source};
+//! use belay_migrate::{Migrator, source};
 //!
 //! let report = Migrator::new(source::read_dir("migrations")?).up("app.db")?;
 //! for step in &report.steps {
 //!     println!("applied {} {} in {} ms", step.version, step.name, step.duration_ms);
 //! }
-//! # Ok::<(), migrate_core::Error>(())
+//! # Ok::<(), belay_migrate::Error>(())
 //! ```
 #![warn(missing_docs)]
 
@@ -39,7 +39,7 @@ pub use belay_guard::database::settle;
 /// Identifiers quoted for SQL, by one helper.
 pub use belay_guard::vocab::sql;
 /// The rusqlite this crate is built on: open the connection you hand to [`Migrator::run_on`]
-/// with it (`migrate_core::rusqlite::Connection`), so that both are the same version.
+/// with it (`belay_migrate::rusqlite::Connection`), so that both are the same version.
 pub use rusqlite;
 
 pub use belay_guard::database::fence::WriteLock;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use migrate_core::{Migration, Migrations, Migrator, Request, Script, TransactionMode, source};
+use belay_migrate::{Migration, Migrations, Migrator, Request, Script, TransactionMode, source};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -30,7 +30,7 @@ pub fn expand(input: &Input) -> syn::Result<TokenStream> {
         apply_in_memory(&set).map_err(|e| {
             // The scratch database's state after a failure says nothing to the reader.
             let e = match e {
-                migrate_core::Error::RunFailed { failure, .. } => failure.to_string(),
+                belay_migrate::Error::RunFailed { failure, .. } => failure.to_string(),
                 other => other.to_string(),
             };
             fail(format!(
@@ -43,8 +43,8 @@ pub fn expand(input: &Input) -> syn::Result<TokenStream> {
     Ok(quote! {{
         // Read here so that editing a migration rebuilds the crate.
         #( const _: &str = include_str!(#watched); )*
-        static MIGRATIONS: &[::migrate_core::Migration] = &[ #(#migrations),* ];
-        ::migrate_core::Migrations::from_static(MIGRATIONS)
+        static MIGRATIONS: &[::belay_migrate::Migration] = &[ #(#migrations),* ];
+        ::belay_migrate::Migrations::from_static(MIGRATIONS)
     }})
 }
 
@@ -65,9 +65,9 @@ fn resolve(dir: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn apply_in_memory(set: &Migrations) -> Result<(), migrate_core::Error> {
+fn apply_in_memory(set: &Migrations) -> Result<(), belay_migrate::Error> {
     let conn =
-        rusqlite::Connection::open_in_memory().map_err(|source| migrate_core::Error::Sqlite {
+        rusqlite::Connection::open_in_memory().map_err(|source| belay_migrate::Error::Sqlite {
             context: "opening an in-memory database".to_owned(),
             source,
         })?;
@@ -83,7 +83,7 @@ fn migration(m: &Migration) -> TokenStream {
     let down = optional(m.down());
     let verify = optional(m.verify());
     quote! {
-        ::migrate_core::Migration::from_static(#version, #name, #checksum, #up, #down, #verify)
+        ::belay_migrate::Migration::from_static(#version, #name, #checksum, #up, #down, #verify)
     }
 }
 
@@ -106,6 +106,6 @@ fn script(s: &Script) -> TokenStream {
         TransactionMode::OwnTransaction => quote!(OwnTransaction),
     };
     quote! {
-        ::migrate_core::Script::from_static(#origin, #sql, ::migrate_core::TransactionMode::#mode)
+        ::belay_migrate::Script::from_static(#origin, #sql, ::belay_migrate::TransactionMode::#mode)
     }
 }

@@ -8,9 +8,9 @@
 
 use std::process::ExitCode;
 
-use migrate_core::{DatabaseState, Migrations, Migrator};
+use belay_migrate::{DatabaseState, Migrations, Migrator};
 
-static MIGRATIONS: Migrations = migrate_macros::embed_migrations!("../migrations");
+static MIGRATIONS: Migrations = belay_macros::embed_migrations!("../migrations");
 
 fn main() -> ExitCode {
     let db = std::env::args()

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use migrate_core::backup::{self, CreateOptions};
-use migrate_core::integrity::repair::{self, Mode, Options, RepairReport};
-use migrate_core::integrity::{self, Depth};
+use belay_migrate::backup::{self, CreateOptions};
+use belay_migrate::integrity::repair::{self, Mode, Options, RepairReport};
+use belay_migrate::integrity::{self, Depth};
 use rusqlite::Connection;
 
 use crate::corrupt::{self, Kind, Rng, TABLES, Truth};

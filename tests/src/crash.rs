@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migrate_core::marker;
+use belay_migrate::marker;
 use rusqlite::Connection;
 
 use crate::corrupt::Rng;
@@ -261,7 +261,7 @@ fn run_and_kill(trial: &Trial, delay: Duration) -> bool {
 
 /// Whether someone holds the migration lock of `db`.
 fn lock_held(db: &Path) -> bool {
-    let path = migrate_core::lock::lock_path(db);
+    let path = belay_migrate::lock::lock_path(db);
     match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(file) => match file.try_lock() {
             Ok(()) => false,
@@ -382,8 +382,8 @@ pub fn kill(template: &Template, seed: u64) -> Kill {
     assert!(!marker::exists(&trial.db()), "seed {seed}: marker left");
     if phase.is_some() {
         // The audit journal, beside the backups, outlives a restore by hand.
-        let journal = std::fs::read_to_string(migrate_core::audit::path(
-            &migrate_core::backup::default_dir(&trial.db()),
+        let journal = std::fs::read_to_string(belay_migrate::audit::path(
+            &belay_migrate::backup::default_dir(&trial.db()),
         ))
         .unwrap_or_default();
         assert!(

@@ -17,9 +17,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use migrate_core::backup::{self, CreateOptions};
-use migrate_core::integrity::repair::{self, Mode, RepairReport};
-use migrate_core::integrity::{self, Depth, Options};
+use belay_migrate::backup::{self, CreateOptions};
+use belay_migrate::integrity::repair::{self, Mode, RepairReport};
+use belay_migrate::integrity::{self, Depth, Options};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::corrupt::Rng;

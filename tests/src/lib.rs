@@ -154,7 +154,7 @@ impl Run {
 /// these tests never run a stale binary even when run alone with `-p migrate-tests`.
 pub fn migrate_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build(&["-p", "migrate-cli", "--bin", "migrate"], "migrate"))
+    BIN.get_or_init(|| build(&["-p", "belay-cli", "--bin", "migrate"], "migrate"))
 }
 
 /// An example program of this crate, built first (a no-op when it is up to date).
@@ -220,7 +220,7 @@ pub fn dump(db: &Path) -> String {
         if kind != "table" || name.starts_with("sqlite_") {
             continue;
         }
-        let quoted = migrate_core::sql::quote_ident(name);
+        let quoted = belay_migrate::sql::quote_ident(name);
         let mut stmt = conn
             .prepare(&format!("SELECT * FROM {quoted} ORDER BY 1, 2"))
             .or_else(|_| conn.prepare(&format!("SELECT * FROM {quoted} ORDER BY 1")))
@@ -234,7 +234,7 @@ pub fn dump(db: &Path) -> String {
                     ValueRef::Integer(v) => v.to_string(),
                     ValueRef::Real(v) => v.to_string(),
                     ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
-                    ValueRef::Blob(b) => format!("x'{}'", migrate_core::checksum::hex(b)),
+                    ValueRef::Blob(b) => format!("x'{}'", belay_migrate::checksum::hex(b)),
                 })
                 .collect();
             out.push_str(&format!("{name}: {}\n", values.join("|")));

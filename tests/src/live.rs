@@ -358,7 +358,7 @@ pub fn run(case: &Case) -> Outcome {
                         next.stderr
                     );
                     assert!(
-                        migrate_core::marker::exists(&s.db()),
+                        belay_migrate::marker::exists(&s.db()),
                         "{what}: the marker stays until the operator decides"
                     );
                     part_way = true;
@@ -388,7 +388,7 @@ pub fn run(case: &Case) -> Outcome {
     }
     check_whole(&s, version, part_way, &what);
     // No lock left behind.
-    migrate_core::lock::MigrationLock::acquire(&s.db(), Duration::ZERO)
+    belay_migrate::lock::MigrationLock::acquire(&s.db(), Duration::ZERO)
         .unwrap_or_else(|e| panic!("{what}: the lock is still held: {e}"));
     if part_way {
         label = format!("{label}, part-way");

@@ -5,10 +5,10 @@
 use std::process::Stdio;
 use std::sync::Barrier;
 
-use migrate_core::{Backups, DatabaseState, Migrations, Migrator, TransactionScope, source};
+use belay_migrate::{Backups, DatabaseState, Migrations, Migrator, TransactionScope, source};
 use migrate_tests::{Run, Scratch, count, example_bin, example_migrations, fixture};
 
-static EMBEDDED: Migrations = migrate_macros::embed_migrations!("../migrations");
+static EMBEDDED: Migrations = belay_macros::embed_migrations!("../migrations");
 static INCLUDED: include_dir::Dir<'static> =
     include_dir::include_dir!("$CARGO_MANIFEST_DIR/../migrations");
 
@@ -117,7 +117,7 @@ fn the_start_up_call_on_an_open_connection_with_nothing_pending_writes_nothing()
     migrator.up(s.db()).unwrap();
     let conn = s.conn();
     let report = migrator
-        .run_on(&conn, &migrate_core::Request::up())
+        .run_on(&conn, &belay_migrate::Request::up())
         .unwrap();
     assert!(report.steps.is_empty());
     assert_eq!(report.attempt_id, None);

@@ -4,7 +4,7 @@
 use migrate_tests::Scratch;
 
 fn journal_ids(s: &Scratch) -> Vec<Option<i64>> {
-    let path = migrate_core::audit::path(&migrate_core::backup::default_dir(&s.db()));
+    let path = belay_migrate::audit::path(&belay_migrate::backup::default_dir(&s.db()));
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -70,24 +70,24 @@ fn every_kind_of_attempt_reaches_the_table_and_the_journal_with_its_own_id() {
     write("0002_b.up.sql", "-- reviewed\nCREATE TABLE b (x);");
     s.migrate(&["fix-checksums"]).expect(0);
     // A run that stopped before changing anything, found by the next one.
-    let marker = migrate_core::marker::RunMarker {
-        holder: migrate_core::Holder {
+    let marker = belay_migrate::marker::RunMarker {
+        holder: belay_migrate::Holder {
             pid: 999_999,
             host: "elsewhere".to_owned(),
             started_at: "2026-12-02T07:00:00Z".to_owned(),
         },
-        command: migrate_core::Command::Down,
+        command: belay_migrate::Command::Down,
         from_version: Some(2),
         versions: vec![2],
-        backup_dir: migrate_core::backup::default_dir(&s.db()),
+        backup_dir: belay_migrate::backup::default_dir(&s.db()),
         backup_id: None,
-        phase: migrate_core::marker::Phase::Checking,
+        phase: belay_migrate::marker::Phase::Checking,
         outside: None,
         token: None,
         recorded: false,
     };
     std::fs::write(
-        migrate_core::marker::path(&s.db()),
+        belay_migrate::marker::path(&s.db()),
         serde_json::to_string(&marker).unwrap(),
     )
     .unwrap();
@@ -101,7 +101,7 @@ fn every_kind_of_attempt_reaches_the_table_and_the_journal_with_its_own_id() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let path = migrate_core::audit::path(&migrate_core::backup::default_dir(&s.db()));
+    let path = belay_migrate::audit::path(&belay_migrate::backup::default_dir(&s.db()));
     let journal: Vec<(i64, String, String)> = std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -159,7 +159,7 @@ fn table_restores_and_repairs_are_recorded_in_the_table_and_the_journal() {
             .unwrap()
     };
     assert_eq!(in_table, ["repair", "restore-tables"]);
-    let path = migrate_core::audit::path(&migrate_core::backup::default_dir(&s.db()));
+    let path = belay_migrate::audit::path(&belay_migrate::backup::default_dir(&s.db()));
     let journal: Vec<String> = std::fs::read_to_string(path)
         .unwrap()
         .lines()

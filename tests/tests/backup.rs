@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use migrate_core::backup::{self, Compression, CreateOptions, Reason, Retention};
-use migrate_core::{Error, lock::MigrationLock};
+use belay_migrate::backup::{self, Compression, CreateOptions, Reason, Retention};
+use belay_migrate::{Error, lock::MigrationLock};
 use migrate_tests::{Scratch, count, dump, example_bin, example_migrations};
 
 fn options(compression: Compression) -> CreateOptions {
@@ -184,7 +184,7 @@ fn a_full_disk_gives_a_clear_error_and_leaves_no_backup() {
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|n| n != migrate_core::audit::FILE)
+        .filter(|n| n != belay_migrate::audit::FILE)
         .collect();
     assert!(files.is_empty(), "nothing left behind: {files:?}");
     assert_eq!(dump(&s.db()), before);

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use migrate_core::lock::MigrationLock;
+use belay_migrate::lock::MigrationLock;
 use migrate_tests::{Run, Scratch, count, example_migrations, fixture, migrate_command};
 
 #[test]

@@ -1,7 +1,7 @@
 //! `migrate.toml`: found in the working directory or named by `--config`, paths relative to
 //! the file, command-line options winning over it, typos refused with the file and line.
 
-use migrate_core::backup;
+use belay_migrate::backup;
 use migrate_tests::{Run, Scratch, count, example_migrations, migrate_command};
 
 fn run_in(dir: &std::path::Path, args: &[&str]) -> Run {

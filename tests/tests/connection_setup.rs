@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use migrate_core::{Migrator, source};
+use belay_migrate::{Migrator, source};
 use migrate_tests::{Scratch, count};
 
 /// A loadable extension adding `half(x)`, compiled here against the bundled SQLite's header.

@@ -283,19 +283,18 @@ fn a_flyway_placeholder_in_a_refinery_set_is_named_as_such() {
 /// an empty database at compile time, the goose file that opens its own transaction included).
 #[test]
 fn embedded_sets_of_every_layout_equal_what_the_directory_reader_reads() {
-    use migrate_core::Migrations;
-    static GOOSE: Migrations = migrate_macros::embed_migrations!("fixtures/formats/goose");
-    static DIESEL: Migrations = migrate_macros::embed_migrations!("fixtures/formats/diesel");
-    static DBMATE: Migrations = migrate_macros::embed_migrations!("fixtures/formats/dbmate");
-    static GOLANG: Migrations =
-        migrate_macros::embed_migrations!("fixtures/formats/golang-migrate");
+    use belay_migrate::Migrations;
+    static GOOSE: Migrations = belay_macros::embed_migrations!("fixtures/formats/goose");
+    static DIESEL: Migrations = belay_macros::embed_migrations!("fixtures/formats/diesel");
+    static DBMATE: Migrations = belay_macros::embed_migrations!("fixtures/formats/dbmate");
+    static GOLANG: Migrations = belay_macros::embed_migrations!("fixtures/formats/golang-migrate");
     for (embedded, dir) in [
         (&GOOSE, "goose"),
         (&DIESEL, "diesel"),
         (&DBMATE, "dbmate"),
         (&GOLANG, "golang-migrate"),
     ] {
-        let read = migrate_core::source::read_dir(formats().join(dir)).unwrap();
+        let read = belay_migrate::source::read_dir(formats().join(dir)).unwrap();
         let summary = |set: &Migrations| -> Vec<(i64, String, String, Option<String>)> {
             set.iter()
                 .map(|m| {
@@ -310,8 +309,8 @@ fn embedded_sets_of_every_layout_equal_what_the_directory_reader_reads() {
         };
         assert_eq!(summary(embedded), summary(&read), "{dir}");
         let conn = Connection::open_in_memory().unwrap();
-        migrate_core::Migrator::new(embedded.clone())
-            .run_on(&conn, &migrate_core::Request::up())
+        belay_migrate::Migrator::new(embedded.clone())
+            .run_on(&conn, &belay_migrate::Request::up())
             .unwrap();
     }
 }

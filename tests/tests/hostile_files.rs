@@ -25,7 +25,7 @@ fn with_backups() -> (Scratch, Vec<String>) {
 }
 
 fn backups(s: &Scratch) -> std::path::PathBuf {
-    migrate_core::backup::default_dir(&s.db())
+    belay_migrate::backup::default_dir(&s.db())
 }
 
 fn manifest(s: &Scratch, id: &str) -> Value {
@@ -47,7 +47,7 @@ fn write_manifest(s: &Scratch, name: &str, doc: &Value) {
 #[test]
 fn prune_never_deletes_what_an_edited_manifest_names() {
     let (s, ids) = with_backups();
-    let audit = migrate_core::audit::path(&backups(&s));
+    let audit = belay_migrate::audit::path(&backups(&s));
     assert!(audit.exists());
     for (id, file) in [
         ("20200101T000000000Z-manual", "audit.jsonl"),
@@ -180,7 +180,7 @@ fn planted_links_and_a_shared_backup_directory_are_refused() {
 
     let s = pending_run();
     let target = victim(&s, "target-of-lock");
-    let lock = migrate_core::lock::lock_path(&s.db());
+    let lock = belay_migrate::lock::lock_path(&s.db());
     let _ = std::fs::remove_file(&lock);
     symlink(&target, &lock).unwrap();
     check(&s, &lock, "lock");
@@ -188,7 +188,7 @@ fn planted_links_and_a_shared_backup_directory_are_refused() {
 
     let s = pending_run();
     let target = victim(&s, "target-of-journal");
-    let audit = migrate_core::audit::path(&backups(&s));
+    let audit = belay_migrate::audit::path(&backups(&s));
     std::fs::remove_file(&audit).unwrap();
     symlink(&target, &audit).unwrap();
     let run = s.migrate(&["up"]);
@@ -315,7 +315,7 @@ fn a_planted_marker_link_is_not_read_through() {
     let s = pending_run();
     let target = s.db().parent().unwrap().join("target-of-marker");
     std::fs::write(&target, "{\"secret\": true}\n").unwrap();
-    let marker = migrate_core::marker::path(&s.db());
+    let marker = belay_migrate::marker::path(&s.db());
     std::os::unix::fs::symlink(&target, &marker).unwrap();
     let run = s.migrate(&["up"]);
     assert_ne!(run.code, 0, "{}", run.stderr);

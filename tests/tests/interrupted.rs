@@ -4,10 +4,10 @@
 //! Post-run verification failing restores too. (The crash harness kills real runs; these cases
 //! place the marker by hand, one per phase.)
 
-use migrate_core::Holder;
-use migrate_core::audit;
-use migrate_core::backup;
-use migrate_core::marker::{self, Phase, RunMarker};
+use belay_migrate::Holder;
+use belay_migrate::audit;
+use belay_migrate::backup;
+use belay_migrate::marker::{self, Phase, RunMarker};
 use migrate_tests::{Scratch, count, example_migrations, user_dump};
 
 /// The example database at version 1 with legacy rows, and what a clean `up` from there leaves.
@@ -36,7 +36,7 @@ fn leave_marker(s: &Scratch, (phase, outside): (Phase, Option<i64>), backup_id: 
             host: "elsewhere".to_owned(),
             started_at: "2026-11-22T07:00:00Z".to_owned(),
         },
-        command: migrate_core::Command::Up,
+        command: belay_migrate::Command::Up,
         from_version: Some(1),
         versions: vec![2, 3],
         backup_dir: backup::default_dir(&s.db()),

@@ -8,7 +8,7 @@
 //! looked through to the module that defines the item. A parent declaring its children is not
 //! a dependency. Every strongly connected component of that graph must be a single module.
 //!
-//! The top-level folders of `migrate-core` and `migrate-guard` are layers, listed bottom to top
+//! The top-level folders of `belay-migrate` and `migrate-guard` are layers, listed bottom to top
 //! in [`LAYERS`]: a module may use its own layer and those below, never one above.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -343,20 +343,20 @@ fn back_imports(
     found
 }
 
-/// Where the crate in `dir` names `migrate_core` (or depends on `migrate-core`) outside
+/// Where the crate in `dir` names `belay_migrate` (or depends on `belay-migrate`) outside
 /// comments: the safety crate must stand without the engine.
 fn engine_references(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
     if manifest
         .lines()
-        .any(|l| l.trim_start().starts_with("migrate-core"))
+        .any(|l| l.trim_start().starts_with("belay-migrate"))
     {
-        found.push("Cargo.toml depends on migrate-core".to_owned());
+        found.push("Cargo.toml depends on belay-migrate".to_owned());
     }
     for (module, path) in modules(&dir.join("src")) {
-        if code(&path).contains("migrate_core") {
-            found.push(format!("module `{module}` names migrate_core"));
+        if code(&path).contains("belay_migrate") {
+            found.push(format!("module `{module}` names belay_migrate"));
         }
     }
     found
@@ -433,12 +433,12 @@ fn a_planted_back_import_and_a_planted_engine_import_are_found() {
     );
     std::fs::write(
         dir.path().join("Cargo.toml"),
-        "[dependencies]\nmigrate-core = { path = \"../migrate-core\" }\n",
+        "[dependencies]\nbelay-migrate = { path = \"../migrate-core\" }\n",
     )
     .unwrap();
     std::fs::write(
         src.join("high/c.rs"),
-        "pub fn f() { migrate_core::version_text(None); }\n",
+        "pub fn f() { belay_migrate::version_text(None); }\n",
     )
     .unwrap();
     assert_eq!(engine_references(dir.path()).len(), 2);

@@ -1,7 +1,7 @@
 //! The library API without the CLI: up, status, plan, down (with the down script recorded in
 //! history when the file is gone), baseline, and the typed errors.
 
-use migrate_core::{
+use belay_migrate::{
     DatabaseState, DownTarget, Error, Failure, Migrator, Request, TransactionScope, source,
 };
 use migrate_tests::{Scratch, count, example_migrations, fixture};
@@ -136,8 +136,8 @@ fn baseline_adopts_an_existing_schema() {
         )
         .unwrap();
     assert_eq!(command, "baseline");
-    let journal = std::fs::read_to_string(migrate_core::audit::path(
-        &migrate_core::backup::default_dir(&s.db()),
+    let journal = std::fs::read_to_string(belay_migrate::audit::path(
+        &belay_migrate::backup::default_dir(&s.db()),
     ))
     .unwrap();
     assert!(journal.contains("\"command\":\"baseline\""), "{journal}");

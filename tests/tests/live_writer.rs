@@ -244,7 +244,7 @@ fn an_exclusive_run_makes_writers_wait_for_the_whole_run() {
     probe.busy_timeout(std::time::Duration::ZERO).unwrap();
     let mut probed = 0;
     while run.try_wait().unwrap().is_none() {
-        if migrate_core::marker::exists(&s.db()) {
+        if belay_migrate::marker::exists(&s.db()) {
             match probe.execute("INSERT INTO notes (body) VALUES ('probe')", []) {
                 Err(e) => {
                     assert_eq!(
@@ -256,7 +256,7 @@ fn an_exclusive_run_makes_writers_wait_for_the_whole_run() {
                 }
                 // Only possible once the run has committed and removed its marker.
                 Ok(_) => assert!(
-                    !migrate_core::marker::exists(&s.db()),
+                    !belay_migrate::marker::exists(&s.db()),
                     "a writer committed while the exclusive run held its marker"
                 ),
             }
@@ -304,7 +304,7 @@ fn kill_inside_no_transaction_file(s: &Scratch, version: i64) {
     let mut run = spawn_migrate(s, &["up"]);
     let started = std::time::Instant::now();
     loop {
-        let inside = migrate_core::marker::read(&s.db())
+        let inside = belay_migrate::marker::read(&s.db())
             .ok()
             .flatten()
             .is_some_and(|m| m.outside == Some(version) && m.token.is_some());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use migrate_core::backup::{self, CreateOptions};
+use belay_migrate::backup::{self, CreateOptions};
 use migrate_tests::recovery::{as_reader, kill, kill_writer_inside_a_write, start_writer};
 use migrate_tests::{Run, Scratch, count, sibling, user_dump};
 
@@ -320,11 +320,11 @@ fn a_lock_timeout_beyond_sqlites_is_refused_not_a_panic() {
         .expect(0);
     // The library takes any Duration: clamped, never a panic.
     let migrator =
-        migrate_core::Migrator::new(migrate_core::source::read_dir(s.migrations()).unwrap())
+        belay_migrate::Migrator::new(belay_migrate::source::read_dir(s.migrations()).unwrap())
             .with_lock_timeout(Duration::from_secs(u64::MAX / 4));
     migrator.status(s.db()).unwrap();
     migrator
-        .run(s.db(), &migrate_core::Request::Up { to: None })
+        .run(s.db(), &belay_migrate::Request::Up { to: None })
         .unwrap();
 }
 
@@ -362,8 +362,8 @@ fn verify_queries_and_migrations_run_within_their_budgets() {
     );
     assert_eq!(user_dump(&s.db()), before);
     assert!(
-        !migrate_core::lock::lock_path(&s.db()).exists() || {
-            migrate_core::lock::MigrationLock::acquire(&s.db(), Duration::ZERO).is_ok()
+        !belay_migrate::lock::lock_path(&s.db()).exists() || {
+            belay_migrate::lock::MigrationLock::acquire(&s.db(), Duration::ZERO).is_ok()
         }
     );
     // A migration of its own that runs too long, with a budget for migrations.
@@ -401,7 +401,8 @@ fn restore_latest_means_the_newest_backup_once_the_lock_is_held() {
     let s = app(false);
     let dir = backup::default_dir(&s.db());
     let old = backup::create(&s.db(), &dir, &CreateOptions::default(), &mut |_| {}).unwrap();
-    let lock = migrate_core::lock::MigrationLock::acquire(&s.db(), Duration::from_secs(5)).unwrap();
+    let lock =
+        belay_migrate::lock::MigrationLock::acquire(&s.db(), Duration::from_secs(5)).unwrap();
     let waiting = migrate_tests::live::spawn_migrate(&s, &["--json", "restore", "latest", "--yes"]);
     std::thread::sleep(Duration::from_millis(500));
     // What a run holding the lock does meanwhile: a change, and a newer backup of it.

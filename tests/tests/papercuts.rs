@@ -99,9 +99,9 @@ fn down_with_nothing_applied_has_nothing_to_do() {
 fn the_lock_file_names_a_holder_only_while_held_and_the_wait_says_its_timeout() {
     let s = app();
     s.migrate(&["-q", "up"]).expect(0);
-    let lock_file = migrate_core::lock::lock_path(&s.db());
+    let lock_file = belay_migrate::lock::lock_path(&s.db());
     assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
-    let held = migrate_core::lock::MigrationLock::acquire(&s.db(), Duration::ZERO).unwrap();
+    let held = belay_migrate::lock::MigrationLock::acquire(&s.db(), Duration::ZERO).unwrap();
     assert!(
         std::fs::read_to_string(&lock_file)
             .unwrap()
@@ -140,7 +140,7 @@ fn a_restore_to_a_new_file_has_the_databases_mode() {
         let got = std::fs::metadata(&to).unwrap().permissions().mode() & 0o777;
         assert_eq!(got, mode, "restored {to:?}");
     }
-    for entry in std::fs::read_dir(migrate_core::backup::default_dir(&s.db())).unwrap() {
+    for entry in std::fs::read_dir(belay_migrate::backup::default_dir(&s.db())).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_file() {
             let mode = entry.metadata().unwrap().permissions().mode() & 0o777;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use migrate_core::integrity::{self, Depth, FindingKind, Options, Report};
+use belay_migrate::integrity::{self, Depth, FindingKind, Options, Report};
 use migrate_tests::Scratch;
 use migrate_tests::corrupt::{self, Kind, Rng};
 

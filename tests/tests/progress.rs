@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use migrate_core::lock::MigrationLock;
+use belay_migrate::lock::MigrationLock;
 use migrate_tests::{Scratch, example_migrations, migrate_bin};
 
 /// `migrate` on a pseudo-terminal (util-linux `script`): what the terminal showed.

@@ -1,7 +1,7 @@
 //! `migrate up --rehearse`: the run applied to a scratch copy first; for real only if the
 //! rehearsal passed, and nothing left behind either way.
 
-use migrate_core::backup;
+use belay_migrate::backup;
 use migrate_tests::{Scratch, dump, example_migrations, fixture};
 
 fn leftovers(s: &Scratch) -> Vec<String> {
@@ -33,7 +33,7 @@ fn a_passing_rehearsal_is_followed_by_the_real_run() {
     // The real run took its own backup; the rehearsal took none and wrote no journal line.
     let dir = backup::default_dir(&s.db());
     assert_eq!(backup::list(&dir).unwrap().len(), 1);
-    let journal = std::fs::read_to_string(migrate_core::audit::path(&dir)).unwrap();
+    let journal = std::fs::read_to_string(belay_migrate::audit::path(&dir)).unwrap();
     assert_eq!(journal.lines().count(), 1);
 }
 

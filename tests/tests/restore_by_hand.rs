@@ -65,8 +65,8 @@ fn the_replaced_state_is_backed_up_and_the_restore_recorded() {
         recorded, 1,
         "the second restore's row (the first's went with it)"
     );
-    let journal = std::fs::read_to_string(migrate_core::audit::path(
-        &migrate_core::backup::default_dir(&s.db()),
+    let journal = std::fs::read_to_string(belay_migrate::audit::path(
+        &belay_migrate::backup::default_dir(&s.db()),
     ))
     .unwrap();
     let restores = journal

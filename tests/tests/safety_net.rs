@@ -2,7 +2,7 @@
 //! is written; a backup is taken first; a run that fails after committing part of its work is
 //! restored from it (exit 5), unless `--no-backup` (exit 7).
 
-use migrate_core::backup;
+use belay_migrate::backup;
 use migrate_tests::{Scratch, count, dump, fixture};
 
 /// The broken fixture's database with data already in it, so there is something to protect.
@@ -87,7 +87,7 @@ fn without_a_backup_the_partial_state_stays_and_exit_is_7() {
     let dir = backup::default_dir(&s.db());
     assert!(backup::list(&dir).unwrap().is_empty(), "no backup taken");
     // The audit journal records the run all the same, with the state it left.
-    let journal = std::fs::read_to_string(migrate_core::audit::path(&dir)).unwrap();
+    let journal = std::fs::read_to_string(belay_migrate::audit::path(&dir)).unwrap();
     let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
     assert_eq!(last["outcome"], "failed");
     assert_eq!(last["state"]["state"], "partially_applied");
@@ -167,8 +167,8 @@ fn a_backup_damaged_mid_run_cannot_restore_exit_7_naming_it() {
         .unwrap();
     let dir = backup::default_dir(&s.db());
     let id = loop {
-        let marker = migrate_core::marker::read(&s.db()).unwrap();
-        if let Some(m) = marker.filter(|m| m.phase == migrate_core::marker::Phase::Applying) {
+        let marker = belay_migrate::marker::read(&s.db()).unwrap();
+        if let Some(m) = marker.filter(|m| m.phase == belay_migrate::marker::Phase::Applying) {
             break m.backup_id.unwrap();
         }
         assert!(

@@ -99,23 +99,23 @@ fn a_read_only_connection_is_refused_before_any_backup() {
     let s = scratch();
     s.migrate(&["-q", "up"]).expect(0);
     std::fs::write(s.migrations().join("0002_b.up.sql"), "CREATE TABLE b (x);").unwrap();
-    let backups = migrate_core::backup::default_dir(&s.db());
+    let backups = belay_migrate::backup::default_dir(&s.db());
     std::fs::remove_dir_all(&backups).unwrap();
     let conn =
         rusqlite::Connection::open_with_flags(s.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let migrator =
-        migrate_core::Migrator::new(migrate_core::source::read_dir(s.migrations()).unwrap());
+        belay_migrate::Migrator::new(belay_migrate::source::read_dir(s.migrations()).unwrap());
     let e = migrator
-        .run_on(&conn, &migrate_core::Request::up())
+        .run_on(&conn, &belay_migrate::Request::up())
         .unwrap_err();
     assert!(
-        matches!(e, migrate_core::Error::InvalidDatabase { .. }),
+        matches!(e, belay_migrate::Error::InvalidDatabase { .. }),
         "{e}"
     );
     assert!(e.to_string().contains("read-only"), "{e}");
     assert!(!backups.exists(), "a backup was taken for nothing");
-    let up_to_1 = migrate_core::Request::Up { to: Some(1) };
+    let up_to_1 = belay_migrate::Request::Up { to: Some(1) };
     migrator.run_on(&conn, &up_to_1).unwrap();
 }
 
@@ -142,15 +142,15 @@ fn a_writer_holding_the_write_lock_is_a_lock_timeout() {
         )
         .unwrap();
     assert_eq!(tables, 0);
-    let journal = std::fs::read_to_string(migrate_core::audit::path(
-        &migrate_core::backup::default_dir(&s.db()),
+    let journal = std::fs::read_to_string(belay_migrate::audit::path(
+        &belay_migrate::backup::default_dir(&s.db()),
     ))
     .unwrap();
     assert!(
         journal.lines().last().unwrap().contains("write lock"),
         "{journal}"
     );
-    assert!(!migrate_core::marker::exists(&s.db()));
+    assert!(!belay_migrate::marker::exists(&s.db()));
     s.migrate(&["-q", "up"]).expect(0);
 }
 
@@ -330,16 +330,16 @@ fn an_empty_db_in_the_configuration_is_refused() {
     );
 }
 
-/// The rusqlite migrate-core is built on is re-exported, so an application opens the
+/// The rusqlite belay-migrate is built on is re-exported, so an application opens the
 /// connection it hands to `run_on` without naming a version of its own.
 #[test]
 fn the_start_up_call_takes_a_connection_opened_through_the_reexport() {
     let s = scratch();
-    let conn = migrate_core::rusqlite::Connection::open(s.db()).unwrap();
+    let conn = belay_migrate::rusqlite::Connection::open(s.db()).unwrap();
     let migrator =
-        migrate_core::Migrator::new(migrate_core::source::read_dir(s.migrations()).unwrap());
+        belay_migrate::Migrator::new(belay_migrate::source::read_dir(s.migrations()).unwrap());
     let report = migrator
-        .run_on(&conn, &migrate_core::Request::up())
+        .run_on(&conn, &belay_migrate::Request::up())
         .unwrap();
     assert_eq!(report.to_version, Some(1));
 }

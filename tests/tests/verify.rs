@@ -56,8 +56,8 @@ fn an_edited_file_is_refused_until_its_checksum_is_fixed() {
         ),
         1
     );
-    let journal = std::fs::read_to_string(migrate_core::audit::path(
-        &migrate_core::backup::default_dir(&s.db()),
+    let journal = std::fs::read_to_string(belay_migrate::audit::path(
+        &belay_migrate::backup::default_dir(&s.db()),
     ))
     .unwrap();
     assert!(

@@ -1,6 +1,6 @@
 //! `migrate adopt [--from TOOL] [--force]`: take over a database another tool migrated.
 
-use migrate_core::{Peer, SchemaCheck};
+use belay_migrate::{Peer, SchemaCheck};
 
 use crate::context;
 use crate::error::CliError;

@@ -1,6 +1,6 @@
 //! `migrate backup create|list|verify|prune`.
 
-use migrate_core::backup::{self, Compression, CreateOptions, Manifest, Reason, Retention};
+use belay_migrate::backup::{self, Compression, CreateOptions, Manifest, Reason, Retention};
 use serde::Serialize;
 
 use crate::cli::BackupCommand;
@@ -72,7 +72,7 @@ pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), Cl
             let all = backup::list(&dir)?;
             #[derive(serde::Serialize)]
             struct Document<'a> {
-                backups: &'a [migrate_core::backup::Manifest],
+                backups: &'a [belay_migrate::backup::Manifest],
             }
             out.print(&Document { backups: &all }, || list_text(&all));
         }

@@ -1,6 +1,6 @@
 //! `migrate baseline V`: adopt an existing database whose schema matches migrations up to V.
 
-use migrate_core::{SchemaCheck, Version};
+use belay_migrate::{SchemaCheck, Version};
 
 use crate::context;
 use crate::error::CliError;

@@ -1,6 +1,6 @@
 //! `migrate check [--full] [--table T]...`: the integrity report; exit 6 on findings.
 
-use migrate_core::integrity::{self, Depth, Verdict};
+use belay_migrate::integrity::{self, Depth, Verdict};
 
 use crate::context;
 use crate::error::{CliError, code};

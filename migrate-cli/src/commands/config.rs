@@ -137,7 +137,7 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         },
     });
     let default_backups = context::db_path(g)
-        .map(|db| path(&migrate_core::backup::default_dir(&db)))
+        .map(|db| path(&belay_migrate::backup::default_dir(&db)))
         .unwrap_or(json!("<database>.backups"));
     settings.push(option(
         g,
@@ -161,13 +161,13 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         ),
         g.lock_timeout.map(|s| json!(s)),
         ("lock_timeout", file.lock_timeout.map(|s| json!(s))),
-        json!(migrate_core::lock::DEFAULT_TIMEOUT.as_secs_f64()),
+        json!(belay_migrate::lock::DEFAULT_TIMEOUT.as_secs_f64()),
     ));
     settings.push(file_only(
         "check_timeout",
         "check_timeout",
         file.check_timeout.map(|s| json!(s)),
-        json!(migrate_core::DEFAULT_CHECK_TIMEOUT.as_secs_f64()),
+        json!(belay_migrate::DEFAULT_CHECK_TIMEOUT.as_secs_f64()),
     ));
     settings.push(file_only(
         "migration_timeout",
@@ -206,7 +206,7 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         file.placeholders.as_ref().map(|p| json!(p)),
         json!({}),
     ));
-    let retention = migrate_core::backup::Retention::default();
+    let retention = belay_migrate::backup::Retention::default();
     settings.push(file_only(
         "backup.compression",
         "[backup] compression",

@@ -1,6 +1,6 @@
 //! `migrate history [--limit N]`: every recorded attempt, newest first.
 
-use migrate_core::history;
+use belay_migrate::history;
 
 use super::version_text;
 use crate::context;
@@ -15,7 +15,7 @@ pub fn run(g: &Settings, out: &Output, limit: Option<u32>) -> Result<(), CliErro
     let attempts = history::read_attempts(&db, limit, timeout)?;
     #[derive(serde::Serialize)]
     struct Document<'a> {
-        attempts: &'a [migrate_core::history::AttemptRow],
+        attempts: &'a [belay_migrate::history::AttemptRow],
     }
     out.print(
         &Document {

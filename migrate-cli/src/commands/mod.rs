@@ -15,7 +15,7 @@ mod run;
 mod status;
 mod verify;
 
-use migrate_core::{DownTarget, Request};
+use belay_migrate::{DownTarget, Request};
 
 use crate::cli::Command;
 use crate::error::CliError;
@@ -87,9 +87,9 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
                     restore::Confirmed::NotYet
                 },
                 current: if *no_backup {
-                    migrate_core::backup::Current::Discard
+                    belay_migrate::backup::Current::Discard
                 } else {
-                    migrate_core::backup::Current::BackUp
+                    belay_migrate::backup::Current::BackUp
                 },
             },
         ),
@@ -97,13 +97,13 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
 }
 
 /// A version for people: `none` before the first migration (the library's wording).
-pub use migrate_core::version_text;
+pub use belay_migrate::version_text;
 
 /// `--force` on `baseline` and `adopt`: the schema check waived.
-fn schema_check(force: bool) -> migrate_core::SchemaCheck {
+fn schema_check(force: bool) -> belay_migrate::SchemaCheck {
     if force {
-        migrate_core::SchemaCheck::Waived
+        belay_migrate::SchemaCheck::Waived
     } else {
-        migrate_core::SchemaCheck::Required
+        belay_migrate::SchemaCheck::Required
     }
 }

@@ -4,7 +4,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
-use migrate_core::source;
+use belay_migrate::source;
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -28,7 +28,7 @@ pub fn run(g: &Settings, out: &Output, name: &str) -> Result<(), CliError> {
     let (format, latest) = source::latest_version(dir, &crate::context::read_options(g))?;
     if !matches!(
         format,
-        migrate_core::format::Format::Native | migrate_core::format::Format::Sqlx
+        belay_migrate::format::Format::Native | belay_migrate::format::Format::Sqlx
     ) {
         return Err(CliError::Usage(format!(
             "{} is read as {format}; `migrate new` writes this tool's own files (.up.sql, .down.sql, .verify.sql), which would be refused there: write the next {format} migration by hand",
@@ -42,7 +42,7 @@ pub fn run(g: &Settings, out: &Output, name: &str) -> Result<(), CliError> {
         ))
     })?;
     let base = format!("{version:04}_{name}");
-    let templates = migrate_core::source::templates(&base);
+    let templates = belay_migrate::source::templates(&base);
     let mut files = Vec::new();
     for (suffix, text) in templates {
         let path = dir.join(format!("{base}.{suffix}.sql"));

@@ -1,7 +1,7 @@
 //! `migrate plan [--to V]`: what a run would do, with its SQL.
 
-use migrate_core::Plan;
-use migrate_core::{DownTarget, Request, Version};
+use belay_migrate::Plan;
+use belay_migrate::{DownTarget, Request, Version};
 use serde::Serialize;
 
 use super::version_text;
@@ -27,7 +27,7 @@ pub fn run(g: &Settings, out: &Output, to: Option<Version>) -> Result<(), CliErr
 
 #[derive(Serialize)]
 struct PlanView<'a> {
-    direction: migrate_core::Direction,
+    direction: belay_migrate::Direction,
     from_version: Option<Version>,
     to_version: Option<Version>,
     steps: Vec<StepView<'a>>,
@@ -38,7 +38,7 @@ struct StepView<'a> {
     version: Version,
     name: &'a str,
     file: &'a str,
-    transaction: migrate_core::TransactionMode,
+    transaction: belay_migrate::TransactionMode,
     sql: &'a str,
     verify: Option<&'a str>,
     /// The script holds no statement: running it records the migration and does nothing.
@@ -82,11 +82,11 @@ pub fn print(out: &Output, plan: &Plan) {
         );
         for step in &view.steps {
             let outside = match step.transaction {
-                migrate_core::TransactionMode::NoTransaction => ", outside a transaction",
-                migrate_core::TransactionMode::OwnTransaction => {
+                belay_migrate::TransactionMode::NoTransaction => ", outside a transaction",
+                belay_migrate::TransactionMode::OwnTransaction => {
                     ", outside ours (the file opens its own transaction)"
                 }
-                migrate_core::TransactionMode::Transactional => "",
+                belay_migrate::TransactionMode::Transactional => "",
             };
             let outside = if step.no_statement {
                 format!("{outside}; no statement: recorded as applied, runs nothing")

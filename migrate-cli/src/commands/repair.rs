@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use migrate_core::integrity::repair::{self, Gap, Mode, Options, RepairReport};
+use belay_migrate::integrity::repair::{self, Gap, Mode, Options, RepairReport};
 
 use crate::commands::check::findings_text;
 use crate::context;

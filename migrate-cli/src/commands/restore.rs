@@ -7,7 +7,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
-use migrate_core::backup::{self, Current};
+use belay_migrate::backup::{self, Current};
 
 use crate::context;
 use crate::error::CliError;

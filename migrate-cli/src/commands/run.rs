@@ -1,6 +1,6 @@
 //! `migrate up` and `migrate down`: one procedure for both directions.
 
-use migrate_core::{Backups, Direction, Request, TransactionScope, WriteLock};
+use belay_migrate::{Backups, Direction, Request, TransactionScope, WriteLock};
 
 use super::version_text;
 use crate::cli::RunArgs;
@@ -113,7 +113,7 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
 #[derive(serde::Serialize)]
 struct Document<'a> {
     #[serde(flatten)]
-    report: &'a migrate_core::RunReport,
+    report: &'a belay_migrate::RunReport,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rehearsal: Option<&'a migrate_core::RunReport>,
+    rehearsal: Option<&'a belay_migrate::RunReport>,
 }

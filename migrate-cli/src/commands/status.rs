@@ -1,6 +1,6 @@
 //! `migrate status`: where the database stands.
 
-use migrate_core::Named;
+use belay_migrate::Named;
 
 use super::version_text;
 use crate::context;
@@ -12,7 +12,7 @@ use crate::settings::Settings;
 #[derive(serde::Serialize)]
 struct Document<'a> {
     #[serde(flatten)]
-    status: &'a migrate_core::Status,
+    status: &'a belay_migrate::Status,
     format: &'a str,
     format_from: &'a str,
 }
@@ -65,7 +65,7 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
             ));
         }
         for problem in &status.problems {
-            if let migrate_core::Problem::SchemaDrift { differences, .. } = problem {
+            if let belay_migrate::Problem::SchemaDrift { differences, .. } = problem {
                 text.push_str(
                     "schema drift: the schema was changed outside migrations since the last run",
                 );

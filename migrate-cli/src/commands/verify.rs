@@ -1,6 +1,6 @@
 //! `migrate verify` (checks, changes nothing) and `migrate fix-checksums [--version V]`.
 
-use migrate_core::Version;
+use belay_migrate::Version;
 
 use super::check::findings_text;
 use crate::context;
@@ -23,7 +23,7 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         }
         if found.integrity.ok {
             text.push_str("integrity: quick_check and foreign keys found nothing wrong\n");
-        } else if found.integrity.verdict == migrate_core::integrity::Verdict::CouldNotCheck {
+        } else if found.integrity.verdict == belay_migrate::integrity::Verdict::CouldNotCheck {
             text.push_str(&format!(
                 "integrity: could not check, SQLite gave no verdict\n{}",
                 findings_text(&found.integrity)

@@ -1,12 +1,12 @@
 //! The entry point: a [`Migrator`] runs a set of migrations against a database.
 //!
 //! ```no_run
-//! use migrate_core::{Migrator, source};
+//! use belay_migrate::{Migrator, source};
 //!
 //! let migrator = Migrator::new(source::read_dir("migrations")?);
 //! let report = migrator.up("app.db")?;
 //! println!("now at version {:?}", report.to_version);
-//! # Ok::<(), migrate_core::Error>(())
+//! # Ok::<(), belay_migrate::Error>(())
 //! ```
 //!
 //! A run: read the state and plan without the lock (the common "nothing pending" case ends
@@ -63,7 +63,7 @@ macro_rules! by_value {
 ///
 /// ```
 /// use std::time::Duration;
-/// use migrate_core::{Migrations, Migrator, TransactionScope};
+/// use belay_migrate::{Migrations, Migrator, TransactionScope};
 ///
 /// // In one expression, by value:
 /// let set = Migrations::new(vec![])?;
@@ -77,7 +77,7 @@ macro_rules! by_value {
 /// if std::env::var_os("PER_MIGRATION").is_some() {
 ///     migrator.transaction_scope(TransactionScope::PerMigration);
 /// }
-/// # Ok::<(), migrate_core::Error>(())
+/// # Ok::<(), belay_migrate::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Migrator {
@@ -153,14 +153,14 @@ impl Migrator {
     /// migrations use.
     ///
     /// ```
-    /// # let migrations = migrate_core::Migrations::new(vec![])?;
-    /// let mut migrator = migrate_core::Migrator::new(migrations);
+    /// # let migrations = belay_migrate::Migrations::new(vec![])?;
+    /// let mut migrator = belay_migrate::Migrator::new(migrations);
     /// migrator.on_connection(|conn| {
-    ///     conn.create_scalar_function("slugify", 1, migrate_core::rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
+    ///     conn.create_scalar_function("slugify", 1, belay_migrate::rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
     ///         Ok(ctx.get::<String>(0)?.to_lowercase().replace(' ', "-"))
     ///     })
     /// });
-    /// # Ok::<(), migrate_core::Error>(())
+    /// # Ok::<(), belay_migrate::Error>(())
     /// ```
     pub fn on_connection(
         &mut self,

@@ -6,14 +6,14 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use migrate_core::backup::{self, CreateOptions, Retention};
+//! use belay_migrate::backup::{self, CreateOptions, Retention};
 //!
 //! let db = Path::new("app.db");
 //! let dir = backup::default_dir(db); // app.db.backups
 //! let manifest = backup::create(db, &dir, &CreateOptions::default(), &mut |_| {})?;
 //! backup::verify(&dir, &manifest.id, 2)?; // checksum, then the full check on 2 connections
 //! backup::prune(&dir, &Retention::default())?;
-//! # Ok::<(), migrate_core::Error>(())
+//! # Ok::<(), belay_migrate::Error>(())
 //! ```
 
 use std::path::Path;

@@ -3,13 +3,13 @@
 //! database's `_migrate_attempts` and the audit journal.
 //!
 //! ```no_run
-//! use migrate_core::integrity::{self, Depth, Options};
+//! use belay_migrate::integrity::{self, Depth, Options};
 //!
 //! let report = integrity::check("app.db".as_ref(), &Options::new(Depth::Quick))?;
 //! for finding in &report.findings {
 //!     println!("{finding}");
 //! }
-//! # Ok::<(), migrate_core::Error>(())
+//! # Ok::<(), belay_migrate::Error>(())
 //! ```
 
 use std::path::Path;

@@ -2,13 +2,13 @@
 //! verification queries.
 //!
 //! ```
-//! use migrate_core::{Migration, Script};
+//! use belay_migrate::{Migration, Script};
 //!
 //! let up = Script::parse("0001_create_users.up.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);")?;
 //! let m = Migration::new(1, "create_users", up);
 //! assert_eq!(m.version(), 1);
 //! assert_eq!(m.checksum().len(), 64);
-//! # Ok::<(), migrate_core::Error>(())
+//! # Ok::<(), belay_migrate::Error>(())
 //! ```
 
 use std::borrow::Cow;

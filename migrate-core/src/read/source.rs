@@ -1,9 +1,9 @@
 //! Reading migrations from a directory.
 //!
 //! ```no_run
-//! let migrations = migrate_core::source::read_dir("migrations")?;
+//! let migrations = belay_migrate::source::read_dir("migrations")?;
 //! println!("{} migrations, latest {:?}", migrations.len(), migrations.latest());
-//! # Ok::<(), migrate_core::Error>(())
+//! # Ok::<(), belay_migrate::Error>(())
 //! ```
 //!
 //! The same [`assemble`] turns file names and contents into a [`Migrations`] set for the

@@ -10,7 +10,7 @@ use crate::vocab::version::Version;
 /// Everything that can go wrong, with the file, line or version it concerns.
 ///
 /// `Debug` prints the same human message as `Display` (each message already carries its
-/// cause), so that `fn main() -> Result<(), migrate_core::Error>` and `unwrap()` show what
+/// cause), so that `fn main() -> Result<(), belay_migrate::Error>` and `unwrap()` show what
 /// happened and where, not the enum's fields; match on the variants for the details.
 #[derive(thiserror::Error)]
 #[non_exhaustive]

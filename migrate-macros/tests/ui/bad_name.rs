@@ -1,4 +1,4 @@
-static MIGRATIONS: migrate_core::Migrations = migrate_macros::embed_migrations!("tests/fixtures/bad_name");
+static MIGRATIONS: belay_migrate::Migrations = belay_macros::embed_migrations!("tests/fixtures/bad_name");
 
 fn main() {
     let _ = &MIGRATIONS;

@@ -1,4 +1,4 @@
-static MIGRATIONS: migrate_core::Migrations = migrate_macros::embed_migrations!("tests/fixtures/duplicate");
+static MIGRATIONS: belay_migrate::Migrations = belay_macros::embed_migrations!("tests/fixtures/duplicate");
 
 fn main() {
     let _ = &MIGRATIONS;

@@ -1,5 +1,5 @@
 //! A valid set embeds, and carries its checksums and directives.
-static MIGRATIONS: migrate_core::Migrations = migrate_macros::embed_migrations!("tests/fixtures/ok");
+static MIGRATIONS: belay_migrate::Migrations = belay_macros::embed_migrations!("tests/fixtures/ok");
 
 fn main() {
     assert_eq!(MIGRATIONS.len(), 2);
@@ -9,6 +9,6 @@ fn main() {
     assert!(first.down().is_some() && first.verify().is_some());
     assert_eq!(
         MIGRATIONS.get(2).unwrap().up().transaction(),
-        migrate_core::TransactionMode::NoTransaction
+        belay_migrate::TransactionMode::NoTransaction
     );
 }

@@ -1,6 +1,6 @@
 //! `check = false` embeds a set that would not apply to an empty database.
-static MIGRATIONS: migrate_core::Migrations =
-    migrate_macros::embed_migrations!("tests/fixtures/verify_fails", check = false);
+static MIGRATIONS: belay_migrate::Migrations =
+    belay_macros::embed_migrations!("tests/fixtures/verify_fails", check = false);
 
 fn main() {
     assert_eq!(MIGRATIONS.len(), 1);

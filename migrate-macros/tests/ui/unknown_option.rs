@@ -1,5 +1,5 @@
-static MIGRATIONS: migrate_core::Migrations =
-    migrate_macros::embed_migrations!("tests/fixtures/ok", verify = false);
+static MIGRATIONS: belay_migrate::Migrations =
+    belay_macros::embed_migrations!("tests/fixtures/ok", verify = false);
 
 fn main() {
     let _ = &MIGRATIONS;
