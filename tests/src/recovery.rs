@@ -566,7 +566,7 @@ pub fn case(
         }
         Kind::ReadOnlyDir => {
             // Even seeds (seed 0 in CI) kill a writer there first, inside a write.
-            if seed % 2 == 0 {
+            if seed.is_multiple_of(2) {
                 kill_writer_inside_a_write(&dir.db);
                 description.push_str("writer killed; ");
             }
