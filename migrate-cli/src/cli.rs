@@ -66,9 +66,29 @@ pub struct Global {
     /// Print only errors
     #[arg(short, long, global = true, conflicts_with = "verbose", env = "MIGRATE_QUIET", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub quiet: bool,
-    /// Print more detail
+    /// Print more detail (and the libraries' log at info level, see --log-format)
     #[arg(short, long, global = true, env = "MIGRATE_VERBOSE", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub verbose: bool,
+    /// How the log goes to stderr: text lines, or one JSON object a line for log shippers (json shows info and above unless MIGRATE_LOG says otherwise) [env: MIGRATE_LOG_FORMAT; filter: MIGRATE_LOG]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "MIGRATE_LOG_FORMAT",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human lines.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod error;
 mod hint;
+mod logging;
 mod output;
 mod progress;
 mod settings;
@@ -25,6 +26,10 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let out = output::Output::new(&cli.global);
+    if let Err(error) = logging::install(&cli.global) {
+        out.error(&error);
+        return ExitCode::from(error.exit_code());
+    }
     let result = config::load(cli.global.config.as_deref()).and_then(|(file, file_path)| {
         let settings = settings::Settings {
             args: cli.global,

@@ -31,6 +31,7 @@ use crate::record::attempt::Attempt;
 use crate::record::history::{self, DownScripts};
 use crate::record::state::DbState;
 use crate::run::apply::TransactionScope;
+use crate::run::log;
 use crate::run::place::Place;
 use crate::run::procedure::{self as run, Config, Rotation};
 use crate::run::safety::{self, Backups};
@@ -298,6 +299,20 @@ impl Migrator {
     /// As [`Migrator::run`].
     pub fn run_on(&self, conn: &Connection, request: &Request) -> Result<RunReport, Error> {
         let started = Instant::now();
+        let db = conn.path().filter(|p| !p.is_empty()).map(Path::new);
+        let span = log::run_span(db, request);
+        let result = span.in_scope(|| self.carry_out_on(conn, request, started));
+        log::finished(&span, &result, started);
+        result
+    }
+
+    /// [`Migrator::run_on`] inside its span.
+    fn carry_out_on(
+        &self,
+        conn: &Connection,
+        request: &Request,
+        started: Instant,
+    ) -> Result<RunReport, Error> {
         // A marker left behind means an earlier run stopped part-way, maybe leaving changes
         // that validation would take for drift: deal with it first, under the lock, whatever
         // is pending. (One `stat` on the fast path.)

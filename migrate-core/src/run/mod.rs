@@ -8,6 +8,7 @@ pub(crate) mod apply;
 pub(crate) mod budget;
 pub(crate) mod connect;
 pub(crate) mod journal;
+pub(crate) mod log;
 pub(crate) mod place;
 pub(crate) mod procedure;
 pub(crate) mod recover;

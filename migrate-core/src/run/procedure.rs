@@ -13,6 +13,7 @@ use rusqlite::Connection;
 
 use super::budget::BusyBudget;
 use super::journal::RunJournal;
+use super::log;
 use super::place::{Marker, Net, Place};
 use crate::planning::plan::{Allow, Plan};
 use crate::read::migration::Version;
@@ -81,13 +82,22 @@ pub(crate) fn carry_out(
     let place = Place::of(conn, config.backup_dir.as_ref());
     // 1. The migration lock; a process that dies releases it. Waiting for it and for SQLite's
     //    write lock share one timeout.
-    let _lock = place.lock(timeout, config.progress.as_ref())?;
+    let _lock = step("lock", || place.lock(timeout, config.progress.as_ref()))?;
     let _budget = BusyBudget::set(conn, timeout.saturating_sub(started.elapsed()));
     // Where the run records itself must be safe before it changes anything.
     place.ready()?;
     // 2. An interrupted run: continued from its consistent version, restored with proof, or
     //    refused (exit 7).
-    let interrupted = place.recover(conn, timeout)?;
+    let interrupted = step("recover", || place.recover(conn, timeout))?;
+    if let Some(found) = &interrupted {
+        tracing::warn!(
+            command = %found.command,
+            phase = ?found.phase,
+            holder = %found.holder,
+            backup = ?found.backup_id,
+            "an interrupted run was found and dealt with"
+        );
+    }
     // 3. Validation, on the state as it is under the lock (another process may have migrated
     //    while this one waited).
     let plan = replan(conn)?;
@@ -292,8 +302,27 @@ fn prepare(
             }
             let existed = dir.exists();
             let (checked, taken) = std::thread::scope(|s| {
-                let check = s.spawn(|| safety::preflight(db, timeout));
-                let taken = safety::backup(db, dir, timeout);
+                // The check's thread inherits neither the run's span nor a subscriber the
+                // application set for this thread only: both are handed over.
+                let preflight = log::step_span("preflight");
+                let dispatch = tracing::dispatcher::get_default(Clone::clone);
+                let check = s.spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        let started = Instant::now();
+                        let found = preflight.in_scope(|| safety::preflight(db, timeout));
+                        log::done(&preflight, started);
+                        found
+                    })
+                });
+                let taken = step("backup", || {
+                    let taken = safety::backup(db, dir, timeout);
+                    if let Ok(m) = &taken {
+                        tracing::Span::current()
+                            .record("id", m.id.as_str())
+                            .record("bytes", m.byte_size);
+                    }
+                    taken
+                });
                 (check.join(), taken)
             });
             match (checked, taken) {
@@ -366,6 +395,9 @@ fn undo_failed(
     let DatabaseState::PartiallyApplied { version } = failed.state else {
         return Ok(failed);
     };
+    let span = log::step_span("restore");
+    let _entered = span.enter();
+    let started = Instant::now();
     match before {
         Before::Backup(net, m) => {
             if let Some(marker) = marker {
@@ -385,7 +417,19 @@ fn undo_failed(
     ) {
         failed.committed.clear();
     }
+    span.record("outcome", tracing::field::display(&failed.state));
+    log::done(&span, started);
+    tracing::warn!(database = %failed.state, "part of a failed run had committed");
     Ok(failed)
+}
+
+/// Runs the safety step `name` inside its span, recording how long it took.
+fn step<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+    let span = log::step_span(name);
+    let started = Instant::now();
+    let out = span.in_scope(f);
+    log::done(&span, started);
+    out
 }
 
 /// Empties a database that was empty before the run, once its own commits have failed part of

@@ -79,6 +79,7 @@ pub struct Progress {
 /// [`Error::InvalidRequest`] when there is no database at `db`; [`Error::Sqlite`] when the
 /// copy fails (a busy source beyond the timeout, a full disk); [`Error::Io`] when a file cannot
 /// be written. Nothing that looks like a backup is left behind on error.
+#[tracing::instrument(name = "backup_create", level = "debug", skip_all, fields(db = %db.display(), dir = %dir.display()), err(level = "warn"))]
 pub fn create(
     db: &Path,
     dir: &Path,
@@ -181,6 +182,12 @@ pub fn create(
         let _ = std::fs::remove_file(&final_path);
         return Err(e);
     }
+    tracing::debug!(
+        id = %manifest.id,
+        bytes = manifest.byte_size,
+        compressed = manifest.compressed_size,
+        "backup taken and verified"
+    );
     Ok(manifest)
 }
 

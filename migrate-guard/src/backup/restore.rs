@@ -106,6 +106,7 @@ impl RestoreOptions<'_> {
 /// [`Error::LockTimeout`] (also when the application kept committing through every
 /// pre-restore backup); [`Error::Sqlite`] when the copy fails; [`Error::BackupCorrupt`]
 /// naming the database when the restored copy does not match the verified image.
+#[tracing::instrument(name = "backup_restore", level = "info", skip_all, fields(db = %db.display(), id = %id), err(level = "warn"))]
 pub fn restore(
     db: &Path,
     dir: &Path,
@@ -152,6 +153,12 @@ pub fn restore(
         &Change::Restored {
             backup: &manifest.id,
         },
+    );
+    tracing::warn!(
+        id = %manifest.id,
+        pre_restore = ?report.pre_restore,
+        duration_ms = report.duration_ms,
+        "database restored from a backup"
     );
     Ok(report)
 }
@@ -207,6 +214,7 @@ fn refused_without_proof() -> Error {
 /// [`restore`] for a caller that already holds the migration lock (a migration run restoring
 /// its own pre-run backup), under `proof`: `None` when the proof failed under the write lock
 /// and nothing was copied.
+#[tracing::instrument(name = "backup_restore", level = "info", skip_all, fields(db = %db.display(), id = %manifest.id), err(level = "warn"))]
 pub fn restore_locked(
     db: &Path,
     dir: &Path,
@@ -230,10 +238,15 @@ pub fn restore_locked(
     // commits only once the check has passed.
     let check = || verify::check(dir, manifest, image.path(), (Depth::Quick, 1));
     if copy_into(&source, &mut live, timeout, proof, check)? == Copied::Refused {
+        tracing::warn!(
+            id = %manifest.id,
+            "not restored: another connection committed since the proof was taken"
+        );
         return Ok(None);
     }
     drop(live);
     check_copy(&source, db)?;
+    tracing::warn!(id = %manifest.id, "database restored from a backup");
     Ok(Some(RestoreReport {
         id: manifest.id.clone(),
         target: db.to_path_buf(),
@@ -253,6 +266,7 @@ pub fn restore_locked(
 /// # Errors
 ///
 /// [`Error::Sqlite`] when the copy fails (the database is then as it was).
+#[tracing::instrument(name = "restore_empty", level = "info", skip_all, fields(db = %db.display()), err(level = "warn"))]
 pub fn restore_empty(db: &Path, timeout: Duration, proof: Proof) -> Result<bool, Error> {
     let mut live = crate::database::db::open(db, timeout)?;
     let page_size: i64 = live
@@ -277,6 +291,7 @@ pub fn restore_empty(db: &Path, timeout: Duration, proof: Proof) -> Result<bool,
 /// # Errors
 ///
 /// [`Error::InvalidRequest`] when `to` exists; as [`restore`] otherwise.
+#[tracing::instrument(name = "backup_restore_to", level = "info", skip_all, fields(to = %to.display(), id = %id), err(level = "warn"))]
 pub fn restore_to(
     to: &Path,
     dir: &Path,

@@ -57,6 +57,7 @@ fn refuse(table: &str, reason: impl Into<String>) -> Error {
 /// for a table missing on either side, whose columns differ, that has triggers, or whose
 /// restored rows would violate foreign keys; [`Error::LockTimeout`]; [`Error::Sqlite`].
 /// On any error the database is unchanged. `recorder` is told before and after, under the lock.
+#[tracing::instrument(name = "restore_tables", level = "info", skip_all, fields(db = %db.display(), id = %id, tables = ?tables), err(level = "warn"))]
 pub fn restore_tables(
     db: &Path,
     dir: &Path,

@@ -55,6 +55,7 @@ impl MigrationLock {
     /// # Errors
     ///
     /// As [`MigrationLock::acquire`].
+    #[tracing::instrument(name = "migration_lock", level = "debug", skip_all, fields(db = %db.display()), err(level = "warn"))]
     pub fn acquire_reporting(
         db: &Path,
         timeout: Duration,

@@ -94,6 +94,7 @@ pub enum Settled {
 /// [`Error::InvalidDatabase`] when `db` is not a regular file; [`Error::LockTimeout`] when the
 /// migration lock is not free within `timeout`; [`Error::Unavailable`] when the recovery
 /// itself fails (locked by another connection for longer than `timeout`, or refused).
+#[tracing::instrument(name = "settle", level = "debug", skip_all, fields(db = %db.display()), err(level = "warn"))]
 pub fn settle(db: &Path, timeout: Duration, locking: Locking) -> Result<Settled, Error> {
     if db::regular_file(db)?.is_none() || !leftovers(db) {
         return Ok(Settled::Clean);
@@ -102,6 +103,7 @@ pub fn settle(db: &Path, timeout: Duration, locking: Locking) -> Result<Settled,
         return Ok(Settled::Clean);
     };
     if let Some(reason) = cannot_write(db) {
+        tracing::warn!(%leftover, %reason, "a recovery is pending that this user cannot run");
         return Ok(Settled::Pending {
             leftover,
             reason: format!(
@@ -122,7 +124,10 @@ pub fn settle(db: &Path, timeout: Duration, locking: Locking) -> Result<Settled,
     }
     drop(conn);
     match due(db)? {
-        None => Ok(Settled::Recovered { leftover }),
+        None => {
+            tracing::info!(%leftover, "recovered what a killed process left");
+            Ok(Settled::Recovered { leftover })
+        }
         Some(_) => Err(Error::Unavailable {
             path: db.to_path_buf(),
             obstacle: Obstacle::RecoveryPending,

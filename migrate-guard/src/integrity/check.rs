@@ -62,6 +62,7 @@ pub fn available_workers() -> usize {
 ///
 /// [`Error::InvalidRequest`] when there is no database at `db` or a named table does not
 /// exist. Damage is not an error: it is what the report lists.
+#[tracing::instrument(name = "integrity_check", level = "debug", skip_all, fields(db = %db.display(), depth = ?options.depth, verdict = tracing::field::Empty), err(level = "warn"))]
 pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
     let Options {
         depth,
@@ -237,6 +238,21 @@ fn report(
         (0, Some(_)) => Verdict::CouldNotCheck,
         _ => Verdict::Damaged,
     };
+    tracing::Span::current().record("verdict", tracing::field::debug(verdict));
+    match verdict {
+        Verdict::Ok => tracing::debug!(findings = count, "SQLite said ok"),
+        Verdict::Damaged => tracing::warn!(
+            db = %db.display(),
+            damage,
+            findings = count,
+            "SQLite called the database damaged"
+        ),
+        Verdict::CouldNotCheck => tracing::warn!(
+            db = %db.display(),
+            obstacle = ?obstacle,
+            "the database could not be checked"
+        ),
+    }
     // Damage first, so that the listed findings include it when there are many.
     findings.sort_by_key(|f| !f.is_damage());
     findings.truncate(MAX_LISTED);

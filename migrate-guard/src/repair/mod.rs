@@ -65,6 +65,7 @@ use crate::vocab::sql::quote_ident;
 /// says so (`ok` false) and what each step did. `recorder` is told before the first change and
 /// after the last, under the lock (a dry run, or a database with nothing to repair, changes
 /// nothing and tells nothing).
+#[tracing::instrument(name = "repair", level = "info", skip_all, fields(db = %db.display()), err(level = "warn"))]
 pub fn repair(
     db: &Path,
     options: &Options,

@@ -13,6 +13,7 @@ use crate::planning::plan::{Direction, Plan, Step};
 use crate::read::directive::TransactionMode;
 use crate::read::migration::Version;
 use crate::read::statements;
+use crate::run::log;
 use crate::run::script::{self};
 use crate::run::touched::Tracker;
 use crate::vocab::report::{DatabaseState, Failure, FkViolation, StepReport};
@@ -308,18 +309,23 @@ fn transactional(
     for (step, report) in steps.iter().zip(&reports) {
         record(&tx, run.direction, step, report).map_err(UnitFailure::rolled_back)?;
     }
-    let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
-    let over = |failure| {
-        UnitFailure::rolled_back(deadline.explain(failure, || {
-            "the checks before COMMIT (foreign keys and integrity)".to_owned()
-        }))
-    };
-    let checking = |e| over(database("checking foreign keys", e));
-    let after = fk::violations_in(&tx, &scope).map_err(checking)?;
-    check_introduced(&before, after).map_err(over)?;
-    // Inside the transaction: damage is a rollback, never something to restore.
-    check_integrity(&tx, &touched, run.checks.integrity).map_err(over)?;
-    drop(deadline);
+    let checks_span = log::step_span("checks");
+    let checks_started = Instant::now();
+    let checked = checks_span.in_scope(|| {
+        let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
+        let over = |failure| {
+            UnitFailure::rolled_back(deadline.explain(failure, || {
+                "the checks before COMMIT (foreign keys and integrity)".to_owned()
+            }))
+        };
+        let checking = |e| over(database("checking foreign keys", e));
+        let after = fk::violations_in(&tx, &scope).map_err(checking)?;
+        check_introduced(&before, after).map_err(over)?;
+        // Inside the transaction: damage is a rollback, never something to restore.
+        check_integrity(&tx, &touched, run.checks.integrity).map_err(over)
+    });
+    log::done(&checks_span, checks_started);
+    checked?;
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
@@ -351,11 +357,14 @@ fn outside(
         .outside(conn, Some(step.version))
         .map_err(UnitFailure::rolled_back)?;
     let tracker = Tracker::start(conn).map_err(unchanged("watching what the migration writes"))?;
+    let span = log::migration_span(step.version, &step.name, run.direction);
+    let _entered = span.enter();
     let started = Instant::now();
     journal.step_started(step);
     let mut done = 0usize;
     let mut after_each = |c: &Connection| {
         done += 1;
+        tracing::trace!(statement = done, "statement done");
         journal.statements_done(step, done);
         journal.statement_done(c).map_err(|f| f.to_string())
     };
@@ -367,6 +376,8 @@ fn outside(
         &mut after_each,
     );
     drop(deadline);
+    span.record("statements", done);
+    log::done(&span, started);
     // A file that manages its own transaction may fail, or end, inside it: that transaction is
     // the file's, and it goes before anything else happens on this connection (the history,
     // the checks and a restore would otherwise run inside it, and a restore would wait on the
@@ -440,11 +451,14 @@ fn run_step(
     journal: &mut dyn Journal,
     run: &Run<'_>,
 ) -> Result<StepReport, Failure> {
+    let span = log::migration_span(step.version, &step.name, run.direction);
+    let _entered = span.enter();
     let started = Instant::now();
     let mut done = 0usize;
     let deadline = Deadline::start(run.watchdog, run.checks.budgets.migrations);
     script::execute_observed(conn, &step.script, script::Control::Refused, &mut |_| {
         done += 1;
+        tracing::trace!(statement = done, "statement done");
         journal.statements_done(step, done);
         Ok(())
     })
@@ -454,5 +468,8 @@ fn run_step(
         })
     })?;
     drop(deadline);
-    verify(conn, step, started, || run.deadline_for_checks())
+    let verified = verify(conn, step, started, || run.deadline_for_checks());
+    span.record("statements", done);
+    log::done(&span, started);
+    verified
 }
