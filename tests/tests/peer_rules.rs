@@ -18,6 +18,13 @@ fn set(format: &str, files: &[(&str, &str)]) -> (Scratch, String) {
     (s, config.to_str().unwrap().to_owned())
 }
 
+/// Runs `migrate --config <config> <command>` on `s`, which must refuse the set (exit 2, nothing
+/// done) saying `said`.
+fn refused(s: &Scratch, config: &str, command: &str, said: &str) {
+    let run = s.migrate(&["--config", config, command]).expect(2);
+    assert!(run.stderr.contains(said), "{}", run.stderr);
+}
+
 fn history(s: &Scratch) -> Vec<(i64, String)> {
     let conn = s.conn();
     let mut stmt = conn
@@ -100,13 +107,11 @@ fn diesel_versions_that_would_collide_here_are_refused_naming_both() {
             ("10_b/up.sql", "CREATE TABLE b (x);"),
         ],
     );
-    let run = s.migrate(&["--config", &config, "up"]).expect(2);
-    assert!(
-        run.stderr.contains(
-            "1_a: its version `1` and `10` of 10_b are both recorded here as 10000000000000"
-        ),
-        "{}",
-        run.stderr
+    refused(
+        &s,
+        &config,
+        "up",
+        "1_a: its version `1` and `10` of 10_b are both recorded here as 10000000000000",
     );
     assert!(!s.db().exists() || count(&s.conn(), "SELECT count(*) FROM sqlite_schema") == 0);
 }
@@ -122,13 +127,11 @@ fn diesel_order_that_numbers_cannot_keep_is_refused_naming_both() {
             ("2024-03-06-1700001_b/up.sql", "CREATE TABLE b (x);"),
         ],
     );
-    let run = s.migrate(&["--config", &config, "status"]).expect(2);
-    assert!(
-        run.stderr.contains(
-            "2024-03-06-1700001_b/up.sql: diesel applies it before 2024-03-06-170001_a/up.sql"
-        ),
-        "{}",
-        run.stderr
+    refused(
+        &s,
+        &config,
+        "status",
+        "2024-03-06-1700001_b/up.sql: diesel applies it before 2024-03-06-170001_a/up.sql",
     );
 }
 
@@ -167,12 +170,11 @@ fn golang_migrate_pairs_by_version_number_only() {
         "golang-migrate",
         &[("7_a.up.sql", "SELECT 1;"), ("7_b.up.sql", "SELECT 1;")],
     );
-    let run = s.migrate(&["--config", &config, "status"]).expect(2);
-    assert!(
-        run.stderr
-            .contains("version 7 is defined twice: by 7_a.up.sql and by 7_b.up.sql"),
-        "{}",
-        run.stderr
+    refused(
+        &s,
+        &config,
+        "status",
+        "version 7 is defined twice: by 7_a.up.sql and by 7_b.up.sql",
     );
 }
 
@@ -187,12 +189,11 @@ fn dbmate_name_order_that_versions_contradict_is_refused_naming_both() {
         "dbmate",
         &[("2_b.sql", &file("b")), ("10_c.sql", &file("c"))],
     );
-    let run = s.migrate(&["--config", &config, "up"]).expect(2);
-    assert!(
-        run.stderr
-            .contains("10_c.sql: dbmate applies it before 2_b.sql"),
-        "{}",
-        run.stderr
+    refused(
+        &s,
+        &config,
+        "up",
+        "10_c.sql: dbmate applies it before 2_b.sql",
     );
     let (s, config) = set(
         "dbmate",
@@ -432,11 +433,11 @@ fn sqlx_pairs_by_version_and_the_native_layout_points_at_it() {
     s.migrate(&["--config", &config, "down"]).expect(0);
 
     let (s, config) = set("native", &files);
-    let run = s.migrate(&["--config", &config, "status"]).expect(2);
-    assert!(
-        run.stderr.contains("set format = \"sqlx\" in migrate.toml"),
-        "{}",
-        run.stderr
+    refused(
+        &s,
+        &config,
+        "status",
+        "set format = \"sqlx\" in migrate.toml",
     );
 }
 
@@ -617,12 +618,11 @@ fn dbmate_itself_applies_the_fixtures_as_described() {
     let (s, config) = set("dbmate", &files);
     let order = dbmate_up(&s.migrations(), &s.dir.path().join("dbmate.db")).unwrap();
     assert_eq!(order, ["10_c.sql", "2_b.sql"]);
-    let run = s.migrate(&["--config", &config, "up"]).expect(2);
-    assert!(
-        run.stderr
-            .contains("10_c.sql: dbmate applies it before 2_b.sql"),
-        "{}",
-        run.stderr
+    refused(
+        &s,
+        &config,
+        "up",
+        "10_c.sql: dbmate applies it before 2_b.sql",
     );
 
     let (s, config) = set(
@@ -631,12 +631,7 @@ fn dbmate_itself_applies_the_fixtures_as_described() {
     );
     let theirs = dbmate_up(&s.migrations(), &s.dir.path().join("dbmate.db")).unwrap_err();
     assert!(theirs.contains("define a down block"), "{theirs}");
-    let run = s.migrate(&["--config", &config, "up"]).expect(2);
-    assert!(
-        run.stderr.contains("no `-- migrate:down` section"),
-        "{}",
-        run.stderr
-    );
+    refused(&s, &config, "up", "no `-- migrate:down` section");
 }
 
 /// Runs a peer's own program from its crate under tests/peers (built on first use; needs

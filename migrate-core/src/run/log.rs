@@ -133,16 +133,31 @@ pub(crate) fn migration_span(version: i64, name: &str, direction: Direction) -> 
     )
 }
 
-/// The span of one safety step (`lock`, `recover`, `preflight`, `backup`, `checks`,
-/// `restore`), with a `duration_ms` recorded by [`done`].
-pub(crate) fn step_span(name: &'static str) -> Span {
-    match name {
-        "lock" => tracing::debug_span!("lock", duration_ms = Empty),
-        "recover" => tracing::debug_span!("recover", found = Empty, duration_ms = Empty),
-        "preflight" => tracing::debug_span!("preflight", duration_ms = Empty),
-        "backup" => tracing::debug_span!("backup", id = Empty, bytes = Empty, duration_ms = Empty),
-        "checks" => tracing::debug_span!("checks", duration_ms = Empty),
-        _ => tracing::debug_span!("restore", outcome = Empty, duration_ms = Empty),
+/// A safety step of a run, each with a span of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SafetyStep {
+    Lock,
+    Recover,
+    Preflight,
+    Backup,
+    Checks,
+    Restore,
+}
+
+/// The span of one safety step, with a `duration_ms` recorded by [`done`] and what the step
+/// records of its own (the backup's `id` and `bytes`, the restore's `outcome`).
+pub(crate) fn step_span(step: SafetyStep) -> Span {
+    match step {
+        SafetyStep::Lock => tracing::debug_span!("lock", duration_ms = Empty),
+        SafetyStep::Recover => tracing::debug_span!("recover", duration_ms = Empty),
+        SafetyStep::Preflight => tracing::debug_span!("preflight", duration_ms = Empty),
+        SafetyStep::Backup => {
+            tracing::debug_span!("backup", id = Empty, bytes = Empty, duration_ms = Empty)
+        }
+        SafetyStep::Checks => tracing::debug_span!("checks", duration_ms = Empty),
+        SafetyStep::Restore => {
+            tracing::debug_span!("restore", outcome = Empty, duration_ms = Empty)
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 
 use super::budget::BusyBudget;
 use super::journal::RunJournal;
-use super::log;
+use super::log::{self, SafetyStep};
 use super::place::{Marker, Net, Place};
 use crate::planning::plan::{Allow, Plan};
 use crate::read::migration::Version;
@@ -82,13 +82,15 @@ pub(crate) fn carry_out(
     let place = Place::of(conn, config.backup_dir.as_ref());
     // 1. The migration lock; a process that dies releases it. Waiting for it and for SQLite's
     //    write lock share one timeout.
-    let _lock = step("lock", || place.lock(timeout, config.progress.as_ref()))?;
+    let _lock = step(SafetyStep::Lock, || {
+        place.lock(timeout, config.progress.as_ref())
+    })?;
     let _budget = BusyBudget::set(conn, timeout.saturating_sub(started.elapsed()));
     // Where the run records itself must be safe before it changes anything.
     place.ready()?;
     // 2. An interrupted run: continued from its consistent version, restored with proof, or
     //    refused (exit 7).
-    let interrupted = step("recover", || place.recover(conn, timeout))?;
+    let interrupted = step(SafetyStep::Recover, || place.recover(conn, timeout))?;
     if let Some(found) = &interrupted {
         tracing::warn!(
             command = %found.command,
@@ -304,7 +306,7 @@ fn prepare(
             let (checked, taken) = std::thread::scope(|s| {
                 // The check's thread inherits neither the run's span nor a subscriber the
                 // application set for this thread only: both are handed over.
-                let preflight = log::step_span("preflight");
+                let preflight = log::step_span(SafetyStep::Preflight);
                 let dispatch = tracing::dispatcher::get_default(Clone::clone);
                 let check = s.spawn(move || {
                     tracing::dispatcher::with_default(&dispatch, || {
@@ -314,7 +316,7 @@ fn prepare(
                         found
                     })
                 });
-                let taken = step("backup", || {
+                let taken = step(SafetyStep::Backup, || {
                     let taken = safety::backup(db, dir, timeout);
                     if let Ok(m) = &taken {
                         tracing::Span::current()
@@ -395,7 +397,7 @@ fn undo_failed(
     let DatabaseState::PartiallyApplied { version } = failed.state else {
         return Ok(failed);
     };
-    let span = log::step_span("restore");
+    let span = log::step_span(SafetyStep::Restore);
     let _entered = span.enter();
     let started = Instant::now();
     match before {
@@ -423,9 +425,9 @@ fn undo_failed(
     Ok(failed)
 }
 
-/// Runs the safety step `name` inside its span, recording how long it took.
-fn step<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
-    let span = log::step_span(name);
+/// Runs the safety step `which` inside its span, recording how long it took.
+fn step<T>(which: SafetyStep, f: impl FnOnce() -> T) -> T {
+    let span = log::step_span(which);
     let started = Instant::now();
     let out = span.in_scope(f);
     log::done(&span, started);

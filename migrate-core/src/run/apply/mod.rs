@@ -309,7 +309,7 @@ fn transactional(
     for (step, report) in steps.iter().zip(&reports) {
         record(&tx, run.direction, step, report).map_err(UnitFailure::rolled_back)?;
     }
-    let checks_span = log::step_span("checks");
+    let checks_span = log::step_span(log::SafetyStep::Checks);
     let checks_started = Instant::now();
     let checked = checks_span.in_scope(|| {
         let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
