@@ -17,7 +17,7 @@ command -v cargo-llvm-cov >/dev/null || cargo install cargo-llvm-cov --locked --
 
 export CARGO_TARGET_DIR="$PWD/target/coverage"
 # shellcheck disable=SC1090
-source <(cargo llvm-cov show-env --export-prefix)
+source <(cargo llvm-cov show-env --sh)
 cargo llvm-cov clean --workspace
 cargo test --workspace --quiet >&2
 # The product crates only: tests/ and bench/ are not products (bench/ is left out: no test runs

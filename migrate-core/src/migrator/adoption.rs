@@ -233,7 +233,7 @@ impl Migrator {
         let journal_error = |failure| Error::Bookkeeping {
             failure: Box::new(failure),
         };
-        crate::record::journal::Journal::begin(&mut attempt, &tx).map_err(journal_error)?;
+        attempt.begin_in(&tx).map_err(journal_error)?;
         for step in steps_to_record {
             let applied_at = belay_guard::vocab::clock::now_rfc3339();
             history::insert_applied(&tx, step, &applied_at, 0)
@@ -245,8 +245,7 @@ impl Migrator {
                 finished_at: applied_at,
             });
         }
-        crate::record::journal::Journal::succeed(&mut attempt, &tx, &steps)
-            .map_err(journal_error)?;
+        attempt.succeed_with(&tx, &steps).map_err(journal_error)?;
         tx.commit().context(&format!("committing the {command}"))?;
         // The journal is a record; the recording itself is committed.
         let dir = safety::dir(self.config.backup_dir.as_ref(), db);

@@ -11,7 +11,6 @@ use crate::migrator::Migrator;
 use crate::planning::plan;
 use crate::record::attempt::Attempt;
 use crate::record::history::DownScripts;
-use crate::record::journal::Journal;
 use crate::run::safety;
 use crate::vocab::command::Command;
 use crate::vocab::error::Error;
@@ -66,8 +65,8 @@ impl Migrator {
         let journal_error = |failure| Error::Bookkeeping {
             failure: Box::new(failure),
         };
-        attempt.begin(&tx).map_err(journal_error)?;
-        attempt.succeed(&tx, &[]).map_err(journal_error)?;
+        attempt.begin_in(&tx).map_err(journal_error)?;
+        attempt.succeed_with(&tx, &[]).map_err(journal_error)?;
         tx.commit().context("committing accept-drift")?;
         let dir = safety::dir(self.config.backup_dir.as_ref(), db);
         let _ = attempt.audit(&dir, db, &DatabaseState::Unchanged);

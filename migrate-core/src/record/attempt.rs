@@ -3,7 +3,7 @@
 //! here and nowhere else.
 //!
 //! A run's row is opened inside its first transaction and closed, with the new schema
-//! fingerprint, inside its last (see [`Journal`]), so that a run in one transaction commits
+//! fingerprint, inside its last (see `record::journal::Journal`), so that a run in one transaction commits
 //! exactly once. A failed run is recorded after its rollback, an interrupted one when the next
 //! run finds it, each in a transaction of its own ([`Attempt::finish_alone`]).
 
@@ -14,7 +14,6 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::planning::plan::{Direction, Plan};
 use crate::read::migration::Version;
 use crate::record::history::{self, AttemptRecord, Outcome};
-use crate::record::journal::Journal;
 use crate::record::marker::RunMarker;
 use crate::record::schema;
 use crate::vocab::command::Command;
@@ -209,8 +208,10 @@ impl Attempt {
     }
 }
 
-impl Journal for Attempt {
-    fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
+/// The attempt's row inside a run's own transactions (what `RunJournal` does for it).
+impl Attempt {
+    /// Opens the attempt's row inside the run's first transaction.
+    pub fn begin_in(&mut self, conn: &Connection) -> Result<(), Failure> {
         let context = "recording the attempt in _migrate_attempts";
         history::prepare_tables(conn).map_err(|e| Failure::database(context, &e))?;
         self.record.id = Some(
@@ -220,7 +221,8 @@ impl Journal for Attempt {
         Ok(())
     }
 
-    fn committed(&mut self, conn: &Connection) -> Result<(), Failure> {
+    /// Inside a transaction that commits part of the run: records the schema it leaves.
+    pub fn committed_in(&mut self, conn: &Connection) -> Result<(), Failure> {
         let context = "recording the schema in _migrate_attempts";
         let fingerprint = schema::fingerprint(conn).map_err(|e| Failure::Database {
             context: context.to_owned(),
@@ -231,7 +233,8 @@ impl Journal for Attempt {
         Ok(())
     }
 
-    fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
+    /// Closes the row as a success, with the steps, inside the run's last transaction.
+    pub fn succeed_with(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
         let context = "recording the outcome in _migrate_attempts";
         let fingerprint = schema::fingerprint(conn).map_err(|e| Failure::Database {
             context: context.to_owned(),

@@ -73,15 +73,15 @@ impl RunJournal<'_, '_> {
 
 impl crate::record::journal::Journal for RunJournal<'_, '_> {
     fn begin(&mut self, conn: &Connection) -> Result<(), Failure> {
-        self.attempt.begin(conn)
+        self.attempt.begin_in(conn)
     }
 
     fn succeed(&mut self, conn: &Connection, steps: &[StepReport]) -> Result<(), Failure> {
-        self.attempt.succeed(conn, steps)
+        self.attempt.succeed_with(conn, steps)
     }
 
     fn committed(&mut self, conn: &Connection) -> Result<(), Failure> {
-        self.attempt.committed(conn)
+        self.attempt.committed_in(conn)
     }
 
     fn outside(&mut self, conn: &Connection, version: Option<Version>) -> Result<(), Failure> {
