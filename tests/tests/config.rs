@@ -202,3 +202,76 @@ fn every_global_option_has_an_environment_variable_and_config_says_where_each_ca
         text.stdout
     );
 }
+
+/// Settings only the file made are shown as from the file, with the key; a database that
+/// cannot be resolved and a layout that cannot be read are shown with why, not as errors;
+/// a flag is shown as a flag in the text for people.
+#[test]
+fn config_shows_file_settings_and_what_could_not_be_resolved() {
+    let s = Scratch::new();
+    let dir = s.dir.path();
+    std::fs::create_dir_all(dir.join("sql")).unwrap();
+    std::fs::write(
+        dir.join("migrate.toml"),
+        "migrations = 'sql'\nformat = 'goose'\nextensions = ['ext/vector.so']\n",
+    )
+    .unwrap();
+    let doc = run_in(dir, &["--json", "config"]).expect(0).json();
+    let setting = |name: &str| {
+        doc["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {doc}"))
+            .clone()
+    };
+    let migrations = setting("migrations");
+    assert_eq!(migrations["from"], "file", "{migrations}");
+    assert_eq!(migrations["source"], "migrations", "{migrations}");
+    assert!(migrations["value"].as_str().unwrap().ends_with("sql"));
+    let format = setting("format");
+    assert_eq!(
+        (format["value"].as_str(), format["from"].as_str()),
+        (Some("goose"), Some("file")),
+        "{format}"
+    );
+    let extensions = setting("extensions");
+    assert_eq!(extensions["from"], "file", "{extensions}");
+    assert!(
+        extensions["value"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("ext/vector.so"),
+        "{extensions}"
+    );
+    let database = setting("database");
+    assert!(database["value"].is_null(), "{database}");
+    assert!(
+        database["source"].as_str().unwrap().contains("database"),
+        "the reason it could not be resolved: {database}"
+    );
+
+    // Without a layout named, one that cannot be read says why.
+    std::fs::write(dir.join("migrate.toml"), "migrations = 'missing'\n").unwrap();
+    let doc = run_in(dir, &["--json", "config"]).expect(0).json();
+    let format = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "format")
+        .unwrap()
+        .clone();
+    assert!(format["value"].is_null(), "{format}");
+    assert!(
+        format["source"].as_str().unwrap().contains("missing"),
+        "{format}"
+    );
+
+    let text = run_in(dir, &["--lock-timeout", "3", "config"]).expect(0);
+    assert!(
+        text.stdout.contains("(flag --lock-timeout)"),
+        "{}",
+        text.stdout
+    );
+}

@@ -105,3 +105,73 @@ fn a_down_reports_when_each_migration_was_reverted_not_applied() {
     assert!(step["finished_at"].is_string(), "{doc}");
     assert!(step.get("applied_at").is_none(), "{doc}");
 }
+
+/// A run refused for several problems lists each, in the text with the flag that allows it
+/// and in the JSON error as `problems`.
+#[test]
+fn a_refusal_lists_every_problem_in_text_and_json() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["up", "--to", "5"]).expect(0);
+    let first = std::fs::read_dir(s.migrations())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("0001_create_users.up.sql"))
+        .unwrap();
+    std::fs::write(
+        &first,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, edited);\n",
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(s.migrations()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("0002_")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let text = s.migrate(&["up"]).expect(4);
+    assert!(text.stderr.contains("refused: \n  - "), "{}", text.stderr);
+    assert!(
+        text.stderr.contains("--allow-changed") && text.stderr.contains("--allow-missing"),
+        "{}",
+        text.stderr
+    );
+    let (code, doc) = document(&s, &["up"]);
+    assert_eq!(code, 4);
+    assert_eq!(doc["error"]["kind"], "refused", "{doc}");
+    let problems = doc["error"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{doc}");
+}
+
+/// An adoption refused because the other tool's record disagrees with the files lists each
+/// disagreement as `problems` in the JSON error, and records nothing.
+#[test]
+fn a_refused_adoption_lists_its_problems_in_json() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')));
+             INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1), (1, 1), (42, 1);",
+        )
+        .unwrap();
+    let (code, doc) = document(&s, &["adopt", "--from", "goose"]);
+    assert_eq!(code, 4, "{doc}");
+    let problems = doc["error"]["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p.as_str().unwrap().contains("42")),
+        "{doc}"
+    );
+    let recorded: i64 = s
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE '_migrate%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 0);
+}

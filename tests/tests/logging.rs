@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use belay_migrate::{DatabaseState, Migrator, TransactionScope, source};
+use belay_migrate::{DatabaseState, DownTarget, Migrator, Request, TransactionScope, source};
 use migrate_tests::{Scratch, example_migrations, fixture};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -166,6 +166,35 @@ fn a_good_run_logs_its_run_its_migrations_and_its_safety_steps() {
             .iter()
             .filter(|e| e.level <= tracing::Level::WARN)
             .collect::<Vec<_>>()
+    );
+}
+
+/// Each kind of request names its target in the run span, in words, with its direction.
+#[test]
+fn each_request_names_its_target_in_the_run_span() {
+    let s = Scratch::new();
+    let m = Migrator::new(source::read_dir(example_migrations()).unwrap());
+    let requests = [
+        (Request::Up { to: Some(3) }, "up", "up to 3"),
+        (Request::Up { to: None }, "up", "all pending"),
+        (Request::Down(DownTarget::To(4)), "down", "down to 4"),
+        (
+            Request::Down(DownTarget::Steps(2)),
+            "down",
+            "2 step(s) down",
+        ),
+    ];
+    for (request, direction, target) in requests {
+        let (spans, _) = recorded(|| {
+            m.run(s.db(), &request).unwrap();
+        });
+        let run = &spans_named(&spans, "run")[0].fields;
+        assert_eq!(run["direction"], direction, "{request:?}");
+        assert_eq!(run["target"], target, "{request:?}");
+    }
+    assert_eq!(
+        migrate_tests::count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+        2
     );
 }
 
