@@ -7,6 +7,7 @@ pub mod crash;
 pub mod differential;
 pub mod live;
 pub mod recovery;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
