@@ -399,3 +399,113 @@ fn the_committed_peer_databases_are_what_the_tools_make() {
         assert_eq!(schema(&fresh), schema(&committed), "{db}");
     }
 }
+
+/// Each tool's table with rows this tool cannot take at their word (a version that is not a
+/// whole number, a failed row, a second row where the tool keeps one, a repeatable Flyway
+/// migration): adoption is refused naming each, and nothing is recorded.
+#[test]
+fn rows_a_tool_would_not_have_written_are_refused_by_name() {
+    let flyway_table = FLYWAY.split(';').next().unwrap();
+    let cases: [(&str, String, &[&str]); 6] = [
+        (
+            "sqlx",
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+             INSERT INTO _sqlx_migrations VALUES ('one', 'users', '2024-01-01', 1, x'00', 1), (2, 'posts', '2024-01-01', 0, x'00', 1);".to_owned(),
+            &["version `one` is not a whole number", "2"],
+        ),
+        (
+            "diesel",
+            "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
+             INSERT INTO __diesel_schema_migrations (version) VALUES ('first');".to_owned(),
+            &["first"],
+        ),
+        (
+            "goose",
+            "CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')));
+             INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1), ('v1', 1);".to_owned(),
+            &["version `v1` is not a whole number"],
+        ),
+        (
+            "golang-migrate",
+            "CREATE TABLE schema_migrations (version uint64, dirty bool);
+             INSERT INTO schema_migrations VALUES ('three', 0);".to_owned(),
+            &["version `three` is not a whole number"],
+        ),
+        (
+            "golang-migrate",
+            "CREATE TABLE schema_migrations (version uint64, dirty bool);
+             INSERT INTO schema_migrations VALUES (2, 0), (3, 0);".to_owned(),
+            &["2 rows where golang-migrate keeps one"],
+        ),
+        (
+            "flyway",
+            format!(
+                "{flyway_table};
+                 INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES
+                   (1, '1', 'users', 'SQL', 'V1__users.sql', 1, 'ops', 1, 1),
+                   (2, NULL, 'views', 'SQL', 'R__views.sql', 1, 'ops', 1, 1),
+                   (3, '2.x', 'posts', 'SQL', 'V2.x__posts.sql', 1, 'ops', 1, 1);"
+            ),
+            &["a repeatable migration (SQL R__views.sql)", "version `2.x` is not a whole number"],
+        ),
+    ];
+    for (peer, table, said) in cases {
+        let s = Scratch::with_migrations(&migrate_tests::example_migrations());
+        s.conn().execute_batch(&table).unwrap();
+        let run = s.migrate(&["adopt", "--from", peer, "--force"]).expect(4);
+        for words in said {
+            assert!(
+                run.stderr.contains(words),
+                "{peer}: {words}: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(
+            count(
+                &s.conn(),
+                "SELECT count(*) FROM sqlite_schema WHERE name LIKE '_migrate%'"
+            ),
+            0,
+            "{peer}: nothing may be recorded"
+        );
+    }
+}
+
+/// Flyway's history read as Flyway reads it: a baseline stands for every version up to it, an
+/// undone migration is no longer applied, a failed row is refused.
+#[test]
+fn flyway_baselines_and_undos_are_read_as_flyway_reads_them() {
+    let flyway_table = FLYWAY.split(';').next().unwrap();
+    let s = Scratch::with_migrations(&migrate_tests::example_migrations());
+    s.conn()
+        .execute_batch(&format!(
+            "{flyway_table};
+             INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES
+               (1, NULL, '<< Flyway Schema Creation >>', 'SCHEMA', '\"main\"', NULL, 'ops', 0, 1),
+               (2, '2', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'ops', 0, 1),
+               (3, '3', 'roles', 'SQL', 'V3__roles.sql', 1, 'ops', 1, 1),
+               (4, '4', 'tasks', 'SQL', 'V4__tasks.sql', 1, 'ops', 1, 1),
+               (5, '4', 'tasks', 'UNDO_SQL', 'U4__tasks.sql', 1, 'ops', 1, 1);"
+        ))
+        .unwrap();
+    let doc = s
+        .migrate(&["--json", "adopt", "--from", "flyway", "--force"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["versions"], serde_json::json!([1, 2, 3]), "{doc}");
+
+    // A failed row: refused, naming it.
+    let failed = Scratch::with_migrations(&migrate_tests::example_migrations());
+    failed
+        .conn()
+        .execute_batch(&format!(
+            "{flyway_table};
+             INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES
+               (1, '1', 'users', 'SQL', 'V1__users.sql', 1, 'ops', 1, 0);"
+        ))
+        .unwrap();
+    let run = failed
+        .migrate(&["adopt", "--from", "flyway", "--force"])
+        .expect(4);
+    assert!(run.stderr.contains("failed"), "{}", run.stderr);
+}

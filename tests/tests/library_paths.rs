@@ -401,3 +401,57 @@ fn the_safety_crates_errors_keep_their_names_and_fields() {
     assert!(matches!(&exists, Error::TargetExists { .. }), "{exists}");
     assert!(said(exists).contains("copy.db"));
 }
+
+static DIESEL: include_dir::Dir<'_> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/fixtures/formats/diesel");
+static GOOSE: include_dir::Dir<'_> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/fixtures/formats/goose");
+
+/// A layout embedded with `include_dir` (diesel's one directory per migration, goose's one
+/// file) is the same set as the directory read from disk: versions, names and checksums.
+#[test]
+fn an_embedded_layout_is_the_set_read_from_disk() {
+    let shape = |m: &Migrations| {
+        m.iter()
+            .map(|m| {
+                (
+                    m.version(),
+                    m.name().to_owned(),
+                    m.checksum().to_owned(),
+                    m.down().map(|d| d.sql().to_owned()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for (embedded, dir) in [(&DIESEL, "diesel"), (&GOOSE, "goose")] {
+        let from_disk = source::read_dir(
+            migrate_tests::workspace()
+                .join("tests/fixtures/formats")
+                .join(dir),
+        )
+        .unwrap();
+        let embedded = source::from_include_dir(embedded).unwrap();
+        assert_eq!(embedded.len(), 4, "{dir}");
+        assert_eq!(shape(&embedded), shape(&from_disk), "{dir}");
+    }
+}
+
+/// A migration file whose name is not UTF-8 is refused, naming it; other files with such
+/// names are left aside, as every layout leaves aside what is not a migration.
+#[cfg(unix)]
+#[test]
+fn a_migration_file_named_in_bytes_that_are_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = Scratch::with_migrations(&example_migrations());
+    let odd = std::ffi::OsStr::from_bytes(b"notes-\xff.txt");
+    std::fs::write(s.migrations().join(odd), "not a migration").unwrap();
+    assert_eq!(source::read_dir(s.migrations()).unwrap().len(), 6);
+    let bad = std::ffi::OsStr::from_bytes(b"0007_caf\xe9.up.sql");
+    std::fs::write(s.migrations().join(bad), "SELECT 1;").unwrap();
+    let err = source::read_dir(s.migrations()).unwrap_err();
+    let Error::InvalidFile { file, reason } = &err else {
+        panic!("{err}");
+    };
+    assert!(file.starts_with("0007_caf"), "{file}");
+    assert_eq!(reason, "file name is not valid UTF-8");
+}
