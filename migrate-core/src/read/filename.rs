@@ -312,18 +312,30 @@ mod tests {
         parse_as(file_name, Style::Native)
     }
 
+    /// The migration `file` names under `style`'s rules (the test fails if it names none).
+    fn migration_as(file: &str, style: Style) -> (Version, String, FileKind) {
+        let parsed = parse_as(file, style);
+        let Parsed::Migration(f) = parsed else {
+            panic!("{file}: {parsed:?}")
+        };
+        (f.version, f.name, f.kind)
+    }
+
+    /// Why `file` is refused under `style`'s rules (the test fails if it is not).
+    fn malformed_as(file: &str, style: Style) -> String {
+        let parsed = parse_as(file, style);
+        let Parsed::Malformed(reason) = parsed else {
+            panic!("{file}: {parsed:?}")
+        };
+        reason
+    }
+
     fn ok(file: &str) -> (Version, String, FileKind) {
-        match parse(file) {
-            Parsed::Migration(f) => (f.version, f.name, f.kind),
-            other => panic!("{file}: {other:?}"),
-        }
+        migration_as(file, Style::Native)
     }
 
     fn malformed(file: &str) -> String {
-        match parse(file) {
-            Parsed::Malformed(reason) => reason,
-            other => panic!("{file}: {other:?}"),
-        }
+        malformed_as(file, Style::Native)
     }
 
     #[test]
@@ -360,10 +372,7 @@ mod tests {
 
     #[test]
     fn golang_migrate_allows_version_0_and_dots_in_titles() {
-        let parsed = |f| match parse_as(f, Style::GolangMigrate) {
-            Parsed::Migration(f) => (f.version, f.name, f.kind),
-            other => panic!("{f}: {other:?}"),
-        };
+        let parsed = |f| migration_as(f, Style::GolangMigrate);
         assert_eq!(
             parsed("0_initial.up.sql"),
             (0, "initial".into(), FileKind::Up)
@@ -372,47 +381,56 @@ mod tests {
             parsed("12_passkey_backup_flags..down.sql"),
             (12, "passkey_backup_flags.".into(), FileKind::Down)
         );
-        assert!(matches!(
-            parse_as("3_x.sql", Style::GolangMigrate),
-            Parsed::Malformed(_)
-        ));
+        for (file, said) in [
+            ("3_x.sql", "golang-migrate names are"),
+            ("3.up.sql", "expected <version>_<title>"),
+            ("3_.up.sql", "missing title after the version"),
+        ] {
+            let reason = malformed_as(file, Style::GolangMigrate);
+            assert!(reason.contains(said), "{file}: {reason}");
+        }
     }
 
     #[test]
     fn flyway_undo_refinery_unversioned_and_repeatable_refused() {
-        let kind = |f, style| match parse_as(f, style) {
-            Parsed::Migration(f) => f.kind,
-            other => panic!("{f}: {other:?}"),
-        };
+        let kind = |f, style| migration_as(f, style).2;
         assert_eq!(kind("U3__x.sql", Style::Flyway), FileKind::Down);
         assert_eq!(kind("U3__x.sql", Style::Refinery), FileKind::Up);
         assert_eq!(kind("V3__x.sql", Style::Flyway), FileKind::Up);
-        match parse_as("R__views.sql", Style::Flyway) {
-            Parsed::Malformed(reason) => assert!(reason.contains("repeatable"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        assert!(malformed_as("R__views.sql", Style::Flyway).contains("repeatable"));
         // Flyway's version 1 however written; lower-case prefixes and unreadable versions are
         // files Flyway skips.
         for file in ["V1.0__x.sql", "V1_0__x.sql", "V01__x.sql", "V1.0.0__x.sql"] {
-            match parse_as(file, Style::Flyway) {
-                Parsed::Migration(m) => assert_eq!(m.version, 1, "{file}"),
-                other => panic!("{file}: {other:?}"),
-            }
+            assert_eq!(migration_as(file, Style::Flyway).0, 1, "{file}");
         }
         for (file, said) in [
             ("v2__x.sql", "prefixes are upper case"),
             ("V1..2__x.sql", "cannot read `1..2`"),
             ("V1a__x.sql", "cannot read `1a`"),
             ("V1_1__x.sql", "dotted version 1_1 (Flyway's 1.1)"),
+            ("V1.1__x.sql", "dotted version"),
+            (
+                "B1__x.sql",
+                "expected V<version>__<name>.sql or U<version>__<name>.sql",
+            ),
+            ("V3_x.sql", "expected <prefix><version>__<name>.sql"),
+            ("V3__.sql", "missing name after the version"),
+            ("V99999999999999999999__x.sql", "too large"),
         ] {
-            match parse_as(file, Style::Flyway) {
-                Parsed::Malformed(reason) => assert!(reason.contains(said), "{file}: {reason}"),
-                other => panic!("{file}: {other:?}"),
-            }
+            let reason = malformed_as(file, Style::Flyway);
+            assert!(reason.contains(said), "{file}: {reason}");
         }
-        match parse_as("V1.1__x.sql", Style::Flyway) {
-            Parsed::Malformed(reason) => assert!(reason.contains("dotted version"), "{reason}"),
-            other => panic!("{other:?}"),
+        for (file, said) in [
+            ("v3__x.sql", "the prefix must be an upper-case V or U"),
+            ("V3_x.sql", "no `__` after the version"),
+            (
+                "V1.2__x.sql",
+                "dotted version 1.2: refinery cannot parse it",
+            ),
+            ("V3__a-b.sql", "a character other than letters"),
+        ] {
+            let reason = malformed_as(file, Style::Refinery);
+            assert!(reason.contains(said), "{file}: {reason}");
         }
     }
 
