@@ -231,3 +231,78 @@ fn usage_errors_follow_migrate_json() {
         }
     }
 }
+
+/// A verify query that does not return exactly 1 fails the migration, and the error shows
+/// what it returned, whatever its type; the database stays as it was.
+#[test]
+fn a_failed_verify_query_shows_what_it_returned() {
+    for (query, shown) in [
+        ("SELECT 0.5;", "0.5"),
+        ("SELECT x'0102';", "a blob of 2 bytes"),
+        ("SELECT NULL;", "NULL"),
+        ("SELECT 'no';", "'no'"),
+        ("SELECT 1 UNION ALL SELECT 1;", "2 rows"),
+    ] {
+        let s = Scratch::with_migrations(&example_migrations());
+        std::fs::write(
+            s.migrations().join("0002_create_projects.verify.sql"),
+            query,
+        )
+        .unwrap();
+        let run = s.migrate(&["up"]).expect(5);
+        assert!(run.stderr.contains(shown), "{query}: {}", run.stderr);
+        assert!(
+            !s.db().exists() || {
+                let n: i64 = s
+                    .conn()
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_schema WHERE name = 'users'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                n == 0
+            }
+        );
+    }
+}
+
+/// A failed statement is shown on one line, cut at 200 characters; one that needs a
+/// virtual-table module the connection lacks says how to provide it.
+#[test]
+fn a_failed_statement_is_shown_short_and_with_what_it_needs() {
+    let s = Scratch::with_migrations(&example_migrations());
+    let names: Vec<String> = (0..60).map(|i| format!("column_{i}")).collect();
+    let create = format!("CREATE TABLE wide ({} INTEGER);", names.join(" INTEGER, "));
+    let insert = format!(
+        "INSERT INTO wide ({}, no_such_column) VALUES (1);",
+        names.join(", ")
+    );
+    std::fs::write(
+        s.migrations().join("0007_wide.up.sql"),
+        format!("{create}\n{insert}\n"),
+    )
+    .unwrap();
+    let run = s.migrate(&["up"]).expect(5);
+    let statement = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("statement: INSERT INTO wide"))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(statement.ends_with('…'), "{statement}");
+    assert!(statement.chars().count() < 230, "{statement}");
+
+    let s = Scratch::with_migrations(&example_migrations());
+    std::fs::write(
+        s.migrations().join("0007_search.up.sql"),
+        "CREATE VIRTUAL TABLE search USING no_such_module(body);\n",
+    )
+    .unwrap();
+    let run = s.migrate(&["up"]).expect(5);
+    assert!(
+        run.stderr
+            .contains("`no_such_module` is not a virtual-table module of this connection"),
+        "{}",
+        run.stderr
+    );
+}
