@@ -10,6 +10,7 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/ok.rs");
     t.pass("tests/ui/skip_check.rs");
+    t.pass("tests/ui/check_true.rs");
     t.compile_fail("tests/ui/bad_name.rs");
     t.compile_fail("tests/ui/down_without_up.rs");
     t.compile_fail("tests/ui/duplicate.rs");
@@ -19,4 +20,6 @@ fn ui() {
     t.compile_fail("tests/ui/verify_fails.rs");
     t.compile_fail("tests/ui/missing_dir.rs");
     t.compile_fail("tests/ui/unknown_option.rs");
+    t.compile_fail("tests/ui/empty_dir.rs");
+    t.compile_fail("tests/ui/trailing_tokens.rs");
 }
