@@ -19,6 +19,10 @@ export CARGO_TARGET_DIR="$PWD/target/coverage"
 # shellcheck disable=SC1090
 source <(cargo llvm-cov show-env --sh)
 cargo llvm-cov clean --workspace
+# Some tests run `migrate` as an unprivileged user (setpriv, to be a reader that may not write
+# the database): its profiles land here too, each process in a file of its own (%p), so the
+# directory is writable by all, sticky as /tmp is.
+mkdir -p "$CARGO_TARGET_DIR" && chmod 1777 "$CARGO_TARGET_DIR"
 cargo test --workspace --quiet >&2
 # The product crates only: tests/ and bench/ are not products (bench/ is left out: no test runs
 # its binaries), nor are the peers' oracle crates.

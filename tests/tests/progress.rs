@@ -138,3 +138,15 @@ fn a_restore_by_hand_says_what_it_is_doing() {
     assert!(backing_up < restoring, "{}", run.stderr);
     assert!(run.stdout.starts_with("restored backup "), "{}", run.stdout);
 }
+
+/// `backup create` on a terminal shows the pages copied as it goes, ending at 100%, and the
+/// result after it.
+#[test]
+fn a_backup_on_a_terminal_shows_the_pages_copied() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["up"]).expect(0);
+    let shown = on_a_terminal(&s, "backup create");
+    assert!(shown.contains("copying "), "{shown}");
+    assert!(shown.contains("pages (100%)"), "{shown}");
+    assert!(shown.contains("created backup "), "{shown}");
+}
