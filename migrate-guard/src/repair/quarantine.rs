@@ -325,6 +325,12 @@ mod tests {
             partial_clause("CREATE UNIQUE INDEX i ON t (\"a)\", b) WHERE b > (1) AND c = ')'"),
             Some("b > (1) AND c = ')'".to_owned())
         );
+        // A parenthesised column is still a column; the clause follows the list's own ')'.
+        assert_eq!(
+            partial_clause("CREATE UNIQUE INDEX i ON t ((a), b) WHERE a > 0"),
+            Some("a > 0".to_owned())
+        );
+        assert_eq!(partial_clause("CREATE UNIQUE INDEX i ON t (a"), None);
     }
 
     #[test]

@@ -507,6 +507,15 @@ enum Origin {
     Backup,
 }
 
+/// Where a stored row ended up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placed {
+    /// In the rebuilt table (for a refused damaged row: the backup's version of it).
+    Table,
+    /// Only in the quarantine table.
+    Quarantine,
+}
+
 /// Where salvaged rows go: the new table, or quarantine when the new table refuses them (a
 /// NOT NULL, CHECK or UNIQUE constraint the damage broke). A refused row is replaced by the
 /// backup's row with the same id, when there is one the table accepts.
@@ -555,12 +564,18 @@ impl<'c> Sink<'c> {
         })
     }
 
-    /// Stores one row (`values` with the row id first when the table has one).
-    fn store(&mut self, rowid: Option<i64>, values: &[Value], origin: Origin) -> Result<(), Error> {
+    /// Stores one row (`values` with the row id first when the table has one), saying where
+    /// it went.
+    fn store(
+        &mut self,
+        rowid: Option<i64>,
+        values: &[Value],
+        origin: Origin,
+    ) -> Result<Placed, Error> {
         let e = match self.insert.execute(rusqlite::params_from_iter(values)) {
             Ok(_) => {
                 self.stored += 1;
-                return Ok(());
+                return Ok(Placed::Table);
             }
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => e,
             Err(e) => {
@@ -597,8 +612,9 @@ impl<'c> Sink<'c> {
         {
             self.stored += 1;
             self.replaced.push(id);
+            return Ok(Placed::Table);
         }
-        Ok(())
+        Ok(Placed::Quarantine)
     }
 
     fn backup_row(&mut self, rowid: i64) -> Option<Vec<Value>> {
@@ -633,9 +649,8 @@ impl<'c> Sink<'c> {
     }
 }
 
-/// Whether the backup has `shape`'s table with the same columns.
 /// Lists the rows of `shape`'s table that backup `b` has and the rebuilt table lacks, leaving
-/// out those the report already names as lost.
+/// out those the report already names (as lost, or moved into quarantine).
 fn absent_from(
     conn: &Connection,
     shape: &Shape,
@@ -651,7 +666,10 @@ fn absent_from(
         rebuilt.lost.iter().any(|l| {
             l.table == shape.table
                 && (l.rowids.contains(id) || l.between.is_some_and(|g| g.contains(*id)))
-        })
+        }) || rebuilt
+            .quarantined
+            .iter()
+            .any(|q| q.table == shape.table && q.rowids.contains(id))
     };
     let rowids: Vec<i64> = conn
         .prepare(&sql)
@@ -669,6 +687,7 @@ fn absent_from(
     Ok(())
 }
 
+/// Whether the backup has `shape`'s table with the same columns.
 fn backup_matches(conn: &Connection, shape: &Shape) -> bool {
     table_exists(conn, &shape.table)
         && Shape::read(conn, "bak", &shape.table)
@@ -695,7 +714,7 @@ impl<'c, 's> SqlRows<'c, 's> {
             scan_all: shape.select("main", &format!("ORDER BY {rowid}")),
             scan_after: shape.select("main", &format!("WHERE {rowid} > ?1 ORDER BY {rowid}")),
             next_id: format!(
-                "SELECT {rowid} FROM main.{t} WHERE {rowid} > ?1 ORDER BY {rowid} LIMIT 1"
+                "SELECT {rowid} FROM main.{t} WHERE {rowid} >= ?1 ORDER BY {rowid} LIMIT 1"
             ),
             read_one: shape.select("main", &format!("WHERE {rowid} = ?1")),
             width: shape.columns.len() + 1,
@@ -763,11 +782,20 @@ impl Rows for SqlRows<'_, '_> {
     }
 
     fn next_id(&mut self, after: Option<i64>) -> Result<Option<i64>, ()> {
-        let after = after.unwrap_or(i64::MIN);
+        // Sought as `>= after + 1`, never `> after`: SQLite seeks `> K` from the leaf that holds
+        // K, so when K is the last row id of a damaged leaf that seek fails, and the first row
+        // of the next (readable) leaf would be skipped into the gap.
+        let from = match after {
+            None => i64::MIN,
+            Some(a) => match a.checked_add(1) {
+                Some(from) => from,
+                None => return Ok(None),
+            },
+        };
         let result = self
             .conn
             .prepare_cached(&self.next_id)
-            .and_then(|mut s| s.query_row([after], |r| r.get::<_, i64>(0)));
+            .and_then(|mut s| s.query_row([from], |r| r.get::<_, i64>(0)));
         match result {
             Ok(id) => Ok(Some(id)),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
@@ -794,7 +822,9 @@ fn account_for(
 ) -> Result<(), Error> {
     let rowid = shape.rowid.expect("a rowid table");
     let usable = backup.filter(|_| backup_matches(conn, shape));
+    // Rows of the backup now in the table, and those the table refused (in quarantine now).
     let mut fetched = Vec::new();
+    let mut refused = Vec::new();
     if let Some(b) = usable {
         let ids: Vec<(i64, i64)> = match &missing {
             Missing::Known(ids) => ids.iter().map(|id| (*id, *id)).collect(),
@@ -822,8 +852,10 @@ fn account_for(
                 let Value::Integer(id) = values[0] else {
                     continue;
                 };
-                sink.store(Some(id), &values, Origin::Backup)?;
-                fetched.push(id);
+                match sink.store(Some(id), &values, Origin::Backup)? {
+                    Placed::Table => fetched.push(id),
+                    Placed::Quarantine => refused.push(id),
+                }
             }
         }
         if !fetched.is_empty() {
@@ -841,7 +873,10 @@ fn account_for(
     );
     match missing {
         Missing::Known(ids) => {
-            let lost: Vec<i64> = ids.into_iter().filter(|id| !fetched.contains(id)).collect();
+            let lost: Vec<i64> = ids
+                .into_iter()
+                .filter(|id| !fetched.contains(id) && !refused.contains(id))
+                .collect();
             if !lost.is_empty() {
                 rebuilt.lost.push(Lost {
                     table: shape.table.clone(),
