@@ -329,3 +329,168 @@ fn copy_snapshot(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The backup-API fallback copies exactly the pinned snapshot (not a commit made during
+    /// it) into a sound database, and reports its progress up to every page.
+    #[test]
+    fn the_fallback_copies_the_pinned_snapshot_and_reports_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let writer = Connection::open(&db).unwrap();
+        // Small pages, so that the copy takes several steps of PAGES_PER_STEP.
+        writer
+            .execute_batch(
+                "PRAGMA page_size = 512; PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+                 INSERT INTO t (v) SELECT randomblob(300) FROM n;",
+            )
+            .unwrap();
+        let source = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let snapshot = Transaction::new_unchecked(&source, TransactionBehavior::Deferred).unwrap();
+        let pages: i64 = snapshot
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        assert!(pages > 2 * i64::from(PAGES_PER_STEP), "{pages} pages");
+        // A commit after the snapshot was pinned is not part of the copy.
+        writer
+            .execute_batch("INSERT INTO t (v) VALUES (x'00'); DELETE FROM t WHERE id <= 10;")
+            .unwrap();
+
+        let image = dir.path().join("image.db");
+        let mut seen = Vec::new();
+        copy_snapshot(&snapshot, &image, Duration::from_secs(5), &mut |p| {
+            seen.push(p)
+        })
+        .unwrap();
+
+        let copy = Connection::open(&image).unwrap();
+        assert_eq!(count(&copy), 3000);
+        assert_eq!(count(&snapshot), 3000);
+        assert_eq!(count(&writer), 2991);
+        let copied: Vec<(i64, Vec<u8>)> = copy
+            .prepare("SELECT id, v FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let original: Vec<(i64, Vec<u8>)> = snapshot
+            .prepare("SELECT id, v FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            copied == original,
+            "the copy's rows differ from the snapshot's"
+        );
+        let verdict: String = copy
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(verdict, "ok");
+
+        assert!(seen.len() >= 3, "{seen:?}");
+        assert!(
+            seen.windows(2).all(|w| w[0].copied <= w[1].copied),
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&Progress {
+                copied: pages as u64,
+                total: pages as u64
+            })
+        );
+    }
+
+    /// A source another connection keeps locked past the timeout makes the fallback give up
+    /// with `LockTimeout` naming the database, after waiting the whole timeout.
+    #[test]
+    fn the_fallback_gives_up_on_a_source_locked_past_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let holder = Connection::open(&db).unwrap();
+        holder
+            .execute_batch(
+                "CREATE TABLE t (x); INSERT INTO t VALUES (1);
+                 BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);",
+            )
+            .unwrap();
+        let source = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        source.busy_timeout(Duration::ZERO).unwrap();
+
+        let timeout = Duration::from_millis(200);
+        let started = Instant::now();
+        let mut reports = 0;
+        let e = copy_snapshot(&source, &dir.path().join("image.db"), timeout, &mut |_| {
+            reports += 1
+        })
+        .unwrap_err();
+        assert!(started.elapsed() >= timeout);
+        match &e {
+            Error::LockTimeout { path, waited, .. } => {
+                assert_eq!(path.canonicalize().unwrap(), db.canonicalize().unwrap());
+                assert_eq!(*waited, timeout);
+            }
+            other => panic!("expected a lock timeout, got {other}"),
+        }
+        assert!(e.to_string().contains("during the backup"), "{e}");
+        assert!(reports > 1, "each busy step is reported");
+        // The holder's transaction is untouched and still commits.
+        holder.execute_batch("COMMIT").unwrap();
+        assert_eq!(count(&holder), 2);
+    }
+
+    /// A source that is not a database fails the copy with SQLite's error, in the context of
+    /// the image being written.
+    #[test]
+    fn the_fallback_reports_what_sqlite_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("garbage.db");
+        std::fs::write(&db, vec![b'x'; 8192]).unwrap();
+        let source = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let image = dir.path().join("image.db");
+        let e = copy_snapshot(&source, &image, Duration::from_secs(1), &mut |_| {}).unwrap_err();
+        match &e {
+            Error::Sqlite { context, source } => {
+                assert!(context.contains(&image.display().to_string()), "{e}");
+                assert_eq!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::NotADatabase),
+                    "{e}"
+                );
+            }
+            other => panic!("expected SQLite's error, got {other}"),
+        }
+    }
+
+    /// An image that cannot be created (its directory is missing) is refused before any copy.
+    #[test]
+    fn the_fallback_reports_an_image_it_cannot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let source = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let image = dir.path().join("missing").join("image.db");
+        let e = copy_snapshot(&source, &image, Duration::from_secs(1), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(&e, Error::Sqlite { context, .. } if context == "opening the backup image"),
+            "{e}"
+        );
+        assert!(!image.exists());
+    }
+}

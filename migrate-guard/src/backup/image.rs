@@ -224,3 +224,72 @@ pub(crate) fn digest_compressed(from: &Path) -> Result<Digested, Error> {
         .map_err(io(from))?;
     pump(decoder, std::io::sink(), from, from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream of exactly two chunks is counted and hashed whole, its last chunk sent as it
+    /// fills (nothing left for `finish`), and flushes reach the inner writer.
+    #[test]
+    fn whole_chunks_are_hashed_once_each() {
+        let data: Vec<u8> = (0..2 * CHUNK).map(|i| (i % 251) as u8).collect();
+        let mut writer = HashingWriter::new(Vec::new());
+        writer.write_all(&data[..CHUNK + 7]).unwrap();
+        writer.flush().unwrap();
+        writer.write_all(&data[CHUNK + 7..]).unwrap();
+        assert!(writer.chunk.is_empty());
+        let (inner, digested) = writer.finish().unwrap();
+        assert!(inner == data, "the inner writer got other bytes");
+        assert_eq!(digested.bytes, 2 * CHUNK as u64);
+        assert_eq!(digested.sha256, hex(&Sha256::digest(&data)));
+    }
+
+    /// `copy_file` copies a file's bytes, and names the file it could not open.
+    #[test]
+    fn copy_file_copies_and_names_a_missing_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("image");
+        std::fs::write(&from, b"pages").unwrap();
+        let mut out = Vec::new();
+        copy_file(&from, &mut out, Path::new("sink")).unwrap();
+        assert_eq!(out, b"pages");
+
+        let missing = dir.path().join("missing");
+        let e = copy_file(&missing, &mut out, Path::new("sink")).unwrap_err();
+        assert!(
+            matches!(&e, Error::Io { path, source } if path == &missing && source.kind() == std::io::ErrorKind::NotFound),
+            "{e}"
+        );
+    }
+
+    /// A read error names the file read, a write error the file written.
+    #[test]
+    fn pump_names_the_side_that_failed() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("bad sector"))
+            }
+        }
+        impl Write for Failing {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk gone"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (from, to) = (Path::new("from"), Path::new("to"));
+        let Err(e) = pump(Failing, Vec::new(), from, to) else {
+            panic!("a failing read was not reported")
+        };
+        assert!(matches!(&e, Error::Io { path, .. } if path == from), "{e}");
+        assert!(e.to_string().contains("bad sector"), "{e}");
+        let Err(e) = pump(&[1u8; 10][..], Failing, from, to) else {
+            panic!("a failing write was not reported")
+        };
+        assert!(matches!(&e, Error::Io { path, .. } if path == to), "{e}");
+        assert!(e.to_string().contains("disk gone"), "{e}");
+    }
+}

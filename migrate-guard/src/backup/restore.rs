@@ -528,4 +528,159 @@ mod tests {
             assert_eq!(rows, 1, "wal: {wal}");
         }
     }
+
+    fn database(dir: &Path, name: &str, sql: &str) -> PathBuf {
+        let path = dir.join(name);
+        Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+        path
+    }
+
+    fn rows(db: &Path) -> Vec<i64> {
+        Connection::open(db)
+            .unwrap()
+            .prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn read_only(path: &Path) -> Connection {
+        Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+    }
+
+    const ONE_ROW: &str = "CREATE TABLE t (x); INSERT INTO t VALUES (1);";
+
+    /// The check of a restored copy names the database when its pages differ from the image's,
+    /// and when it holds another number of pages.
+    #[test]
+    fn a_copy_that_differs_from_the_image_is_called_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = database(dir.path(), "image.db", ONE_ROW);
+        let same = database(dir.path(), "same.db", ONE_ROW);
+        check_copy(&read_only(&image), &same).unwrap();
+
+        let other = database(
+            dir.path(),
+            "other.db",
+            "CREATE TABLE t (x); INSERT INTO t VALUES (2);",
+        );
+        let e = check_copy(&read_only(&image), &other).unwrap_err();
+        assert!(
+            matches!(&e, Error::BackupCorrupt { path, reason } if path == &other && reason.contains("page 2 differs")),
+            "{e}"
+        );
+
+        let longer = database(
+            dir.path(),
+            "longer.db",
+            "CREATE TABLE t (x); INSERT INTO t VALUES (1); CREATE TABLE u (y);",
+        );
+        let e = check_copy(&read_only(&image), &longer).unwrap_err();
+        assert!(
+            matches!(&e, Error::BackupCorrupt { path, reason } if path == &longer && reason.contains("the page counts differ")),
+            "{e}"
+        );
+    }
+
+    /// Where the pages cannot be read through `sqlite_dbpage`, the restored database passes
+    /// only on `quick_check`'s exact `ok`, and a file SQLite refuses fails it.
+    #[test]
+    fn without_page_access_the_copy_is_judged_by_quick_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        let sound = database(dir.path(), "sound.db", ONE_ROW);
+        // An image SQLite cannot read: its pages cannot be listed, so the live one is checked.
+        check_copy(&read_only(&garbage), &sound).unwrap();
+        let e = check_copy(&read_only(&sound), &garbage).unwrap_err();
+        match &e {
+            Error::BackupCorrupt { path, reason } => {
+                assert_eq!(path, &garbage);
+                assert!(reason.contains("does not match the backup"), "{e}");
+            }
+            other => panic!("expected a corrupt copy, got {other}"),
+        }
+    }
+
+    /// A source of no pages is refused before the live database is touched.
+    #[test]
+    fn a_source_without_pages_is_refused_and_nothing_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let live_path = database(dir.path(), "live.db", ONE_ROW);
+        let mut live = Connection::open(&live_path).unwrap();
+        let empty = Connection::open_in_memory().unwrap();
+        let e = copy_into(
+            &empty,
+            &mut live,
+            Duration::from_secs(1),
+            Proof::Accepted,
+            || Ok(()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Internal { reason } if reason.contains("no page")),
+            "{e}"
+        );
+        assert_eq!(rows(&live_path), vec![1]);
+    }
+
+    /// A failed check of the image (here, one that panics) stops the copy before it commits.
+    #[test]
+    fn a_check_that_panics_leaves_the_live_database_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = database(
+            dir.path(),
+            "image.db",
+            "CREATE TABLE t (x); INSERT INTO t VALUES (7); INSERT INTO t VALUES (8);",
+        );
+        let live_path = database(dir.path(), "live.db", ONE_ROW);
+        let mut live = Connection::open(&live_path).unwrap();
+        let e = copy_into(
+            &read_only(&image),
+            &mut live,
+            Duration::from_secs(1),
+            Proof::Accepted,
+            || panic!("the check broke"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Internal { reason } if reason.contains("panicked; nothing was restored")),
+            "{e}"
+        );
+        assert_eq!(rows(&live_path), vec![1]);
+    }
+
+    /// A live database another connection keeps write-locked past the timeout is not restored:
+    /// `LockTimeout` naming it, and the other connection's transaction goes on.
+    #[test]
+    fn a_restore_gives_up_on_a_database_locked_past_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        let backups = dir.path().join("b");
+        let app = Connection::open(&db).unwrap();
+        app.execute_batch(ONE_ROW).unwrap();
+        let manifest = create(&db, &backups, &CreateOptions::default(), &mut |_| {}).unwrap();
+        app.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2);")
+            .unwrap();
+        let timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let e = restore_locked(&db, &backups, &manifest, timeout, Proof::Accepted).unwrap_err();
+        assert!(started.elapsed() >= timeout);
+        match &e {
+            Error::LockTimeout {
+                path,
+                waited,
+                holder,
+            } => {
+                assert_eq!(path.canonicalize().unwrap(), db.canonicalize().unwrap());
+                assert_eq!(*waited, timeout);
+                assert!(holder.contains("nothing was restored"), "{e}");
+            }
+            other => panic!("expected a lock timeout, got {other}"),
+        }
+        app.execute_batch("COMMIT").unwrap();
+        assert_eq!(rows(&db), vec![1, 2]);
+    }
 }
