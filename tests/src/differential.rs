@@ -192,10 +192,13 @@ fn rows(conn: &Connection, table: &str, key: &str) -> rusqlite::Result<BTreeMap<
         .collect()
 }
 
-/// SQLite's verdict: its answer to `pragma` on a fresh read-only connection is exactly `ok`.
+/// SQLite's verdict: its answer to `pragma` on a fresh connection that may write (as the
+/// application's does, so that CHECK constraints are verified too), with `query_only` on, is
+/// exactly `ok`.
 pub fn sqlite_says_ok(db: &Path, pragma: &str) -> bool {
     let answer = || -> rusqlite::Result<Vec<String>> {
-        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        conn.pragma_update(None, "query_only", true)?;
         let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
         stmt.query_map([], |r| r.get(0))?.collect()
     };

@@ -181,3 +181,29 @@ fn an_unknown_table_is_a_usage_error() {
         .expect(2);
     assert!(run.stderr.contains("there is no table"), "{}", run.stderr);
 }
+
+/// A row that breaks its CHECK constraint (written with `ignore_check_constraints`): `check`
+/// reports it as SQLite's own connection does and exits 6, and `up` refuses to migrate the
+/// database (exit 6) without changing it.
+#[test]
+fn a_row_that_breaks_its_check_constraint_is_found_and_refused() {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.conn()
+        .execute_batch(
+            "CREATE TABLE prices (id INTEGER PRIMARY KEY, cents INTEGER CHECK (cents >= 0));
+             PRAGMA ignore_check_constraints = ON;
+             INSERT INTO prices VALUES (1, -100);",
+        )
+        .unwrap();
+    let check = s.migrate(&["--json", "check"]).expect(6);
+    let doc = check.json();
+    assert_eq!(doc["verdict"], "damaged", "{doc}");
+    assert!(
+        doc.to_string()
+            .contains("CHECK constraint failed in prices"),
+        "{doc}"
+    );
+    let before = migrate_tests::user_dump(&s.db());
+    s.migrate(&["up"]).expect(6);
+    assert_eq!(migrate_tests::user_dump(&s.db()), before);
+}

@@ -213,6 +213,25 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Option<Conn
     Ok(Some(conn))
 }
 
+/// Opens an existing database for a check: for reading and writing when the operating system
+/// lets this user write it, with `query_only` on so that nothing is written through it; read
+/// only otherwise (SQLite falls back by itself). SQLite parses a table's CHECK constraints only
+/// on a connection that may write, so `integrity_check` verifies them only there: a read-only
+/// check would call a database "ok" that the application's own check calls damaged.
+///
+/// # Errors
+///
+/// SQLite's, when the file cannot be opened at all, or `query_only` cannot be set.
+pub fn open_to_check(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    set_busy_timeout(&conn, busy_timeout);
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
 /// A `file:` URI opening `path` read-only, with every byte outside the unreserved set escaped.
 pub fn read_only_uri(path: &Path) -> String {
     let mut uri = String::from("file:");

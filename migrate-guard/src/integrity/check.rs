@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use crate::Error;
 use crate::foreign_keys::tasks::{self as foreign, Violation};
@@ -78,10 +78,9 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
         });
     }
     let mut findings = Vec::new();
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let conn = crate::database::db::open_to_check(db, busy_timeout);
     let conn = match conn {
         Ok(conn) => {
-            crate::database::db::set_busy_timeout(&conn, busy_timeout);
             // Every page's cell offsets and sizes are checked as it is loaded, so a cell
             // pointer past the page's end is a finding rather than bytes read from beyond it.
             let _ = conn.execute_batch("PRAGMA cell_size_check = ON");

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use super::Depth;
 use super::finding::{Finding, FindingKind};
@@ -335,8 +335,7 @@ fn push(outputs: &Mutex<Vec<Output>>, out: Output) {
 }
 
 fn open(db: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    crate::database::db::set_busy_timeout(&conn, busy_timeout);
+    let conn = crate::database::db::open_to_check(db, busy_timeout)?;
     conn.execute_batch(&format!("PRAGMA cell_size_check = ON; {WORKER_CACHE}"))?;
     Ok(conn)
 }
