@@ -28,11 +28,6 @@ pub fn expand(input: &Input) -> syn::Result<TokenStream> {
     }
     if input.check == Check::Apply {
         apply_in_memory(&set).map_err(|e| {
-            // The scratch database's state after a failure says nothing to the reader.
-            let e = match e {
-                belay_migrate::Error::RunFailed { failure, .. } => failure.to_string(),
-                other => other.to_string(),
-            };
             fail(format!(
                 "migrations in \"{shown}\" do not apply to an empty database: {e}\n\
                  (use `embed_migrations!(\"{shown}\", check = false)` to skip this check)"
@@ -65,14 +60,16 @@ fn resolve(dir: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn apply_in_memory(set: &Migrations) -> Result<(), belay_migrate::Error> {
-    let conn =
-        rusqlite::Connection::open_in_memory().map_err(|source| belay_migrate::Error::Sqlite {
-            context: "opening an in-memory database".to_owned(),
-            source,
-        })?;
-    Migrator::new(set.clone()).run_on(&conn, &Request::up())?;
-    Ok(())
+/// Applies the set to a scratch in-memory database; what failed, in words.
+fn apply_in_memory(set: &Migrations) -> Result<(), String> {
+    let conn = rusqlite::Connection::open_in_memory()
+        .map_err(|e| format!("opening an in-memory database: {e}"))?;
+    match Migrator::new(set.clone()).run_on(&conn, &Request::up()) {
+        Ok(_) => Ok(()),
+        // The scratch database's state after a failure says nothing to the reader.
+        Err(belay_migrate::Error::RunFailed { failure, .. }) => Err(failure.to_string()),
+        Err(other) => Err(other.to_string()),
+    }
 }
 
 fn migration(m: &Migration) -> TokenStream {
