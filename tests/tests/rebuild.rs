@@ -61,23 +61,14 @@ fn rebuilding_a_parent_table_keeps_every_child_row() {
 
 #[test]
 fn a_run_that_leaves_dangling_references_is_rolled_back() {
-    let s = Scratch::with_migrations(&example_migrations());
-    s.migrate(&["up", "--to", "4"]).expect(0);
-    s.conn()
-        .execute_batch(
-            "INSERT INTO users (id, email, name) VALUES (1, 'a@x', 'a');
-             INSERT INTO projects VALUES (10, 1, 'p');",
-        )
-        .unwrap();
+    let s = at_4_with_a_project();
     // A careless rebuild that forgets to copy the rows.
-    std::fs::write(
-        s.migrations().join("0005_users_require_name.up.sql"),
+    replace_migration_5(
+        &s,
         "CREATE TABLE new_users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_at TEXT);
          DROP TABLE users;
          ALTER TABLE new_users RENAME TO users;",
-    )
-    .unwrap();
-    std::fs::remove_file(s.migrations().join("0005_users_require_name.verify.sql")).unwrap();
+    );
     let run = s.migrate(&["up"]).expect(5);
     assert!(
         run.stderr
@@ -122,4 +113,52 @@ fn violations_that_were_there_before_do_not_fail_a_run() {
         "{}",
         run.stderr
     );
+}
+
+/// A column added with a reference whose default has no parent (SQLite allows it while the
+/// run holds foreign-key enforcement off) leaves every row dangling: the check before COMMIT
+/// sees the table's constraints changed, finds them, and the run is rolled back. A plain
+/// column added to the parent in the same run changes none of its keys and is not what fails.
+#[test]
+fn a_column_added_with_a_dangling_default_is_rolled_back() {
+    let s = at_4_with_a_project();
+    replace_migration_5(
+        &s,
+        "ALTER TABLE users ADD COLUMN nickname TEXT;
+         ALTER TABLE projects ADD COLUMN reviewer INTEGER REFERENCES users (id) DEFAULT 999;",
+    );
+    let run = s.migrate(&["up"]).expect(5);
+    assert!(
+        run.stderr
+            .contains("the run introduced 1 foreign-key violation(s): projects[rowid 10] -> users"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        count(&s.conn(), "SELECT max(version) FROM _migrate_history"),
+        4
+    );
+}
+
+/// The example migrated to version 4, with a user and a project that references it.
+fn at_4_with_a_project() -> Scratch {
+    let s = Scratch::with_migrations(&example_migrations());
+    s.migrate(&["up", "--to", "4"]).expect(0);
+    s.conn()
+        .execute_batch(
+            "INSERT INTO users (id, email, name) VALUES (1, 'a@x', 'a');
+             INSERT INTO projects VALUES (10, 1, 'p');",
+        )
+        .unwrap();
+    s
+}
+
+/// Migration 5 becomes `up_sql`, without a verify query.
+fn replace_migration_5(s: &Scratch, up_sql: &str) {
+    std::fs::write(
+        s.migrations().join("0005_users_require_name.up.sql"),
+        up_sql,
+    )
+    .unwrap();
+    std::fs::remove_file(s.migrations().join("0005_users_require_name.verify.sql")).unwrap();
 }

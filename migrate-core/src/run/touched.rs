@@ -34,6 +34,10 @@ pub(crate) struct Touched {
     pub schema_edited: bool,
     /// The tool's own tables a statement tried to write (and was refused).
     pub refused: BTreeSet<String>,
+    /// Tables of the main database a statement created or dropped (lower-case): their rows
+    /// may have come or gone without a row change being counted (`DROP TABLE`, `CREATE TABLE
+    /// … AS`), even when a table of the same name and definition stands there afterwards.
+    pub replaced: BTreeSet<String>,
 }
 
 /// The authorizer, installed on a connection while this lives.
@@ -55,6 +59,9 @@ impl<'c> Tracker<'c> {
         let sink = Arc::clone(&seen);
         alias.authorizer(Some(move |ctx: AuthContext<'_>| {
             let mut seen = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(table) = created_or_dropped(&ctx) {
+                seen.replaced.insert(table.to_ascii_lowercase());
+            }
             match written(&ctx) {
                 Some(table) if is_own(table) => {
                     seen.refused.insert(table.to_owned());
@@ -112,6 +119,18 @@ fn written<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
         .then_some(table)
 }
 
+/// The main-database table an action creates or drops, if any.
+fn created_or_dropped<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
+    match ctx.action {
+        AuthAction::CreateTable { table_name } | AuthAction::DropTable { table_name }
+            if ctx.database_name == Some("main") =>
+        {
+            Some(table_name)
+        }
+        _ => None,
+    }
+}
+
 /// A table of the tool's own (`_migrate…`, in any case).
 fn is_own(table: &str) -> bool {
     table
@@ -152,6 +171,7 @@ mod tests {
         drop(tracker);
         let expected: BTreeSet<String> = ["a", "b", "c", "d", "log"].map(str::to_owned).into();
         assert_eq!(touched.tables, expected);
+        assert_eq!(touched.replaced, BTreeSet::from(["d".to_owned()]));
         assert!(!touched.schema_edited);
         // Removed: later statements prepare with no authorizer.
         conn.execute_batch("INSERT INTO a VALUES (3)").unwrap();

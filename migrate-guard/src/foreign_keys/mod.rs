@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::Connection;
 
+pub mod shape;
 pub mod tasks;
 
 use serde::Serialize;
 
+use self::shape::KeyShape;
 use self::tasks as foreign;
 
 /// A row whose foreign key has no parent row (as `PRAGMA foreign_key_check` reports it).
@@ -49,49 +51,91 @@ pub enum Scope {
     /// Rows were written: any constraint.
     All,
     /// Only the schema changed: the constraints whose child or parent is one of these tables
-    /// (lower-case names) whose definitions changed, appeared or went.
+    /// (lower-case names): tables that appeared or went, and tables whose part in a foreign
+    /// key (see [`KeyShape`]) changed.
     Tables(BTreeSet<String>),
 }
 
-/// The state a unit's foreign-key check after its steps compares with: the connection's count
-/// of rows changed and the tables' definitions, taken before the steps.
+/// The state a unit's foreign-key check after its steps compares with, taken before the
+/// steps: the connection's count of rows changed, the tables' definitions, and the key shape
+/// of every table a foreign key involves (as child or parent).
 pub struct Footprint {
     changes: u64,
     tables: BTreeMap<String, String>,
+    shapes: BTreeMap<String, KeyShape>,
 }
 
 impl Footprint {
-    /// What `conn` has changed so far and the tables' definitions now, before a unit runs.
+    /// What `conn` has changed so far, the tables' definitions now, and the key shapes of the
+    /// tables a foreign key involves, before a unit runs.
     ///
     /// # Errors
     ///
     /// SQLite's error when the schema cannot be read.
     pub fn take(conn: &Connection) -> rusqlite::Result<Self> {
+        let tables = tables(conn)?;
+        let mut shapes = BTreeMap::new();
+        let mut parents = BTreeSet::new();
+        for child in table_names(conn)? {
+            let shape = KeyShape::read(conn, &child)?;
+            parents.extend(shape.parents());
+            shapes.insert(child.to_ascii_lowercase(), shape);
+        }
+        for parent in parents {
+            if tables.contains_key(&parent) && !shapes.contains_key(&parent) {
+                let shape = KeyShape::read(conn, &parent)?;
+                shapes.insert(parent, shape);
+            }
+        }
         Ok(Footprint {
             changes: conn.total_changes(),
-            tables: tables(conn)?,
+            tables,
+            shapes,
         })
     }
 
     /// What the steps since [`Footprint::take`] may have broken. `total_changes` counts every
-    /// row an INSERT, UPDATE or DELETE wrote (triggers included); DDL that moves rows without
-    /// counting them (CREATE TABLE AS, DROP COLUMN, DROP TABLE) changes a definition.
-    pub fn scope(&self, conn: &Connection) -> rusqlite::Result<Scope> {
+    /// row an INSERT, UPDATE or DELETE wrote (triggers included): then any constraint. DDL
+    /// moves rows without counting them (`DROP TABLE`, `CREATE TABLE … AS`), so `replaced`
+    /// names the tables the steps created or dropped (lower-case; an authorizer sees them):
+    /// they are checked even when a table of the same name and definition stands there now
+    /// (a rebuild that forgot to copy the rows). Tables that appeared or went are checked.
+    /// Otherwise a table's constraints are checked again only when its key shape changed, as
+    /// SQLite parsed it: a plain `ADD COLUMN` or a non-unique index cannot make a row violate a
+    /// foreign key. The caller decides first whether `conn`'s parse is current (after `PRAGMA
+    /// writable_schema` edits it is not: check [`Scope::All`] then).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's error when the schema cannot be read.
+    pub fn scope(&self, conn: &Connection, replaced: &BTreeSet<String>) -> rusqlite::Result<Scope> {
         if conn.total_changes() != self.changes {
             return Ok(Scope::All);
         }
         let now = tables(conn)?;
-        let changed = self
-            .tables
-            .iter()
-            .filter(|(name, sql)| now.get(*name) != Some(*sql))
-            .map(|(name, _)| name.clone())
-            .chain(
-                now.keys()
-                    .filter(|n| !self.tables.contains_key(*n))
-                    .cloned(),
-            )
+        let mut changed: BTreeSet<String> = now
+            .keys()
+            .filter(|n| !self.tables.contains_key(*n))
+            .chain(replaced)
+            .cloned()
             .collect();
+        for (name, sql) in &self.tables {
+            let Some(now_sql) = now.get(name) else {
+                changed.insert(name.clone());
+                continue;
+            };
+            // An index changes a parent's keys without changing the table's text: the tables
+            // a foreign key involves are compared whatever their text; the others only when
+            // their text changed, and only for a constraint they now declare.
+            let differs = match self.shapes.get(name) {
+                Some(before) => *before != KeyShape::read(conn, name)?,
+                None if now_sql != sql => KeyShape::read(conn, name)?.declares_references(),
+                None => false,
+            };
+            if differs {
+                changed.insert(name.clone());
+            }
+        }
         Ok(Scope::Tables(changed))
     }
 }
@@ -242,10 +286,17 @@ mod tests {
         )
         .unwrap();
         let set = |names: &[&str]| Scope::Tables(names.iter().map(|n| (*n).to_owned()).collect());
+        let none = BTreeSet::new();
         let f = Footprint::take(&conn).unwrap();
         conn.execute_batch("ALTER TABLE p ADD COLUMN label TEXT; CREATE INDEX c_p ON c (p);")
             .unwrap();
-        assert_eq!(f.scope(&conn).unwrap(), set(&["p"]));
+        // A plain column and a non-unique index cannot break a foreign key: nothing to check.
+        assert_eq!(f.scope(&conn, &none).unwrap(), set(&[]));
+        let f = Footprint::take(&conn).unwrap();
+        conn.execute_batch("CREATE UNIQUE INDEX p_label ON p (label);")
+            .unwrap();
+        // A unique index is a key a child may resolve to: p's constraints are checked again.
+        assert_eq!(f.scope(&conn, &none).unwrap(), set(&["p"]));
         // `other` has an old orphan; a change to `p` does not look at it.
         assert!(violations_in(&conn, &set(&["p"])).unwrap().is_empty());
         assert_eq!(violations_in(&conn, &Scope::All).unwrap().len(), 1);
@@ -253,13 +304,13 @@ mod tests {
         let f = Footprint::take(&conn).unwrap();
         conn.execute_batch("CREATE TABLE copy AS SELECT * FROM c; DROP TABLE p;")
             .unwrap();
-        assert_eq!(f.scope(&conn).unwrap(), set(&["copy", "p"]));
-        let found = violations_in(&conn, &f.scope(&conn).unwrap()).unwrap();
+        assert_eq!(f.scope(&conn, &none).unwrap(), set(&["copy", "p"]));
+        let found = violations_in(&conn, &f.scope(&conn, &none).unwrap()).unwrap();
         assert_eq!(found.len(), 1, "c's row lost its parent: {found:?}");
         assert_eq!(found[0].table, "c");
 
         let f = Footprint::take(&conn).unwrap();
         conn.execute_batch("UPDATE c SET p = 2").unwrap();
-        assert_eq!(f.scope(&conn).unwrap(), Scope::All);
+        assert_eq!(f.scope(&conn, &none).unwrap(), Scope::All);
     }
 }

@@ -50,7 +50,8 @@ impl Task {
         conn: &Connection,
         tables: &std::collections::BTreeSet<String>,
     ) -> rusqlite::Result<bool> {
-        let has = |name: &str| tables.contains(&name.to_lowercase());
+        // ASCII only, as SQLite folds the case of names (and as `lower()` gave the set).
+        let has = |name: &str| tables.contains(&name.to_ascii_lowercase());
         match self {
             Task::Grouped { child, parent, .. } => Ok(has(child) || has(parent)),
             Task::Pragma { child } => {

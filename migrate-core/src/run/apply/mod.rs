@@ -15,7 +15,7 @@ use crate::read::migration::Version;
 use crate::read::statements;
 use crate::run::log;
 use crate::run::script::{self};
-use crate::run::touched::Tracker;
+use crate::run::touched::{Touched, Tracker};
 use crate::vocab::report::{DatabaseState, Failure, FkViolation, StepReport};
 use belay_guard::database::fence::WriteLock;
 use belay_guard::foreign_keys::{self as fk, EnforcementOff};
@@ -301,8 +301,7 @@ fn transactional(
     // What the scripts changed decides which constraints are checked: read before the history
     // rows are written, whose inserts would count as rows the migrations wrote (and send the
     // check over every constraint of the database).
-    let scope = footprint
-        .scope(&tx)
+    let scope = fk_scope(&tx, &footprint, &touched)
         .map_err(|e| UnitFailure::rolled_back(database("checking foreign keys", e)))?;
     // History rows are written after the scripts: each schema change invalidates SQLite's
     // prepared statements, so writing them in between would recompile the INSERT per step.
@@ -422,7 +421,7 @@ fn outside(
     let report = verify(conn, step, started, || run.deadline_for_checks()).map_err(changed)?;
     let deadline = Deadline::start(run.watchdog, run.checks.budgets.checks);
     let checking = |e| checks(&deadline, database("checking foreign keys", e));
-    let scope = footprint.scope(conn).map_err(checking)?;
+    let scope = fk_scope(conn, &footprint, &touched).map_err(checking)?;
     let after = fk::violations_in(conn, &scope).map_err(checking)?;
     check_introduced(&before, after).map_err(|f| checks(&deadline, f))?;
     drop(deadline);
@@ -472,4 +471,19 @@ fn run_step(
     span.record("statements", done);
     log::done(&span, started);
     verified
+}
+
+/// The foreign-key constraints a unit's steps may have broken: every one after an edit of
+/// `sqlite_schema` itself (this connection's parse of the schema is then out of date, and the
+/// key shapes read through it would be too), else what the footprint shows, with the tables
+/// the steps created or dropped.
+fn fk_scope(
+    conn: &Connection,
+    footprint: &fk::Footprint,
+    touched: &Touched,
+) -> rusqlite::Result<fk::Scope> {
+    if touched.schema_edited {
+        return Ok(fk::Scope::All);
+    }
+    footprint.scope(conn, &touched.replaced)
 }
