@@ -14,6 +14,17 @@ fn run_in(dir: &std::path::Path, args: &[&str]) -> Run {
     )
 }
 
+/// The setting `name` of `migrate --json config`'s document.
+fn setting(doc: &serde_json::Value, name: &str) -> serde_json::Value {
+    doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("{name}: {doc}"))
+        .clone()
+}
+
 #[test]
 fn the_file_in_the_working_directory_supplies_database_and_migrations() {
     let s = Scratch::with_migrations(&example_migrations());
@@ -148,15 +159,6 @@ fn every_global_option_has_an_environment_variable_and_config_says_where_each_ca
     let doc = env_run(&[("MIGRATE_JSON", "true")], &["config"])
         .expect(0)
         .json();
-    let setting = |name: &str| {
-        doc["settings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name}: {doc}"))
-            .clone()
-    };
     for (name, from, source) in [
         ("database", "environment", "MIGRATE_DB"),
         ("migrations", "environment", "MIGRATE_MIGRATIONS"),
@@ -166,14 +168,14 @@ fn every_global_option_has_an_environment_variable_and_config_says_where_each_ca
         ("verify", "file", "verify"),
         ("exclusive", "default", "default"),
     ] {
-        let s = setting(name);
+        let s = setting(&doc, name);
         assert_eq!(
             (s["from"].as_str(), s["source"].as_str()),
             (Some(from), Some(source)),
             "{name}: {s}"
         );
     }
-    assert_eq!(setting("lock_timeout")["value"], 9.0);
+    assert_eq!(setting(&doc, "lock_timeout")["value"], 9.0);
     assert!(
         doc["file"].as_str().unwrap().ends_with("other.toml"),
         "{doc}"
@@ -182,13 +184,7 @@ fn every_global_option_has_an_environment_variable_and_config_says_where_each_ca
     let doc = env_run(&[], &["--json", "--lock-timeout", "3", "config"])
         .expect(0)
         .json();
-    let timeout = doc["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "lock_timeout")
-        .unwrap()
-        .clone();
+    let timeout = setting(&doc, "lock_timeout");
     assert_eq!(
         (timeout["from"].as_str(), timeout["value"].as_f64()),
         (Some("flag"), Some(3.0))
@@ -217,26 +213,17 @@ fn config_shows_file_settings_and_what_could_not_be_resolved() {
     )
     .unwrap();
     let doc = run_in(dir, &["--json", "config"]).expect(0).json();
-    let setting = |name: &str| {
-        doc["settings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name}: {doc}"))
-            .clone()
-    };
-    let migrations = setting("migrations");
+    let migrations = setting(&doc, "migrations");
     assert_eq!(migrations["from"], "file", "{migrations}");
     assert_eq!(migrations["source"], "migrations", "{migrations}");
     assert!(migrations["value"].as_str().unwrap().ends_with("sql"));
-    let format = setting("format");
+    let format = setting(&doc, "format");
     assert_eq!(
         (format["value"].as_str(), format["from"].as_str()),
         (Some("goose"), Some("file")),
         "{format}"
     );
-    let extensions = setting("extensions");
+    let extensions = setting(&doc, "extensions");
     assert_eq!(extensions["from"], "file", "{extensions}");
     assert!(
         extensions["value"][0]
@@ -245,7 +232,7 @@ fn config_shows_file_settings_and_what_could_not_be_resolved() {
             .ends_with("ext/vector.so"),
         "{extensions}"
     );
-    let database = setting("database");
+    let database = setting(&doc, "database");
     assert!(database["value"].is_null(), "{database}");
     assert!(
         database["source"].as_str().unwrap().contains("database"),
@@ -255,13 +242,7 @@ fn config_shows_file_settings_and_what_could_not_be_resolved() {
     // Without a layout named, one that cannot be read says why.
     std::fs::write(dir.join("migrate.toml"), "migrations = 'missing'\n").unwrap();
     let doc = run_in(dir, &["--json", "config"]).expect(0).json();
-    let format = doc["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "format")
-        .unwrap()
-        .clone();
+    let format = setting(&doc, "format");
     assert!(format["value"].is_null(), "{format}");
     assert!(
         format["source"].as_str().unwrap().contains("missing"),
