@@ -52,6 +52,7 @@ fn child(op: &str, rest: &[String]) {
         "quick-check" => {
             let options = Options {
                 workers: integrity::available_workers(),
+                foreign_keys: integrity::ForeignKeys::Skipped,
                 ..Options::new(Depth::Quick)
             };
             assert!(integrity::check(&db, &options).unwrap().ok);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use belay_migrate::backup::{self, CreateOptions};
 use belay_migrate::integrity::repair::{self, Mode, RepairReport};
-use belay_migrate::integrity::{self, Depth, Options};
+use belay_migrate::integrity::{self, Depth, ForeignKeys, Options};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::corrupt::Rng;
@@ -292,7 +292,7 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
     }
     case.sqlite_quick_damaged = !sqlite_says_ok(&db, "quick_check");
     case.sqlite_full_damaged = !sqlite_says_ok(&db, "integrity_check");
-    let ours = |depth: Depth, workers: usize, tables: Vec<String>| {
+    let ours = |(depth, workers): (Depth, usize), tables: Vec<String>, foreign_keys| {
         let report = integrity::check(
             &db,
             &Options {
@@ -300,6 +300,7 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
                 tables,
                 workers,
                 busy_timeout: Duration::from_secs(5),
+                foreign_keys,
             },
         );
         // A check that cannot run at all on a damaged file is no verdict of "ok".
@@ -312,17 +313,38 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
             Err(e) => Ours::Unchecked(e.to_string()),
         }
     };
-    for (name, depth, workers, sqlite_damaged) in [
-        ("quick", Depth::Quick, 1, case.sqlite_quick_damaged),
-        ("quick --jobs 2", Depth::Quick, 2, case.sqlite_quick_damaged),
-        ("full", Depth::Full, 1, case.sqlite_full_damaged),
-        ("full --jobs 2", Depth::Full, 2, case.sqlite_full_damaged),
+    let checked = ForeignKeys::Checked;
+    for (name, depth, workers, foreign_keys, sqlite_damaged) in [
+        ("quick", Depth::Quick, 1, checked, case.sqlite_quick_damaged),
+        (
+            "quick --jobs 2",
+            Depth::Quick,
+            2,
+            checked,
+            case.sqlite_quick_damaged,
+        ),
+        // The run's pre-flight: the structure alone, its foreign keys left to the run.
+        (
+            "pre-flight",
+            Depth::Quick,
+            2,
+            ForeignKeys::Skipped,
+            case.sqlite_quick_damaged,
+        ),
+        ("full", Depth::Full, 1, checked, case.sqlite_full_damaged),
+        (
+            "full --jobs 2",
+            Depth::Full,
+            2,
+            checked,
+            case.sqlite_full_damaged,
+        ),
     ] {
         judge(
             &mut case,
             name,
             sqlite_damaged,
-            ours(depth, workers, Vec::new()),
+            ours((depth, workers), Vec::new(), foreign_keys),
         );
     }
     // Table by table, against SQLite's check of that table alone.
@@ -335,7 +357,7 @@ pub fn case(template: &Template, damage: Damage, seed: u64, with_repair: bool) -
         // A table the damaged schema no longer lists is damage to it (our check refuses an
         // unknown table name as a usage error).
         if table_exists(&db, table) {
-            ours(Depth::Quick, 1, vec![table.to_owned()])
+            ours((Depth::Quick, 1), vec![table.to_owned()], checked)
         } else {
             Ours::Damaged
         },

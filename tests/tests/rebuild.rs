@@ -81,11 +81,10 @@ fn a_run_that_leaves_dangling_references_is_rolled_back() {
     assert_eq!(count(&conn, "SELECT max(version) FROM _migrate_history"), 4);
 }
 
-#[test]
-fn violations_that_were_there_before_do_not_fail_a_run() {
+/// The example migrated, and project 11 an orphan the application left (enforcement off).
+fn migrated_with_an_orphan() -> Scratch {
     let s = Scratch::with_migrations(&example_migrations());
     s.migrate(&["up"]).expect(0);
-    // An orphan the application left (enforcement off), before the run.
     s.conn()
         .execute_batch(
             "PRAGMA foreign_keys = OFF;
@@ -93,6 +92,12 @@ fn violations_that_were_there_before_do_not_fail_a_run() {
              INSERT INTO projects VALUES (10, 1, 'p'), (11, 99, 'orphan');",
         )
         .unwrap();
+    s
+}
+
+#[test]
+fn violations_that_were_there_before_do_not_fail_a_run() {
+    let s = migrated_with_an_orphan();
     std::fs::write(
         s.migrations().join("0099_labels.up.sql"),
         "CREATE TABLE labels (id INTEGER PRIMARY KEY, project_id INTEGER REFERENCES projects (id));
@@ -161,4 +166,65 @@ fn replace_migration_5(s: &Scratch, up_sql: &str) {
     )
     .unwrap();
     std::fs::remove_file(s.migrations().join("0005_users_require_name.verify.sql")).unwrap();
+}
+
+/// Without counting beforehand, the run learns from its backup which violations stood before
+/// it, and from each committed unit what changed since: an orphan the application left stays
+/// tolerated through units that rewrite its table, and one a later unit puts back after an
+/// earlier unit removed it is new, although the backup holds the same row.
+#[test]
+fn violations_before_the_run_are_told_from_new_ones_unit_by_unit() {
+    let s = migrated_with_an_orphan();
+    let write = |name: &str, sql: &str| std::fs::write(s.migrations().join(name), sql).unwrap();
+    write(
+        "0099_labels.up.sql",
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY, project_id INTEGER REFERENCES projects (id));
+         INSERT INTO labels VALUES (1, 10);",
+    );
+    // A rebuild of the orphan's own table that keeps its row ids.
+    write(
+        "0100_rebuild.up.sql",
+        "CREATE TABLE projects_new AS SELECT * FROM projects;
+         UPDATE projects SET id = id;",
+    );
+    write("0101_tidy.up.sql", "DELETE FROM projects WHERE id = 11;");
+    write(
+        "0102_again.up.sql",
+        "INSERT INTO projects VALUES (11, 99, 'orphan');",
+    );
+    // In one transaction the run as a whole leaves the orphan as it found it.
+    let copy = s.dir.path().join("copy.db");
+    std::fs::copy(s.db(), &copy).unwrap();
+    let whole = migrate_tests::migrate_command()
+        .arg("--db")
+        .arg(&copy)
+        .arg("--migrations")
+        .arg(s.migrations())
+        .arg("up")
+        .output()
+        .unwrap();
+    assert_eq!(whole.status.code(), Some(0), "{whole:?}");
+    let run = s.migrate(&["up", "--per-migration"]).expect(5);
+    assert!(
+        run.stderr
+            .contains("introduced 1 foreign-key violation(s): projects[rowid 11] -> users"),
+        "{}",
+        run.stderr
+    );
+    // Nobody else wrote since the backup: the run put the database back as it found it.
+    assert!(run.stderr.contains("restored"), "{}", run.stderr);
+    let conn = s.conn();
+    assert_eq!(count(&conn, "SELECT max(version) FROM _migrate_history"), 6);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM projects WHERE id = 11"),
+        1
+    );
+    drop(conn);
+    // The backup image read to tell them apart is gone.
+    let leftovers: Vec<_> = std::fs::read_dir(s.db().with_extension("db.backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -22,6 +22,7 @@ pub fn run(
         tables: tables.to_vec(),
         busy_timeout: context::lock_timeout(g)?,
         workers: workers(jobs),
+        foreign_keys: integrity::ForeignKeys::Checked,
     };
     let report = integrity::check(&db, &options)?;
     out.print(&report, || {

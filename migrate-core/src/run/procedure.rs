@@ -117,7 +117,7 @@ pub(crate) fn carry_out(
     if net.is_some() {
         progress::report(config.progress.as_ref(), || Progress::CheckingAndBackingUp);
     }
-    let (backup, baseline) = match prepare(net, marker.as_mut(), timeout) {
+    let backup = match prepare(net, marker.as_mut(), timeout) {
         Ok(prepared) => prepared,
         Err(e) => {
             // Nothing was changed: the marker has nothing to tell the next run.
@@ -132,7 +132,10 @@ pub(crate) fn carry_out(
     attempt.backup(backup.as_ref().map(|m| m.id.clone()));
     // 6. Apply, every check before each COMMIT.
     let checks = apply::Checks {
-        baseline,
+        baseline: match (net, backup.as_ref()) {
+            (Some(Net { dir, .. }), Some(manifest)) => apply::FkBaseline::Backup { dir, manifest },
+            _ => apply::FkBaseline::Unknown,
+        },
         integrity: config.verification,
         write_lock: config.write_lock,
         budgets: config.budgets,
@@ -294,8 +297,7 @@ fn prepare(
     net: Option<Net<'_>>,
     mut marker: Option<&mut Marker<'_>>,
     timeout: Duration,
-) -> Result<(Option<Manifest>, apply::FkBaseline), Error> {
-    let mut baseline = apply::FkBaseline::Unknown;
+) -> Result<Option<Manifest>, Error> {
     let backup = match net {
         Some(Net { db, dir }) => {
             safety::ensure_space(db, dir)?;
@@ -328,10 +330,7 @@ fn prepare(
                 (check.join(), taken)
             });
             match (checked, taken) {
-                (Ok(Ok(found)), taken) => {
-                    baseline = found;
-                    Some(taken?)
-                }
+                (Ok(Ok(())), taken) => Some(taken?),
                 (Ok(Err(refused)), taken) => {
                     if let Ok(manifest) = taken {
                         backup::remove(dir, &manifest)?;
@@ -350,7 +349,7 @@ fn prepare(
         m.marker.backup_id = backup.as_ref().map(|b| b.id.clone());
         m.enter(Phase::Applying)?;
     }
-    Ok((backup, baseline))
+    Ok(backup)
 }
 
 /// The whole run commits (or rolls back) here under `--exclusive`, before anything is

@@ -5,10 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::run::apply::FkBaseline;
 use crate::vocab::error::Error;
 use belay_guard::backup::{self, Compression, CreateOptions, Manifest, Reason};
-use belay_guard::integrity::{self, Depth, Verdict};
+use belay_guard::integrity::{self, Depth, ForeignKeys, Verdict};
 
 /// Whether a run takes a backup before it changes anything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,14 +22,17 @@ pub enum Backups {
 }
 
 /// Refuses a damaged database, and one SQLite could not check (locked, a recovery pending, not
-/// readable): a run goes ahead only on SQLite's exact `ok`. Foreign-key violations that
-/// already exist are not damage: the run only fails on violations it introduces.
-pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<FkBaseline, Error> {
+/// readable): a run goes ahead only on SQLite's exact `ok` for the file's structure.
+/// Foreign-key violations that already exist are not damage, and are not counted here: the
+/// run fails only on violations it introduces, and learns which stood before from its backup,
+/// only if its check before COMMIT finds any (see `apply::baseline`).
+pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<(), Error> {
     let report = integrity::check(
         db,
         &integrity::Options {
             busy_timeout: timeout,
             workers: integrity::available_workers(),
+            foreign_keys: ForeignKeys::Skipped,
             ..integrity::Options::new(Depth::Quick)
         },
     )?;
@@ -38,15 +40,14 @@ pub(crate) fn preflight(db: &Path, timeout: Duration) -> Result<FkBaseline, Erro
 }
 
 /// A check's verdict as a run's answer: damage is [`Error::Corrupt`], no answer is
-/// [`Error::Unavailable`]; otherwise what the run's foreign-key check starts from.
-pub(crate) fn verdict(db: &Path, report: integrity::Report) -> Result<FkBaseline, Error> {
+/// [`Error::Unavailable`].
+pub(crate) fn verdict(db: &Path, report: integrity::Report) -> Result<(), Error> {
     match report.verdict {
         Verdict::Damaged => Err(Error::Corrupt {
             report: Box::new(report),
         }),
         Verdict::CouldNotCheck => Err(integrity::unavailable(db, &report).into()),
-        Verdict::Ok if report.ok => Ok(FkBaseline::Clean),
-        Verdict::Ok => Ok(FkBaseline::Unknown),
+        Verdict::Ok => Ok(()),
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) use restore::{check_copy, copy_into};
 pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};
 pub use store::{Staged, create_dir, create_private, sync_dir};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
-pub use verify::{BackupVerification, verify, verify_checksum};
+pub use verify::{BackupVerification, read_image, verify, verify_checksum};
 pub(crate) use verify::{VerifiedImage, stage};
 
 use crate::Error;

@@ -266,6 +266,25 @@ pub fn verify_checksum(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
     Ok(())
 }
 
+/// Reads the database image of the backup `manifest` describes in `dir`: checked against its
+/// checksum first (a compressed one decompressed to a file beside it, removed afterwards), then
+/// opened read-only and handed to `read`. How a run learns what stood before it, after the
+/// fact, without having counted it beforehand.
+///
+/// # Errors
+///
+/// As [`stage_unchecked`]; [`Error::Sqlite`] when the image cannot be opened or `read` fails.
+pub fn read_image<T>(
+    dir: &Path,
+    manifest: &Manifest,
+    read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, Error> {
+    let stage = dir.join(format!(".{}.read.tmp", manifest.id));
+    let image = stage_unchecked(dir, manifest, &stage)?;
+    let conn = open_image(&image)?;
+    read(&conn).context("reading the backup image")
+}
+
 /// Opens a verified image for reading.
 pub(crate) fn open_image(image: &VerifiedImage) -> Result<Connection, Error> {
     open_read_only(image.path()).context("opening the verified backup image")

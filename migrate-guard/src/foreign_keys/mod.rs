@@ -56,6 +56,21 @@ pub enum Scope {
     Tables(BTreeSet<String>),
 }
 
+impl Scope {
+    /// Whether `violation`'s constraint is in the scope: every constraint for [`Scope::All`],
+    /// else one whose child or parent is a named table (names fold ASCII-only, as SQLite's).
+    /// A check of the scope may report more (a table checked with SQLite's own pragma reports
+    /// all its constraints), never fewer.
+    pub fn covers(&self, violation: &FkViolation) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Tables(tables) => [&violation.table, &violation.parent]
+                .iter()
+                .any(|name| tables.contains(&name.to_ascii_lowercase())),
+        }
+    }
+}
+
 /// The state a unit's foreign-key check after its steps compares with, taken before the
 /// steps: the connection's count of rows changed, the tables' definitions, and the key shape
 /// of every table a foreign key involves (as child or parent).

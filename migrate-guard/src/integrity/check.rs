@@ -33,6 +33,20 @@ pub struct Options {
     /// Connections a full check runs on. 1 runs SQLite's `integrity_check` as one statement;
     /// more split it into pieces (see the `parallel` module's documentation).
     pub workers: usize,
+    /// Whether the foreign-key constraints are checked too.
+    pub foreign_keys: ForeignKeys,
+}
+
+/// Whether a check includes the foreign-key constraints. Violations are the data's, not damage
+/// (see [`Report::ok`]); a caller that finds them elsewhere, later and only where needed (the
+/// run's check before COMMIT), leaves them out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForeignKeys {
+    /// Every constraint of the tables checked (the default).
+    #[default]
+    Checked,
+    /// None: the report is about the file's structure only.
+    Skipped,
 }
 
 impl Options {
@@ -43,6 +57,7 @@ impl Options {
             tables: Vec::new(),
             busy_timeout: Duration::from_secs(5),
             workers: 1,
+            foreign_keys: ForeignKeys::Checked,
         }
     }
 }
@@ -69,6 +84,7 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
         ref tables,
         busy_timeout,
         workers,
+        foreign_keys,
     } = *options;
     let workers = workers.max(1);
     let started = Instant::now();
@@ -130,15 +146,25 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
     } else {
         named
     };
+    let foreign = match foreign_keys {
+        ForeignKeys::Checked => foreign::tasks(&conn, &scope),
+        ForeignKeys::Skipped => Vec::new(),
+    };
     if workers > 1 {
         in_parallel(
             (db, &conn, &objects),
             (depth, tables.is_empty(), &scope),
             (busy_timeout, workers),
+            foreign,
             &mut findings,
         );
     } else {
-        in_sequence(&conn, &objects, (depth, tables), &scope, &mut findings);
+        in_sequence(
+            (&conn, &objects),
+            (depth, tables),
+            (&scope, foreign),
+            &mut findings,
+        );
     }
     attribute(&conn, &objects, &scope, &mut findings);
     Ok(report(db, (depth, workers), tables, findings, started))
@@ -147,10 +173,9 @@ pub fn check(db: &Path, options: &Options) -> Result<Report, Error> {
 /// SQLite's single statements on this one connection: the b-tree check (whole, or table by
 /// table), at full depth the record pass, then every foreign-key constraint.
 fn in_sequence(
-    conn: &Connection,
-    objects: &Objects,
+    (conn, objects): (&Connection, &Objects),
     (depth, tables): (Depth, &[String]),
-    scope: &[String],
+    (scope, foreign): (&[String], Vec<foreign::Task>),
     findings: &mut Vec<Finding>,
 ) {
     let parts: Vec<Option<&str>> = if tables.is_empty() {
@@ -177,7 +202,7 @@ fn in_sequence(
             return;
         }
     }
-    for task in foreign::tasks(conn, scope) {
+    for task in foreign {
         match foreign::run(conn, &task) {
             Ok(found) => findings.extend(found.into_iter().map(violation)),
             Err(e) => {
@@ -197,6 +222,7 @@ fn in_parallel(
     (db, conn, objects): (&Path, &Connection, &Objects),
     (depth, whole_file, scope): (Depth, bool, &[String]),
     (busy_timeout, workers): (Duration, usize),
+    foreign: Vec<foreign::Task>,
     findings: &mut Vec<Finding>,
 ) {
     let shapes = match depth {
@@ -211,7 +237,6 @@ fn in_parallel(
             })
             .collect(),
     };
-    let foreign = foreign::tasks(conn, scope);
     let tasks = parallel::plan(&shapes, (whole_file, depth), foreign, workers);
     let mut violations = Vec::new();
     for out in parallel::run(db, busy_timeout, tasks, workers) {

@@ -23,7 +23,7 @@ pub(crate) mod report;
 /// them (read only).
 pub use crate::foreign_keys::violations as foreign_key_violations;
 pub use crate::vocab::verdict::{Obstacle, Verdict};
-pub use check::{Options, available_workers, check};
+pub use check::{ForeignKeys, Options, available_workers, check};
 pub use finding::{Finding, FindingKind};
 pub use pragma::{Answer, btree_check};
 pub use report::{Depth, Report};

@@ -12,7 +12,6 @@ use crate::record::history;
 use crate::run::script::{self, StatementError};
 use crate::run::touched::{Touched, Tracker};
 use crate::vocab::report::{Failure, FkViolation, StepReport};
-use belay_guard::foreign_keys as fk;
 use belay_guard::integrity::{self, Depth};
 use belay_guard::vocab::clock;
 
@@ -167,11 +166,7 @@ pub(super) fn statement_failure(step: &Step, e: StatementError) -> Failure {
     }
 }
 
-pub(super) fn check_introduced(
-    before: &[FkViolation],
-    after: Vec<FkViolation>,
-) -> Result<(), Failure> {
-    let new = fk::introduced(before, after);
+pub(super) fn check_introduced(new: Vec<FkViolation>) -> Result<(), Failure> {
     if new.is_empty() {
         return Ok(());
     }

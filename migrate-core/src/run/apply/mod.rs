@@ -16,16 +16,19 @@ use crate::read::statements;
 use crate::run::log;
 use crate::run::script::{self};
 use crate::run::touched::{Touched, Tracker};
-use crate::vocab::report::{DatabaseState, Failure, FkViolation, StepReport};
+use crate::vocab::report::{DatabaseState, Failure, StepReport};
 use belay_guard::database::fence::WriteLock;
 use belay_guard::foreign_keys::{self as fk, EnforcementOff};
 use belay_guard::integrity::Depth;
 
+mod baseline;
 mod checks;
 mod deadline;
 mod unit_tx;
 
 use crate::record::journal::Journal;
+pub(crate) use baseline::FkBaseline;
+use baseline::Ledger;
 use checks::{check_integrity, check_introduced, record, refused, statement_failure, verify};
 pub use deadline::{Budgets, DEFAULT_CHECK_TIMEOUT};
 use deadline::{Deadline, Watchdog};
@@ -82,26 +85,6 @@ struct Position {
     last: bool,
 }
 
-/// What is known of the foreign-key violations before the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FkBaseline {
-    /// The pre-flight check, under the run's lock, found none: a violation found after the
-    /// steps is one they introduced (or one a concurrent writer with enforcement off made
-    /// meanwhile, which fails the run on the safe side).
-    Clean,
-    /// Nothing known: each unit counts the violations before its steps.
-    Unknown,
-}
-
-impl FkBaseline {
-    fn before(self, conn: &Connection) -> rusqlite::Result<Vec<FkViolation>> {
-        match self {
-            FkBaseline::Clean => Ok(Vec::new()),
-            FkBaseline::Unknown => fk::violations(conn),
-        }
-    }
-}
-
 /// A failed execution: what failed, what had been committed, and the state left behind.
 #[derive(Debug)]
 pub(crate) struct Failed {
@@ -115,9 +98,9 @@ pub(crate) struct Failed {
 
 /// What is checked before each COMMIT besides the steps' own verification.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Checks {
-    /// What is known of foreign-key violations before the run.
-    pub baseline: FkBaseline,
+pub(crate) struct Checks<'r> {
+    /// Where the foreign-key violations before the run come from.
+    pub baseline: FkBaseline<'r>,
     /// The integrity check: `Quick` checks the tables (and their indexes) the unit wrote or
     /// created; `Full` the whole file.
     pub integrity: Depth,
@@ -134,9 +117,10 @@ pub(crate) fn execute(
     plan: &Plan,
     scope: TransactionScope,
     journal: &mut dyn Journal,
-    checks: Checks,
+    checks: Checks<'_>,
 ) -> Result<Vec<StepReport>, Failed> {
     let mut committed: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
+    let mut ledger = Ledger::new(checks.baseline);
     let units = units(&plan.steps, scope);
     let watchdog = Watchdog::start(conn, checks.budgets);
     for (i, unit) in units.iter().enumerate() {
@@ -152,9 +136,11 @@ pub(crate) fn execute(
             watchdog: watchdog.as_ref(),
         };
         let result = match unit.mode {
-            TransactionMode::Transactional => transactional(conn, &run, steps, journal),
+            TransactionMode::Transactional => {
+                transactional(conn, (&run, &mut ledger), steps, journal)
+            }
             TransactionMode::NoTransaction | TransactionMode::OwnTransaction => {
-                outside(conn, &run, &steps[0], journal)
+                outside(conn, (&run, &mut ledger), &steps[0], journal)
             }
         };
         match result {
@@ -201,7 +187,7 @@ struct Run<'a> {
     position: Position,
     /// Steps committed by earlier units.
     done: &'a [StepReport],
-    checks: Checks,
+    checks: Checks<'a>,
     /// What interrupts work past its budget.
     watchdog: Option<&'a Watchdog>,
 }
@@ -261,7 +247,7 @@ pub(crate) fn database(context: &str, err: rusqlite::Error) -> Failure {
 
 fn transactional(
     conn: &Connection,
-    run: &Run<'_>,
+    (run, ledger): (&Run<'_>, &mut Ledger<'_>),
     steps: &[Step],
     journal: &mut dyn Journal,
 ) -> Result<Vec<StepReport>, UnitFailure> {
@@ -282,10 +268,8 @@ fn transactional(
         }
     })?;
     run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
-    let before = run
-        .checks
-        .baseline
-        .before(&tx)
+    let before = ledger
+        .before_steps(&tx)
         .map_err(fail("checking foreign keys"))?;
     let footprint = fk::Footprint::take(&tx).map_err(fail("checking foreign keys"))?;
     let tracker = Tracker::start(&tx).map_err(fail("watching what the migrations write"))?;
@@ -319,21 +303,23 @@ fn transactional(
         };
         let checking = |e| over(database("checking foreign keys", e));
         let after = fk::violations_in(&tx, &scope).map_err(checking)?;
-        check_introduced(&before, after).map_err(over)?;
+        check_introduced(ledger.introduced(before, &after).map_err(over)?).map_err(over)?;
         // Inside the transaction: damage is a rollback, never something to restore.
-        check_integrity(&tx, &touched, run.checks.integrity).map_err(over)
+        check_integrity(&tx, &touched, run.checks.integrity).map_err(over)?;
+        Ok(after)
     });
     log::done(&checks_span, checks_started);
-    checked?;
+    let after = checked?;
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
+    ledger.committed(scope, after);
     Ok(reports)
 }
 
 fn outside(
     conn: &Connection,
-    run: &Run<'_>,
+    (run, ledger): (&Run<'_>, &mut Ledger<'_>),
     step: &Step,
     journal: &mut dyn Journal,
 ) -> Result<Vec<StepReport>, UnitFailure> {
@@ -346,10 +332,8 @@ fn outside(
     let _enforcement =
         EnforcementOff::new(conn).map_err(unchanged("switching foreign keys off"))?;
     run.begin(conn, journal).map_err(UnitFailure::rolled_back)?;
-    let before = run
-        .checks
-        .baseline
-        .before(conn)
+    let before = ledger
+        .before_steps(conn)
         .map_err(unchanged("checking foreign keys"))?;
     let footprint = fk::Footprint::take(conn).map_err(unchanged("checking foreign keys"))?;
     journal
@@ -423,7 +407,10 @@ fn outside(
     let checking = |e| checks(&deadline, database("checking foreign keys", e));
     let scope = fk_scope(conn, &footprint, &touched).map_err(checking)?;
     let after = fk::violations_in(conn, &scope).map_err(checking)?;
-    check_introduced(&before, after).map_err(|f| checks(&deadline, f))?;
+    ledger
+        .introduced(before, &after)
+        .and_then(check_introduced)
+        .map_err(|f| checks(&deadline, f))?;
     drop(deadline);
     // Recorded as applied only once every check has passed: a file that fails one is not a
     // whole version, whatever it committed.
@@ -431,6 +418,7 @@ fn outside(
     let reports = vec![report];
     run.succeed(conn, journal, &reports).map_err(changed)?;
     journal.outside(conn, None).map_err(changed)?;
+    ledger.committed(scope, after);
     Ok(reports)
 }
 
