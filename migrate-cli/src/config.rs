@@ -19,6 +19,7 @@
 //!
 //! [backup]
 //! compression = "zstd"          # or "none"
+//! min_ratio = 1.2               # stored plain unless zstd makes a sample of the pages 1.2x smaller (0: always compress)
 //! keep_last = 10
 //! keep_daily = 7
 //! keep_weekly = 4
@@ -74,6 +75,7 @@ impl<'de> Deserialize<'de> for FormatName {
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
     pub compression: Option<CompressionName>,
+    pub min_ratio: Option<MinRatio>,
     pub keep_last: Option<usize>,
     pub keep_daily: Option<usize>,
     pub keep_weekly: Option<usize>,
@@ -85,6 +87,25 @@ pub struct BackupConfig {
 pub enum CompressionName {
     Zstd,
     None,
+}
+
+/// `min_ratio = 1.2`: how many times smaller zstd must make a sample of the pages for a
+/// backup to stay compressed; a finite number, at least 0 (0: always compress).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinRatio(pub f64);
+
+impl<'de> Deserialize<'de> for MinRatio {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ratio = f64::deserialize(d)?;
+        if ratio.is_finite() && ratio >= 0.0 {
+            Ok(MinRatio(ratio))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{ratio} is not a ratio: expected a number of at least 0 (1.2: store a backup \
+                 plain unless zstd makes its pages 1.2 times smaller; 0: always compress)"
+            )))
+        }
+    }
 }
 
 /// Reads `--config FILE` (which must exist), or `./migrate.toml` when present, or nothing.
@@ -143,6 +164,21 @@ mod tests {
         assert_eq!(c.lock_timeout, Some(5.0));
         assert_eq!(c.backup.compression, Some(CompressionName::None));
         assert_eq!(c.backup.keep_weekly, Some(1));
+    }
+
+    #[test]
+    fn a_min_ratio_is_a_finite_number_of_at_least_0() {
+        let c = parse("[backup]\nmin_ratio = 1.5\n").unwrap();
+        assert_eq!(c.backup.min_ratio, Some(MinRatio(1.5)));
+        assert_eq!(
+            parse("[backup]\nmin_ratio = 0\n").unwrap().backup.min_ratio,
+            Some(MinRatio(0.0))
+        );
+        for bad in ["-1.0", "nan", "inf", "'high'"] {
+            let err = parse(&format!("[backup]\nmin_ratio = {bad}\n")).unwrap_err();
+            assert!(err.contains("min_ratio"), "{bad}: {err}");
+            assert!(err.contains("line 2"), "{bad}: {err}");
+        }
     }
 
     #[test]

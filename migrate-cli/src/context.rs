@@ -243,6 +243,18 @@ pub fn rotation(global: &Settings) -> belay_migrate::Rotation {
     })
 }
 
+/// `[backup] min_ratio` from migrate.toml, else the library's default: a backup asked to be
+/// compressed is stored plain when a sample of its pages shrinks less than this.
+pub fn min_ratio(global: &Settings) -> Option<f64> {
+    Some(
+        global
+            .file
+            .backup
+            .min_ratio
+            .map_or(belay_migrate::backup::DEFAULT_MIN_RATIO, |r| r.0),
+    )
+}
+
 /// How the configuration says to read the migrations directory.
 pub fn read_options(global: &Settings) -> source::ReadOptions {
     source::ReadOptions {

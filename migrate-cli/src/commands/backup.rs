@@ -22,6 +22,7 @@ pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), Cl
                 } else {
                     Compression::Zstd
                 },
+                min_ratio: context::min_ratio(g),
                 reason: Reason::Manual,
                 busy_timeout: context::lock_timeout(g)?,
                 // The library reads the schema version from the migration history.
@@ -44,8 +45,20 @@ pub fn run(g: &Settings, out: &Output, command: &BackupCommand) -> Result<(), Cl
             }
             let manifest = manifest?;
             out.print(&manifest, || {
+                let stored = match (manifest.compression, manifest.sample) {
+                    (Compression::None, Some(sample))
+                        if options.compression == Compression::Zstd =>
+                    {
+                        format!(
+                            "; stored plain: a sample of its pages compressed only {:.2}x, under \
+                             [backup] min_ratio",
+                            sample.ratio()
+                        )
+                    }
+                    _ => String::new(),
+                };
                 format!(
-                    "created backup {} ({} bytes, stored as {} bytes in {})\n",
+                    "created backup {} ({} bytes, stored as {} bytes in {}{stored})\n",
                     manifest.id,
                     manifest.byte_size,
                     manifest.compressed_size,

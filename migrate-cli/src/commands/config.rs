@@ -215,6 +215,12 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
             .map(|c| json!(format!("{c:?}").to_lowercase())),
         json!("zstd"),
     ));
+    settings.push(file_only(
+        "backup.min_ratio",
+        "[backup] min_ratio",
+        file.backup.min_ratio.map(|r| json!(r.0)),
+        json!(belay_migrate::backup::DEFAULT_MIN_RATIO),
+    ));
     for (name, key, value, default) in [
         (
             "backup.keep_last",

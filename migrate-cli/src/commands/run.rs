@@ -27,6 +27,7 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
         .write_lock(write_lock)
         .allow(args.allow.into())
         .backup_dir(context::backup_dir(g, &db))
+        .backup_min_ratio(context::min_ratio(g))
         .backups(if args.no_backup {
             Backups::Skip
         } else {

@@ -97,6 +97,7 @@ impl Migrator {
                 allow: Allow::default(),
                 backups: Backups::Take,
                 backup_dir: None,
+                backup_min_ratio: Some(belay_guard::backup::DEFAULT_MIN_RATIO),
                 verification: Depth::Quick,
                 write_lock: WriteLock::PerUnit,
                 rotation: Rotation::default(),
@@ -115,6 +116,7 @@ impl Migrator {
         with_transaction_scope => transaction_scope(scope: TransactionScope);
         with_backups => backups(backups: Backups);
         with_backup_dir => backup_dir(dir: impl Into<PathBuf>);
+        with_backup_min_ratio => backup_min_ratio(ratio: Option<f64>);
         with_verification => verification(depth: Depth);
         with_write_lock => write_lock(lock: WriteLock);
         with_rotation => rotation(rotation: Rotation);
@@ -216,6 +218,15 @@ impl Migrator {
     /// Where pre-run backups go. By default, `<db file>.backups` beside the database.
     pub fn backup_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.config.backup_dir = Some(dir.into());
+        self
+    }
+
+    /// When the pre-run backup is stored plain rather than zstd-compressed: when a sample of
+    /// its pages, spread over the file, does not shrink `ratio` times (compressing pages that
+    /// barely shrink costs more time than writing them). `None` compresses whatever the data.
+    /// By default [`belay_guard::backup::DEFAULT_MIN_RATIO`]; the manifest records the sample.
+    pub fn backup_min_ratio(&mut self, ratio: Option<f64>) -> &mut Self {
+        self.config.backup_min_ratio = ratio;
         self
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct Config {
     pub allow: Allow,
     pub backups: Backups,
     pub backup_dir: Option<PathBuf>,
+    /// See `CreateOptions::min_ratio`.
+    pub backup_min_ratio: Option<f64>,
     pub verification: Depth,
     pub write_lock: WriteLock,
     /// Which pre-migrate backups are kept after a run that took one and succeeded.
@@ -117,7 +119,7 @@ pub(crate) fn carry_out(
     if net.is_some() {
         progress::report(config.progress.as_ref(), || Progress::CheckingAndBackingUp);
     }
-    let backup = match prepare(net, marker.as_mut(), timeout) {
+    let backup = match prepare(net, marker.as_mut(), (timeout, config.backup_min_ratio)) {
         Ok(prepared) => prepared,
         Err(e) => {
             // Nothing was changed: the marker has nothing to tell the next run.
@@ -296,7 +298,7 @@ fn fence<'c>(
 fn prepare(
     net: Option<Net<'_>>,
     mut marker: Option<&mut Marker<'_>>,
-    timeout: Duration,
+    (timeout, min_ratio): (Duration, Option<f64>),
 ) -> Result<Option<Manifest>, Error> {
     let backup = match net {
         Some(Net { db, dir }) => {
@@ -319,7 +321,7 @@ fn prepare(
                     })
                 });
                 let taken = step(SafetyStep::Backup, || {
-                    let taken = safety::backup(db, dir, timeout);
+                    let taken = safety::backup(db, dir, (timeout, min_ratio));
                     if let Ok(m) = &taken {
                         tracing::Span::current()
                             .record("id", m.id.as_str())

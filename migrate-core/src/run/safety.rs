@@ -77,9 +77,14 @@ pub(crate) fn damage_behind(conn: &rusqlite::Connection, e: Error, timeout: Dura
 }
 
 /// Takes and verifies the pre-migration backup.
-pub(crate) fn backup(db: &Path, dir: &Path, timeout: Duration) -> Result<Manifest, Error> {
+pub(crate) fn backup(
+    db: &Path,
+    dir: &Path,
+    (timeout, min_ratio): (Duration, Option<f64>),
+) -> Result<Manifest, Error> {
     let options = CreateOptions {
         compression: Compression::Zstd,
+        min_ratio,
         reason: Reason::PreMigrate,
         busy_timeout: timeout,
         version_of: Some(crate::record::history::current_version),

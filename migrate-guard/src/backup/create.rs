@@ -28,6 +28,7 @@ use crate::Error;
 use crate::backup::image::{self, EarlyFlush, HashingWriter};
 use crate::backup::manifest::{Compression, Manifest, Reason};
 use crate::backup::store::{self, Staged};
+use crate::backup::worth::{self, DEFAULT_MIN_RATIO};
 use crate::vocab::clock;
 use crate::vocab::error::SqliteContext;
 
@@ -39,6 +40,10 @@ const PAGES_PER_STEP: i32 = 1024;
 pub struct CreateOptions {
     /// Compressed (the default) or plain.
     pub compression: Compression,
+    /// Stores a backup asked to be compressed plain when a sample of its pages does not shrink
+    /// this many times under zstd (see the `worth` module); `None` compresses whatever the
+    /// data. Default [`DEFAULT_MIN_RATIO`].
+    pub min_ratio: Option<f64>,
     /// Why it is taken.
     pub reason: Reason,
     /// How long to wait for SQLite locks held by other connections.
@@ -52,10 +57,11 @@ pub struct CreateOptions {
 pub type VersionOf = fn(&Connection) -> rusqlite::Result<Option<i64>>;
 
 impl Default for CreateOptions {
-    /// zstd, manual, 60 s, no schema version.
+    /// zstd where it pays ([`DEFAULT_MIN_RATIO`]), manual, 60 s, no schema version.
     fn default() -> Self {
         Self {
             compression: Compression::Zstd,
+            min_ratio: Some(DEFAULT_MIN_RATIO),
             reason: Reason::Manual,
             busy_timeout: crate::database::lock::DEFAULT_TIMEOUT,
             version_of: None,
@@ -96,8 +102,6 @@ pub fn create(
     store::sweep(dir)?;
     let created_at = clock::now_rfc3339();
     let id = store::new_id(&created_at, options.reason.as_str());
-    let file_name = format!("{id}.{}", options.compression.extension());
-    let final_path = dir.join(&file_name);
 
     let source = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .context(&format!("opening {}", db.display()))?;
@@ -118,6 +122,20 @@ pub fn create(
         None => None,
     };
 
+    let (compression, sample) = match (options.compression, options.min_ratio) {
+        (Compression::Zstd, Some(_)) => match worth::take_sample(&snapshot, page_count) {
+            Ok(sample) => (
+                worth::decide(options.compression, options.min_ratio, &sample),
+                Some(sample),
+            ),
+            // Without `sqlite_dbpage`, or a page SQLite will not read now: as asked (the copy
+            // itself reports what stops it).
+            Err(_) => (options.compression, None),
+        },
+        _ => (options.compression, None),
+    };
+    let file_name = format!("{id}.{}", compression.extension());
+    let final_path = dir.join(&file_name);
     let (out, file) = Staged::create(store::temp_path(&final_path))?;
     let source = Snapshot {
         conn: &snapshot,
@@ -125,7 +143,7 @@ pub fn create(
         staging: dir.join(format!(".{id}.image.tmp")),
         busy_timeout: options.busy_timeout,
     };
-    let digested = match options.compression {
+    let digested = match compression {
         Compression::None => {
             // The hashing writer already writes in 1 MiB chunks.
             let mut sink = HashingWriter::new(EarlyFlush::new(file, out.path())?);
@@ -164,7 +182,8 @@ pub fn create(
         page_count,
         byte_size: digested.bytes,
         sha256: digested.sha256,
-        compression: options.compression,
+        compression,
+        sample,
         compressed_size: std::fs::metadata(&final_path)
             .map_err(|source| Error::Io {
                 path: final_path.clone(),

@@ -207,7 +207,7 @@ pub(crate) fn digest(path: &Path) -> Result<Digested, Error> {
 /// zstd level -3 (`--fast=3`): on database pages about 2x smaller than the image, as small as
 /// level -1 and 10% larger than level 1, but some 30% faster than level 1 on two cores, which
 /// keeps a compressed backup within 2x the time of a durable copy (docs/benchmarks.md).
-const LEVEL: i32 = -3;
+pub(crate) const LEVEL: i32 = -3;
 
 /// Decompresses `from` into the (new, empty) file `to`, hashing the uncompressed bytes.
 pub(crate) fn decompress(from: &Path, to: &mut File, to_path: &Path) -> Result<Digested, Error> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::backup::id;
+pub use crate::backup::worth::Sample;
 
 /// Why a backup was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,11 @@ pub struct Manifest {
     pub sha256: String,
     /// How the file is stored.
     pub compression: Compression,
+    /// The sample of pages compressed to decide it, when one was taken (a backup asked to be
+    /// compressed is stored plain when the sample shrank less than asked; see
+    /// `CreateOptions::min_ratio`). Absent from manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
     /// Size of the backup file as stored.
     pub compressed_size: u64,
     /// The backup file's name, in the same directory.

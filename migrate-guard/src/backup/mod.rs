@@ -25,11 +25,12 @@ mod restore;
 pub(crate) mod store;
 mod tables;
 mod verify;
+mod worth;
 
 use std::path::Path;
 
 pub use create::{CreateOptions, Progress, create};
-pub use manifest::{Compression, Manifest, Reason};
+pub use manifest::{Compression, Manifest, Reason, Sample};
 pub use policy::{Retention, to_delete};
 pub use restore::{
     Current, Proof, RestoreOptions, RestoreReport, RestoreStep, restore, restore_empty,
@@ -41,6 +42,7 @@ pub use store::{Staged, create_dir, create_private, sync_dir};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
 pub use verify::{BackupVerification, read_image, verify, verify_checksum};
 pub(crate) use verify::{VerifiedImage, stage};
+pub use worth::DEFAULT_MIN_RATIO;
 
 use crate::Error;
 

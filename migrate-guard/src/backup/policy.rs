@@ -117,6 +117,7 @@ mod tests {
             byte_size: 4096,
             sha256: String::new(),
             compression: Compression::Zstd,
+            sample: None,
             compressed_size: 1,
             file: "x".to_owned(),
             source: "app.db".to_owned(),

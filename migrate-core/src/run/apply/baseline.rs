@@ -197,6 +197,7 @@ mod tests {
             byte_size: 4096,
             sha256: String::new(),
             compression: backup::Compression::None,
+            sample: None,
             compressed_size: 4096,
             file: "20260101T000000000Z-pre-migrate.db".to_owned(),
             source: "app.db".to_owned(),
