@@ -29,6 +29,34 @@ pub fn shop_db(data: &Path, size_mb: u64) -> PathBuf {
     path
 }
 
+/// The generated database of random (incompressible) payloads of `size_mb` in `data`, with
+/// the shop's `products` table so the shop's migration applies (made on first use, then
+/// reused).
+pub fn random_db(data: &Path, size_mb: u64) -> PathBuf {
+    std::fs::create_dir_all(data).unwrap();
+    let path = data.join(format!("random-{size_mb}mb.db"));
+    if !path.exists() {
+        let rows = size_mb * 1024 * 1024 / 1030;
+        eprintln!("generating {} ({rows} random payloads)...", path.display());
+        let partial = path.with_extension("partial");
+        let _ = std::fs::remove_file(&partial);
+        let conn = Connection::open(&partial).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE, title TEXT NOT NULL, price INTEGER NOT NULL);
+             INSERT INTO products VALUES (1, 'SKU-1', 'one', 100);
+             CREATE TABLE payloads (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows})
+             INSERT INTO payloads SELECT x, randomblob(1000) FROM n;
+             PRAGMA journal_mode = DELETE;"
+        ))
+        .unwrap();
+        drop(conn);
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    path
+}
+
 /// Builds the database: order_items dominates the size (about 71 bytes a row with its indexes).
 pub fn generate(path: &Path, size_mb: u64) {
     let items = size_mb * 1024 * 1024 / 71;

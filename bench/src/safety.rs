@@ -1,7 +1,8 @@
 //! The safety-net benchmark on the generated ~1 GB shop database with one small pending
 //! migration, in one run: the whole safe `up` (lock, pre-flight check, backup, apply with the
 //! foreign-key check, post-run check, records) against `cp` of the database plus the bare
-//! migration, and the no-pending path. Each run works on a fresh copy of the database; the
+//! migration, and the no-pending path; then the same on a database of random payloads of the
+//! same size, which zstd cannot shrink. Each run works on a fresh copy of the database; the
 //! copying is not timed. Runs in child processes reporting time and peak memory.
 //!
 //! ```text
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 use belay_migrate::integrity::{self, Depth, Options};
 use belay_migrate::{Migration, Migrations, Migrator, Script, backup};
 use migrate_bench::{
-    Invocation, Sample, fsync, median, median_sample, memory, peak_rss_kb, run_command, run_self,
-    shop_args, shop_db,
+    Invocation, Sample, fsync, median, median_sample, memory, peak_rss_kb, random_db, run_command,
+    run_self, shop_args, shop_db,
 };
 use rusqlite::Connection;
 
@@ -60,6 +61,14 @@ fn child(op: &str, rest: &[String]) {
         "backup" => {
             let dir = db.with_extension("bench-backups");
             backup::create(&db, &dir, &Default::default(), &mut |_| {}).unwrap();
+        }
+        "backup-zstd" => {
+            let dir = db.with_extension("bench-backups");
+            let options = backup::CreateOptions {
+                min_ratio: None,
+                ..Default::default()
+            };
+            backup::create(&db, &dir, &options, &mut |_| {}).unwrap();
         }
         "fk" => {
             let conn = Connection::open(&db).unwrap();
@@ -167,13 +176,13 @@ fn main() {
         run_self("safe-up", &[&db])
     });
     measure(
-        "  part: quick_check + foreign keys (pre-flight; again after the run)",
+        "  part: quick_check (the pre-flight: the file's structure)",
         &mut || {
             fresh(&src, &db);
             run_self("quick-check", &[&db])
         },
     );
-    measure("  part: backup (zstd, hashed)", &mut || {
+    measure("  part: backup (zstd where it pays, hashed)", &mut || {
         fresh(&src, &db);
         run_self("backup", &[&db])
     });
@@ -184,6 +193,42 @@ fn main() {
             run_self("fk", &[&db])
         },
     );
+
+    // The same on a database of random payloads, which zstd cannot shrink.
+    let random = random_db(&a.data, a.size_mb);
+    let random_size = std::fs::metadata(&random).unwrap().len();
+    let mut random_rows: Vec<(&str, Sample)> = Vec::new();
+    let mut measure_random = |name: &'static str, f: &mut dyn FnMut() -> Sample| {
+        let m = median_sample((0..a.runs).map(|_| f()).collect());
+        eprintln!("random payloads, {name}: {:.2} s", m.seconds);
+        random_rows.push((name, m));
+    };
+    measure_random("cp + fsync, then the bare migration", &mut || {
+        fresh(&random, &db);
+        let _ = std::fs::remove_file(&copy);
+        let cp = run_command(Command::new("cp").arg(&db).arg(&copy), Some(&copy));
+        let bare = run_self("bare", &[&db]);
+        Sample {
+            seconds: cp.seconds + bare.seconds,
+            peak_kb: bare.peak_kb,
+        }
+    });
+    measure_random("migrate up: the whole safe run", &mut || {
+        fresh(&random, &db);
+        run_self("safe-up", &[&db])
+    });
+    measure_random(
+        "  part: backup (stored plain: the sample does not shrink)",
+        &mut || {
+            fresh(&random, &db);
+            run_self("backup", &[&db])
+        },
+    );
+    measure_random("  part: backup (zstd forced)", &mut || {
+        fresh(&random, &db);
+        run_self("backup-zstd", &[&db])
+    });
+    let _ = std::fs::remove_file(&copy);
 
     // An application writer beside the bare migration and beside the safe run: how long its
     // commits wait.
@@ -242,6 +287,19 @@ fn main() {
             "| {name} | {:.2} s | {:.2}x | {} |",
             m.seconds,
             m.seconds / base,
+            memory(m.peak_kb)
+        );
+    }
+    let random_base = random_rows[0].1.seconds;
+    println!(
+        "\nrandom payloads: {:.2} GB\n\n| run | time | vs cp + fsync + bare migration | peak memory |\n|---|---:|---:|---:|",
+        random_size as f64 / 1e9
+    );
+    for (name, m) in &random_rows {
+        println!(
+            "| {name} | {:.2} s | {:.2}x | {} |",
+            m.seconds,
+            m.seconds / random_base,
             memory(m.peak_kb)
         );
     }

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::backup::id;
-pub use crate::backup::worth::Sample;
 
 /// Why a backup was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +59,22 @@ impl Compression {
             Compression::None => "db",
             Compression::Zstd => "db.zst",
         }
+    }
+}
+
+/// What compressing a sample of the pages gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The sample's size, uncompressed.
+    pub bytes: u64,
+    /// Its size compressed as the backup compresses.
+    pub compressed: u64,
+}
+
+impl Sample {
+    /// How many times smaller zstd made the sample.
+    pub fn ratio(&self) -> f64 {
+        self.bytes as f64 / self.compressed.max(1) as f64
     }
 }
 

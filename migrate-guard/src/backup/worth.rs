@@ -8,10 +8,9 @@
 //! [`sample_pages`] and [`decide`] are pure; [`take_sample`] reads.
 
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 
 use crate::backup::image;
-use crate::backup::manifest::Compression;
+use crate::backup::manifest::{Compression, Sample};
 
 /// The ratio a sample must shrink by for a backup to stay compressed, unless told otherwise:
 /// zstd must make the pages at least 1.2 times smaller (save a sixth of the space).
@@ -22,22 +21,6 @@ const SPOTS: u64 = 16;
 
 /// Consecutive pages read at each place (256 KiB at 4 KiB pages: 4 MiB in all).
 const RUN: u64 = 64;
-
-/// What compressing a sample of the pages gave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sample {
-    /// The sample's size, uncompressed.
-    pub bytes: u64,
-    /// Its size compressed as the backup compresses.
-    pub compressed: u64,
-}
-
-impl Sample {
-    /// How many times smaller zstd made the sample.
-    pub fn ratio(&self) -> f64 {
-        self.bytes as f64 / self.compressed.max(1) as f64
-    }
-}
 
 /// The page numbers sampled from a file of `page_count` pages: runs of consecutive pages at
 /// evenly spread places, or every page of a small file.
