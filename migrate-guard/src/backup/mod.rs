@@ -20,6 +20,7 @@ mod create;
 mod id;
 mod image;
 mod manifest;
+mod pages;
 mod policy;
 mod restore;
 pub(crate) mod store;

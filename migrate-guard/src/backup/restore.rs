@@ -1,6 +1,8 @@
 //! Restoring a whole database from a backup: verify first, then copy into the live database
-//! through SQLite's backup API under the migration lock (never by renaming files under open
-//! connections, which would leave them reading a deleted file), then check the result.
+//! under the migration lock, in one SQLite write transaction (never by renaming files under
+//! open connections, which would leave them reading a deleted file): the pages that differ,
+//! through `sqlite_dbpage` (the `pages` module), or every page through SQLite's backup API
+//! where that cannot be done; then check the result.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use crate::Error;
 use crate::backup::create::CreateOptions;
 use crate::backup::manifest::Manifest;
 use crate::backup::manifest::Reason;
+use crate::backup::pages;
 use crate::backup::store;
 use crate::backup::verify;
 use crate::database::lock::MigrationLock;
@@ -331,8 +334,8 @@ pub fn restore_to(
     })
 }
 
-/// Checks the restored database: every page equal to the verified image's, page 1 aside (SQLite
-/// updates its change counter and schema cookie on the copy). Where `sqlite_dbpage` is not
+/// Checks the restored database: every page equal to the verified image's, page 1 but for the
+/// header fields a copy changes (journal mode, change counter, schema cookie, SQLite version). Where `sqlite_dbpage` is not
 /// compiled in, `quick_check` is run instead.
 pub(crate) fn check_copy(image: &rusqlite::Connection, db: &Path) -> Result<(), Error> {
     let failed = |reason: String| Error::BackupCorrupt {
@@ -371,12 +374,16 @@ pub(crate) fn check_copy(image: &rusqlite::Connection, db: &Path) -> Result<(), 
             }
             (Some(a), Some(b)) => {
                 let pgno: i64 = a.get(0).context("reading the restored database")?;
-                if pgno == 1 {
-                    continue;
-                }
                 let equal = a
                     .get_ref(1)
-                    .and_then(|x| Ok(x.as_blob()? == b.get_ref(1)?.as_blob()?))
+                    .and_then(|x| {
+                        let (x, y) = (x.as_blob()?, b.get_ref(1)?.as_blob()?);
+                        Ok(if pgno == 1 {
+                            pages::same_header_aside(x, y)
+                        } else {
+                            x == y
+                        })
+                    })
                     .context("comparing pages")?;
                 if !equal {
                     return Err(failed(format!("page {pgno} differs")));
@@ -432,6 +439,9 @@ pub(crate) fn copy_into(
             reason: "the restore's source has no page; nothing was copied".to_owned(),
         });
     }
+    if pages::possible(source, live) {
+        return copy_changed_pages(source, live, (timeout, proof), check);
+    }
     let view = LockedView::prepare(live);
     let live_path = PathBuf::from(live.path().unwrap_or_default());
     std::thread::scope(|scope| {
@@ -477,6 +487,57 @@ pub(crate) fn copy_into(
         while result != StepResult::Done {
             result = step(-1)?;
         }
+        Ok(Copied::Done)
+    })
+}
+
+/// [`copy_into`] by pages (see the `pages` module): the write transaction is taken first and
+/// the proof read under it, so no commit can come between them; the pages that differ are
+/// written while `check` runs on another thread, and the transaction commits only once it has
+/// passed. A failed proof or check rolls it back: the live database is untouched.
+fn copy_changed_pages(
+    source: &rusqlite::Connection,
+    live: &mut rusqlite::Connection,
+    (timeout, proof): (Duration, Proof),
+    check: impl FnOnce() -> Result<(), Error> + Send,
+) -> Result<Copied, Error> {
+    let view = LockedView::prepare(live);
+    let live_path = PathBuf::from(live.path().unwrap_or_default());
+    live.busy_timeout(timeout)
+        .context("setting the restore's lock timeout")?;
+    std::thread::scope(|scope| {
+        let checker = scope.spawn(check);
+        let tx = live
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    Error::LockTimeout {
+                        path: live_path.clone(),
+                        waited: timeout,
+                        holder: "another connection holding SQLite's lock on the database; nothing was restored"
+                            .to_owned(),
+                    }
+                }
+                _ => Error::Sqlite {
+                    context: "beginning the restore's write transaction".to_owned(),
+                    source: e,
+                },
+            })?;
+        if let Proof::Unchanged(token) = proof
+            && view.token() != Some(token)
+        {
+            return Ok(Copied::Refused);
+        }
+        let written = pages::write_changed(source, &tx)?;
+        checker.join().map_err(|_| Error::Internal {
+            reason: "the integrity check of the backup image panicked; nothing was restored"
+                .to_owned(),
+        })??;
+        tx.commit().context("committing the restore")?;
+        tracing::debug!(
+            pages = written,
+            "restored in place: the pages that differed"
+        );
         Ok(Copied::Done)
     })
 }
@@ -552,6 +613,18 @@ mod tests {
 
     const ONE_ROW: &str = "CREATE TABLE t (x); INSERT INTO t VALUES (1);";
 
+    /// A copy of `image` (4 KiB pages) with an empty page appended: its header's page count is
+    /// the image's but no longer valid (the change counter it was valid for moved), so SQLite
+    /// counts the pages from the file's size, one more than the image's.
+    fn grown(dir: &Path, image: &Path) -> PathBuf {
+        let path = dir.join("grown.db");
+        let mut bytes = std::fs::read(image).unwrap();
+        bytes[95] = bytes[95].wrapping_add(1);
+        bytes.extend(vec![0u8; 4096]);
+        std::fs::write(&path, &bytes).unwrap();
+        path
+    }
+
     /// The check of a restored copy names the database when its pages differ from the image's,
     /// and when it holds another number of pages.
     #[test]
@@ -577,9 +650,16 @@ mod tests {
             "longer.db",
             "CREATE TABLE t (x); INSERT INTO t VALUES (1); CREATE TABLE u (y);",
         );
+        // Page 1 holds the page count (and here the schema): it is compared first.
         let e = check_copy(&read_only(&image), &longer).unwrap_err();
         assert!(
-            matches!(&e, Error::BackupCorrupt { path, reason } if path == &longer && reason.contains("the page counts differ")),
+            matches!(&e, Error::BackupCorrupt { path, reason } if path == &longer && reason.contains("page 1 differs")),
+            "{e}"
+        );
+        // Past page 1, a file with pages the image lacks.
+        let e = check_copy(&read_only(&image), &grown(dir.path(), &image)).unwrap_err();
+        assert!(
+            matches!(&e, Error::BackupCorrupt { reason, .. } if reason.contains("the page counts differ")),
             "{e}"
         );
     }
