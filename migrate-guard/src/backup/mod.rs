@@ -33,11 +33,11 @@ use std::path::Path;
 pub use create::{CreateOptions, Progress, create};
 pub use manifest::{Compression, Manifest, Reason, Sample};
 pub use policy::{Retention, to_delete};
+pub(crate) use restore::{Copied, check_copy, copy_into};
 pub use restore::{
     Current, Proof, RestoreOptions, RestoreReport, RestoreStep, restore, restore_empty,
     restore_locked, restore_to,
 };
-pub(crate) use restore::{check_copy, copy_into};
 pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};
 pub use store::{Staged, create_dir, create_private, sync_dir};
 pub use tables::{RestoredTable, TablesReport, restore_tables};

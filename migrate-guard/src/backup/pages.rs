@@ -95,13 +95,13 @@ pub(crate) fn possible(image: &Connection, live: &Connection) -> bool {
 /// Writes into `live` (inside its open write transaction) every page of `image` that differs,
 /// then page 1 as [`page_one`] makes it, then truncates `live` to the image's size (or has
 /// extended it on the way).
-/// Returns how many pages were written.
+/// Returns the pages written, in order.
 ///
 /// # Errors
 ///
 /// SQLite's error when a page cannot be read or written (the caller's transaction then rolls
 /// back, and nothing changed).
-pub(crate) fn write_changed(image: &Connection, live: &Connection) -> Result<u64, Error> {
+pub(crate) fn write_changed(image: &Connection, live: &Connection) -> Result<Vec<i64>, Error> {
     let reading = "reading the backup image";
     let comparing = "reading the database to compare it with the backup";
     let writing = "writing the backup's pages into the database";
@@ -122,7 +122,7 @@ pub(crate) fn write_changed(image: &Connection, live: &Connection) -> Result<u64
         .prepare("SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno")
         .context(reading)?;
     let mut rows = pages.query([]).context(reading)?;
-    let (mut written, mut image_pages, mut first) = (0u64, 0i64, None);
+    let (mut written, mut image_pages, mut first) = (Vec::new(), 0i64, None);
     while let Some(row) = rows.next().context(reading)? {
         let pgno: i64 = row.get(0).context(reading)?;
         let data = row
@@ -154,12 +154,12 @@ pub(crate) fn write_changed(image: &Connection, live: &Connection) -> Result<u64
         write
             .execute(rusqlite::params![pgno, page])
             .context(writing)?;
-        written += 1;
+        written.push(pgno);
     }
     let cookie = match first {
         Some((page, cookie)) => {
             write.execute(rusqlite::params![1, page]).context(writing)?;
-            written += 1;
+            written.push(1);
             Some(cookie)
         }
         None => None,
@@ -238,9 +238,10 @@ mod tests {
         let written = write_changed(&source, &conn).unwrap();
         conn.execute_batch("COMMIT").unwrap();
         assert!(
-            written <= 4 && pages > 40,
-            "{written} of {pages} pages written"
+            written.len() <= 4 && pages > 40,
+            "{written:?} of {pages} pages written"
         );
+        assert_eq!(written.last(), Some(&1), "page 1 last");
         let v: String = conn
             .query_row("SELECT v FROM t WHERE id = 2500", [], |r| r.get(0))
             .unwrap();

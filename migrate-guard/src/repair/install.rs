@@ -102,9 +102,14 @@ fn copy_pages(new: &Path, db: &Path, timeout: Duration) -> Result<(), Error> {
         .context("opening the repaired database")?;
     let mut live = crate::database::db::open(db, timeout)?;
     // `new` has passed its check already: nothing to overlap with the copy.
-    backup::copy_into(&source, &mut live, timeout, backup::Proof::Accepted, || {
+    let copied = backup::copy_into(&source, &mut live, timeout, backup::Proof::Accepted, || {
         Ok(())
     })?;
     drop(live);
-    backup::check_copy(&source, db)
+    match copied {
+        backup::Copied::Done(written) => backup::check_copy(&source, db, &written),
+        backup::Copied::Refused => Err(Error::Internal {
+            reason: "a copy that needs no proof was refused; nothing was installed".to_owned(),
+        }),
+    }
 }
