@@ -268,3 +268,67 @@ fn damage_a_migration_makes_is_found_before_commit_and_rolled_back_exit_5() {
         );
     }
 }
+
+/// A run on a database that was empty writes its marker without fsyncs (docs/safety.md: after
+/// a power loss the database is empty or at a committed version either way), but the marker is
+/// still written: a run killed part-way leaves it, and the next run reports the interruption
+/// and continues from the version the killed run committed.
+#[test]
+fn a_run_on_an_empty_database_killed_part_way_leaves_its_marker_and_is_continued() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    std::fs::write(
+        s.migrations().join("0001_notes.up.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); CREATE TABLE big (x INTEGER);",
+    )
+    .unwrap();
+    std::fs::write(
+        s.migrations().join("0002_fill.up.sql"),
+        migrate_tests::live::fill_table("big", 5_000_000),
+    )
+    .unwrap();
+    assert!(!s.db().exists());
+    let mut run = migrate_tests::live::spawn_migrate(&s, &["up", "--per-migration"]);
+    let started = std::time::Instant::now();
+    // Version 1 committed, and the marker of the run still there: the run is inside 2.
+    loop {
+        let at_1 = s.db().exists()
+            && rusqlite::Connection::open(s.db())
+                .and_then(|c| {
+                    c.query_row("SELECT max(version) FROM _migrate_history", [], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
+                })
+                .is_ok_and(|v| v == Some(1));
+        if at_1 && marker::exists(&s.db()) {
+            break;
+        }
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "migration 1 never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let left = marker::read(&s.db())
+        .unwrap()
+        .expect("the marker a kill leaves");
+    assert_eq!(left.phase, Phase::Applying);
+    assert_eq!(left.backup_id, None);
+
+    let doc = s
+        .migrate(&["--json", "up", "--per-migration"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["interrupted"]["database"]["state"], "consistent");
+    assert_eq!(doc["interrupted"]["database"]["version"], 1);
+    assert_eq!(doc["to_version"], 2);
+    assert!(!marker::exists(&s.db()));
+    assert_eq!(count(&s.conn(), "SELECT count(*) FROM big"), 5_000_000);
+}

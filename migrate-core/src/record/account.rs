@@ -4,6 +4,7 @@
 //! whole restore also clears the run marker: the database is now the backup's, and whatever an
 //! interrupted run left part-way is gone with it.
 
+use belay_guard::files::durable::Durability;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ impl Recorder for Account {
             Change::Restored { backup } => {
                 attempt.backup(Some(backup.to_owned()));
                 // The marker of an interrupted run has nothing left to tell.
-                let _ = crate::record::marker::clear(db);
+                let _ = crate::record::marker::clear(db, Durability::Synced);
                 let _ = attempt.finish_alone(conn, Outcome::Success, None, version_of(conn));
                 let state = DatabaseState::Restored {
                     backup: backup.to_owned(),

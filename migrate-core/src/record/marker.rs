@@ -16,7 +16,7 @@ use crate::read::migration::Version;
 use crate::vocab::error::Error;
 pub use crate::vocab::phase::Phase;
 use belay_guard::database::writers::Token;
-use belay_guard::files::durable;
+use belay_guard::files::durable::{self, Durability};
 use belay_guard::vocab::holder::Holder;
 
 /// What a run under way leaves on disk.
@@ -96,23 +96,30 @@ pub fn read(db: &Path) -> Result<Option<RunMarker>, Error> {
 }
 
 impl RunMarker {
-    /// Writes the marker for `db` (atomically: a new file renamed over the old, then synced).
-    pub(crate) fn write(&self, db: &Path) -> Result<(), Error> {
+    /// Writes the marker for `db` (atomically: a new file renamed over the old), as durably as
+    /// `durability` says.
+    pub(crate) fn write(&self, db: &Path, durability: Durability) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
             path: path(db),
             source: std::io::Error::other(e),
         })?;
-        Ok(durable::write_atomically(&path(db), &text)?)
+        Ok(durable::write_as(&path(db), &text, durability)?)
     }
 
     /// Moves to `phase` and writes the marker.
-    pub(crate) fn enter(&mut self, db: &Path, phase: Phase) -> Result<(), Error> {
+    pub(crate) fn enter(
+        &mut self,
+        db: &Path,
+        phase: Phase,
+        durability: Durability,
+    ) -> Result<(), Error> {
         self.phase = phase;
-        self.write(db)
+        self.write(db, durability)
     }
 
     /// Records that the no-transaction migration `version` starts (or, with `None`, that it
-    /// finished).
+    /// finished). Always synced: what a no-transaction file left half done is known from the
+    /// marker alone.
     pub(crate) fn outside(
         &mut self,
         db: &Path,
@@ -121,18 +128,15 @@ impl RunMarker {
     ) -> Result<(), Error> {
         self.outside = version;
         self.token = token;
-        self.write(db)
+        self.write(db, Durability::Synced)
     }
 }
 
-/// Removes the marker of `db` (the run has finished and been recorded).
-pub(crate) fn clear(db: &Path) -> Result<(), Error> {
-    let path = path(db);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(durable::sync_dir(&path)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io { path, source }),
-    }
+/// Removes the marker of `db` (the run has finished and been recorded), as durably as it was
+/// written.
+pub(crate) fn clear(db: &Path, durability: Durability) -> Result<(), Error> {
+    durable::remove(&path(db), durability)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -157,14 +161,16 @@ mod tests {
             backup_id: None,
             phase: Phase::Checking,
         };
-        marker.write(&db).unwrap();
+        marker.write(&db, Durability::Synced).unwrap();
         marker.backup_id = Some("b".to_owned());
-        marker.enter(&db, Phase::Applying).unwrap();
+        marker
+            .enter(&db, Phase::Applying, Durability::Synced)
+            .unwrap();
         assert!(exists(&db));
         assert_eq!(read(&db).unwrap(), Some(marker));
-        clear(&db).unwrap();
+        clear(&db, Durability::Synced).unwrap();
         assert!(!exists(&db));
-        clear(&db).unwrap();
+        clear(&db, Durability::Synced).unwrap();
     }
 
     #[test]

@@ -59,13 +59,10 @@ impl RunJournal<'_, '_> {
         token: Option<Token>,
     ) -> Result<(), Failure> {
         match &mut self.marker {
-            Some(m) => m
-                .marker
-                .outside(m.db, outside, token)
-                .map_err(|e| Failure::Database {
-                    context: "updating the run marker".to_owned(),
-                    message: e.to_string(),
-                }),
+            Some(m) => m.outside(outside, token).map_err(|e| Failure::Database {
+                context: "updating the run marker".to_owned(),
+                message: e.to_string(),
+            }),
             None => Ok(()),
         }
     }

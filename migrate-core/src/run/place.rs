@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::planning::plan::Plan;
+use crate::read::migration::Version;
 use crate::record::attempt::Attempt;
 use crate::record::marker::{self, Phase, RunMarker};
 use crate::run::recover;
@@ -15,6 +16,8 @@ use crate::run::safety::{self, Backups};
 use crate::vocab::error::Error;
 use crate::vocab::report::{DatabaseState, Interrupted};
 use belay_guard::database::lock::MigrationLock;
+use belay_guard::database::writers::Token;
+use belay_guard::files::durable::Durability;
 use belay_guard::vocab::holder::Holder;
 
 /// Where the database lives.
@@ -129,8 +132,17 @@ impl<'a> Place<'a> {
 
     /// The marker of a run carrying out `plan`; written at once when the safety net applies
     /// (otherwise `checking` has nothing to tell a later run: it is first written at
-    /// `applying`, one fsync pair less).
-    pub fn marker(&self, plan: &Plan, net: Option<Net<'_>>) -> Result<Option<Marker<'a>>, Error> {
+    /// `applying`, one fsync pair less). On a database that was empty before the run it is
+    /// written and removed without fsyncs (see [`Durability::KillSafe`]): after a power loss
+    /// the database is empty or at a committed version either way, and the next run continues
+    /// from there with or without it. What a no-transaction file leaves half done is still
+    /// synced ([`Marker::outside`]).
+    pub fn marker(
+        &self,
+        plan: &Plan,
+        net: Option<Net<'_>>,
+        was_empty: Option<&Path>,
+    ) -> Result<Option<Marker<'a>>, Error> {
         let Place::File { db, backups } = self else {
             return Ok(None);
         };
@@ -146,10 +158,18 @@ impl<'a> Place<'a> {
             token: None,
             recorded: false,
         };
+        let durability = match was_empty {
+            Some(_) => Durability::KillSafe,
+            None => Durability::Synced,
+        };
         if net.is_some() {
-            marker.write(db)?;
+            marker.write(db, durability)?;
         }
-        Ok(Some(Marker { db, marker }))
+        Ok(Some(Marker {
+            db,
+            marker,
+            durability,
+        }))
     }
 
     /// Step 8's journal line, beside the backups (it outlives a restore).
@@ -168,14 +188,27 @@ pub(crate) struct Net<'a> {
     pub dir: &'a Path,
 }
 
-/// The run marker and the file it describes.
+/// The run marker, the file it describes, and how durably it is written.
 pub(crate) struct Marker<'a> {
     pub db: &'a Path,
     pub marker: RunMarker,
+    durability: Durability,
 }
 
 impl Marker<'_> {
     pub fn enter(&mut self, phase: Phase) -> Result<(), Error> {
-        self.marker.enter(self.db, phase)
+        self.marker.enter(self.db, phase, self.durability)
+    }
+
+    /// Records the no-transaction migration under way (synced, whatever the marker was: only
+    /// the marker tells that a file was left half done, so its removal is synced too).
+    pub fn outside(&mut self, outside: Option<Version>, token: Option<Token>) -> Result<(), Error> {
+        self.durability = Durability::Synced;
+        self.marker.outside(self.db, outside, token)
+    }
+
+    /// Removes the marker (the run has finished and been recorded).
+    pub fn clear(&self) -> Result<(), Error> {
+        marker::clear(self.db, self.durability)
     }
 }

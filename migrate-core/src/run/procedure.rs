@@ -18,7 +18,7 @@ use super::place::{Marker, Net, Place};
 use crate::planning::plan::{Allow, Plan};
 use crate::read::migration::Version;
 use crate::record::attempt::Attempt;
-use crate::record::marker::{self, Phase};
+use crate::record::marker::Phase;
 use crate::run::apply::{self, TransactionScope};
 use crate::run::safety::{self, Backups};
 use crate::vocab::error::Error;
@@ -112,7 +112,7 @@ pub(crate) fn carry_out(
     let net = place.net(config.backups);
     // A database with nothing in it needs no backup: its pre-run state is known.
     let was_empty = place.empty(config.backups);
-    let mut marker = place.marker(&plan, net)?;
+    let mut marker = place.marker(&plan, net, was_empty)?;
     // Read before the backup's snapshot: the proof a restore needs (see `writers`).
     let watch = Watch::start(conn).ok();
     // 4 and 5. Pre-flight check and backup, side by side.
@@ -123,8 +123,8 @@ pub(crate) fn carry_out(
         Ok(prepared) => prepared,
         Err(e) => {
             // Nothing was changed: the marker has nothing to tell the next run.
-            if let Place::File { db, .. } = place {
-                let _ = marker::clear(db);
+            if let Some(m) = &marker {
+                let _ = m.clear();
             }
             return Err(e);
         }
@@ -157,7 +157,7 @@ pub(crate) fn carry_out(
         ..
     }) = &applied
     {
-        return Err(locked_out(&place, &mut attempt, *waited));
+        return Err(locked_out(&place, marker.as_ref(), &mut attempt, *waited));
     }
     // 7. A failure after a commit: restore with proof, or leave the database as it is.
     let outcome = match applied {
@@ -177,8 +177,8 @@ pub(crate) fn carry_out(
     // 8. Record the attempt (a success was recorded inside the last unit), then the marker
     //    goes.
     let mut report = record(conn, &place, &plan, &mut attempt, backup.as_ref(), outcome);
-    if let Place::File { db, .. } = place {
-        marker::clear(db)?;
+    if let Some(m) = &marker {
+        m.clear()?;
     }
     // Older pre-migrate backups go by the policy, once the run succeeded (a failed run's
     // backup may be what the operator restores by hand).
@@ -226,14 +226,19 @@ fn rotate(dir: &std::path::Path, rotation: Rotation) -> Vec<String> {
 /// The run that never began because another connection held SQLite's write lock: exit 3, as
 /// for the migration lock; the attempt reaches the audit journal (the database's own table
 /// would need that lock), the marker goes.
-fn locked_out(place: &Place<'_>, attempt: &mut Attempt, waited: Duration) -> Error {
+fn locked_out(
+    place: &Place<'_>,
+    marker: Option<&Marker<'_>>,
+    attempt: &mut Attempt,
+    waited: Duration,
+) -> Error {
     attempt.locked_out(waited);
     place.audit(attempt, &DatabaseState::Unchanged);
+    if let Some(m) = marker {
+        let _ = m.clear();
+    }
     let path = match place {
-        Place::File { db, .. } => {
-            let _ = marker::clear(db);
-            db.to_path_buf()
-        }
+        Place::File { db, .. } => db.to_path_buf(),
         Place::Memory => PathBuf::new(),
     };
     Error::LockTimeout {

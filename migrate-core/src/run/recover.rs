@@ -13,6 +13,7 @@
 //! restored: [`Error::RecoveryRefused`] (exit 7) says what to do, and the marker stays. Either
 //! way the attempt is recorded as `interrupted` in `_migrate_attempts` and the audit journal.
 
+use belay_guard::files::durable::Durability;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -67,10 +68,10 @@ pub(crate) fn recover(
     if let Some(refusal) = refused {
         // Recorded once; the marker stays until the database is dealt with.
         found.recorded = true;
-        found.write(db)?;
+        found.write(db, Durability::Synced)?;
         return Err(refusal);
     }
-    marker::clear(db)?;
+    marker::clear(db, Durability::Synced)?;
     Ok(Interrupted {
         holder: found.holder,
         command: found.command,

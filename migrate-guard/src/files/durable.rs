@@ -9,6 +9,19 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 
+/// What a file written or removed here must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A power loss: the file is fsynced before its rename, the directory after it (and after
+    /// a removal).
+    Synced,
+    /// A killed process only: the rename (or removal) is atomic and the kernel keeps it, but
+    /// after a power loss the file may be gone, or still there. For files whose loss tells the
+    /// next run nothing the database does not (the marker of a run on a database that was
+    /// empty: see `docs/safety.md`).
+    KillSafe,
+}
+
 /// Creates the backup directory (mode 0700: backups hold all the data), or checks the one
 /// there: a real directory of the running user's that nobody else can write (see `owned`).
 pub fn create_dir(dir: &Path) -> Result<(), Error> {
@@ -88,17 +101,28 @@ impl Staged {
 
     /// fsyncs the file, renames it to `to`, and fsyncs the directory, so that after a crash the
     /// file is either absent or complete.
-    pub fn publish(mut self, to: &Path) -> Result<(), Error> {
+    pub fn publish(self, to: &Path) -> Result<(), Error> {
+        self.publish_as(to, Durability::Synced)
+    }
+
+    /// Renames the file to `to`, fsyncing the file before and the directory after when
+    /// `durability` asks a power loss to be survived.
+    pub fn publish_as(mut self, to: &Path, durability: Durability) -> Result<(), Error> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
-        File::open(&self.path)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&self.path))?;
+        if durability == Durability::Synced {
+            File::open(&self.path)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&self.path))?;
+        }
         std::fs::rename(&self.path, to).map_err(io(to))?;
         self.published = true;
-        sync_dir(to)
+        match durability {
+            Durability::Synced => sync_dir(to),
+            Durability::KillSafe => Ok(()),
+        }
     }
 }
 
@@ -110,8 +134,13 @@ impl Drop for Staged {
     }
 }
 
-/// Writes `text` to `path` through a staged file.
+/// Writes `text` to `path` through a staged file, surviving a power loss.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
+    write_as(path, text, Durability::Synced)
+}
+
+/// Writes `text` to `path` through a staged file, as durably as `durability` says.
+pub fn write_as(path: &Path, text: &str, durability: Durability) -> Result<(), Error> {
     let (staged, mut file) = Staged::create(temp_path(path))?;
     file.write_all(text.as_bytes())
         .map_err(|source| Error::Io {
@@ -119,7 +148,25 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
             source,
         })?;
     drop(file);
-    staged.publish(path)
+    staged.publish_as(path, durability)
+}
+
+/// Removes `path` if it is there, syncing its directory when `durability` asks a power loss
+/// to be survived. `Ok(false)` when there was nothing to remove.
+pub fn remove(path: &Path, durability: Durability) -> Result<bool, Error> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            if durability == Durability::Synced {
+                sync_dir(path)?;
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// A hidden temporary name beside `path`: `.<name>.tmp`.
@@ -164,5 +211,31 @@ mod tests {
         write_atomically(&path, "whole").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole");
         assert!(!temp_path(&path).exists());
+    }
+
+    #[test]
+    fn either_durability_replaces_a_file_whole_and_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marker");
+        for durability in [Durability::KillSafe, Durability::Synced] {
+            write_as(&path, "first", durability).unwrap();
+            write_as(&path, "second", durability).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+            assert!(!temp_path(&path).exists());
+            assert!(remove(&path, durability).unwrap());
+            assert!(!path.exists());
+            assert!(!remove(&path, durability).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_removal_that_fails_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").unwrap();
+        // A path under a regular file: neither there nor absent.
+        let under = file.join("marker");
+        let e = remove(&under, Durability::KillSafe).unwrap_err();
+        assert!(e.to_string().contains("plain/marker"), "{e}");
     }
 }
