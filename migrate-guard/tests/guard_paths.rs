@@ -469,21 +469,22 @@ fn a_damaged_compressed_backup_is_corrupt_and_restores_nothing() {
     let pristine = std::fs::read(&file).unwrap();
     let len = pristine.len();
     let before = std::fs::read(&db).unwrap();
-    // The frame's magic number: the decoder itself fails. The middle: the bytes decoded are
-    // not the image hashed.
-    for (damaged, reading_fails) in [(0..4, true), (len / 4..len / 2, false)] {
+    // The frame's magic number, or the middle: the decoder itself fails (the frame carries
+    // zstd's content checksum, checked as it decodes), before any hash is compared.
+    for damaged in [0..4, len / 4..len / 2] {
         let mut bytes = pristine.clone();
         bytes[damaged.clone()].fill(0xAB);
         std::fs::write(&file, &bytes).unwrap();
 
         let e = backup::verify(&backups, &manifest.id, 1).unwrap_err();
         let reason = corrupt_reason(&e, &file);
-        assert_eq!(
+        assert!(
             !reason.contains("does not match the manifest"),
-            reading_fails,
             "{damaged:?}: {e}"
         );
         let e = backup::verify_checksum(&backups, &manifest).unwrap_err();
+        corrupt_reason(&e, &file);
+        let e = backup::verify_written(&backups, &manifest).unwrap_err();
         corrupt_reason(&e, &file);
 
         let options = RestoreOptions {
@@ -503,6 +504,46 @@ fn a_damaged_compressed_backup_is_corrupt_and_restores_nothing() {
     }
 }
 
+/// A compressed backup just written is verified by decoding it whole (zstd's own content
+/// checksum): other content with a checksum of its own is told by its length; a frame without
+/// a checksum (as an earlier version wrote) is hashed whole against the manifest instead.
+#[test]
+fn a_compressed_backup_just_written_reads_back_whole_or_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = app_db(dir.path());
+    let backups = backup::default_dir(&db);
+    let manifest = take(&db, &backups, Compression::Zstd, Reason::Manual);
+    backup::verify_written(&backups, &manifest).unwrap();
+    let file = manifest.file_path(&backups);
+    let image = std::fs::read(&db).unwrap();
+
+    // The same image without a checksum: hashed, and found to match.
+    let plain_frame = zstd::stream::encode_all(&image[..], 1).unwrap();
+    std::fs::write(&file, &plain_frame).unwrap();
+    backup::verify_written(&backups, &manifest).unwrap();
+
+    // Another image without a checksum: hashed, and refused.
+    let mut other = image.clone();
+    other.truncate(image.len() - 512);
+    std::fs::write(&file, zstd::stream::encode_all(&other[..], 1).unwrap()).unwrap();
+    let e = backup::verify_written(&backups, &manifest).unwrap_err();
+    assert_eq!(
+        corrupt_reason(&e, &file),
+        "its content does not match the manifest just written"
+    );
+
+    // Another image with a checksum: decodes whole, to the wrong length.
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+    encoder.include_checksum(true).unwrap();
+    std::io::Write::write_all(&mut encoder, &other).unwrap();
+    std::fs::write(&file, encoder.finish().unwrap()).unwrap();
+    let e = backup::verify_written(&backups, &manifest).unwrap_err();
+    assert!(
+        corrupt_reason(&e, &file).starts_with(&format!("it decodes to {} bytes", other.len())),
+        "{e}"
+    );
+}
+
 /// A plain backup whose bytes changed after it was written fails the re-read of its checksum.
 #[test]
 fn a_plain_backup_changed_after_writing_fails_its_checksum() {
@@ -517,6 +558,11 @@ fn a_plain_backup_changed_after_writing_fails_its_checksum() {
     bytes[last] ^= 0xFF;
     std::fs::write(&file, &bytes).unwrap();
     let e = backup::verify_checksum(&backups, &manifest).unwrap_err();
+    assert_eq!(
+        corrupt_reason(&e, &file),
+        "its content does not match the manifest just written"
+    );
+    let e = backup::verify_written(&backups, &manifest).unwrap_err();
     assert_eq!(
         corrupt_reason(&e, &file),
         "its content does not match the manifest just written"

@@ -90,7 +90,7 @@ pub(crate) fn backup(
         version_of: Some(crate::record::history::current_version),
     };
     let manifest = backup::create(db, dir, &options, &mut |_| {})?;
-    backup::verify_checksum(dir, &manifest)?;
+    backup::verify_written(dir, &manifest)?;
     Ok(manifest)
 }
 

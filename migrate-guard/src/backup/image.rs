@@ -181,7 +181,9 @@ impl Write for EarlyFlush {
 }
 
 /// A zstd encoder on `file`, using every core: compression, not reading, is the slow half of
-/// a compressed backup.
+/// a compressed backup. Its frame carries zstd's content checksum (XXH64 of what went in),
+/// which the decoder checks by itself: what lets [`decodes_whole`] verify a backup just
+/// written without a second SHA-256 pass.
 pub(crate) fn encoder<W: Write>(
     file: W,
     path: &Path,
@@ -189,7 +191,38 @@ pub(crate) fn encoder<W: Write>(
     let mut encoder = zstd::stream::Encoder::new(file, LEVEL).map_err(io(path))?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     encoder.multithread(workers).map_err(io(path))?;
+    encoder.include_checksum(true).map_err(io(path))?;
     Ok(encoder)
+}
+
+/// The zstd frame magic number, as it is stored (little-endian).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// Whether the zstd file at `from` starts with a frame that carries a content checksum
+/// (bit 2 of the frame header descriptor, RFC 8878 section 3.1.1.1.1).
+fn has_content_checksum(from: &Path) -> Result<bool, Error> {
+    let mut head = [0u8; 5];
+    File::open(from)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(io(from))?;
+    Ok(head[..4] == ZSTD_MAGIC && head[4] & 0b100 != 0)
+}
+
+/// Decompresses the zstd file at `from` to nowhere and returns its uncompressed length, every
+/// frame's content checksum checked by the decoder on the way: the file decodes whole to
+/// exactly the bytes its encoder was given. A frame without a checksum proves nothing that way
+/// and is refused (`InvalidData`): such a file is verified by [`digest_compressed`] instead.
+pub(crate) fn decodes_whole(from: &Path) -> Result<u64, Error> {
+    if !has_content_checksum(from)? {
+        return Err(io(from)(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "its zstd frame carries no content checksum",
+        )));
+    }
+    let input = File::open(from).map_err(io(from))?;
+    let mut decoder = zstd::stream::Decoder::with_buffer(BufReader::with_capacity(CHUNK, input))
+        .map_err(io(from))?;
+    std::io::copy(&mut decoder, &mut std::io::sink()).map_err(io(from))
 }
 
 /// Copies the file at `from` into `to`.

@@ -41,7 +41,7 @@ pub use restore::{
 pub use store::{Rejected, Swept, default_dir, find, is_valid_id, list, new_id, rejected, sweep};
 pub use store::{Staged, create_dir, create_private, sync_dir};
 pub use tables::{RestoredTable, TablesReport, restore_tables};
-pub use verify::{BackupVerification, read_image, verify, verify_checksum};
+pub use verify::{BackupVerification, read_image, verify, verify_checksum, verify_written};
 pub(crate) use verify::{VerifiedImage, stage};
 pub use worth::DEFAULT_MIN_RATIO;
 
