@@ -117,6 +117,34 @@ fn writer_beside(db: &Path, op: &str) -> (Sample, Vec<Duration>) {
     (sample, writer.join().unwrap())
 }
 
+/// Kilobytes read from block devices since boot (`pgpgin` in /proc/vmstat).
+fn device_reads_kb() -> Option<u64> {
+    std::fs::read_to_string("/proc/vmstat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("pgpgin "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Drops the kernel's page cache (clean pages only: `db` is synced first), so the next run
+/// reads from the device. `None` where that is not allowed (it needs root).
+fn cold(db: &Path) -> Option<()> {
+    fsync(db);
+    std::fs::write("/proc/sys/vm/drop_caches", "3").ok()
+}
+
+/// `op` on `db` from a cold page cache: its sample and the bytes the device delivered (about
+/// the file's size when every page is read once, twice that when read twice).
+fn from_cold_cache(db: &Path, op: &str) -> Option<(Sample, u64)> {
+    cold(db)?;
+    let before = device_reads_kb()?;
+    let sample = run_self(op, &[db]);
+    let after = device_reads_kb()?;
+    Some((sample, (after - before) * 1024))
+}
+
 /// `(p99, max)` of `latencies`.
 fn tail(mut latencies: Vec<Duration>) -> (Duration, Duration) {
     latencies.sort_unstable();
@@ -230,6 +258,23 @@ fn main() {
     });
     let _ = std::fs::remove_file(&copy);
 
+    // From a cold page cache: how many times the device reads the file.
+    let mut cold_rows = Vec::new();
+    for (name, op) in [
+        ("migrate up: the whole safe run", "safe-up"),
+        ("  part: quick_check alone", "quick-check"),
+        ("  part: backup alone", "backup"),
+    ] {
+        fresh(&src, &db);
+        match from_cold_cache(&db, op) {
+            Some((sample, read)) => cold_rows.push((name, sample.seconds, read)),
+            None => {
+                eprintln!("from a cold cache: not measured (dropping the page cache needs root)");
+                break;
+            }
+        }
+    }
+
     // An application writer beside the bare migration and beside the safe run: how long its
     // commits wait.
     let mut writers = Vec::new();
@@ -302,6 +347,18 @@ fn main() {
             m.seconds / random_base,
             memory(m.peak_kb)
         );
+    }
+    if !cold_rows.is_empty() {
+        println!(
+            "\nfrom a cold page cache (dropped before each run), shop database\n\n| run | time | read from the device | x the file |\n|---|---:|---:|---:|"
+        );
+        for (name, seconds, read) in &cold_rows {
+            println!(
+                "| {name} | {seconds:.2} s | {:.2} GB | {:.2}x |",
+                *read as f64 / 1e9,
+                *read as f64 / size as f64
+            );
+        }
     }
     println!(
         "\n| an application writer (a commit every 5 ms) | run time | commits | p99 commit latency | max commit latency |"
