@@ -185,6 +185,10 @@ pub enum Command {
     /// Take, list, verify and rotate backups
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// The write-ahead log: its state (read from the files, never checkpointing), and a
+    /// checkpoint on request
+    #[command(subcommand)]
+    Wal(WalCommand),
     /// Restore the database, or selected tables, from a backup (verified first)
     Restore {
         /// The backup id, or `latest`
@@ -212,6 +216,31 @@ pub enum Command {
     },
     /// Print the manual page in roff (e.g. `migrate man > /usr/local/share/man/man1/migrate.1`)
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// The journal mode, the WAL's size and frames (and how many are checkpointed), the last
+    /// checkpoint migrate ran, and which processes hold the database open; checkpoints nothing
+    Status,
+    /// Copy the WAL's frames into the database: reports busy, log and checkpointed frames, and
+    /// what held frames back (exit 3 when a blocking mode gave up after the lock timeout;
+    /// nothing is lost: frames left stay in the WAL)
+    Checkpoint {
+        /// passive never waits; full waits for writers; restart and truncate also wait for
+        /// readers (truncate then empties the WAL file)
+        #[arg(long, value_enum, default_value_t = CheckpointModeArg::Passive)]
+        mode: CheckpointModeArg,
+    },
+}
+
+/// `wal checkpoint --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckpointModeArg {
+    Passive,
+    Full,
+    Restart,
+    Truncate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,6 +67,8 @@ fn every_command_and_every_error_prints_one_object_with_ok() {
         &["backup", "list"],
         &["backup", "verify", "latest"],
         &["backup", "prune", "--dry-run"],
+        &["wal", "status"],
+        &["wal", "checkpoint"],
         &["restore", "latest", "--yes"],
         &["new", "next_change"],
         // Errors: refused, bad request, usage, unknown command, no such backup.

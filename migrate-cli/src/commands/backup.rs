@@ -175,7 +175,7 @@ fn list_text(all: &[Manifest]) -> String {
 }
 
 /// A size for people: bytes, KiB, MiB or GiB with one decimal.
-fn human_bytes(bytes: u64) -> String {
+pub(super) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -14,6 +14,7 @@ mod restore;
 mod run;
 mod status;
 mod verify;
+mod wal;
 
 use belay_migrate::{DownTarget, Request};
 
@@ -68,6 +69,7 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Check { full, tables, jobs } => check::run(g, out, *full, tables, *jobs),
         Command::Repair { dry_run } => repair::run(g, out, *dry_run),
         Command::Backup(command) => backup::run(g, out, command),
+        Command::Wal(command) => wal::run(g, out, command),
         Command::Restore {
             id,
             tables,
