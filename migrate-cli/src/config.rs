@@ -17,6 +17,16 @@
 //! [placeholders]                # ${name} in migrations is replaced by the value
 //! schema = "main"
 //!
+//! [database]                    # applied by runs, verified after applying (SQLite's units)
+//! journal_mode = "wal"          # set under the migration lock by up/down when it differs
+//! synchronous = "normal"        # off | normal | full | extra
+//! wal_autocheckpoint = 1000     # pages
+//! journal_size_limit = 67108864 # bytes (-1: no limit)
+//! cache_size = -16384           # pages, or KiB when negative
+//! mmap_size = 0                 # bytes
+//! busy_timeout = 5000           # ms (for the application's connections; a run waits lock_timeout)
+//! foreign_keys = "on"           # (for the application's connections; a run checks keys itself)
+//!
 //! [backup]
 //! compression = "zstd"          # or "none"
 //! min_ratio = 1.2               # stored plain unless zstd makes a sample of the pages 1.2x smaller (0: always compress)
@@ -55,6 +65,8 @@ pub struct FileConfig {
     pub extensions: Vec<PathBuf>,
     #[serde(default)]
     pub backup: BackupConfig,
+    #[serde(default)]
+    pub database: belay_migrate::guard::database::settings::Settings,
 }
 
 /// `format = "..."`: one of the layouts of [`belay_migrate::format::Format`].
@@ -194,6 +206,23 @@ mod tests {
             err.contains("unknown format `liquibase` (known: native, sqlx"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn database_settings_are_read_and_refused_with_their_line() {
+        use belay_migrate::guard::database::settings::{JournalMode, Synchronous};
+        let c =
+            parse("[database]\njournal_mode = \"wal\"\nsynchronous = \"normal\"\nmmap_size = 0\n")
+                .unwrap();
+        assert_eq!(c.database.journal_mode, Some(JournalMode::Wal));
+        assert_eq!(c.database.synchronous, Some(Synchronous::Normal));
+        assert_eq!(c.database.mmap_size, Some(0));
+        let err = parse("[database]\n\nsynchronous = \"sometimes\"\n").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("sometimes"), "{err}");
+        let err = parse("[database]\njournal = \"wal\"\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("journal"), "{err}");
+        let err = parse("[database]\nmmap_size = -1\n").unwrap_err();
+        assert!(err.contains("mmap_size"), "{err}");
     }
 
     #[test]

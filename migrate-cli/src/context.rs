@@ -299,6 +299,7 @@ pub fn migrator_over(global: &Settings, migrations: Migrations) -> Result<Migrat
             .verify
             .unwrap_or(belay_migrate::integrity::Depth::Quick),
     );
+    migrator.database_settings(global.file.database.clone());
     Ok(migrator)
 }
 

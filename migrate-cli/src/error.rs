@@ -109,7 +109,8 @@ impl CliError {
                 | Error::NoSuchTable { .. }
                 | Error::TargetExists { .. }
                 | Error::Incompatible { .. }
-                | Error::InvalidRequest { .. } => code::USAGE,
+                | Error::InvalidRequest { .. }
+                | Error::SettingNotApplied { .. } => code::USAGE,
                 Error::RepairStep { .. } => code::CORRUPT,
                 Error::LockTimeout { .. } => code::LOCKED,
                 Error::Unavailable { obstacle, .. } => unavailable(*obstacle),

@@ -248,6 +248,49 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
             json!(default),
         ));
     }
+    // [database]: what is not set is left as SQLite has it.
+    let database = serde_json::to_value(&file.database).unwrap_or_default();
+    for (name, key, field) in [
+        (
+            "database.journal_mode",
+            "[database] journal_mode",
+            "journal_mode",
+        ),
+        (
+            "database.synchronous",
+            "[database] synchronous",
+            "synchronous",
+        ),
+        (
+            "database.busy_timeout",
+            "[database] busy_timeout",
+            "busy_timeout",
+        ),
+        (
+            "database.wal_autocheckpoint",
+            "[database] wal_autocheckpoint",
+            "wal_autocheckpoint",
+        ),
+        (
+            "database.journal_size_limit",
+            "[database] journal_size_limit",
+            "journal_size_limit",
+        ),
+        (
+            "database.foreign_keys",
+            "[database] foreign_keys",
+            "foreign_keys",
+        ),
+        ("database.cache_size", "[database] cache_size", "cache_size"),
+        ("database.mmap_size", "[database] mmap_size", "mmap_size"),
+    ] {
+        settings.push(file_only(
+            name,
+            key,
+            database.get(field).cloned(),
+            json!("as SQLite has it"),
+        ));
+    }
     for (name, flag, variable, on) in [
         ("json", "--json", "MIGRATE_JSON", g.json),
         ("quiet", "--quiet", "MIGRATE_QUIET", g.quiet),

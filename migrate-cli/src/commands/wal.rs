@@ -11,9 +11,10 @@ use crate::cli::{CheckpointModeArg, WalCommand};
 use crate::context;
 use crate::error::{CliError, code};
 use crate::output::Output;
-use crate::settings::Settings;
+use crate::settings::Settings as Global;
+use belay_migrate::guard::database::settings::{JournalMode, Settings};
 
-pub fn run(g: &Settings, out: &Output, command: &WalCommand) -> Result<(), CliError> {
+pub fn run(g: &Global, out: &Output, command: &WalCommand) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     match command {
@@ -21,6 +22,7 @@ pub fn run(g: &Settings, out: &Output, command: &WalCommand) -> Result<(), CliEr
             let report = StatusReport {
                 status: wal::status(&db)?,
                 last_checkpoint: wal::last(&dir)?,
+                configured: g.file.database.clone(),
             };
             out.print(&report, || status_text(&report));
             Ok(())
@@ -78,6 +80,8 @@ struct StatusReport {
     #[serde(flatten)]
     status: WalStatus,
     last_checkpoint: Option<Checkpoint>,
+    /// `[database]` as configured (what runs apply).
+    configured: Settings,
 }
 
 #[derive(Serialize)]
@@ -132,6 +136,33 @@ fn status_text(report: &StatusReport) -> String {
         None => text.push_str("last checkpoint: none recorded by migrate\n"),
     }
     text.push_str(&format!("open by: {}\n", s.holders.describe()));
+    text.push_str(&configured_text(&report.configured, s.journal));
+    text
+}
+
+/// `[database]` as configured, and whether the journal mode still has to be set.
+fn configured_text(configured: &Settings, journal: Journal) -> String {
+    let pairs = match serde_json::to_value(configured) {
+        Ok(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    if pairs.is_empty() {
+        return "configured: nothing ([database] sets no setting)\n".to_owned();
+    }
+    let mut text = format!("configured ([database]): {}\n", pairs.join(", "));
+    let differs = match (configured.journal_mode, journal) {
+        (Some(JournalMode::Wal), Journal::Wal) | (None, _) => false,
+        (Some(JournalMode::Wal), _) => true,
+        (Some(_), journal) => journal == Journal::Wal,
+    };
+    if differs {
+        text.push_str(
+            "  the journal mode differs: the next `migrate up` sets it, under the lock\n",
+        );
+    }
     text
 }
 

@@ -104,6 +104,7 @@ impl Migrator {
                 setup: crate::run::connect::Setup::default(),
                 progress: None,
                 budgets: crate::run::apply::Budgets::default(),
+                database: belay_guard::database::settings::Settings::default(),
             },
         }
     }
@@ -123,6 +124,7 @@ impl Migrator {
         with_allow => allow(allow: Allow);
         with_check_timeout => check_timeout(limit: Option<Duration>);
         with_migration_timeout => migration_timeout(limit: Option<Duration>);
+        with_database_settings => database_settings(settings: belay_guard::database::settings::Settings);
     }
 
     /// How long each migration's verify queries, and each transaction's checks before its
@@ -141,6 +143,33 @@ impl Migrator {
     pub fn migration_timeout(&mut self, limit: Option<Duration>) -> &mut Self {
         self.config.budgets.migrations = limit;
         self
+    }
+
+    /// `[database]` settings: `journal_mode` is set under the migration lock by every `up` and
+    /// `down` (with or without pending migrations) when the database has another; the
+    /// per-connection settings (`synchronous`, `wal_autocheckpoint`, `journal_size_limit`,
+    /// `cache_size`, `mmap_size`) are applied to the connection migrations run on and read back
+    /// (a value SQLite did not take is [`Error::SettingNotApplied`], before anything is
+    /// written). The run keeps its own busy timeout (the lock timeout) and foreign-key
+    /// enforcement (off around its transaction, checked before COMMIT).
+    pub fn database_settings(
+        &mut self,
+        settings: belay_guard::database::settings::Settings,
+    ) -> &mut Self {
+        self.config.database = settings;
+        self
+    }
+
+    /// Whether the configured journal mode is not the database's: the run then takes the lock
+    /// to set it even with nothing pending.
+    fn journal_mode_pending(&self, conn: &Connection) -> Result<bool, Error> {
+        match self.config.database.journal_mode {
+            None => Ok(false),
+            // An in-memory database has no lock to set it under; its mode is its own.
+            Some(_) if conn.path().is_none_or(str::is_empty) => Ok(false),
+            Some(mode) => Ok(!crate::run::procedure::current_journal_mode(conn)?
+                .eq_ignore_ascii_case(mode.as_str())),
+        }
     }
 
     /// Loads the SQLite extension at `path` (a shared library, as `load_extension()` takes it)
@@ -327,7 +356,7 @@ impl Migrator {
         // A marker left behind means an earlier run stopped part-way, maybe leaving changes
         // that validation would take for drift: deal with it first, under the lock, whatever
         // is pending. (One `stat` on the fast path.)
-        if !Place::of(conn, None).marked() {
+        if !Place::of(conn, None).marked() && !self.journal_mode_pending(conn)? {
             let plan = self.plan_on(conn, request)?;
             if plan.steps.is_empty() {
                 return Ok(run::unchanged(plan, started, None));
@@ -342,6 +371,13 @@ impl Migrator {
             });
         }
         self.config.setup.prepare(conn)?;
+        // The run keeps its own busy timeout (the lock timeout) and foreign-key enforcement
+        // (off around its transaction, checked before COMMIT).
+        belay_guard::database::settings::apply(
+            conn,
+            &self.config.database,
+            belay_guard::database::settings::Scope::LeavingLocksAndKeys,
+        )?;
         run::carry_out(
             conn,
             &self.config,

@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub progress: Option<crate::vocab::progress::Observer>,
     /// How long verify queries, checks and migrations may run.
     pub budgets: crate::run::apply::Budgets,
+    /// `[database]`: the journal mode (set under the lock) and the run connection's settings.
+    pub database: belay_guard::database::settings::Settings,
 }
 
 /// What happens to older pre-migrate backups after a run that took one and succeeded.
@@ -84,7 +86,7 @@ pub(crate) fn carry_out(
     let place = Place::of(conn, config.backup_dir.as_ref());
     // 1. The migration lock; a process that dies releases it. Waiting for it and for SQLite's
     //    write lock share one timeout.
-    let _lock = step(SafetyStep::Lock, || {
+    let lock = step(SafetyStep::Lock, || {
         place.lock(timeout, config.progress.as_ref())
     })?;
     let _budget = BusyBudget::set(conn, timeout.saturating_sub(started.elapsed()));
@@ -101,6 +103,11 @@ pub(crate) fn carry_out(
             backup = ?found.backup_id,
             "an interrupted run was found and dealt with"
         );
+    }
+    // The configured journal mode persists in the file: it changes here, under the lock, after
+    // an interrupted run was dealt with and before anything else is written.
+    if let (Some(mode), Some(lock)) = (config.database.journal_mode, lock.as_ref()) {
+        journal_mode_to(conn, mode, lock)?;
     }
     // 3. Validation, on the state as it is under the lock (another process may have migrated
     //    while this one waited).
@@ -294,6 +301,29 @@ fn fence<'c>(
                 context: "taking the write lock for the whole run".to_owned(),
                 source: e,
             },
+        })
+}
+
+/// Sets the database's journal mode to `mode` when it has another (logged: it outlives the run).
+fn journal_mode_to(
+    conn: &Connection,
+    mode: belay_guard::database::settings::JournalMode,
+    lock: &belay_guard::database::lock::MigrationLock,
+) -> Result<(), Error> {
+    if current_journal_mode(conn)?.eq_ignore_ascii_case(mode.as_str()) {
+        return Ok(());
+    }
+    belay_guard::database::settings::apply_journal_mode(conn, mode, lock)?;
+    tracing::info!(journal_mode = %mode, "journal mode set from [database]");
+    Ok(())
+}
+
+/// `PRAGMA journal_mode` of `conn`'s main database.
+pub(crate) fn current_journal_mode(conn: &Connection) -> Result<String, Error> {
+    conn.query_row("PRAGMA main.journal_mode", [], |r| r.get(0))
+        .map_err(|source| Error::Sqlite {
+            context: "reading the journal mode".to_owned(),
+            source,
         })
 }
 

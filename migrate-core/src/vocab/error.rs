@@ -210,6 +210,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A `[database]` setting SQLite did not take (it ignores some values without an error);
+    /// the connection is not used.
+    #[error("database setting {setting} = {asked} did not take: SQLite has {got}")]
+    SettingNotApplied {
+        /// The setting, as `[database]` names it.
+        setting: String,
+        /// The value asked for.
+        asked: String,
+        /// What SQLite reports instead.
+        got: String,
+    },
+
     /// The request does not fit the database as it is (a baseline over recorded migrations,
     /// fix-checksums for a file that did not change); nothing was changed.
     #[error("{reason}")]
@@ -374,6 +386,15 @@ impl From<belay_guard::Error> for Error {
             G::RepairStep { reason } => Error::RepairStep { reason },
             G::Internal { reason } => Error::Internal { reason },
             G::InvalidRequest { reason } => Error::InvalidRequest { reason },
+            G::SettingNotApplied {
+                setting,
+                asked,
+                got,
+            } => Error::SettingNotApplied {
+                setting,
+                asked,
+                got,
+            },
             G::LockTimeout {
                 path,
                 waited,

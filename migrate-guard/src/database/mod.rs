@@ -10,6 +10,7 @@ pub mod fence;
 pub mod holders;
 pub mod lock;
 pub mod record;
+pub mod settings;
 pub mod settle;
 pub mod wal;
 pub mod writers;
