@@ -201,3 +201,78 @@ fn a_rollback_journal_database_has_no_wal_to_checkpoint() {
     let e = wal::checkpoint(&text, CheckpointMode::Passive, Duration::ZERO).unwrap_err();
     assert!(e.to_string().contains("notes.db"), "{e}");
 }
+
+/// The policy on a WAL past its limit: a reader pinning an old snapshot keeps the truncate
+/// from finishing (bounded wait, frames kept, the blocked time growing, the reader named);
+/// once it lets go the WAL is truncated; then routine ticks are passive again.
+#[test]
+fn the_policy_truncates_past_the_limit_once_the_reader_lets_go() {
+    use belay_guard::database::checkpointer::{Checkpointer, Policy, Purpose};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, writer) = wal_db(dir.path(), 40);
+    let reader = Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    assert_eq!(
+        reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        40
+    );
+    for i in 0..60 {
+        writer
+            .execute("INSERT INTO t VALUES (?1, randomblob(500))", [i])
+            .unwrap();
+    }
+    let policy = Policy {
+        wal_limit: 64 << 10,
+        truncate_wait: Duration::from_millis(50),
+    };
+    let mut checkpointer = Checkpointer::new(&db, policy);
+    let first = checkpointer.tick(Purpose::Routine).unwrap();
+    assert_eq!(first.mode, CheckpointMode::Truncate);
+    let Checkpointed::Done(done) = &first.outcome else {
+        panic!("not WAL?");
+    };
+    assert!(done.busy || done.frames_left() > 0, "{done:?}");
+    let Some(Holders::Listed { processes, .. }) = &first.held_back_by else {
+        panic!("no holders: {first:?}");
+    };
+    assert!(processes.iter().any(|p| p.pid == std::process::id()));
+    std::thread::sleep(Duration::from_millis(30));
+    let second = checkpointer.tick(Purpose::Routine).unwrap();
+    assert!(second.blocked_for > first.blocked_for, "{second:?}");
+    assert!(checkpointer.blocked_for() >= second.blocked_for);
+
+    reader.execute_batch("COMMIT").unwrap();
+    let third = checkpointer.tick(Purpose::Routine).unwrap();
+    assert_eq!(third.mode, CheckpointMode::Truncate);
+    let Checkpointed::Done(done) = &third.outcome else {
+        panic!("not WAL?");
+    };
+    assert!(!done.busy, "{done:?}");
+    assert_eq!(done.wal_bytes_after, 0);
+    assert_eq!(third.blocked_for, Duration::ZERO);
+    assert_eq!(third.held_back_by, None);
+    assert_eq!(
+        checkpointer.tick(Purpose::Routine).unwrap().mode,
+        CheckpointMode::Passive
+    );
+    assert_eq!(
+        checkpointer.tick(Purpose::BeforeBackup).unwrap().mode,
+        CheckpointMode::Truncate
+    );
+    assert_eq!(count(&db), 100);
+    drop(writer);
+
+    // A rollback-journal database: nothing to do, nothing blocked.
+    let plain = dir.path().join("plain.db");
+    Connection::open(&plain)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let tick = Checkpointer::new(&plain, Policy::default())
+        .tick(Purpose::Routine)
+        .unwrap();
+    assert!(matches!(tick.outcome, Checkpointed::NotWal { .. }));
+    assert_eq!(tick.blocked_for, Duration::ZERO);
+}
