@@ -77,3 +77,41 @@ fn a_backup_that_fills_the_disk_leaves_nothing_behind() {
     );
     assert_eq!(user_dump(&s.db()), before);
 }
+
+/// The audit journal's disk fills: the run still succeeds, and its journal line waits in the
+/// spool beside the database; once there is room, the next attempt's line follows it into the
+/// journal, in order, and the spool is gone. No entry lost.
+#[test]
+fn journal_lines_wait_in_the_spool_while_the_journals_disk_is_full() {
+    let s = Scratch::with_migrations(&example_migrations());
+    let disk = Tmpfs::mount(&s.dir.path().join("small"), 64 * 1024);
+    let dir = disk.path().join("backups");
+    std::fs::create_dir(&dir).unwrap();
+    let filler = disk.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 1 << 20]);
+    let dir_arg = dir.to_str().unwrap();
+    s.migrate(&["--backup-dir", dir_arg, "up", "--to", "2", "--no-backup"])
+        .expect(0);
+    let spool = belay_migrate::guard::files::spool::path(&s.db());
+    let waiting = belay_migrate::guard::files::spool::waiting(&s.db()).unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert!(waiting[0].contains("\"command\":\"up\""), "{}", waiting[0]);
+    assert!(spool.exists());
+
+    std::fs::remove_file(&filler).unwrap();
+    s.migrate(&["--backup-dir", dir_arg, "up", "--no-backup"])
+        .expect(0);
+    assert!(!spool.exists());
+    let journal = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{journal}");
+    assert_eq!(lines[0]["to_version"], 2);
+    assert!(lines[1]["to_version"].as_i64().unwrap() > 2, "{journal}");
+    assert_eq!(
+        count(&s.conn(), "SELECT count(*) FROM _migrate_attempts"),
+        2
+    );
+}

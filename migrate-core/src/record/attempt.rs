@@ -198,6 +198,7 @@ impl Attempt {
     ) -> Result<(), crate::vocab::error::Error> {
         crate::record::audit::append(
             dir,
+            db,
             &crate::record::audit::Entry::new(db, &self.record, state),
         )
     }

@@ -66,9 +66,13 @@ pub(crate) fn ready(dir: &Path) -> Result<(), Error> {
     Ok(journal::ready(dir)?)
 }
 
-/// Appends `entry` to the journal in `dir`, synced.
-pub(crate) fn append(dir: &Path, entry: &Entry<'_>) -> Result<(), Error> {
-    Ok(journal::append(dir, entry)?)
+/// Appends `entry` to the journal in `dir`, synced; when the journal cannot be written (a full
+/// or read-only backup directory), the entry waits in the spool beside the database `db` and
+/// is replayed, in order, by the next append the journal takes (see
+/// `belay_guard::files::journal::append_or_spool`).
+pub(crate) fn append(dir: &Path, db: &Path, entry: &Entry<'_>) -> Result<(), Error> {
+    journal::append_or_spool(dir, db, entry)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -99,7 +103,12 @@ mod tests {
             backup: "b1".to_owned(),
         };
         for _ in 0..2 {
-            append(&backups, &Entry::new(Path::new("app.db"), &record, &state)).unwrap();
+            append(
+                &backups,
+                &dir.path().join("app.db"),
+                &Entry::new(Path::new("app.db"), &record, &state),
+            )
+            .unwrap();
         }
         let text = std::fs::read_to_string(path(&backups)).unwrap();
         let lines: Vec<serde_json::Value> = text

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::Error;
-use crate::files::{durable, owned};
+use crate::files::{durable, owned, spool};
 
 /// The journal's file name, in the backup directory.
 pub const FILE: &str = "audit.jsonl";
@@ -49,6 +49,16 @@ pub fn ready(dir: &Path) -> Result<(), Error> {
 ///
 /// [`Error::Io`] when it cannot be written; [`Error::UnsafePath`] as [`ready`].
 pub fn append(dir: &Path, entry: &impl Serialize) -> Result<(), Error> {
+    let line = serde_json::to_string(entry).map_err(|e| Error::Io {
+        path: path(dir),
+        source: std::io::Error::other(e),
+    })?;
+    append_line(dir, &line)
+}
+
+/// Appends `block` (whole lines) to the journal in `dir` (created 0600, with the directory,
+/// if needed) in one write, and syncs it.
+fn append_block(dir: &Path, block: &str) -> Result<(), Error> {
     durable::create_dir(dir)?;
     let path = path(dir);
     let io = |source| Error::Io {
@@ -66,10 +76,98 @@ pub fn append(dir: &Path, entry: &impl Serialize) -> Result<(), Error> {
                 .mode(0o600),
         )?
     };
-    let mut line = serde_json::to_string(entry).map_err(|e| io(std::io::Error::other(e)))?;
-    line.push('\n');
-    file.write_all(line.as_bytes()).map_err(io)?;
+    file.write_all(block.as_bytes()).map_err(io)?;
     file.sync_data().map_err(io)
+}
+
+/// Where an entry went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Into the journal (after whatever waited in the spool).
+    Journal,
+    /// Into the spool beside the database, because the journal could not take it: it is
+    /// replayed, in order, by the next append the journal takes.
+    Spooled {
+        /// Why the journal could not take it.
+        reason: String,
+    },
+}
+
+/// Appends `entry` to the journal in `dir`, losing nothing: entries waiting in the spool of
+/// `db` go first, in order (each exactly once, even when a replay is cut short by a crash);
+/// when the journal cannot be written, the entry waits in the spool instead.
+///
+/// # Errors
+///
+/// When neither the journal nor the spool can be written: the spool's error.
+pub fn append_or_spool(dir: &Path, db: &Path, entry: &impl Serialize) -> Result<Appended, Error> {
+    let line = serde_json::to_string(entry).map_err(|e| Error::Internal {
+        reason: format!("writing a journal entry: {e}"),
+    })?;
+    let written = replay(dir, db).and_then(|()| append_line(dir, &line));
+    match written {
+        Ok(()) => Ok(Appended::Journal),
+        Err(e) => {
+            spool::put(db, &line)?;
+            tracing::warn!(
+                journal = %path(dir).display(),
+                spool = %spool::path(db).display(),
+                error = %e,
+                "the audit journal could not be written: the entry waits in the spool"
+            );
+            Ok(Appended::Spooled {
+                reason: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Moves what waits for `db` to the end of the journal in `dir`, oldest first: a replay a crash
+/// cut short (the spool renamed aside), then the spool. The spool is renamed aside before it is
+/// appended; one found aside is appended only when the journal does not already end with it.
+/// On an error, what was not appended stays where it was, in order.
+fn replay(dir: &Path, db: &Path) -> Result<(), Error> {
+    let aside = spool::replaying_path(db);
+    if aside.exists() {
+        replay_aside(dir, &aside)?;
+    }
+    let waiting = spool::path(db);
+    match std::fs::symlink_metadata(&waiting) {
+        Err(_) => Ok(()),
+        Ok(meta) if !meta.is_file() => Err(Error::UnsafePath {
+            path: waiting,
+            reason: "the audit spool is not a regular file".to_owned(),
+        }),
+        Ok(_) => {
+            std::fs::rename(&waiting, &aside).map_err(|source| Error::Io {
+                path: waiting.clone(),
+                source,
+            })?;
+            durable::sync_dir(&aside)?;
+            replay_aside(dir, &aside)
+        }
+    }
+}
+
+/// Appends the lines of the spool set aside at `aside` to the journal unless it already ends
+/// with them, then removes it.
+fn replay_aside(dir: &Path, aside: &Path) -> Result<(), Error> {
+    let lines = spool::read_lines(aside)?;
+    let block: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let journal = std::fs::read(path(dir)).unwrap_or_default();
+    if !block.is_empty() && !journal.ends_with(block.as_bytes()) {
+        append_block(dir, &block)?;
+    }
+    std::fs::remove_file(aside).map_err(|source| Error::Io {
+        path: aside.to_path_buf(),
+        source,
+    })?;
+    durable::sync_dir(aside)
+}
+
+/// Appends one line (a JSON object, without its newline) to the journal in `dir`, synced.
+fn append_line(dir: &Path, line: &str) -> Result<(), Error> {
+    append_block(dir, &format!("{line}\n"))
 }
 
 #[cfg(test)]
@@ -92,5 +190,53 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         ready(&backups).unwrap();
+    }
+
+    #[test]
+    fn entries_wait_in_the_spool_and_are_replayed_in_order_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let backups = dir.path().join("app.db.backups");
+        // The backup directory's place is taken by a file: the journal cannot be written.
+        std::fs::write(&backups, "").unwrap();
+        for n in 1..=2 {
+            let appended = append_or_spool(&backups, &db, &serde_json::json!({ "n": n })).unwrap();
+            assert!(matches!(appended, Appended::Spooled { .. }), "{appended:?}");
+        }
+        assert_eq!(spool::waiting(&db).unwrap(), vec!["{\"n\":1}", "{\"n\":2}"]);
+        std::fs::remove_file(&backups).unwrap();
+        assert_eq!(
+            append_or_spool(&backups, &db, &serde_json::json!({"n": 3})).unwrap(),
+            Appended::Journal
+        );
+        let text = std::fs::read_to_string(path(&backups)).unwrap();
+        assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
+        assert!(!spool::path(&db).exists());
+        assert!(spool::waiting(&db).unwrap().is_empty());
+
+        // A replay cut short after its append (the aside file left): not appended twice.
+        std::fs::write(spool::replaying_path(&db), "{\"n\":3}\n").unwrap();
+        append_or_spool(&backups, &db, &serde_json::json!({"n": 4})).unwrap();
+        // Cut short before its append: appended once.
+        std::fs::write(spool::replaying_path(&db), "{\"n\":5}\n").unwrap();
+        append_or_spool(&backups, &db, &serde_json::json!({"n": 6})).unwrap();
+        let text = std::fs::read_to_string(path(&backups)).unwrap();
+        assert_eq!(
+            text,
+            "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n"
+        );
+        assert!(!spool::replaying_path(&db).exists());
+    }
+
+    #[test]
+    fn with_neither_journal_nor_spool_writable_the_error_names_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = dir.path().join("app.db.backups");
+        std::fs::write(&backups, "").unwrap();
+        // The spool's place is a directory.
+        let db = dir.path().join("app.db");
+        std::fs::create_dir(spool::path(&db)).unwrap();
+        let e = append_or_spool(&backups, &db, &serde_json::json!({"n": 1})).unwrap_err();
+        assert!(e.to_string().contains("audit-spool.jsonl"), "{e}");
     }
 }

@@ -5,3 +5,4 @@
 pub mod durable;
 pub mod journal;
 pub mod owned;
+pub mod spool;
