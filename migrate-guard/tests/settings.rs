@@ -148,3 +148,67 @@ fn settings_read_from_a_document_refuse_unknown_names_and_values() {
     let e = serde_json::from_str::<Settings>(r#"{"journal": "wal"}"#).unwrap_err();
     assert!(e.to_string().contains("journal"), "{e}");
 }
+
+#[test]
+fn every_mode_and_level_is_spelled_as_sqlite_spells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE t (x)").unwrap();
+    let lock = MigrationLock::acquire(&db, Duration::from_secs(1)).unwrap();
+    for mode in [
+        JournalMode::Truncate,
+        JournalMode::Persist,
+        JournalMode::Memory,
+        JournalMode::Off,
+        JournalMode::Delete,
+    ] {
+        settings::apply_journal_mode(&conn, mode, &lock).unwrap();
+        assert_eq!(
+            settings::in_force(&conn).unwrap().journal_mode,
+            mode.as_str()
+        );
+    }
+    for (level, number) in [
+        (Synchronous::Off, 0),
+        (Synchronous::Normal, 1),
+        (Synchronous::Full, 2),
+        (Synchronous::Extra, 3),
+    ] {
+        let asked = Settings {
+            synchronous: Some(level),
+            foreign_keys: Some(Switch::Off),
+            ..Settings::default()
+        };
+        settings::apply(&conn, &asked, Scope::Every).unwrap();
+        let have = settings::in_force(&conn).unwrap();
+        assert_eq!((have.synchronous, have.foreign_keys), (number, 0));
+    }
+    let text = serde_json::to_string(&every()).unwrap();
+    assert!(text.contains("\"synchronous\":\"normal\""), "{text}");
+    assert!(!text.contains("journal_mode"), "{text}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_named_in_sqlites_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notes.db");
+    std::fs::write(&db, vec![b'x'; 4096]).unwrap();
+    let conn = Connection::open(&db).unwrap();
+    let e = settings::in_force(&conn).unwrap_err();
+    assert!(
+        e.to_string().starts_with("reading PRAGMA journal_mode"),
+        "{e}"
+    );
+    let e = settings::apply(&conn, &every(), Scope::Every).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "setting synchronous = normal: file is not a database"
+    );
+    let lock = MigrationLock::acquire(&db, Duration::from_secs(1)).unwrap();
+    let e = settings::apply_journal_mode(&conn, JournalMode::Wal, &lock).unwrap_err();
+    assert!(
+        e.to_string().starts_with("setting journal_mode = wal"),
+        "{e}"
+    );
+}

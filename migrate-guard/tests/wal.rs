@@ -276,3 +276,27 @@ fn the_policy_truncates_past_the_limit_once_the_reader_lets_go() {
     assert!(matches!(tick.outcome, Checkpointed::NotWal { .. }));
     assert_eq!(tick.blocked_for, Duration::ZERO);
 }
+
+#[test]
+fn the_largest_page_size_and_an_unreadable_record_are_read_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big-pages.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA page_size = 65536; CREATE TABLE t (x);")
+        .unwrap();
+    assert_eq!(wal::status(&db).unwrap().page_size, 65_536);
+    // The record's place is a directory: said, naming it.
+    let backups = dir.path().join("backups");
+    std::fs::create_dir_all(wal::record_path(&backups)).unwrap();
+    let e = wal::last(&backups).unwrap_err();
+    assert!(e.to_string().contains("last-checkpoint.json"), "{e}");
+    assert_eq!(CheckpointMode::Full.as_sql(), "FULL");
+    assert_eq!(CheckpointMode::Restart.as_sql(), "RESTART");
+    assert!(CheckpointMode::Restart.waits() && !CheckpointMode::Passive.waits());
+    // An unreadable spool is an error too, naming it.
+    let db = dir.path().join("app.db");
+    std::fs::create_dir(belay_guard::files::spool::path(&db)).unwrap();
+    let e = belay_guard::files::spool::waiting(&db).unwrap_err();
+    assert!(e.to_string().contains("audit-spool.jsonl"), "{e}");
+}
