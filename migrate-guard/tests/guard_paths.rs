@@ -532,12 +532,26 @@ fn a_compressed_backup_just_written_reads_back_whole_or_is_refused() {
         "its content does not match the manifest just written"
     );
 
-    // Another image with a checksum: decodes whole, to the wrong length.
+    // Another image with a checksum: decodes whole, but is not the file the manifest was
+    // written for (its size differs).
     let mut encoder = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
     encoder.include_checksum(true).unwrap();
     std::io::Write::write_all(&mut encoder, &other).unwrap();
-    std::fs::write(&file, encoder.finish().unwrap()).unwrap();
+    let substitute = encoder.finish().unwrap();
+    std::fs::write(&file, &substitute).unwrap();
     let e = backup::verify_written(&backups, &manifest).unwrap_err();
+    assert_eq!(
+        corrupt_reason(&e, &file),
+        format!(
+            "it holds {} bytes, its manifest says {}",
+            substitute.len(),
+            manifest.compressed_size
+        )
+    );
+    // The same, claimed at that size: told by the length it decodes to.
+    let mut claimed = manifest.clone();
+    claimed.compressed_size = substitute.len() as u64;
+    let e = backup::verify_written(&backups, &claimed).unwrap_err();
     assert!(
         corrupt_reason(&e, &file).starts_with(&format!("it decodes to {} bytes", other.len())),
         "{e}"

@@ -2,7 +2,9 @@
 //! starts, updated as it moves from phase to phase, and removed once the run has finished and
 //! been recorded, whatever its outcome.
 //!
-//! A process killed part-way, or a machine that lost power, leaves the marker behind. The next
+//! A process killed part-way, or a machine that lost power, leaves the marker behind (except
+//! the marker of a run on a database that was empty, whose name a power loss may undo: see
+//! `docs/safety.md`). The next
 //! run (or app start), holding the migration lock and so knowing its owner is gone, reads it:
 //! what the run was doing, and which backup it took before changing anything. It is never
 //! removed on unwind: a panic part-way leaves the database in a state only the next run can
@@ -132,8 +134,8 @@ impl RunMarker {
     }
 }
 
-/// Removes the marker of `db` (the run has finished and been recorded), as durably as it was
-/// written.
+/// Removes the marker of `db` (the run has finished and been recorded), as durably as
+/// `durability` says (its caller removes it as durably as it wrote it).
 pub(crate) fn clear(db: &Path, durability: Durability) -> Result<(), Error> {
     durable::remove(&path(db), durability)?;
     Ok(())

@@ -133,9 +133,9 @@ impl<'a> Place<'a> {
     /// The marker of a run carrying out `plan`; written at once when the safety net applies
     /// (otherwise `checking` has nothing to tell a later run: it is first written at
     /// `applying`, one fsync pair less). On a database that was empty before the run it is
-    /// written and removed without fsyncs (see [`Durability::KillSafe`]): after a power loss
-    /// the database is empty or at a committed version either way, and the next run continues
-    /// from there with or without it. What a no-transaction file leaves half done is still
+    /// written and removed without syncing its directory (see [`Durability::ContentOnly`]):
+    /// after a power loss the database is empty or at a committed version either way, and the
+    /// next run continues from there with or without it. What a no-transaction file leaves half done is still
     /// synced ([`Marker::outside`]).
     pub fn marker(
         &self,
@@ -159,7 +159,7 @@ impl<'a> Place<'a> {
             recorded: false,
         };
         let durability = match was_empty {
-            Some(_) => Durability::KillSafe,
+            Some(_) => Durability::ContentOnly,
             None => Durability::Synced,
         };
         if net.is_some() {

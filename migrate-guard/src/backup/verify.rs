@@ -282,6 +282,17 @@ pub fn verify_written(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
     if manifest.compression == Compression::Zstd {
         let decoded = image::decodes_whole(&file);
         if let Ok(bytes) = decoded {
+            // The file is the one this manifest was written for: its size too.
+            let stored = std::fs::metadata(&file).map_or(0, |m| m.len());
+            if stored != manifest.compressed_size {
+                return Err(corrupt(
+                    &file,
+                    format!(
+                        "it holds {stored} bytes, its manifest says {}",
+                        manifest.compressed_size
+                    ),
+                ));
+            }
             if bytes != manifest.byte_size {
                 return Err(corrupt(
                     &file,

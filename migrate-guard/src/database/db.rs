@@ -9,9 +9,13 @@ use crate::Error;
 use crate::vocab::error::SqliteContext;
 
 /// Whether the database has no pages yet (a new or absent file): nothing to check, back up or
-/// lose.
+/// lose. A file that cannot be looked at is not new: it is backed up (or the backup says why
+/// not) like any other.
 pub fn is_new(db: &Path) -> bool {
-    std::fs::metadata(db).map_or(true, |m| m.len() == 0)
+    match std::fs::metadata(db) {
+        Ok(meta) => meta.len() == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// `path` with `suffix` appended to its file name: `app.db` + `-wal` is `app.db-wal`.

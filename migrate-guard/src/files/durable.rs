@@ -15,11 +15,12 @@ pub enum Durability {
     /// A power loss: the file is fsynced before its rename, the directory after it (and after
     /// a removal).
     Synced,
-    /// A killed process only: the rename (or removal) is atomic and the kernel keeps it, but
-    /// after a power loss the file may be gone, or still there. For files whose loss tells the
-    /// next run nothing the database does not (the marker of a run on a database that was
-    /// empty: see `docs/safety.md`).
-    KillSafe,
+    /// A power loss for the file's bytes only: the file is fsynced before its rename, so it is
+    /// never found empty or partial, but its directory is not, so after a power loss the
+    /// rename may be undone (the file absent) or a removal undone (the file back, whole). For
+    /// files whose name tells the next run nothing the database does not (the marker of a run
+    /// on a database that was empty: see `docs/safety.md`).
+    ContentOnly,
 }
 
 /// Creates the backup directory (mode 0700: backups hold all the data), or checks the one
@@ -105,23 +106,23 @@ impl Staged {
         self.publish_as(to, Durability::Synced)
     }
 
-    /// Renames the file to `to`, fsyncing the file before and the directory after when
-    /// `durability` asks a power loss to be survived.
+    /// fsyncs the file and renames it to `to`, then fsyncs the directory when `durability`
+    /// asks the name too to survive a power loss.
     pub fn publish_as(mut self, to: &Path, durability: Durability) -> Result<(), Error> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
-        if durability == Durability::Synced {
-            File::open(&self.path)
-                .and_then(|f| f.sync_all())
-                .map_err(io(&self.path))?;
-        }
+        // Never published unsynced: a rename of a file whose bytes are not on disk can leave
+        // an empty file under the new name after a power loss.
+        File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&self.path))?;
         std::fs::rename(&self.path, to).map_err(io(to))?;
         self.published = true;
         match durability {
             Durability::Synced => sync_dir(to),
-            Durability::KillSafe => Ok(()),
+            Durability::ContentOnly => Ok(()),
         }
     }
 }
@@ -156,8 +157,9 @@ pub fn write_as(path: &Path, text: &str, durability: Durability) -> Result<(), E
 pub fn remove(path: &Path, durability: Durability) -> Result<bool, Error> {
     match std::fs::remove_file(path) {
         Ok(()) => {
-            if durability == Durability::Synced {
-                sync_dir(path)?;
+            match durability {
+                Durability::Synced => sync_dir(path)?,
+                Durability::ContentOnly => {}
             }
             Ok(true)
         }
@@ -217,7 +219,7 @@ mod tests {
     fn either_durability_replaces_a_file_whole_and_removes_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("marker");
-        for durability in [Durability::KillSafe, Durability::Synced] {
+        for durability in [Durability::ContentOnly, Durability::Synced] {
             write_as(&path, "first", durability).unwrap();
             write_as(&path, "second", durability).unwrap();
             assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
@@ -235,7 +237,7 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         // A path under a regular file: neither there nor absent.
         let under = file.join("marker");
-        let e = remove(&under, Durability::KillSafe).unwrap_err();
+        let e = remove(&under, Durability::ContentOnly).unwrap_err();
         assert!(e.to_string().contains("plain/marker"), "{e}");
     }
 }
