@@ -60,23 +60,27 @@ pub fn append(dir: &Path, entry: &impl Serialize) -> Result<(), Error> {
 /// if needed) in one write, and syncs it.
 fn append_block(dir: &Path, block: &str) -> Result<(), Error> {
     durable::create_dir(dir)?;
-    let path = path(dir);
+    append_synced(&path(dir), block)
+}
+
+/// Appends `text` to the file at `path` (created 0600; never through a link, only a regular
+/// file of ours: see `owned`) in one write, and syncs its data. The journal and its spool.
+pub(crate) fn append_synced(path: &Path, text: &str) -> Result<(), Error> {
     let io = |source| Error::Io {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    // Never through a link, only a regular file of ours (see `owned`).
     let mut file = {
         use std::os::unix::fs::OpenOptionsExt;
         owned::open_file(
-            &path,
+            path,
             std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .mode(0o600),
         )?
     };
-    file.write_all(block.as_bytes()).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_data().map_err(io)
 }
 

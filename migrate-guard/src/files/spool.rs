@@ -3,11 +3,9 @@
 //! database, one synced JSON line each, until the journal takes them again (see
 //! `journal::append_or_spool`, which replays them in order, exactly once).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::files::owned;
 
 /// The spool of the database at `db`.
 pub fn path(db: &Path) -> PathBuf {
@@ -34,23 +32,7 @@ fn with_suffix(db: &Path, suffix: &str) -> PathBuf {
 /// [`Error::Io`] when it cannot be written; [`Error::UnsafePath`] for a spool that is a link or
 /// someone else's.
 pub(crate) fn put(db: &Path, line: &str) -> Result<(), Error> {
-    let path = path(db);
-    let io = |source| Error::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        owned::open_file(
-            &path,
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600),
-        )?
-    };
-    file.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
-    file.sync_data().map_err(io)
+    crate::files::journal::append_synced(&path(db), &format!("{line}\n"))
 }
 
 /// The lines waiting for the journal, oldest first: a replay cut short, then the spool.
