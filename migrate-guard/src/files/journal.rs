@@ -6,7 +6,6 @@
 //! the caller's: the migration engine writes one per attempt; lines are appended with
 //! `O_APPEND` and synced.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -60,28 +59,7 @@ pub fn append(dir: &Path, entry: &impl Serialize) -> Result<(), Error> {
 /// if needed) in one write, and syncs it.
 fn append_block(dir: &Path, block: &str) -> Result<(), Error> {
     durable::create_dir(dir)?;
-    append_synced(&path(dir), block)
-}
-
-/// Appends `text` to the file at `path` (created 0600; never through a link, only a regular
-/// file of ours: see `owned`) in one write, and syncs its data. The journal and its spool.
-pub(crate) fn append_synced(path: &Path, text: &str) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        owned::open_file(
-            path,
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600),
-        )?
-    };
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_data().map_err(io)
+    owned::append_synced(&path(dir), block)
 }
 
 /// Where an entry went.

@@ -6,6 +6,7 @@
 //! and renamed into place, which never follows a link either.)
 
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -61,6 +62,21 @@ pub fn open_file(path: &Path, options: &mut OpenOptions) -> Result<File, Error> 
             source: e.into(),
         })?;
     Ok(file)
+}
+
+/// Appends `text` to the file at `path` (created 0600; never through a link, only a regular
+/// file of ours: see [`open_file`]) in one write, and syncs its data. The journal and its spool.
+pub(crate) fn append_synced(path: &Path, text: &str) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = open_file(
+        path,
+        OpenOptions::new().append(true).create(true).mode(0o600),
+    )?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_data().map_err(io)
 }
 
 /// Checks the backup directory at `dir` (which exists): a real directory, not a link, owned by

@@ -32,7 +32,7 @@ fn with_suffix(db: &Path, suffix: &str) -> PathBuf {
 /// [`Error::Io`] when it cannot be written; [`Error::UnsafePath`] for a spool that is a link or
 /// someone else's.
 pub(crate) fn put(db: &Path, line: &str) -> Result<(), Error> {
-    crate::files::journal::append_synced(&path(db), &format!("{line}\n"))
+    crate::files::owned::append_synced(&path(db), &format!("{line}\n"))
 }
 
 /// The lines waiting for the journal, oldest first: a replay cut short, then the spool.
