@@ -74,6 +74,7 @@ pub mod code {
     pub const FAILED_RESTORED: u8 = 5;
     pub const CORRUPT: u8 = 6;
     pub const NOT_RESTORED: u8 = 7;
+    pub const FAILING: u8 = 9;
 }
 
 /// The exit code of a database SQLite could not be asked about: never 6, which only SQLite's
@@ -112,7 +113,8 @@ impl CliError {
                 | Error::InvalidRequest { .. }
                 | Error::SettingNotApplied { .. } => code::USAGE,
                 Error::RepairStep { .. } => code::CORRUPT,
-                Error::LockTimeout { .. } => code::LOCKED,
+                Error::LockTimeout { .. } | Error::Busy { .. } => code::LOCKED,
+                Error::Degraded { .. } => code::FAILING,
                 Error::Unavailable { obstacle, .. } => unavailable(*obstacle),
                 Error::Refused { .. }
                 | Error::TableRestoreRefused { .. }

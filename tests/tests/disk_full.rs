@@ -93,7 +93,7 @@ fn journal_lines_wait_in_the_spool_while_the_journals_disk_is_full() {
     s.migrate(&["--backup-dir", dir_arg, "up", "--to", "2", "--no-backup"])
         .expect(0);
     let spool = belay_migrate::guard::files::spool::path(&s.db());
-    let waiting = belay_migrate::guard::files::spool::waiting(&s.db()).unwrap();
+    let waiting = belay_migrate::guard::files::spool::waiting(&spool).unwrap();
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert!(waiting[0].contains("\"command\":\"up\""), "{}", waiting[0]);
     assert!(spool.exists());

@@ -308,6 +308,7 @@ const LAYERS: [(&str, &[&str]); 2] = [
             "files",
             "foreign_keys",
             "database",
+            "connect",
             "integrity",
             "backup",
             "repair",

@@ -71,7 +71,7 @@ pub(crate) fn ready(dir: &Path) -> Result<(), Error> {
 /// is replayed, in order, by the next append the journal takes (see
 /// `belay_guard::files::journal::append_or_spool`).
 pub(crate) fn append(dir: &Path, db: &Path, entry: &Entry<'_>) -> Result<(), Error> {
-    journal::append_or_spool(dir, db, entry)?;
+    journal::append_or_spool(dir, &belay_guard::files::spool::path(db), entry)?;
     Ok(())
 }
 

@@ -237,6 +237,32 @@ pub enum Error {
         problems: Vec<Problem>,
     },
 
+    /// A write through the connection layer kept finding the database locked by other writers
+    /// until its deadline: nothing of it was committed.
+    #[error(
+        "{} stayed locked by other writers: gave up after {attempts} attempt(s) in {:.1}s; nothing was written",
+        path.display(),
+        waited.as_secs_f64()
+    )]
+    Busy {
+        /// The database.
+        path: PathBuf,
+        /// How long the write tried.
+        waited: Duration,
+        /// How many times it began a transaction.
+        attempts: u32,
+    },
+
+    /// The connection layer is read-only for now (disk full or low, I/O errors): reads are
+    /// served, writes refused until a probe write succeeds. Nothing was written.
+    #[error("{} is read-only for now ({reason}); nothing was written", path.display())]
+    Degraded {
+        /// The database.
+        path: PathBuf,
+        /// Why writes are refused.
+        reason: belay_guard::vocab::degraded::Reason,
+    },
+
     /// Another process holds the migration lock.
     #[error("could not lock {} within {:.1}s: held by {holder}", path.display(), waited.as_secs_f64())]
     LockTimeout {
@@ -413,6 +439,16 @@ impl From<belay_guard::Error> for Error {
                 obstacle,
                 reason,
             },
+            G::Busy {
+                path,
+                waited,
+                attempts,
+            } => Error::Busy {
+                path,
+                waited,
+                attempts,
+            },
+            G::Degraded { path, reason } => Error::Degraded { path, reason },
             G::BackupCorrupt { path, reason } => Error::BackupCorrupt { path, reason },
             G::TableRestoreRefused { table, reason } => {
                 Error::TableRestoreRefused { table, reason }
@@ -486,5 +522,30 @@ mod tests {
             format!("{e:?}"),
             "invalid target: there is no migration with version 99"
         );
+    }
+
+    #[test]
+    fn the_connection_layers_errors_come_over_field_for_field() {
+        let busy = belay_guard::Error::Busy {
+            path: PathBuf::from("app.db"),
+            waited: Duration::from_millis(1500),
+            attempts: 7,
+        };
+        let text = busy.to_string();
+        let e = Error::from(busy);
+        assert!(matches!(e, Error::Busy { attempts: 7, .. }));
+        assert_eq!(e.to_string(), text);
+        let reason = belay_guard::vocab::degraded::Reason::DiskLow {
+            free: 1,
+            threshold: 2,
+        };
+        let degraded = belay_guard::Error::Degraded {
+            path: PathBuf::from("app.db"),
+            reason: reason.clone(),
+        };
+        let text = degraded.to_string();
+        let e = Error::from(degraded);
+        assert!(matches!(e, Error::Degraded { reason: ref r, .. } if *r == reason));
+        assert_eq!(e.to_string(), text);
     }
 }

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use backon::{BlockingRetryable, ConstantBuilder};
 use serde::Serialize;
 
 use crate::Error;
@@ -62,6 +63,12 @@ fn append_block(dir: &Path, block: &str) -> Result<(), Error> {
     owned::append_synced(&path(dir), block)
 }
 
+/// A journal that cannot be written is tried three times, 20 ms apart, before the entry goes
+/// to the spool: long enough for a passing error, short enough for the run that waits on it.
+const RETRY: ConstantBuilder = ConstantBuilder::new()
+    .with_delay(std::time::Duration::from_millis(20))
+    .with_max_times(2);
+
 /// Where an entry went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
@@ -75,25 +82,34 @@ pub enum Appended {
     },
 }
 
-/// Appends `entry` to the journal in `dir`, losing nothing: entries waiting in the spool of
-/// `db` go first, in order (each exactly once, even when a replay is cut short by a crash);
-/// when the journal cannot be written, the entry waits in the spool instead.
+/// Appends `entry` to the journal in `dir`, losing nothing: entries waiting in the spool file
+/// `spool` (by default [`spool::path`] of the database) go first, in order (each exactly once,
+/// even when a replay is cut short by a crash); when the journal cannot be written (after a
+/// few tries with backoff, for a passing error), the entry waits in the spool instead.
 ///
 /// # Errors
 ///
 /// When neither the journal nor the spool can be written: the spool's error.
-pub fn append_or_spool(dir: &Path, db: &Path, entry: &impl Serialize) -> Result<Appended, Error> {
+pub fn append_or_spool(
+    dir: &Path,
+    spool: &Path,
+    entry: &impl Serialize,
+) -> Result<Appended, Error> {
     let line = serde_json::to_string(entry).map_err(|e| Error::Internal {
         reason: format!("writing a journal entry: {e}"),
     })?;
-    let written = replay(dir, db).and_then(|()| append_line(dir, &line));
+    let written = (|| replay(dir, spool).and_then(|()| append_line(dir, &line)))
+        .retry(RETRY)
+        .sleep(backon::StdSleeper)
+        .when(|e| matches!(e, Error::Io { .. }))
+        .call();
     match written {
         Ok(()) => Ok(Appended::Journal),
         Err(e) => {
-            spool::put(db, &line)?;
+            spool::put(spool, &line)?;
             tracing::warn!(
                 journal = %path(dir).display(),
-                spool = %spool::path(db).display(),
+                spool = %spool.display(),
                 error = %e,
                 "the audit journal could not be written: the entry waits in the spool"
             );
@@ -104,16 +120,16 @@ pub fn append_or_spool(dir: &Path, db: &Path, entry: &impl Serialize) -> Result<
     }
 }
 
-/// Moves what waits for `db` to the end of the journal in `dir`, oldest first: a replay a crash
+/// Moves what waits in the spool file `spool` to the end of the journal in `dir`, oldest first: a replay a crash
 /// cut short (the spool renamed aside), then the spool. The spool is renamed aside before it is
 /// appended; one found aside is appended only when the journal does not already end with it.
 /// On an error, what was not appended stays where it was, in order.
-fn replay(dir: &Path, db: &Path) -> Result<(), Error> {
-    let aside = spool::replaying_path(db);
+fn replay(dir: &Path, spool: &Path) -> Result<(), Error> {
+    let aside = spool::replaying_path(spool);
     if aside.exists() {
         replay_aside(dir, &aside)?;
     }
-    let waiting = spool::path(db);
+    let waiting = spool.to_path_buf();
     match std::fs::symlink_metadata(&waiting) {
         Err(_) => Ok(()),
         Ok(meta) if !meta.is_file() => Err(Error::UnsafePath {
@@ -182,32 +198,37 @@ mod tests {
         // The backup directory's place is taken by a file: the journal cannot be written.
         std::fs::write(&backups, "").unwrap();
         for n in 1..=2 {
-            let appended = append_or_spool(&backups, &db, &serde_json::json!({ "n": n })).unwrap();
+            let appended =
+                append_or_spool(&backups, &spool::path(&db), &serde_json::json!({ "n": n }))
+                    .unwrap();
             assert!(matches!(appended, Appended::Spooled { .. }), "{appended:?}");
         }
-        assert_eq!(spool::waiting(&db).unwrap(), vec!["{\"n\":1}", "{\"n\":2}"]);
+        assert_eq!(
+            spool::waiting(&spool::path(&db)).unwrap(),
+            vec!["{\"n\":1}", "{\"n\":2}"]
+        );
         std::fs::remove_file(&backups).unwrap();
         assert_eq!(
-            append_or_spool(&backups, &db, &serde_json::json!({"n": 3})).unwrap(),
+            append_or_spool(&backups, &spool::path(&db), &serde_json::json!({"n": 3})).unwrap(),
             Appended::Journal
         );
         let text = std::fs::read_to_string(path(&backups)).unwrap();
         assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
         assert!(!spool::path(&db).exists());
-        assert!(spool::waiting(&db).unwrap().is_empty());
+        assert!(spool::waiting(&spool::path(&db)).unwrap().is_empty());
 
         // A replay cut short after its append (the aside file left): not appended twice.
-        std::fs::write(spool::replaying_path(&db), "{\"n\":3}\n").unwrap();
-        append_or_spool(&backups, &db, &serde_json::json!({"n": 4})).unwrap();
+        std::fs::write(spool::replaying_path(&spool::path(&db)), "{\"n\":3}\n").unwrap();
+        append_or_spool(&backups, &spool::path(&db), &serde_json::json!({"n": 4})).unwrap();
         // Cut short before its append: appended once.
-        std::fs::write(spool::replaying_path(&db), "{\"n\":5}\n").unwrap();
-        append_or_spool(&backups, &db, &serde_json::json!({"n": 6})).unwrap();
+        std::fs::write(spool::replaying_path(&spool::path(&db)), "{\"n\":5}\n").unwrap();
+        append_or_spool(&backups, &spool::path(&db), &serde_json::json!({"n": 6})).unwrap();
         let text = std::fs::read_to_string(path(&backups)).unwrap();
         assert_eq!(
             text,
             "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n"
         );
-        assert!(!spool::replaying_path(&db).exists());
+        assert!(!spool::replaying_path(&spool::path(&db)).exists());
     }
 
     #[test]
@@ -218,7 +239,8 @@ mod tests {
         // The spool's place is a directory.
         let db = dir.path().join("app.db");
         std::fs::create_dir(spool::path(&db)).unwrap();
-        let e = append_or_spool(&backups, &db, &serde_json::json!({"n": 1})).unwrap_err();
+        let e =
+            append_or_spool(&backups, &spool::path(&db), &serde_json::json!({"n": 1})).unwrap_err();
         assert!(e.to_string().contains("audit-spool.jsonl"), "{e}");
     }
 }

@@ -1,48 +1,50 @@
 //! The journal's spool: where entries wait when the journal beside the backups cannot be
-//! written (a read-only or full backup directory), in `<db file>.audit-spool.jsonl` beside the
-//! database, one synced JSON line each, until the journal takes them again (see
-//! `journal::append_or_spool`, which replays them in order, exactly once).
+//! written (a read-only or full backup directory), one synced JSON line each, until the
+//! journal takes them again (see `journal::append_or_spool`, which replays them in order,
+//! exactly once). By default `<db file>.audit-spool.jsonl` beside the database ([`path`]); a
+//! caller may name another file (on another file system than a disk that may fill).
 
 use std::path::{Path, PathBuf};
 
 use crate::Error;
 
-/// The spool of the database at `db`.
+/// The default spool of the database at `db`, beside it.
 pub fn path(db: &Path) -> PathBuf {
-    with_suffix(db, ".audit-spool.jsonl")
-}
-
-/// The spool being replayed: renamed aside first, so that a crash part-way leaves something
-/// the next replay can tell is already in the journal.
-pub(crate) fn replaying_path(db: &Path) -> PathBuf {
-    with_suffix(db, ".audit-spool.replaying")
-}
-
-fn with_suffix(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push(suffix);
+    name.push(".audit-spool.jsonl");
     PathBuf::from(name)
 }
 
-/// Appends `line` (one JSON object, without its newline) to the spool of `db`, synced, in a
-/// file of mode 0600 that is the running user's own.
+/// The spool `spool` being replayed: renamed aside first, so that a crash part-way leaves
+/// something the next replay can tell is already in the journal. `x.jsonl` becomes
+/// `x.replaying`; another name gets `.replaying` added.
+pub(crate) fn replaying_path(spool: &Path) -> PathBuf {
+    let text = spool.as_os_str().to_string_lossy();
+    match text.strip_suffix(".jsonl") {
+        Some(stem) => PathBuf::from(format!("{stem}.replaying")),
+        None => PathBuf::from(format!("{text}.replaying")),
+    }
+}
+
+/// Appends `line` (one JSON object, without its newline) to the spool file `spool`, synced, in
+/// a file of mode 0600 that is the running user's own.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] when it cannot be written; [`Error::UnsafePath`] for a spool that is a link or
 /// someone else's.
-pub(crate) fn put(db: &Path, line: &str) -> Result<(), Error> {
-    crate::files::owned::append_synced(&path(db), &format!("{line}\n"))
+pub(crate) fn put(spool: &Path, line: &str) -> Result<(), Error> {
+    crate::files::owned::append_synced(spool, &format!("{line}\n"))
 }
 
-/// The lines waiting for the journal, oldest first: a replay cut short, then the spool.
+/// The lines waiting in the spool file `spool` for the journal, oldest first: a replay cut short, then the spool.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] when one cannot be read.
-pub fn waiting(db: &Path) -> Result<Vec<String>, Error> {
-    let mut lines = read_lines(&replaying_path(db))?;
-    lines.extend(read_lines(&path(db))?);
+pub fn waiting(spool: &Path) -> Result<Vec<String>, Error> {
+    let mut lines = read_lines(&replaying_path(spool))?;
+    lines.extend(read_lines(spool)?);
     Ok(lines)
 }
 

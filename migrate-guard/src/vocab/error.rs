@@ -33,6 +33,32 @@ pub enum Error {
         reason: String,
     },
 
+    /// A write through the connection layer (`crate::connect`) kept finding the database
+    /// locked by other writers until its deadline: nothing of it was committed.
+    #[error(
+        "{} stayed locked by other writers: gave up after {attempts} attempt(s) in {:.1}s; nothing was written",
+        path.display(),
+        waited.as_secs_f64()
+    )]
+    Busy {
+        /// The database.
+        path: PathBuf,
+        /// How long the write tried.
+        waited: Duration,
+        /// How many times it began a transaction.
+        attempts: u32,
+    },
+
+    /// The connection layer (`crate::connect`) is read-only for now: reads are served,
+    /// writes are refused at once until a probe write succeeds. Nothing was written.
+    #[error("{} is read-only for now ({reason}); nothing was written", path.display())]
+    Degraded {
+        /// The database.
+        path: PathBuf,
+        /// Why writes are refused.
+        reason: crate::vocab::degraded::Reason,
+    },
+
     /// SQLite could not be asked: the database is locked by another connection, needs a
     /// recovery this process may not run, cannot be read by this user, is not a database, or
     /// the read failed. Not damage (see [`crate::vocab::verdict::Obstacle`]); nothing was changed.

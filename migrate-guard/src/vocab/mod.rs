@@ -4,6 +4,7 @@
 //! the process's own identity.
 
 pub mod clock;
+pub mod degraded;
 pub mod error;
 pub mod hex;
 pub mod holder;

@@ -1,0 +1,577 @@
+//! The calls: [`Layer::write`], [`Layer::read`], [`Layer::write_or_queue`], [`Layer::reload`],
+//! and what the layer can tell ([`Layer::state`], [`Layer::changes`]). While the layer is
+//! read-only, a thread of its own tries a probe write every `probe_every`, replays the queue,
+//! and turns it writable again; it ends with the layer.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use backon::{BlockingRetryable, ExponentialBuilder, StdSleeper};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use super::breaker::{Breaker, Change, State};
+use super::classify::{Failure, classify};
+use super::disk;
+use super::options::Options;
+use super::queue::{Queue, Replayed, Written};
+use super::readers::{ReadGuard, Readers};
+use super::record::record;
+use crate::Error;
+use crate::database::lock::MigrationLock;
+use crate::database::{db, settings};
+use crate::files::owned;
+use crate::vocab::clock::now_rfc3339;
+use crate::vocab::degraded::Reason;
+
+/// Bytes a probe writes (and syncs, and removes) beside the database before its probe commit:
+/// a disk with less room than this stays read-only, so that a few freed bytes do not turn the
+/// layer writable only to fill again at the next commit.
+pub const PROBE_BYTES: usize = 256 * 1024;
+
+/// An application's connections to one database. Cheap to share: wrap it in an `Arc`.
+pub struct Layer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: PathBuf,
+    options: RwLock<Options>,
+    writer: Mutex<Connection>,
+    readers: Readers,
+    breaker: Mutex<Breaker>,
+    disk_checked: Mutex<Option<Instant>>,
+    queue: Mutex<Queue>,
+    changes: Mutex<Vec<Change>>,
+    probing: AtomicBool,
+}
+
+/// Why one try of a write or read did not finish.
+enum Failed {
+    Busy,
+    Full(String),
+    Io(rusqlite::Error),
+    Other(rusqlite::Error),
+    Refused(Reason),
+    /// The layer's own error (a reader that could not be opened or set up).
+    Layer(Error),
+}
+
+impl From<rusqlite::Error> for Failed {
+    fn from(e: rusqlite::Error) -> Self {
+        match classify(&e) {
+            Failure::Busy => Failed::Busy,
+            Failure::Full => Failed::Full(e.to_string()),
+            Failure::Io => Failed::Io(e),
+            Failure::Other => Failed::Other(e),
+        }
+    }
+}
+
+/// Whether a write first asks the breaker (the application's writes) or not (the probe and
+/// the replay, which run while it is open).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Breaker,
+    Bypass,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Layer {
+    /// Opens the layer over `db` (created if missing): the writer, set up with the settings
+    /// and verified; the journal mode, where set and different, changed under the migration
+    /// lock (waiting at most `deadline` for it); readers are opened as reads need them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for a bad option; [`Error::SettingNotApplied`] naming a
+    /// setting SQLite did not take; [`Error::LockTimeout`] when a run holds the lock;
+    /// [`Error::InvalidDatabase`] or [`Error::Sqlite`] when the database cannot be opened.
+    pub fn open(db: &Path, options: Options) -> Result<Layer, Error> {
+        options.check()?;
+        let writer = open_writer(db, &options)?;
+        let _span = tracing::info_span!("connection_layer", database = %db.display()).entered();
+        tracing::debug!(readers = options.readers, "opened");
+        Ok(Layer {
+            inner: Arc::new(Inner {
+                db: db.to_path_buf(),
+                readers: Readers::new(db, options.readers, options.connection_settings()),
+                breaker: Mutex::new(Breaker::new(options.io_errors)),
+                options: RwLock::new(options),
+                writer: Mutex::new(writer),
+                disk_checked: Mutex::new(None),
+                queue: Mutex::new(Queue::default()),
+                changes: Mutex::new(Vec::new()),
+                probing: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn path(&self) -> &Path {
+        &self.inner.db
+    }
+
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction on the writer and commits it. A busy or
+    /// locked database is tried again (the whole of `work`: it must not have effects outside
+    /// the transaction) with capped exponential backoff and jitter until the deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Degraded`] at once while the layer is read-only, or when this write found the
+    /// disk full (nothing of it was written); [`Error::Busy`] after the deadline;
+    /// [`Error::Sqlite`] for `work`'s own error or an I/O error (rolled back, not retried).
+    pub fn write<T>(
+        &self,
+        mut work: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        self.inner.write(Gate::Breaker, &mut work)
+    }
+
+    /// Runs `work` on a reader (`query_only`), waiting at most the deadline for one to be free
+    /// and retrying a busy database as writes do. Served while read-only too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] after the deadline; [`Error::Sqlite`] for `work`'s own error.
+    pub fn read<T>(
+        &self,
+        mut work: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let deadline = inner.options().deadline;
+        let mut attempts = 0;
+        let result = inner.retrying(started, &mut attempts, || {
+            let reader = inner.readers.get(deadline)?;
+            work(&reader).map_err(Failed::from)
+        });
+        inner.settle(result, started, attempts, "reading")
+    }
+
+    /// A reader to use directly (`query_only`), handed back when the guard is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] when none is free within the deadline.
+    pub fn reader(&self) -> Result<ReadGuard<'_>, Error> {
+        self.inner.readers.get(self.inner.options().deadline)
+    }
+
+    /// Runs one statement with `values` as [`Layer::write`] does; while the layer is read-only
+    /// (or writes queued earlier still wait), queues it instead, when the queue is on and not
+    /// full, to be replayed in order on recovery, exactly once. Take the outcomes of replayed
+    /// writes with [`Layer::take_replayed`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::write`]; [`Error::Degraded`] when read-only with the queue off or full.
+    pub fn write_or_queue(&self, sql: &str, values: Vec<Value>) -> Result<Written, Error> {
+        let inner = &self.inner;
+        let limit = inner.options().queue;
+        if limit > 0 {
+            let mut queue = lock(&inner.queue);
+            let refused = lock(&inner.breaker).refusal().cloned();
+            if refused.is_some() || !queue.is_empty() {
+                return match queue.push(sql, values, limit) {
+                    Some(ticket) => Ok(Written::Queued { ticket }),
+                    None => Err(inner.degraded(refused)),
+                };
+            }
+        }
+        let written = self.write(|conn| conn.execute(sql, rusqlite::params_from_iter(&values)));
+        match written {
+            Ok(changes) => Ok(Written::Done { changes }),
+            // Nothing of it was written: it can wait like the others.
+            Err(Error::Degraded { reason, .. }) if limit > 0 => {
+                match lock(&inner.queue).push(sql, values, limit) {
+                    Some(ticket) => Ok(Written::Queued { ticket }),
+                    None => Err(inner.degraded(Some(reason))),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes waiting in the queue.
+    pub fn queued(&self) -> usize {
+        lock(&self.inner.queue).len()
+    }
+
+    /// The outcomes of queued writes replayed since last asked, in order.
+    pub fn take_replayed(&self) -> Vec<Replayed> {
+        lock(&self.inner.queue).take_replayed()
+    }
+
+    /// Whether the layer takes writes now.
+    pub fn state(&self) -> State {
+        lock(&self.inner.breaker).state().clone()
+    }
+
+    /// Every change of state since the layer was opened, oldest first.
+    pub fn changes(&self) -> Vec<Change> {
+        lock(&self.inner.changes).clone()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> Options {
+        self.inner.options().clone()
+    }
+
+    /// Hands the layer new options: the writer is set up with the new settings at once
+    /// (verified), the readers as they are next handed out; the deadline, backoff, disk
+    /// threshold, breaker and queue limits hold from the next call. The journal mode is the
+    /// database's and changes only under the migration lock, at open.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] naming a bad option or a changed journal mode;
+    /// [`Error::SettingNotApplied`] naming a setting SQLite did not take. Either way the old
+    /// options stay, on every connection.
+    pub fn reload(&self, options: Options) -> Result<(), Error> {
+        options.check()?;
+        let inner = &self.inner;
+        let old = inner.options().clone();
+        if options.settings.journal_mode != old.settings.journal_mode {
+            return Err(Error::InvalidRequest {
+                reason: "connection layer setting `journal_mode`: it is the database's, changed only under the migration lock when the layer is opened".to_owned(),
+            });
+        }
+        let settings = options.connection_settings();
+        {
+            let mut writer = lock(&inner.writer);
+            if let Err(e) = settings::apply(&writer, &settings, settings::Scope::Every) {
+                // Part of it may have taken: a writer set up afresh as before.
+                *writer = open_writer(&inner.db, &old)?;
+                return Err(e);
+            }
+        }
+        inner.readers.reconfigure(settings, options.readers);
+        lock(&inner.breaker).set_threshold(options.io_errors);
+        tracing::info!(database = %inner.db.display(), "connection layer settings reloaded");
+        *inner
+            .options
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = options;
+        Ok(())
+    }
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Busy { .. } => Failed::Busy,
+            other => Failed::Layer(other),
+        }
+    }
+}
+
+impl Inner {
+    fn options(&self) -> std::sync::RwLockReadGuard<'_, Options> {
+        self.options.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn degraded(&self, reason: Option<Reason>) -> Error {
+        let reason = reason
+            .or_else(|| lock(&self.breaker).refusal().cloned())
+            .unwrap_or(Reason::IoErrors {
+                count: 0,
+                last: "the queue of writes waiting for recovery is full".to_owned(),
+            });
+        Error::Degraded {
+            path: self.db.clone(),
+            reason,
+        }
+    }
+
+    /// Calls `once` until it does not fail busy, or the deadline passes: capped exponential
+    /// backoff with jitter between tries (`backon`).
+    fn retrying<T>(
+        &self,
+        started: Instant,
+        attempts: &mut u32,
+        mut once: impl FnMut() -> Result<T, Failed>,
+    ) -> Result<T, Failed> {
+        let (deadline, min, max) = {
+            let o = self.options();
+            (o.deadline, o.backoff_min, o.backoff_max)
+        };
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(min)
+            .with_max_delay(max)
+            .with_jitter()
+            .without_max_times()
+            .with_total_delay(Some(deadline));
+        (|| {
+            *attempts += 1;
+            once()
+        })
+        .retry(backoff)
+        .sleep(StdSleeper)
+        .when(|f| matches!(f, Failed::Busy) && started.elapsed() < deadline)
+        .call()
+    }
+
+    fn write<T>(
+        self: &Arc<Self>,
+        gate: Gate,
+        work: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        let started = Instant::now();
+        let mut attempts = 0;
+        let result = self.retrying(started, &mut attempts, || {
+            if gate == Gate::Breaker {
+                self.admit()?;
+            }
+            immediate(&lock(&self.writer), work)
+        });
+        if gate == Gate::Breaker {
+            self.count(&result);
+        }
+        self.settle(result, started, attempts, "writing to")
+    }
+
+    /// Whether the breaker lets a write through: refused at once while open; the disk looked
+    /// at a few times a second when a threshold is set.
+    fn admit(self: &Arc<Self>) -> Result<(), Failed> {
+        if let Some(reason) = lock(&self.breaker).refusal() {
+            return Err(Failed::Refused(reason.clone()));
+        }
+        let Some(threshold) = self.options().disk_low else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        {
+            let mut last = lock(&self.disk_checked);
+            if !disk::due(*last, now) {
+                return Ok(());
+            }
+            *last = Some(now);
+        }
+        match disk::free_bytes(&self.db) {
+            Ok(free) => {
+                let change = lock(&self.breaker).on_disk(free, threshold, now_rfc3339());
+                if let Some(change) = change {
+                    self.changed(change);
+                    return Err(Failed::Refused(Reason::DiskLow { free, threshold }));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(database = %self.db.display(), error = %e, "free disk could not be read");
+                Ok(())
+            }
+        }
+    }
+
+    /// Tells the breaker what became of a write.
+    fn count<T>(self: &Arc<Self>, result: &Result<T, Failed>) {
+        let change = match result {
+            Ok(_) => {
+                lock(&self.breaker).on_success();
+                None
+            }
+            Err(Failed::Full(detail)) => lock(&self.breaker).on_full(detail.clone(), now_rfc3339()),
+            Err(Failed::Io(e)) => lock(&self.breaker).on_io(e.to_string(), now_rfc3339()),
+            Err(_) => None,
+        };
+        if let Some(change) = change {
+            self.changed(change);
+        }
+    }
+
+    fn settle<T>(
+        &self,
+        result: Result<T, Failed>,
+        started: Instant,
+        attempts: u32,
+        doing: &str,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(Failed::Busy) => Err(Error::Busy {
+                path: self.db.clone(),
+                waited: started.elapsed(),
+                attempts,
+            }),
+            Err(Failed::Full(detail)) => Err(self.degraded(Some(Reason::DiskFull { detail }))),
+            Err(Failed::Refused(reason)) => Err(self.degraded(Some(reason))),
+            Err(Failed::Layer(e)) => Err(e),
+            Err(Failed::Io(source) | Failed::Other(source)) => Err(Error::Sqlite {
+                context: format!("{doing} {}", self.db.display()),
+                source,
+            }),
+        }
+    }
+
+    /// Keeps, logs and records `change`; a change to read-only starts the prober.
+    fn changed(self: &Arc<Self>, change: Change) {
+        let audit = self.options().audit.clone();
+        record(&self.db, audit.as_ref(), &change);
+        let degraded = matches!(change.state, State::Degraded { .. });
+        lock(&self.changes).push(change);
+        if degraded && !self.probing.swap(true, Ordering::SeqCst) {
+            let weak = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("belay-probe".to_owned())
+                .spawn(move || probe_until_writable(&weak));
+            if let Err(e) = spawned {
+                self.probing.store(false, Ordering::SeqCst);
+                tracing::error!(error = %e, "the probe thread could not start");
+            }
+        }
+    }
+
+    /// One probe: free disk over the threshold, [`PROBE_BYTES`] written and synced beside the
+    /// database, and a commit (the header's `user_version` rewritten with the value it has:
+    /// one page, no content changed).
+    fn probe(self: &Arc<Self>) -> Result<(), Error> {
+        if let Some(threshold) = self.options().disk_low {
+            let free = disk::free_bytes(&self.db)?;
+            if free < threshold {
+                return Err(self.degraded(Some(Reason::DiskLow { free, threshold })));
+            }
+        }
+        let file = db::sibling(&self.db, ".migrate-probe");
+        let written = write_probe_file(&file);
+        let _ = std::fs::remove_file(&file);
+        written?;
+        self.write(Gate::Bypass, &mut |conn: &Connection| {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            conn.execute_batch(&format!("PRAGMA user_version = {version}"))
+        })
+    }
+
+    /// Replays the queue in order, then turns the layer writable, unless a replay found it
+    /// still unwritable: whether it did.
+    fn replay_and_recover(self: &Arc<Self>) -> bool {
+        loop {
+            let next = lock(&self.queue).front().cloned();
+            let Some(waiting) = next else {
+                let queue = lock(&self.queue);
+                if !queue.is_empty() {
+                    continue;
+                }
+                let change = {
+                    let mut breaker = lock(&self.breaker);
+                    self.probing.store(false, Ordering::SeqCst);
+                    breaker.recover(now_rfc3339())
+                };
+                drop(queue);
+                if let Some(change) = change {
+                    self.changed(change);
+                }
+                return true;
+            };
+            let result = self.write(Gate::Bypass, &mut |conn: &Connection| {
+                conn.execute(&waiting.sql, rusqlite::params_from_iter(&waiting.values))
+            });
+            match result {
+                Ok(changes) => lock(&self.queue).done(waiting.ticket, Ok(changes)),
+                Err(Error::Sqlite { source, .. }) if classify(&source) == Failure::Other => {
+                    tracing::warn!(ticket = waiting.ticket, error = %source, "a queued write failed on replay");
+                    lock(&self.queue).done(waiting.ticket, Err(source.to_string()));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "replay stopped: not writable yet");
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// The prober: while the layer lives, every `probe_every`, a probe; on success, the queue
+/// replayed and the layer writable.
+fn probe_until_writable(weak: &Weak<Inner>) {
+    loop {
+        let Some(every) = weak.upgrade().map(|inner| inner.options().probe_every) else {
+            return;
+        };
+        std::thread::sleep(every);
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        match inner.probe() {
+            Ok(()) if inner.replay_and_recover() => return,
+            Ok(()) => {}
+            Err(e) => {
+                tracing::debug!(database = %inner.db.display(), error = %e, "probe failed: still read-only")
+            }
+        }
+    }
+}
+
+fn write_probe_file(path: &Path) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = owned::open_file(
+        path,
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600),
+    )?;
+    file.write_all(&[0u8; PROBE_BYTES]).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// One try: `BEGIN IMMEDIATE`, `work`, `COMMIT`; rolled back on any error.
+fn immediate<T>(
+    conn: &Connection,
+    work: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, Failed> {
+    if !conn.is_autocommit() {
+        // A transaction left open by a `work` that panicked.
+        rollback(conn);
+    }
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let done = work(conn).and_then(|v| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(v)
+    });
+    done.map_err(|e| {
+        rollback(conn);
+        Failed::from(e)
+    })
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "ROLLBACK failed");
+    }
+}
+
+fn open_writer(db: &Path, options: &Options) -> Result<Connection, Error> {
+    let writer = db::open(db, Duration::ZERO)?;
+    settings::apply(
+        &writer,
+        &options.connection_settings(),
+        settings::Scope::Every,
+    )?;
+    if let Some(mode) = options.settings.journal_mode {
+        let now: String = writer
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|source| Error::Sqlite {
+                context: "reading journal_mode".to_owned(),
+                source,
+            })?;
+        if !now.eq_ignore_ascii_case(mode.as_str()) {
+            let held = MigrationLock::acquire(db, options.deadline)?;
+            settings::apply_journal_mode(&writer, mode, &held)?;
+        }
+    }
+    Ok(writer)
+}
