@@ -2,6 +2,7 @@
 //! comparisons, and running the `migrate` binary.
 
 pub mod campaign;
+pub mod contention;
 pub mod corrupt;
 pub mod crash;
 pub mod differential;
