@@ -422,3 +422,33 @@ fn the_journal_mode_is_set_at_open_under_the_migration_lock() {
     };
     assert!(Layer::open(&db, bad).is_err());
 }
+
+#[test]
+fn one_statement_runs_as_its_own_transaction_retried_and_refused_like_any_write() {
+    let (_dir, db) = database();
+    let layer = Layer::open(&db, fast()).unwrap();
+    let n = layer
+        .execute("INSERT INTO notes (body) VALUES (?1)", &[&"single"])
+        .unwrap();
+    assert_eq!(n, 1);
+    let e = layer
+        .execute(
+            "INSERT INTO notes (body) VALUES ('a'); INSERT INTO notes (body) VALUES ('b')",
+            &[],
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Sqlite { .. }), "{e}");
+    let e = layer
+        .execute("INSERT INTO notes (body) VALUES (?1)", &[&"single"])
+        .unwrap_err();
+    assert!(e.to_string().contains("UNIQUE"), "{e}");
+    // Another writer holds the lock past the deadline: typed, nothing written.
+    let other = Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = layer
+        .execute("INSERT INTO notes (body) VALUES ('late')", &[])
+        .unwrap_err();
+    assert!(matches!(e, Error::Busy { .. }), "{e}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(count(&layer), 1);
+}

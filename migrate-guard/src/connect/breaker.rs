@@ -63,6 +63,11 @@ impl Breaker {
         }
     }
 
+    /// I/O errors counted in a row so far.
+    pub fn io_streak(&self) -> u32 {
+        self.io_streak
+    }
+
     /// A new threshold for I/O errors in a row (a reload).
     pub fn set_threshold(&mut self, threshold: u32) {
         self.threshold = threshold.max(1);

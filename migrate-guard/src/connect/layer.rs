@@ -46,6 +46,19 @@ struct Inner {
     queue: Mutex<Queue>,
     changes: Mutex<Vec<Change>>,
     probing: AtomicBool,
+    /// The breaker refuses writes: mirrors it, so that a write asks a lock only then.
+    open: AtomicBool,
+    /// I/O errors are being counted: mirrors it, so that a success asks a lock only then.
+    streak: AtomicBool,
+}
+
+/// What one call needs of the options, read once.
+#[derive(Clone, Copy)]
+struct Timing {
+    deadline: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    disk_low: Option<u64>,
 }
 
 /// Why one try of a write or read did not finish.
@@ -68,6 +81,15 @@ impl From<rusqlite::Error> for Failed {
             Failure::Other => Failed::Other(e),
         }
     }
+}
+
+/// How a write's transaction begins: `BEGIN IMMEDIATE` around the work, or one statement
+/// alone, its own transaction (SQLite takes the write lock at its first write; a statement
+/// that read first and found another commit since is retried whole, as a busy one is).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Begin {
+    Immediate,
+    Single,
 }
 
 /// Whether a write first asks the breaker (the application's writes) or not (the probe and
@@ -108,6 +130,8 @@ impl Layer {
                 queue: Mutex::new(Queue::default()),
                 changes: Mutex::new(Vec::new()),
                 probing: AtomicBool::new(false),
+                open: AtomicBool::new(false),
+                streak: AtomicBool::new(false),
             }),
         })
     }
@@ -130,7 +154,21 @@ impl Layer {
         &self,
         mut work: impl FnMut(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, Error> {
-        self.inner.write(Gate::Breaker, &mut work)
+        self.inner.write(Gate::Breaker, Begin::Immediate, &mut work)
+    }
+
+    /// Runs one statement with `params` (its own transaction: no `BEGIN`/`COMMIT` around it,
+    /// so a little cheaper than [`Layer::write`]), retried, refused and counted as
+    /// [`Layer::write`] does: rows changed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::write`]; [`Error::Sqlite`] for more than one statement in `sql`.
+    pub fn execute(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<usize, Error> {
+        self.inner
+            .write(Gate::Breaker, Begin::Single, &mut |conn: &Connection| {
+                conn.prepare_cached(sql)?.execute(params)
+            })
     }
 
     /// Runs `work` on a reader (`query_only`), waiting at most the deadline for one to be free
@@ -145,10 +183,10 @@ impl Layer {
     ) -> Result<T, Error> {
         let inner = &self.inner;
         let started = Instant::now();
-        let deadline = inner.options().deadline;
+        let timing = inner.timing();
         let mut attempts = 0;
-        let result = inner.retrying(started, &mut attempts, || {
-            let reader = inner.readers.get(deadline)?;
+        let result = inner.retrying(timing, started, &mut attempts, || {
+            let reader = inner.readers.get(timing.deadline)?;
             work(&reader).map_err(Failed::from)
         });
         inner.settle(result, started, attempts, "reading")
@@ -176,7 +214,7 @@ impl Layer {
         let limit = inner.options().queue;
         if limit > 0 {
             let mut queue = lock(&inner.queue);
-            let refused = lock(&inner.breaker).refusal().cloned();
+            let refused = inner.breaker(|b| b.refusal().cloned());
             if refused.is_some() || !queue.is_empty() {
                 return match queue.push(sql, values, limit) {
                     Some(ticket) => Ok(Written::Queued { ticket }),
@@ -184,7 +222,10 @@ impl Layer {
                 };
             }
         }
-        let written = self.write(|conn| conn.execute(sql, rusqlite::params_from_iter(&values)));
+        let written = inner.write(Gate::Breaker, Begin::Single, &mut |conn: &Connection| {
+            conn.prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(&values))
+        });
         match written {
             Ok(changes) => Ok(Written::Done { changes }),
             // Nothing of it was written: it can wait like the others.
@@ -210,7 +251,7 @@ impl Layer {
 
     /// Whether the layer takes writes now.
     pub fn state(&self) -> State {
-        lock(&self.inner.breaker).state().clone()
+        self.inner.breaker(|b| b.state().clone())
     }
 
     /// Every change of state since the layer was opened, oldest first.
@@ -252,7 +293,7 @@ impl Layer {
             }
         }
         inner.readers.reconfigure(settings, options.readers);
-        lock(&inner.breaker).set_threshold(options.io_errors);
+        inner.breaker(|b| b.set_threshold(options.io_errors));
         tracing::info!(database = %inner.db.display(), "connection layer settings reloaded");
         *inner
             .options
@@ -278,7 +319,7 @@ impl Inner {
 
     fn degraded(&self, reason: Option<Reason>) -> Error {
         let reason = reason
-            .or_else(|| lock(&self.breaker).refusal().cloned())
+            .or_else(|| self.breaker(|b| b.refusal().cloned()))
             .unwrap_or(Reason::IoErrors {
                 count: 0,
                 last: "the queue of writes waiting for recovery is full".to_owned(),
@@ -289,46 +330,75 @@ impl Inner {
         }
     }
 
+    fn timing(&self) -> Timing {
+        let o = self.options();
+        Timing {
+            deadline: o.deadline,
+            backoff_min: o.backoff_min,
+            backoff_max: o.backoff_max,
+            disk_low: o.disk_low,
+        }
+    }
+
+    /// Runs `f` on the breaker, keeping the flags that mirror it.
+    fn breaker<R>(&self, f: impl FnOnce(&mut Breaker) -> R) -> R {
+        let mut breaker = lock(&self.breaker);
+        let r = f(&mut breaker);
+        self.open
+            .store(breaker.refusal().is_some(), Ordering::Release);
+        self.streak
+            .store(breaker.io_streak() > 0, Ordering::Release);
+        r
+    }
+
     /// Calls `once` until it does not fail busy, or the deadline passes: capped exponential
-    /// backoff with jitter between tries (`backon`).
+    /// backoff with jitter between tries (`backon`). The first try goes straight through.
     fn retrying<T>(
         &self,
+        timing: Timing,
         started: Instant,
         attempts: &mut u32,
         mut once: impl FnMut() -> Result<T, Failed>,
     ) -> Result<T, Failed> {
-        let (deadline, min, max) = {
-            let o = self.options();
-            (o.deadline, o.backoff_min, o.backoff_max)
-        };
+        *attempts = 1;
+        match once() {
+            Err(Failed::Busy) => {}
+            done => return done,
+        }
         let backoff = ExponentialBuilder::new()
-            .with_min_delay(min)
-            .with_max_delay(max)
+            .with_min_delay(timing.backoff_min)
+            .with_max_delay(timing.backoff_max)
             .with_jitter()
             .without_max_times()
-            .with_total_delay(Some(deadline));
+            .with_total_delay(Some(timing.deadline));
         (|| {
             *attempts += 1;
             once()
         })
         .retry(backoff)
         .sleep(StdSleeper)
-        .when(|f| matches!(f, Failed::Busy) && started.elapsed() < deadline)
+        .when(|f| matches!(f, Failed::Busy) && started.elapsed() < timing.deadline)
         .call()
     }
 
     fn write<T>(
         self: &Arc<Self>,
         gate: Gate,
+        begin: Begin,
         work: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, Error> {
         let started = Instant::now();
+        let timing = self.timing();
         let mut attempts = 0;
-        let result = self.retrying(started, &mut attempts, || {
+        let result = self.retrying(timing, started, &mut attempts, || {
             if gate == Gate::Breaker {
-                self.admit()?;
+                self.admit(timing.disk_low)?;
             }
-            immediate(&lock(&self.writer), work)
+            let writer = lock(&self.writer);
+            match begin {
+                Begin::Immediate => immediate(&writer, work),
+                Begin::Single => single(&writer, work),
+            }
         });
         if gate == Gate::Breaker {
             self.count(&result);
@@ -338,11 +408,13 @@ impl Inner {
 
     /// Whether the breaker lets a write through: refused at once while open; the disk looked
     /// at a few times a second when a threshold is set.
-    fn admit(self: &Arc<Self>) -> Result<(), Failed> {
-        if let Some(reason) = lock(&self.breaker).refusal() {
-            return Err(Failed::Refused(reason.clone()));
+    fn admit(self: &Arc<Self>, disk_low: Option<u64>) -> Result<(), Failed> {
+        if self.open.load(Ordering::Acquire)
+            && let Some(reason) = self.breaker(|b| b.refusal().cloned())
+        {
+            return Err(Failed::Refused(reason));
         }
-        let Some(threshold) = self.options().disk_low else {
+        let Some(threshold) = disk_low else {
             return Ok(());
         };
         let now = Instant::now();
@@ -355,7 +427,7 @@ impl Inner {
         }
         match disk::free_bytes(&self.db) {
             Ok(free) => {
-                let change = lock(&self.breaker).on_disk(free, threshold, now_rfc3339());
+                let change = self.breaker(|b| b.on_disk(free, threshold, now_rfc3339()));
                 if let Some(change) = change {
                     self.changed(change);
                     return Err(Failed::Refused(Reason::DiskLow { free, threshold }));
@@ -373,11 +445,13 @@ impl Inner {
     fn count<T>(self: &Arc<Self>, result: &Result<T, Failed>) {
         let change = match result {
             Ok(_) => {
-                lock(&self.breaker).on_success();
+                if self.streak.load(Ordering::Acquire) {
+                    self.breaker(Breaker::on_success);
+                }
                 None
             }
-            Err(Failed::Full(detail)) => lock(&self.breaker).on_full(detail.clone(), now_rfc3339()),
-            Err(Failed::Io(e)) => lock(&self.breaker).on_io(e.to_string(), now_rfc3339()),
+            Err(Failed::Full(detail)) => self.breaker(|b| b.on_full(detail.clone(), now_rfc3339())),
+            Err(Failed::Io(e)) => self.breaker(|b| b.on_io(e.to_string(), now_rfc3339())),
             Err(_) => None,
         };
         if let Some(change) = change {
@@ -441,7 +515,7 @@ impl Inner {
         let written = write_probe_file(&file);
         let _ = std::fs::remove_file(&file);
         written?;
-        self.write(Gate::Bypass, &mut |conn: &Connection| {
+        self.write(Gate::Bypass, Begin::Immediate, &mut |conn: &Connection| {
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             conn.execute_batch(&format!("PRAGMA user_version = {version}"))
         })
@@ -457,19 +531,19 @@ impl Inner {
                 if !queue.is_empty() {
                     continue;
                 }
-                let change = {
-                    let mut breaker = lock(&self.breaker);
+                let change = self.breaker(|b| {
                     self.probing.store(false, Ordering::SeqCst);
-                    breaker.recover(now_rfc3339())
-                };
+                    b.recover(now_rfc3339())
+                });
                 drop(queue);
                 if let Some(change) = change {
                     self.changed(change);
                 }
                 return true;
             };
-            let result = self.write(Gate::Bypass, &mut |conn: &Connection| {
-                conn.execute(&waiting.sql, rusqlite::params_from_iter(&waiting.values))
+            let result = self.write(Gate::Bypass, Begin::Single, &mut |conn: &Connection| {
+                conn.prepare_cached(&waiting.sql)?
+                    .execute(rusqlite::params_from_iter(&waiting.values))
             });
             match result {
                 Ok(changes) => lock(&self.queue).done(waiting.ticket, Ok(changes)),
@@ -544,6 +618,17 @@ fn immediate<T>(
         rollback(conn);
         Failed::from(e)
     })
+}
+
+/// One try of one statement in autocommit.
+fn single<T>(
+    conn: &Connection,
+    work: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, Failed> {
+    if !conn.is_autocommit() {
+        rollback(conn);
+    }
+    work(conn).map_err(Failed::from)
 }
 
 fn rollback(conn: &Connection) {
