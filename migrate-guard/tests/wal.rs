@@ -297,6 +297,6 @@ fn the_largest_page_size_and_an_unreadable_record_are_read_as_they_are() {
     // An unreadable spool is an error too, naming it.
     let db = dir.path().join("app.db");
     std::fs::create_dir(belay_guard::files::spool::path(&db)).unwrap();
-    let e = belay_guard::files::spool::waiting(&db).unwrap_err();
+    let e = belay_guard::files::spool::waiting(&belay_guard::files::spool::path(&db)).unwrap_err();
     assert!(e.to_string().contains("audit-spool.jsonl"), "{e}");
 }

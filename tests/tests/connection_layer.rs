@@ -4,7 +4,7 @@
 //! and back, losing nothing, with the record of it reaching the audit journal through the
 //! spool.
 //!
-//! Rows per writer: `LAYER_ROWS` (150 by default; the benchmark `layer-bench` runs more).
+//! Rows per writer: `MIGRATE_LAYER_ROWS` (150 by default; docs/testing.md gives the full run).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use migrate_tests::tmpfs::Tmpfs;
 use rusqlite::Connection;
 
 fn rows() -> u64 {
-    std::env::var("LAYER_ROWS")
+    std::env::var("MIGRATE_LAYER_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(150)

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use backon::{BlockingRetryable, ConstantBuilder};
+use backon::{BlockingRetryable, ExponentialBuilder};
 use serde::Serialize;
 
 use crate::Error;
@@ -63,10 +63,13 @@ fn append_block(dir: &Path, block: &str) -> Result<(), Error> {
     owned::append_synced(&path(dir), block)
 }
 
-/// A journal that cannot be written is tried three times, 20 ms apart, before the entry goes
-/// to the spool: long enough for a passing error, short enough for the run that waits on it.
-const RETRY: ConstantBuilder = ConstantBuilder::new()
-    .with_delay(std::time::Duration::from_millis(20))
+/// A journal that cannot be written is tried three times, 10 ms then 20 ms apart (with
+/// jitter), before the entry goes to the spool: long enough for a passing error, short enough
+/// for the run that waits on it.
+const RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(std::time::Duration::from_millis(10))
+    .with_max_delay(std::time::Duration::from_millis(20))
+    .with_jitter()
     .with_max_times(2);
 
 /// Where an entry went.
