@@ -297,6 +297,18 @@ fn queued_writes_are_replayed_in_order_exactly_once_on_recovery() {
     assert!(matches!(full, Error::Degraded { .. }), "{full}");
     assert_eq!(layer.queued(), 3);
     assert_eq!(count(&layer), 0);
+    // Writes wait: a reload may not shrink the queue under them.
+    let e = layer
+        .reload(Options {
+            queue: 1,
+            ..options.clone()
+        })
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`queue`: 3 queued write(s) still wait"),
+        "{e}"
+    );
     layer
         .reload(Options {
             disk_low: None,
@@ -451,4 +463,45 @@ fn one_statement_runs_as_its_own_transaction_retried_and_refused_like_any_write(
     assert!(matches!(e, Error::Busy { .. }), "{e}");
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(count(&layer), 1);
+}
+
+#[test]
+fn a_database_at_its_page_limit_stays_read_only_until_a_new_writer_has_room() {
+    let (_dir, db) = database();
+    let layer = Layer::open(&db, fast()).unwrap();
+    let pages: i64 = layer
+        .write(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0)))
+        .unwrap();
+    layer
+        .write(|c| c.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2)))
+        .unwrap();
+    let full = loop {
+        let body = format!("{:0>2000}", count(&layer));
+        if let Err(e) = insert(&layer, &body) {
+            break e;
+        }
+    };
+    assert!(
+        matches!(
+            &full,
+            Error::Degraded {
+                reason: Reason::DiskFull { .. },
+                ..
+            }
+        ),
+        "{full}"
+    );
+    // The disk has room, the database does not: the probe says so and it stays read-only.
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(matches!(layer.state(), State::Degraded { .. }));
+    assert_eq!(
+        layer.changes().len(),
+        1,
+        "no flapping: {:?}",
+        layer.changes()
+    );
+    // A reload sets up a new writer (SQLite's own page limit): the probe passes.
+    layer.reload(fast()).unwrap();
+    wait_until("writable", || layer.state() == State::Writable);
+    insert(&layer, "room again").unwrap();
 }

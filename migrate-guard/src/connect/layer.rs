@@ -31,6 +31,9 @@ use crate::vocab::degraded::Reason;
 /// layer writable only to fill again at the next commit.
 pub const PROBE_BYTES: usize = 256 * 1024;
 
+/// Pages a probe asks room for under the database's `max_page_count`.
+const PROBE_PAGES: i64 = 16;
+
 /// An application's connections to one database. Cheap to share: wrap it in an `Arc`.
 pub struct Layer {
     inner: Arc<Inner>,
@@ -198,7 +201,8 @@ impl Layer {
     ///
     /// [`Error::Busy`] when none is free within the deadline.
     pub fn reader(&self) -> Result<ReadGuard<'_>, Error> {
-        self.inner.readers.get(self.inner.options().deadline)
+        let deadline = self.inner.options().deadline;
+        self.inner.readers.get(deadline)
     }
 
     /// Runs one statement with `values` as [`Layer::write`] does; while the layer is read-only
@@ -211,31 +215,37 @@ impl Layer {
     /// As [`Layer::write`]; [`Error::Degraded`] when read-only with the queue off or full.
     pub fn write_or_queue(&self, sql: &str, values: Vec<Value>) -> Result<Written, Error> {
         let inner = &self.inner;
-        let limit = inner.options().queue;
-        if limit > 0 {
-            let mut queue = lock(&inner.queue);
-            let refused = inner.breaker(|b| b.refusal().cloned());
-            if refused.is_some() || !queue.is_empty() {
-                return match queue.push(sql, values, limit) {
-                    Some(ticket) => Ok(Written::Queued { ticket }),
-                    None => Err(inner.degraded(refused)),
-                };
-            }
-        }
-        let written = inner.write(Gate::Breaker, Begin::Single, &mut |conn: &Connection| {
-            conn.prepare_cached(sql)?
-                .execute(rusqlite::params_from_iter(&values))
-        });
-        match written {
-            Ok(changes) => Ok(Written::Done { changes }),
-            // Nothing of it was written: it can wait like the others.
-            Err(Error::Degraded { reason, .. }) if limit > 0 => {
-                match lock(&inner.queue).push(sql, values, limit) {
-                    Some(ticket) => Ok(Written::Queued { ticket }),
-                    None => Err(inner.degraded(Some(reason))),
+        loop {
+            let limit = inner.options().queue;
+            if limit > 0 {
+                let mut queue = lock(&inner.queue);
+                let refused = inner.breaker(|b| b.refusal().cloned());
+                if refused.is_some() || !queue.is_empty() {
+                    let waiting = queue.len();
+                    let pushed = queue.push(sql, values, limit);
+                    drop(queue);
+                    // Whatever waits, a prober replays (one is running unless it just ended).
+                    inner.ensure_probing();
+                    return match pushed {
+                        Some(ticket) => Ok(Written::Queued { ticket }),
+                        None => Err(Error::Degraded {
+                            path: inner.db.clone(),
+                            reason: refused.unwrap_or(Reason::Replaying { waiting }),
+                        }),
+                    };
                 }
             }
-            Err(e) => Err(e),
+            let written = inner.write(Gate::Breaker, Begin::Single, &mut |conn: &Connection| {
+                conn.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(&values))
+            });
+            match written {
+                Ok(changes) => return Ok(Written::Done { changes }),
+                // Nothing of it was written: looked at again under the queue's lock, it waits
+                // (or, when the layer recovered meanwhile, is written).
+                Err(Error::Degraded { .. }) if limit > 0 => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -277,22 +287,29 @@ impl Layer {
     pub fn reload(&self, options: Options) -> Result<(), Error> {
         options.check()?;
         let inner = &self.inner;
+        // One reload at a time, and no write while the writer is replaced.
+        let mut writer = lock(&inner.writer);
         let old = inner.options().clone();
         if options.settings.journal_mode != old.settings.journal_mode {
             return Err(Error::InvalidRequest {
                 reason: "connection layer setting `journal_mode`: it is the database's, changed only under the migration lock when the layer is opened".to_owned(),
             });
         }
-        let settings = options.connection_settings();
-        {
-            let mut writer = lock(&inner.writer);
-            if let Err(e) = settings::apply(&writer, &settings, settings::Scope::Every) {
-                // Part of it may have taken: a writer set up afresh as before.
-                *writer = open_writer(&inner.db, &old)?;
-                return Err(e);
-            }
+        let waiting = lock(&inner.queue).len();
+        if waiting > options.queue {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "connection layer setting `queue`: {waiting} queued write(s) still wait, more than {}",
+                    options.queue
+                ),
+            });
         }
-        inner.readers.reconfigure(settings, options.readers);
+        // A new writer set up with the new settings and read back; the old one stays in use
+        // unless it is.
+        *writer = open_writer(&inner.db, &options)?;
+        inner
+            .readers
+            .reconfigure(options.connection_settings(), options.readers);
         inner.breaker(|b| b.set_threshold(options.io_errors));
         tracing::info!(database = %inner.db.display(), "connection layer settings reloaded");
         *inner
@@ -317,13 +334,7 @@ impl Inner {
         self.options.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn degraded(&self, reason: Option<Reason>) -> Error {
-        let reason = reason
-            .or_else(|| self.breaker(|b| b.refusal().cloned()))
-            .unwrap_or(Reason::IoErrors {
-                count: 0,
-                last: "the queue of writes waiting for recovery is full".to_owned(),
-            });
+    fn degraded(&self, reason: Reason) -> Error {
         Error::Degraded {
             path: self.db.clone(),
             reason,
@@ -349,6 +360,43 @@ impl Inner {
         self.streak
             .store(breaker.io_streak() > 0, Ordering::Release);
         r
+    }
+
+    /// Runs `f` on the breaker; a change it makes is kept, logged and recorded before the
+    /// breaker is let go, so that changes are recorded in the order they happened, and a change
+    /// to read-only starts the prober.
+    fn transition(self: &Arc<Self>, f: impl FnOnce(&mut Breaker) -> Option<Change>) {
+        let mut breaker = lock(&self.breaker);
+        let change = f(&mut breaker);
+        self.open
+            .store(breaker.refusal().is_some(), Ordering::Release);
+        self.streak
+            .store(breaker.io_streak() > 0, Ordering::Release);
+        if let Some(change) = change {
+            let audit = self.options().audit.clone();
+            record(&self.db, audit.as_ref(), &change);
+            let degraded = matches!(change.state, State::Degraded { .. });
+            lock(&self.changes).push(change);
+            if degraded {
+                self.ensure_probing();
+            }
+        }
+    }
+
+    /// Starts the prober unless one runs.
+    fn ensure_probing(self: &Arc<Self>) {
+        if self.probing.load(Ordering::Acquire) || self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("belay-probe".to_owned())
+            .spawn(move || probe_until_writable(&weak));
+        if let Err(e) = spawned {
+            // The next refusal tries again.
+            self.probing.store(false, Ordering::SeqCst);
+            tracing::error!(error = %e, "the probe thread could not start");
+        }
     }
 
     /// Calls `once` until it does not fail busy, or the deadline passes: capped exponential
@@ -395,25 +443,28 @@ impl Inner {
                 self.admit(timing.disk_low)?;
             }
             let writer = lock(&self.writer);
-            match begin {
+            if gate == Gate::Breaker {
+                // Opened while this write waited for the writer.
+                self.refuse_if_open()?;
+            }
+            let done = match begin {
                 Begin::Immediate => immediate(&writer, work),
                 Begin::Single => single(&writer, work),
+            };
+            if gate == Gate::Breaker {
+                // Told before the writer is let go: no write waiting for it slips past a
+                // breaker this one opens.
+                self.count(&done);
             }
+            done
         });
-        if gate == Gate::Breaker {
-            self.count(&result);
-        }
         self.settle(result, started, attempts, "writing to")
     }
 
     /// Whether the breaker lets a write through: refused at once while open; the disk looked
     /// at a few times a second when a threshold is set.
     fn admit(self: &Arc<Self>, disk_low: Option<u64>) -> Result<(), Failed> {
-        if self.open.load(Ordering::Acquire)
-            && let Some(reason) = self.breaker(|b| b.refusal().cloned())
-        {
-            return Err(Failed::Refused(reason));
-        }
+        self.refuse_if_open()?;
         let Some(threshold) = disk_low else {
             return Ok(());
         };
@@ -427,12 +478,8 @@ impl Inner {
         }
         match disk::free_bytes(&self.db) {
             Ok(free) => {
-                let change = self.breaker(|b| b.on_disk(free, threshold, now_rfc3339()));
-                if let Some(change) = change {
-                    self.changed(change);
-                    return Err(Failed::Refused(Reason::DiskLow { free, threshold }));
-                }
-                Ok(())
+                self.transition(|b| b.on_disk(free, threshold, now_rfc3339()));
+                self.refuse_if_open()
             }
             Err(e) => {
                 tracing::warn!(database = %self.db.display(), error = %e, "free disk could not be read");
@@ -441,21 +488,30 @@ impl Inner {
         }
     }
 
+    /// Refused while the breaker is open (asked through its flag first: no lock unless open);
+    /// a prober is made sure of, in case the one that should run could not start.
+    fn refuse_if_open(self: &Arc<Self>) -> Result<(), Failed> {
+        if !self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match self.breaker(|b| b.refusal().cloned()) {
+            Some(reason) => {
+                self.ensure_probing();
+                Err(Failed::Refused(reason))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Tells the breaker what became of a write.
     fn count<T>(self: &Arc<Self>, result: &Result<T, Failed>) {
-        let change = match result {
-            Ok(_) => {
-                if self.streak.load(Ordering::Acquire) {
-                    self.breaker(Breaker::on_success);
-                }
-                None
+        match result {
+            Ok(_) if self.streak.load(Ordering::Acquire) => self.breaker(Breaker::on_success),
+            Err(Failed::Full(detail)) => {
+                self.transition(|b| b.on_full(detail.clone(), now_rfc3339()));
             }
-            Err(Failed::Full(detail)) => self.breaker(|b| b.on_full(detail.clone(), now_rfc3339())),
-            Err(Failed::Io(e)) => self.breaker(|b| b.on_io(e.to_string(), now_rfc3339())),
-            Err(_) => None,
-        };
-        if let Some(change) = change {
-            self.changed(change);
+            Err(Failed::Io(e)) => self.transition(|b| b.on_io(e.to_string(), now_rfc3339())),
+            _ => {}
         }
     }
 
@@ -473,31 +529,13 @@ impl Inner {
                 waited: started.elapsed(),
                 attempts,
             }),
-            Err(Failed::Full(detail)) => Err(self.degraded(Some(Reason::DiskFull { detail }))),
-            Err(Failed::Refused(reason)) => Err(self.degraded(Some(reason))),
+            Err(Failed::Full(detail)) => Err(self.degraded(Reason::DiskFull { detail })),
+            Err(Failed::Refused(reason)) => Err(self.degraded(reason)),
             Err(Failed::Layer(e)) => Err(e),
             Err(Failed::Io(source) | Failed::Other(source)) => Err(Error::Sqlite {
                 context: format!("{doing} {}", self.db.display()),
                 source,
             }),
-        }
-    }
-
-    /// Keeps, logs and records `change`; a change to read-only starts the prober.
-    fn changed(self: &Arc<Self>, change: Change) {
-        let audit = self.options().audit.clone();
-        record(&self.db, audit.as_ref(), &change);
-        let degraded = matches!(change.state, State::Degraded { .. });
-        lock(&self.changes).push(change);
-        if degraded && !self.probing.swap(true, Ordering::SeqCst) {
-            let weak = Arc::downgrade(self);
-            let spawned = std::thread::Builder::new()
-                .name("belay-probe".to_owned())
-                .spawn(move || probe_until_writable(&weak));
-            if let Err(e) = spawned {
-                self.probing.store(false, Ordering::SeqCst);
-                tracing::error!(error = %e, "the probe thread could not start");
-            }
         }
     }
 
@@ -508,7 +546,7 @@ impl Inner {
         if let Some(threshold) = self.options().disk_low {
             let free = disk::free_bytes(&self.db)?;
             if free < threshold {
-                return Err(self.degraded(Some(Reason::DiskLow { free, threshold })));
+                return Err(self.degraded(Reason::DiskLow { free, threshold }));
             }
         }
         let file = db::sibling(&self.db, ".migrate-probe");
@@ -516,6 +554,22 @@ impl Inner {
         let _ = std::fs::remove_file(&file);
         written?;
         self.write(Gate::Bypass, Begin::Immediate, &mut |conn: &Connection| {
+            // A database at its `max_page_count` is full whatever the disk has: room for a
+            // few pages (free ones count) is asked of it too.
+            let room: i64 = conn.query_row(
+                "SELECT m.max_page_count - c.page_count + f.freelist_count \
+                 FROM pragma_max_page_count m, pragma_page_count c, pragma_freelist_count f",
+                [],
+                |r| r.get(0),
+            )?;
+            if room < PROBE_PAGES {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some(format!(
+                        "room for {room} more page(s) under the database's max_page_count"
+                    )),
+                ));
+            }
             let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             conn.execute_batch(&format!("PRAGMA user_version = {version}"))
         })
@@ -531,14 +585,11 @@ impl Inner {
                 if !queue.is_empty() {
                     continue;
                 }
-                let change = self.breaker(|b| {
+                self.transition(|b| {
                     self.probing.store(false, Ordering::SeqCst);
                     b.recover(now_rfc3339())
                 });
                 drop(queue);
-                if let Some(change) = change {
-                    self.changed(change);
-                }
                 return true;
             };
             let result = self.write(Gate::Bypass, Begin::Single, &mut |conn: &Connection| {

@@ -101,6 +101,9 @@ pub fn append_or_spool(
     let line = serde_json::to_string(entry).map_err(|e| Error::Internal {
         reason: format!("writing a journal entry: {e}"),
     })?;
+    // One writer of this journal and its spools at a time, across threads and processes: a
+    // replay renames, reads and removes files another append could be writing.
+    let _held = hold(dir);
     let written = (|| replay(dir, spool).and_then(|()| append_line(dir, &line)))
         .retry(RETRY)
         .sleep(backon::StdSleeper)
@@ -119,6 +122,25 @@ pub fn append_or_spool(
             Ok(Appended::Spooled {
                 reason: e.to_string(),
             })
+        }
+    }
+}
+
+/// An exclusive `flock` on the backup directory itself, released when dropped; `None` (and
+/// the append goes on unserialised) when the directory cannot be made or opened.
+fn hold(dir: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    durable::create_dir(dir).ok()?;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::DIRECTORY;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(dir);
+    match opened.and_then(|d| d.lock().map(|()| d)) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "the journal's lock could not be taken");
+            None
         }
     }
 }

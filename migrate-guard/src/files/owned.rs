@@ -66,17 +66,46 @@ pub fn open_file(path: &Path, options: &mut OpenOptions) -> Result<File, Error> 
 
 /// Appends `text` to the file at `path` (created 0600; never through a link, only a regular
 /// file of ours: see [`open_file`]) in one write, and syncs its data. The journal and its spool.
+///
+/// A line someone else left torn (a crash mid-write) is ended first, so this one starts on a
+/// line of its own. When the write or the sync fails, what this call added is cut back off
+/// (unless the file grew past it since), so that a retry neither repeats the line nor joins a
+/// partial one.
 pub(crate) fn append_synced(path: &Path, text: &str) -> Result<(), Error> {
+    use std::os::unix::fs::FileExt;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
     let mut file = open_file(
         path,
-        OpenOptions::new().append(true).create(true).mode(0o600),
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600),
     )?;
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_data().map_err(io)
+    let before = file.metadata().map_err(io)?.len();
+    let mut last = [b'\n'];
+    if before > 0 {
+        file.read_exact_at(&mut last, before - 1).map_err(io)?;
+    }
+    let text = if last[0] == b'\n' {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("\n{text}"))
+    };
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_data());
+    if let Err(e) = written {
+        let mine = before + text.len() as u64;
+        if file.metadata().is_ok_and(|m| m.len() <= mine) {
+            let _ = file.set_len(before);
+        }
+        return Err(io(e));
+    }
+    Ok(())
 }
 
 /// Checks the backup directory at `dir` (which exists): a real directory, not a link, owned by

@@ -21,6 +21,12 @@ pub enum Reason {
         /// The threshold configured.
         threshold: u64,
     },
+    /// Writes queued while read-only are being replayed, and the queue is full: a write waits
+    /// behind them or is refused (only for `write_or_queue`).
+    Replaying {
+        /// Writes waiting.
+        waiting: usize,
+    },
     /// Writes kept failing with I/O errors: the circuit is open.
     IoErrors {
         /// How many in a row.
@@ -38,6 +44,12 @@ impl fmt::Display for Reason {
                 f,
                 "free disk {free} bytes is under the threshold of {threshold} bytes"
             ),
+            Reason::Replaying { waiting } => {
+                write!(
+                    f,
+                    "{waiting} queued write(s) are being replayed first, and the queue is full"
+                )
+            }
             Reason::IoErrors { count, last } => {
                 write!(
                     f,
@@ -71,6 +83,8 @@ mod tests {
             last: "disk I/O error".to_owned(),
         };
         assert!(io.to_string().starts_with("3 write(s) in a row"));
+        let replaying = Reason::Replaying { waiting: 4 };
+        assert!(replaying.to_string().starts_with("4 queued write(s)"));
         assert_eq!(
             serde_json::to_value(&low).unwrap(),
             serde_json::json!({"kind": "disk_low", "free": 10, "threshold": 20})
