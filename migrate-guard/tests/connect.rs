@@ -209,6 +209,10 @@ fn low_disk_turns_it_read_only_refusing_at_once_and_a_probe_turns_it_back() {
     assert!(matches!(e, Error::Degraded { .. }), "{e}");
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(count(&layer), 0, "reads are served");
+    // Probes meanwhile find the disk still under the threshold: still read-only.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(matches!(layer.state(), State::Degraded { .. }));
+    assert_eq!(layer.changes().len(), 1);
     // Space comes back (the threshold is lowered): the probe turns it writable.
     layer
         .reload(Options {
@@ -504,4 +508,18 @@ fn a_database_at_its_page_limit_stays_read_only_until_a_new_writer_has_room() {
     layer.reload(fast()).unwrap();
     wait_until("writable", || layer.state() == State::Writable);
     insert(&layer, "room again").unwrap();
+}
+
+#[test]
+fn a_reader_that_cannot_be_opened_is_an_error_of_its_own_not_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("gone");
+    std::fs::create_dir(&sub).unwrap();
+    let db = sub.join("app.db");
+    let layer = Layer::open(&db, fast()).unwrap();
+    std::fs::remove_dir_all(&sub).unwrap();
+    let e = layer
+        .read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidDatabase { .. }), "{e}");
 }
