@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use belay_migrate::guard::connect::{Layer, Options};
-use belay_migrate::guard::database::settings::{self, Scope, Settings, Synchronous};
-use migrate_bench::median;
+use belay_migrate::guard::database::settings::{Settings, Synchronous};
+use migrate_bench::{events_db, median};
 use rusqlite::Connection;
 
 const INSERT: &str = "INSERT INTO events (body) VALUES ('an event of a hundred bytes or so, as an application writes them')";
@@ -44,16 +44,7 @@ fn main() {
                 synchronous: Some(sync),
                 ..Settings::default()
             };
-            let bare = Connection::open(&db).unwrap();
-            let mode: String = bare
-                .query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            assert_eq!(mode, journal);
-            settings::apply(&bare, &chosen, Scope::Every).unwrap();
-            bare.execute_batch("CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT)")
-                .unwrap();
+            let bare = events_db(&db, journal, &chosen);
             let layer = Layer::open(
                 &db,
                 Options {

@@ -6,6 +6,27 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+/// A new database at `path` in `journal` mode with `settings` applied through `[database]`'s
+/// path (read back), and an empty `events (id, body)` table: what the commit benchmarks write.
+pub fn events_db(
+    path: &Path,
+    journal: &str,
+    settings: &belay_migrate::guard::database::settings::Settings,
+) -> Connection {
+    use belay_migrate::guard::database::settings::{self, Scope};
+    let conn = Connection::open(path).unwrap();
+    let mode: String = conn
+        .query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(mode, journal);
+    settings::apply(&conn, settings, Scope::Every).unwrap();
+    conn.execute_batch("CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT)")
+        .unwrap();
+    conn
+}
+
 /// The median of some timings.
 pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();

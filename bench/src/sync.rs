@@ -9,9 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use belay_migrate::guard::database::settings::{self, Scope, Settings, Synchronous};
-use migrate_bench::median;
-use rusqlite::Connection;
+use belay_migrate::guard::database::settings::{Settings, Synchronous};
+use migrate_bench::{events_db, median};
 
 fn main() {
     let mut secs = 3u64;
@@ -32,24 +31,14 @@ fn main() {
     for journal in ["wal", "delete"] {
         for sync in [Synchronous::Off, Synchronous::Normal, Synchronous::Full] {
             let db = dir.path().join(format!("{journal}-{sync:?}.db"));
-            let conn = Connection::open(&db).unwrap();
-            let mode: String = conn
-                .query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            assert_eq!(mode, journal);
-            settings::apply(
-                &conn,
+            let conn = events_db(
+                &db,
+                journal,
                 &Settings {
                     synchronous: Some(sync),
                     ..Settings::default()
                 },
-                Scope::Every,
-            )
-            .unwrap();
-            conn.execute_batch("CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT)")
-                .unwrap();
+            );
             let mut latencies = Vec::new();
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(secs) {

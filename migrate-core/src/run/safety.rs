@@ -111,11 +111,7 @@ pub(crate) fn ensure_space(db: &Path, dir: &Path) -> Result<(), Error> {
         .ancestors()
         .find(|p| p.exists())
         .unwrap_or(Path::new("."));
-    let stat = rustix::fs::statvfs(probe).map_err(|e| Error::Io {
-        path: probe.to_path_buf(),
-        source: e.into(),
-    })?;
-    let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+    let available = belay_guard::files::space::available(probe)?;
     if available < needed {
         return Err(Error::NoSpace {
             dir: dir.to_path_buf(),

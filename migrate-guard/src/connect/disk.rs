@@ -20,11 +20,7 @@ pub fn free_bytes(path: &Path) -> Result<u64, Error> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let stat = rustix::fs::statvfs(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e.into(),
-    })?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    crate::files::space::available(dir)
 }
 
 /// Whether the write path should look at the disk now, having last looked at `last`.

@@ -352,13 +352,18 @@ impl Inner {
     }
 
     /// Runs `f` on the breaker, keeping the flags that mirror it.
-    fn breaker<R>(&self, f: impl FnOnce(&mut Breaker) -> R) -> R {
-        let mut breaker = lock(&self.breaker);
-        let r = f(&mut breaker);
+    /// Sets the flags that mirror `breaker`.
+    fn mirror(&self, breaker: &Breaker) {
         self.open
             .store(breaker.refusal().is_some(), Ordering::Release);
         self.streak
             .store(breaker.io_streak() > 0, Ordering::Release);
+    }
+
+    fn breaker<R>(&self, f: impl FnOnce(&mut Breaker) -> R) -> R {
+        let mut breaker = lock(&self.breaker);
+        let r = f(&mut breaker);
+        self.mirror(&breaker);
         r
     }
 
@@ -368,10 +373,7 @@ impl Inner {
     fn transition(self: &Arc<Self>, f: impl FnOnce(&mut Breaker) -> Option<Change>) {
         let mut breaker = lock(&self.breaker);
         let change = f(&mut breaker);
-        self.open
-            .store(breaker.refusal().is_some(), Ordering::Release);
-        self.streak
-            .store(breaker.io_streak() > 0, Ordering::Release);
+        self.mirror(&breaker);
         if let Some(change) = change {
             let audit = self.options().audit.clone();
             record(&self.db, audit.as_ref(), &change);
@@ -656,10 +658,8 @@ fn immediate<T>(
     conn: &Connection,
     work: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T, Failed> {
-    if !conn.is_autocommit() {
-        // A transaction left open by a `work` that panicked.
-        rollback(conn);
-    }
+    // A transaction left open by a `work` that panicked.
+    rollback(conn);
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let done = work(conn).and_then(|v| {
         conn.prepare_cached("COMMIT")?.execute([])?;
@@ -676,12 +676,11 @@ fn single<T>(
     conn: &Connection,
     work: &mut impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T, Failed> {
-    if !conn.is_autocommit() {
-        rollback(conn);
-    }
+    rollback(conn);
     work(conn).map_err(Failed::from)
 }
 
+/// Rolls back the transaction `conn` is in, if any.
 fn rollback(conn: &Connection) {
     if !conn.is_autocommit()
         && let Err(e) = conn.execute_batch("ROLLBACK")

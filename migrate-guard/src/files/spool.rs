@@ -19,10 +19,12 @@ pub fn path(db: &Path) -> PathBuf {
 /// something the next replay can tell is already in the journal. `x.jsonl` becomes
 /// `x.replaying`; another name gets `.replaying` added.
 pub(crate) fn replaying_path(spool: &Path) -> PathBuf {
-    let text = spool.as_os_str().to_string_lossy();
-    match text.strip_suffix(".jsonl") {
-        Some(stem) => PathBuf::from(format!("{stem}.replaying")),
-        None => PathBuf::from(format!("{text}.replaying")),
+    if spool.extension().is_some_and(|e| e == "jsonl") {
+        spool.with_extension("replaying")
+    } else {
+        let mut name = spool.as_os_str().to_owned();
+        name.push(".replaying");
+        PathBuf::from(name)
     }
 }
 
@@ -56,5 +58,29 @@ pub(crate) fn read_lines(path: &Path) -> Result<Vec<String>, Error> {
             path: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spool_set_aside_is_named_from_the_spool_byte_for_byte() {
+        assert_eq!(
+            replaying_path(Path::new("/d/app.db.audit-spool.jsonl")),
+            Path::new("/d/app.db.audit-spool.replaying")
+        );
+        assert_eq!(
+            replaying_path(Path::new("/d/spool")),
+            Path::new("/d/spool.replaying")
+        );
+        // A name that is not UTF-8 keeps its bytes.
+        use std::os::unix::ffi::OsStrExt;
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"/d/\xff.jsonl"));
+        assert_eq!(
+            replaying_path(odd).as_os_str().as_bytes(),
+            b"/d/\xff.replaying"
+        );
     }
 }
