@@ -207,6 +207,26 @@ pub enum Command {
         #[arg(long, conflicts_with = "to")]
         no_backup: bool,
     },
+    /// One report of the database's health, read only: schema version and pending migrations,
+    /// the last check, backup and drill, WAL, freelist and disk (exit 0 ok, 8 degraded, 6
+    /// corruption found by the last check, 9 failing)
+    Health {
+        /// text, json (as --json) or prometheus (the metrics of `watch --listen`)
+        #[arg(long, value_enum, default_value_t = HealthFormat::Text)]
+        format: HealthFormat,
+    },
+    /// Guard the database between migrations: run what `[watch]` in migrate.toml schedules
+    /// (backups with rotation, incremental checks, checkpoints, restore drills), raise alerts,
+    /// serve /metrics and /health; stops cleanly on SIGTERM or SIGINT
+    Watch {
+        /// Run every due task once, then exit as `health` would (3 when a migration run
+        /// deferred a task)
+        #[arg(long)]
+        once: bool,
+        /// Serve /metrics (Prometheus) and /health (JSON) on this address, e.g. 127.0.0.1:9187
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Show every effective setting and where it came from (flag, environment, file, default)
     Config,
     /// Print a shell completion script (e.g. `migrate completions bash > /etc/bash_completion.d/migrate`)
@@ -232,6 +252,14 @@ pub enum WalCommand {
         #[arg(long, value_enum, default_value_t = CheckpointModeArg::Passive)]
         mode: CheckpointModeArg,
     },
+}
+
+/// `health --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HealthFormat {
+    Text,
+    Json,
+    Prometheus,
 }
 
 /// `wal checkpoint --mode`.

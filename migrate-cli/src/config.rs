@@ -33,6 +33,19 @@
 //! keep_last = 10
 //! keep_daily = 7
 //! keep_weekly = 4
+//!
+//! [watch]                       # `migrate watch` and `migrate health` (docs/operations.md)
+//! backup = "1h"                 # an interval (2s, 15m, 1h, 1d) or a cron expression
+//! check = "5m"                  # one incremental integrity tick ...
+//! check_budget = "200ms"        # ... of at most this long
+//! checkpoint = "1m"
+//! drill = "1d"
+//! rpo = "2h"                    # thresholds of health and the alerts
+//! wal_limit = "256MiB"
+//! disk_low = "1GiB"
+//! on_alert = "logger -t migrate"  # run with sh -c, the alert JSON on stdin
+//! webhook = "https://hooks.example/migrate"
+//! listen = "127.0.0.1:9187"     # like watch --listen
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -67,6 +80,28 @@ pub struct FileConfig {
     pub backup: BackupConfig,
     #[serde(default)]
     pub database: belay_migrate::guard::database::settings::Settings,
+    #[serde(default)]
+    pub watch: WatchConfig,
+}
+
+/// The `[watch]` table: what `migrate watch` runs and when, and what `health` and the alerts
+/// judge by. Values are kept as written and parsed by `commands::watch::config`, whose
+/// errors name the key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    pub backup: Option<String>,
+    pub check: Option<String>,
+    pub check_budget: Option<String>,
+    pub checkpoint: Option<String>,
+    pub drill: Option<String>,
+    pub archive: Option<String>,
+    pub rpo: Option<String>,
+    pub wal_limit: Option<String>,
+    pub disk_low: Option<String>,
+    pub on_alert: Option<String>,
+    pub webhook: Option<String>,
+    pub listen: Option<String>,
 }
 
 /// `format = "..."`: one of the layouts of [`belay_migrate::format::Format`].

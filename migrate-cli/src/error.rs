@@ -74,6 +74,7 @@ pub mod code {
     pub const FAILED_RESTORED: u8 = 5;
     pub const CORRUPT: u8 = 6;
     pub const NOT_RESTORED: u8 = 7;
+    pub const DEGRADED: u8 = 8;
     pub const FAILING: u8 = 9;
 }
 

@@ -58,6 +58,16 @@ impl Output {
         self.verbose
     }
 
+    /// `--json`: results as JSON on stdout.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// `-q`: no results on stdout but errors.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Prints a result: `value` as one JSON document, or the text `text` builds. The document
     /// is an object whose first field is `ok` (`true`, unless the result carries its own verdict,
     /// as `check` and `repair` do); see [`document`].

@@ -39,6 +39,7 @@ pub mod foreign_keys;
 pub mod integrity;
 pub mod repair;
 pub mod vocab;
+pub mod watch;
 
 pub use rusqlite;
 pub use vocab::error::{Error, storage_hint};

@@ -312,6 +312,7 @@ const LAYERS: [(&str, &[&str]); 2] = [
             "integrity",
             "backup",
             "repair",
+            "watch",
         ],
     ),
     (

@@ -6,6 +6,7 @@ mod backup;
 mod baseline;
 mod check;
 mod config;
+mod health;
 mod history;
 mod new;
 mod plan;
@@ -15,6 +16,7 @@ mod run;
 mod status;
 mod verify;
 mod wal;
+mod watch;
 
 use belay_migrate::{DownTarget, Request};
 
@@ -70,6 +72,10 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Repair { dry_run } => repair::run(g, out, *dry_run),
         Command::Backup(command) => backup::run(g, out, command),
         Command::Wal(command) => wal::run(g, out, command),
+        Command::Health { format } => health::run(g, out, *format),
+        Command::Watch { once, listen } => {
+            watch::run(g, out, watch::Mode::of(*once), listen.as_deref())
+        }
         Command::Restore {
             id,
             tables,

@@ -61,7 +61,21 @@ impl MigrationLock {
         timeout: Duration,
         waiting: &mut dyn FnMut(Option<String>, Duration),
     ) -> Result<Self, Error> {
-        let path = lock_path(db);
+        Self::acquire_file(lock_path(db), timeout, waiting)
+    }
+
+    /// A lock of the same kind on another file beside a database (the watchman's
+    /// `<db>.migrate-watch`), waiting up to `timeout` and telling `waiting` as
+    /// [`MigrationLock::acquire_reporting`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`MigrationLock::acquire`].
+    pub fn acquire_file(
+        path: PathBuf,
+        timeout: Duration,
+        waiting: &mut dyn FnMut(Option<String>, Duration),
+    ) -> Result<Self, Error> {
         let io = |source| Error::Io {
             path: path.clone(),
             source,

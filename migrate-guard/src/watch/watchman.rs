@@ -1,0 +1,490 @@
+//! The watchman: one per database (it holds `<db>.migrate-watch`), running the tasks its
+//! schedule makes due, each recorded in the state `health` reads and in `audit.jsonl`.
+//!
+//! A backup or checkpoint only runs while it holds the migration lock, taken without waiting:
+//! while a migration run holds it the task is deferred and tried again on the next round, so
+//! nothing is backed up or checkpointed in the middle of a run, and a run that starts during a
+//! task waits for that one task at most (the lock is let go between tasks). Checks and drills
+//! read committed snapshots and backups, so they run beside a migration.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::alerts::{self, Alert};
+use super::drill::{self, Drilled};
+use super::every::{Every, seconds_of};
+use super::health::{self, Health, Inputs};
+use super::state::{CheckState, DrillState, State, TaskRun};
+use super::sweep;
+use crate::Error;
+use crate::backup::{self, CreateOptions, Reason, Retention};
+use crate::database::checkpointer::{self, Checkpointer, Purpose};
+use crate::database::lock::{self, MigrationLock};
+use crate::database::wal::Checkpointed;
+use crate::files::{journal, spool};
+use crate::vocab::clock;
+use crate::vocab::holder::Holder;
+
+/// The watchman's lock file beside `db`.
+pub fn lock_path(db: &Path) -> PathBuf {
+    crate::database::db::sibling(db, ".migrate-watch")
+}
+
+/// A task of the watchman.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Task {
+    /// Take a backup, then rotate by the retention policy.
+    Backup,
+    /// One tick of the incremental check.
+    Check,
+    /// One checkpoint by the policy.
+    Checkpoint,
+    /// Restore the newest backup to scratch, verify, check fully.
+    Drill,
+}
+
+impl Task {
+    /// Every task, in the order a round runs them.
+    pub const ALL: [Task; 4] = [Task::Backup, Task::Drill, Task::Check, Task::Checkpoint];
+
+    /// Its name in `[watch]`, the state and the journal.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Backup => "backup",
+            Task::Check => "check",
+            Task::Checkpoint => "checkpoint",
+            Task::Drill => "drill",
+        }
+    }
+}
+
+/// When each task runs (`None`: it does not).
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    /// Backups.
+    pub backup: Option<Every>,
+    /// Check ticks.
+    pub check: Option<Every>,
+    /// Checkpoints.
+    pub checkpoint: Option<Every>,
+    /// Drills.
+    pub drill: Option<Every>,
+}
+
+impl Schedule {
+    /// The schedule of `task`.
+    pub fn of(&self, task: Task) -> Option<&Every> {
+        match task {
+            Task::Backup => self.backup.as_ref(),
+            Task::Check => self.check.as_ref(),
+            Task::Checkpoint => self.checkpoint.as_ref(),
+            Task::Drill => self.drill.as_ref(),
+        }
+    }
+}
+
+/// Everything the watchman needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database.
+    pub db: PathBuf,
+    /// Its backup directory (backups, journal, state).
+    pub dir: PathBuf,
+    /// When tasks run.
+    pub schedule: Schedule,
+    /// The time budget of one check tick.
+    pub check_budget: Duration,
+    /// What alerts and health judge against.
+    pub thresholds: health::Thresholds,
+    /// How backups are taken.
+    pub backup: CreateOptions,
+    /// Which backups are kept.
+    pub retention: Retention,
+    /// The checkpoint policy.
+    pub checkpoint: checkpointer::Policy,
+    /// How long reads wait for a lock.
+    pub busy_timeout: Duration,
+    /// Connections a drill's full check uses.
+    pub workers: usize,
+}
+
+impl Config {
+    /// Every task off, a 200 ms check budget, scheduled zstd backups, the default retention
+    /// and checkpoint policy.
+    pub fn new(db: &Path, dir: &Path) -> Self {
+        Config {
+            db: db.to_path_buf(),
+            dir: dir.to_path_buf(),
+            schedule: Schedule::default(),
+            check_budget: Duration::from_millis(200),
+            thresholds: health::Thresholds::default(),
+            backup: CreateOptions {
+                reason: Reason::Scheduled,
+                ..CreateOptions::default()
+            },
+            retention: Retention::default(),
+            checkpoint: checkpointer::Policy::default(),
+            busy_timeout: Duration::from_secs(5),
+            workers: 1,
+        }
+    }
+}
+
+/// How a task went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did its work.
+    Done(String),
+    /// It ran and failed.
+    Failed(String),
+    /// It did not run: a migration run holds the lock (tried again next round).
+    Deferred(String),
+}
+
+/// One line of `audit.jsonl` for a task.
+#[derive(Serialize)]
+struct Entry<'a> {
+    database: String,
+    event: &'static str,
+    task: &'static str,
+    at: &'a str,
+    outcome: &'static str,
+    detail: &'a str,
+    duration_ms: u64,
+    host: String,
+    pid: u32,
+}
+
+/// The running watchman.
+#[derive(Debug)]
+pub struct Watchman {
+    config: Config,
+    state: State,
+    checkpointer: Checkpointer,
+    _held: MigrationLock,
+}
+
+impl Watchman {
+    /// Takes `<db>.migrate-watch` (without waiting) and reads the state.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LockTimeout`] naming the holder when another watchman watches `db`;
+    /// [`Error::NoDatabase`] when there is no database; the state's read errors.
+    pub fn start(config: Config) -> Result<Self, Error> {
+        if crate::database::db::regular_file(&config.db)?.is_none() {
+            return Err(Error::NoDatabase {
+                path: config.db.clone(),
+            });
+        }
+        let held =
+            MigrationLock::acquire_file(lock_path(&config.db), Duration::ZERO, &mut |_, _| {})?;
+        let state = State::read(&config.dir)?;
+        Ok(Watchman {
+            checkpointer: Checkpointer::new(&config.db, config.checkpoint),
+            config,
+            state,
+            _held: held,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state as of the last task.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The tasks due at `now`, in the order they run.
+    pub fn due(&self, now: SystemTime) -> Vec<Task> {
+        Task::ALL
+            .into_iter()
+            .filter(|t| {
+                self.config
+                    .schedule
+                    .of(*t)
+                    .is_some_and(|every| every.due(self.state.last_run(t.name()), now))
+            })
+            .collect()
+    }
+
+    /// When the next task is due (`None`: no task is scheduled).
+    pub fn next_due(&self) -> Option<SystemTime> {
+        Task::ALL
+            .into_iter()
+            .filter_map(|t| {
+                let every = self.config.schedule.of(t)?;
+                match self.state.last_run(t.name()) {
+                    None => Some(SystemTime::now()),
+                    Some(last) => every.next_after(last),
+                }
+            })
+            .min()
+    }
+
+    /// Runs `task` once and records it (state file and journal). A deferred task is not
+    /// recorded as run: it stays due.
+    ///
+    /// # Errors
+    ///
+    /// When the state cannot be written; a task's own failure is its outcome.
+    #[tracing::instrument(name = "watch_task", level = "info", skip_all, fields(db = %self.config.db.display(), task = task.name()))]
+    pub fn run(&mut self, task: Task) -> Result<Outcome, Error> {
+        let at = clock::now_rfc3339();
+        let at_unix = seconds_of(SystemTime::now());
+        let started = Instant::now();
+        let outcome = match task {
+            Task::Backup => self.backup(),
+            Task::Check => self.check(&at, at_unix),
+            Task::Checkpoint => self.checkpoint(at_unix),
+            Task::Drill => self.drill(&at, at_unix),
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let (ok, detail, name) = match &outcome {
+            Outcome::Done(d) => (true, d, "done"),
+            Outcome::Failed(d) => (false, d, "failed"),
+            Outcome::Deferred(d) => {
+                tracing::info!(detail = %d, "deferred");
+                return Ok(outcome);
+            }
+        };
+        if ok {
+            tracing::info!(detail = %detail, duration_ms, "done");
+        } else {
+            tracing::warn!(detail = %detail, duration_ms, "failed");
+        }
+        self.state.tasks.insert(
+            task.name().to_owned(),
+            TaskRun {
+                at: at.clone(),
+                at_unix,
+                ok,
+                detail: detail.clone(),
+                duration_ms,
+            },
+        );
+        self.state.write(&self.config.dir)?;
+        let me = Holder::current();
+        let entry = Entry {
+            database: self.config.db.display().to_string(),
+            event: "watch_task",
+            task: task.name(),
+            at: &at,
+            outcome: name,
+            detail,
+            duration_ms,
+            host: me.host,
+            pid: me.pid,
+        };
+        if let Err(e) =
+            journal::append_or_spool(&self.config.dir, &spool::path(&self.config.db), &entry)
+        {
+            tracing::error!(error = %e, "the task could not be recorded in the journal");
+        }
+        Ok(outcome)
+    }
+
+    /// The health report now, and the alerts it raises or clears (the firing set is kept in
+    /// the state).
+    ///
+    /// # Errors
+    ///
+    /// As [`health::health`], and when the state cannot be written.
+    pub fn evaluate(&mut self, inputs: Inputs) -> Result<(Health, Vec<Alert>), Error> {
+        let report = health::health(&self.config.db, &self.config.dir, inputs)?;
+        let alerts = alerts::transitions(
+            &mut self.state.firing,
+            &report.conditions(),
+            (&report.database, &report.at),
+        );
+        if !alerts.is_empty() {
+            self.state.write(&self.config.dir)?;
+        }
+        Ok((report, alerts))
+    }
+
+    /// The inputs of the health report this watchman's configuration judges by.
+    pub fn inputs(&self) -> Inputs {
+        Inputs {
+            thresholds: self.config.thresholds,
+            ..Inputs::default()
+        }
+    }
+
+    fn try_migration_lock(&self) -> Result<MigrationLock, Outcome> {
+        MigrationLock::acquire_file(
+            lock::lock_path(&self.config.db),
+            Duration::ZERO,
+            &mut |_, _| {},
+        )
+        .map_err(|e| match e {
+            Error::LockTimeout { holder, .. } => {
+                Outcome::Deferred(format!("a migration run holds the lock ({holder})"))
+            }
+            other => Outcome::Failed(other.to_string()),
+        })
+    }
+
+    fn backup(&mut self) -> Outcome {
+        let held = match self.try_migration_lock() {
+            Ok(held) => held,
+            Err(outcome) => return outcome,
+        };
+        let taken = backup::create(
+            &self.config.db,
+            &self.config.dir,
+            &self.config.backup,
+            &mut |_| {},
+        );
+        let outcome = match taken {
+            Ok(manifest) => {
+                self.state.counters.backups_total += 1;
+                match backup::prune(&self.config.dir, &self.config.retention) {
+                    Ok(pruned) => Outcome::Done(format!(
+                        "backup {} ({} bytes as stored); {} pruned by the retention policy",
+                        manifest.id,
+                        manifest.compressed_size,
+                        pruned.len()
+                    )),
+                    Err(e) => Outcome::Failed(format!(
+                        "backup {} taken, but rotation failed: {e}",
+                        manifest.id
+                    )),
+                }
+            }
+            Err(e) => {
+                self.state.counters.backup_errors_total += 1;
+                Outcome::Failed(e.to_string())
+            }
+        };
+        drop(held);
+        outcome
+    }
+
+    fn check(&mut self, at: &str, at_unix: f64) -> Outcome {
+        self.state.counters.checks_total += 1;
+        match sweep::tick(
+            &self.config.db,
+            self.config.check_budget,
+            self.config.busy_timeout,
+            &mut self.state.sweep,
+        ) {
+            Ok(tick) => {
+                let verdict = health::verdict_name(tick.verdict);
+                let detail = format!(
+                    "{verdict}: checked {} table(s) in {} ms (budget {} ms{}), coverage {:.0}%{}",
+                    tick.checked.len(),
+                    tick.duration.as_millis(),
+                    self.config.check_budget.as_millis(),
+                    if tick.overran { ", overran" } else { "" },
+                    tick.coverage * 100.0,
+                    if tick.pass_complete {
+                        ", pass complete"
+                    } else {
+                        ""
+                    }
+                );
+                self.state.check = Some(CheckState {
+                    at: at.to_owned(),
+                    at_unix,
+                    verdict: verdict.to_owned(),
+                    depth: "full".to_owned(),
+                    checked: tick.checked,
+                    findings: tick.findings,
+                    coverage: tick.coverage,
+                    overran: tick.overran,
+                });
+                match tick.verdict {
+                    crate::vocab::verdict::Verdict::Damaged => Outcome::Failed(detail),
+                    _ => Outcome::Done(detail),
+                }
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    fn checkpoint(&mut self, at_unix: f64) -> Outcome {
+        let held = match self.try_migration_lock() {
+            Ok(held) => held,
+            Err(outcome) => return outcome,
+        };
+        let tick = self.checkpointer.tick(Purpose::Routine);
+        drop(held);
+        match tick {
+            Ok(tick) => {
+                self.state.counters.checkpoints_total += 1;
+                match tick.outcome {
+                    Checkpointed::NotWal { journal_mode } => {
+                        self.state.checkpoint_blocked_since = None;
+                        Outcome::Done(format!(
+                            "not in WAL mode ({journal_mode}): nothing to checkpoint"
+                        ))
+                    }
+                    Checkpointed::Done(done) => {
+                        if let Err(e) = crate::database::wal::record(&self.config.dir, &done) {
+                            tracing::warn!(error = %e, "the checkpoint was not recorded");
+                        }
+                        let left = done.frames_left();
+                        if left > 0 || done.busy {
+                            let since = at_unix - tick.blocked_for.as_secs_f64();
+                            self.state.checkpoint_blocked_since.get_or_insert(since);
+                        } else {
+                            self.state.checkpoint_blocked_since = None;
+                        }
+                        Outcome::Done(format!(
+                            "{}: {} of {} frame(s) copied, {left} left{}",
+                            tick.mode.as_sql(),
+                            done.checkpointed_frames.max(0),
+                            done.log_frames.max(0),
+                            tick.held_back_by
+                                .map(|h| format!(" (held back by {})", h.describe()))
+                                .unwrap_or_default()
+                        ))
+                    }
+                }
+            }
+            Err(e) => {
+                self.state.counters.checkpoint_errors_total += 1;
+                Outcome::Failed(e.to_string())
+            }
+        }
+    }
+
+    fn drill(&mut self, at: &str, at_unix: f64) -> Outcome {
+        self.state.counters.drills_total += 1;
+        let record = |ok, backup: Option<&str>, detail: &str| DrillState {
+            at: at.to_owned(),
+            at_unix,
+            ok,
+            backup: backup.map(str::to_owned),
+            detail: detail.to_owned(),
+        };
+        match drill::drill(&self.config.dir, self.config.workers) {
+            Ok(Drilled::Passed { id, detail }) => {
+                self.state.drill = Some(record(true, Some(&id), &detail));
+                Outcome::Done(detail)
+            }
+            Ok(Drilled::Failed { id, detail }) => {
+                self.state.counters.drill_errors_total += 1;
+                let detail = format!("backup {id} would not restore: {detail}");
+                self.state.drill = Some(record(false, Some(&id), &detail));
+                Outcome::Failed(detail)
+            }
+            Ok(Drilled::NoBackup) => Outcome::Done("no backup to drill yet".to_owned()),
+            Ok(Drilled::Superseded { id }) => {
+                Outcome::Deferred(format!("backup {id} was rotated away while it was drilled"))
+            }
+            Err(e) => {
+                self.state.counters.drill_errors_total += 1;
+                let detail = e.to_string();
+                self.state.drill = Some(record(false, None, &detail));
+                Outcome::Failed(detail)
+            }
+        }
+    }
+}
