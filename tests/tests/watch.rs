@@ -559,3 +559,211 @@ fn chrono_like(t: &str) -> f64 {
     let parts: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
     days as f64 * 86_400.0 + parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
 }
+
+#[test]
+fn bad_watch_settings_are_refused_naming_their_key_and_nothing_runs() {
+    let s = database(1, 10);
+    for (watch, says) in [
+        (
+            "check = \"5x\"",
+            "[watch] check in migrate.toml: `5x`: unknown unit `x`",
+        ),
+        (
+            "backup = \"61 * * * *\"",
+            "[watch] backup in migrate.toml: `61 * * * *` is not a cron expression",
+        ),
+        (
+            "rpo = \"soon\"",
+            "[watch] rpo in migrate.toml: `soon` does not start with a number",
+        ),
+        (
+            "wal_limit = \"12 parsecs\"",
+            "[watch] wal_limit in migrate.toml: `12 parsecs`: unknown unit",
+        ),
+        (
+            "check_budget = \"0.5\"",
+            "[watch] check_budget in migrate.toml",
+        ),
+        (
+            "archive = \"1s\"",
+            "[watch] archive in migrate.toml: continuous archiving",
+        ),
+        ("evrey = \"1s\"", "unknown field `evrey`"),
+    ] {
+        config(&s, watch, "");
+        let out = migrate(&s, &["watch", "--once"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{watch}: {stderr}");
+        assert!(stderr.contains(says), "{watch}: {stderr}");
+    }
+    assert!(
+        !s.dir
+            .path()
+            .join("app.db.backups/watch-state.json")
+            .exists(),
+        "nothing ran"
+    );
+    config(&s, "rpo = \"soon\"", "");
+    let out = migrate(&s, &["health"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    config(&s, "check = \"1h\"", "");
+    let out = migrate(&s, &["watch", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--listen not-an-address: cannot listen there"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn alerts_reach_a_webhook_and_a_failing_command_is_reported_not_fatal() {
+    let s = database(1, 10);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                        .unwrap();
+                    return (head.to_owned(), body.to_owned());
+                }
+            }
+            assert!(n > 0, "the connection closed early");
+        }
+    });
+    config(
+        &s,
+        &format!(
+            "rpo = \"1s\"\nwebhook = \"http://127.0.0.1:{port}/hook\"\non_alert = \"cat > /dev/null; exit 3\""
+        ),
+        "",
+    );
+    let out = migrate(&s, &["watch", "--once"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "degraded: {stderr}");
+    assert!(stderr.contains("alert FIRING rpo_exceeded"), "{stderr}");
+    assert!(
+        stderr.contains("on_alert `cat > /dev/null; exit 3` failed: it exited with exit status: 3"),
+        "{stderr}"
+    );
+    let (head, body) = received.join().unwrap();
+    assert!(head.starts_with("POST /hook "), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let alert: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(alert["kind"], "rpo_exceeded");
+    assert_eq!(alert["state"], "firing");
+
+    // The same alert is not sent twice while it lasts; an unreachable webhook is said.
+    config(
+        &s,
+        "rpo = \"1s\"\nwebhook = \"http://127.0.0.1:9/hook\"\nbackup = \"1h\"",
+        "",
+    );
+    let out = migrate(&s, &["watch", "--once"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a backup clears it: {stderr}");
+    assert!(stderr.contains("alert resolved rpo_exceeded"), "{stderr}");
+    assert!(
+        stderr.contains("webhook http://127.0.0.1:9/hook failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("FIRING"), "{stderr}");
+}
+
+#[test]
+fn health_speaks_text_json_and_prometheus_and_reads_only() {
+    let s = database(2, 10);
+    config(&s, "", "");
+    let before = std::fs::read(s.db()).unwrap();
+    let listing = |s: &Scratch| -> Vec<String> {
+        let mut names: Vec<String> = walk(s.dir.path());
+        names.sort();
+        names
+    };
+    let files = listing(&s);
+    let out = migrate(&s, &["health"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "status: ok",
+        "schema version: 1 (0 pending)",
+        "last check: none yet",
+        "last backup: none",
+        "last drill: none yet",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let out = migrate(&s, &["health", "--format", "prometheus"])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics.contains("# TYPE migrate_backups counter\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nmigrate_up 1"), "{metrics}");
+    let out = migrate(&s, &["--json", "health"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["migrations"]["pending"], 0);
+    assert_eq!(
+        std::fs::read(s.db()).unwrap(),
+        before,
+        "health wrote to the database"
+    );
+    assert_eq!(listing(&s), files, "health made or removed files");
+
+    // A pending migration is reported, not judged; drift is degraded.
+    std::fs::write(
+        s.migrations().join("0002_more.up.sql"),
+        "CREATE TABLE more (x);",
+    )
+    .unwrap();
+    let out = migrate(&s, &["--json", "health"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["metrics"]["migrate_pending_migrations"], 1.0);
+    s.conn().execute_batch("CREATE TABLE sneaky (x)").unwrap();
+    let out = migrate(&s, &["--json", "health"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["reasons"][0]["kind"], "drift");
+}
+
+/// Every file under `dir`, by path.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}

@@ -143,7 +143,10 @@ pub fn tick(
     let covered = all.iter().filter(|t| sweep.done.contains(*t)).count();
     let pass_complete = covered == all.len() && !blocked;
     let mut findings = sweep.findings.clone();
-    findings.extend(sweep.carried.iter().cloned());
+    if !pass_complete {
+        // A pass that has just ended covered everything: its own findings are the verdict.
+        findings.extend(sweep.carried.iter().cloned());
+    }
     let verdict = if !findings.is_empty() {
         Verdict::Damaged
     } else if blocked || !sweep.unchecked.is_empty() {

@@ -1,0 +1,370 @@
+//! The watchman's parts on their own: the incremental check's passes (SQLite's verdict on a
+//! page we damage, and on a database another connection holds locked), tasks deferred while a
+//! migration run holds the lock, one watchman per database, and the health report's verdicts.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use belay_guard::Error;
+use belay_guard::database::lock::MigrationLock;
+use belay_guard::vocab::verdict::Verdict;
+use belay_guard::watch::every::Every;
+use belay_guard::watch::health::{self, Connection as Layer, Inputs, Status, Thresholds};
+use belay_guard::watch::state::{State, Sweep};
+use belay_guard::watch::{Config, Outcome, Task, Watchman, sweep};
+use rusqlite::Connection;
+
+/// A database with `tables` tables of 500 rows, each with an index.
+fn database(dir: &Path, tables: usize) -> PathBuf {
+    let db = dir.join("app.db");
+    let conn = Connection::open(&db).unwrap();
+    for t in 0..tables {
+        conn.execute_batch(&format!(
+            "CREATE TABLE t{t} (id INTEGER PRIMARY KEY, v TEXT);
+             CREATE INDEX t{t}_v ON t{t}(v);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500)
+               INSERT INTO t{t} (v) SELECT printf('row %d', x) FROM c;"
+        ))
+        .unwrap();
+    }
+    db
+}
+
+/// The first leaf page of `table`, and its bytes.
+fn leaf(db: &Path, table: &str) -> (u64, Vec<u8>) {
+    let conn = Connection::open(db).unwrap();
+    let page: i64 = conn
+        .query_row(
+            "SELECT pageno FROM dbstat WHERE name = ?1 AND pagetype = 'leaf' ORDER BY pageno",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let offset = (page as u64 - 1) * 4096;
+    let mut f = std::fs::File::open(db).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    let mut bytes = vec![0; 4096];
+    f.read_exact(&mut bytes).unwrap();
+    (offset, bytes)
+}
+
+fn write_at(db: &Path, offset: u64, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+fn tick(db: &Path, sweep: &mut Sweep) -> sweep::Tick {
+    sweep::tick(db, Duration::ZERO, Duration::from_millis(100), sweep).unwrap()
+}
+
+#[test]
+fn a_pass_spreads_over_ticks_and_damage_stands_until_a_clean_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 4);
+    let mut sweep = Sweep::default();
+    // A zero budget checks one table a tick: four ticks make a pass.
+    let coverages: Vec<f64> = (0..4).map(|_| tick(&db, &mut sweep).coverage).collect();
+    assert_eq!(coverages, vec![0.25, 0.5, 0.75, 1.0]);
+    assert_eq!(sweep.passes, 1);
+
+    let (offset, good) = leaf(&db, "t2");
+    let mut bad = good.clone();
+    bad[8..24].fill(0xff);
+    write_at(&db, offset, &bad);
+    let verdicts: Vec<(Vec<String>, Verdict)> = (0..4)
+        .map(|_| {
+            let t = tick(&db, &mut sweep);
+            (t.checked, t.verdict)
+        })
+        .collect();
+    assert_eq!(verdicts[0], (vec!["t0".to_owned()], Verdict::Ok));
+    assert_eq!(verdicts[2].0, vec!["t2".to_owned()]);
+    assert_eq!(verdicts[2].1, Verdict::Damaged, "SQLite's verdict on t2");
+    assert_eq!(
+        verdicts[3].1,
+        Verdict::Damaged,
+        "damage stands through the pass"
+    );
+    assert!(
+        sweep.carried.iter().any(|f| f.contains("t2")),
+        "{:?}",
+        sweep.carried
+    );
+
+    // Mended: still damaged until a whole pass has found nothing.
+    write_at(&db, offset, &good);
+    let after: Vec<Verdict> = (0..4).map(|_| tick(&db, &mut sweep).verdict).collect();
+    assert_eq!(
+        after,
+        vec![
+            Verdict::Damaged,
+            Verdict::Damaged,
+            Verdict::Damaged,
+            Verdict::Ok
+        ]
+    );
+}
+
+#[test]
+fn a_locked_table_is_could_not_check_and_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 2);
+    let holder = Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut sweep = Sweep::default();
+    let t = tick(&db, &mut sweep);
+    assert_ne!(t.verdict, Verdict::Ok, "a lock is never ok");
+    assert_ne!(t.verdict, Verdict::Damaged, "a lock is never damage");
+    assert_eq!(t.coverage, 0.0);
+    holder.execute_batch("COMMIT").unwrap();
+    let t = tick(&db, &mut sweep);
+    assert_eq!(t.checked, vec!["t0".to_owned()]);
+    assert_eq!(t.verdict, Verdict::Ok);
+    assert!(sweep.unchecked.is_empty());
+}
+
+#[test]
+fn a_damaged_schema_is_its_own_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("junk.db");
+    std::fs::write(&db, vec![0x42; 8192]).unwrap();
+    let t = tick(&db, &mut Sweep::default());
+    assert_ne!(t.verdict, Verdict::Ok);
+    assert_eq!(t.checked, vec!["sqlite_schema".to_owned()]);
+    let missing = sweep::tick(
+        &dir.path().join("none.db"),
+        Duration::ZERO,
+        Duration::ZERO,
+        &mut Sweep::default(),
+    );
+    assert!(matches!(missing, Err(Error::NoDatabase { .. })));
+}
+
+fn config(db: &Path) -> Config {
+    let mut config = Config::new(db, &dir_of(db));
+    let every = |s| Some(Every::parse(s).unwrap());
+    config.schedule.backup = every("1h");
+    config.schedule.checkpoint = every("1h");
+    config.schedule.check = every("1h");
+    config.schedule.drill = every("1d");
+    config
+}
+
+fn dir_of(db: &Path) -> PathBuf {
+    db.with_extension("db.backups")
+}
+
+#[test]
+fn backups_and_checkpoints_wait_for_a_migration_run_and_one_watchman_per_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let mut watchman = Watchman::start(config(&db)).unwrap();
+    let second = Watchman::start(config(&db)).unwrap_err();
+    match second {
+        Error::LockTimeout { path, holder, .. } => {
+            assert!(path.ends_with("app.db.migrate-watch"), "{}", path.display());
+            assert!(
+                holder.contains(&format!("pid {}", std::process::id())),
+                "{holder}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(
+        watchman.due(SystemTime::now()),
+        vec![Task::Backup, Task::Drill, Task::Check, Task::Checkpoint]
+    );
+
+    let run = MigrationLock::acquire(&db, Duration::ZERO).unwrap();
+    for task in [Task::Backup, Task::Checkpoint] {
+        match watchman.run(task).unwrap() {
+            Outcome::Deferred(why) => assert!(why.contains("migration run"), "{why}"),
+            other => panic!("{task:?} ran under a migration run: {other:?}"),
+        }
+    }
+    assert!(watchman.due(SystemTime::now()).contains(&Task::Backup));
+    // Reading tasks go on beside the run.
+    assert!(matches!(
+        watchman.run(Task::Check).unwrap(),
+        Outcome::Done(_)
+    ));
+    match watchman.run(Task::Drill).unwrap() {
+        Outcome::Done(d) => assert!(d.contains("no backup"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    drop(run);
+    assert!(matches!(
+        watchman.run(Task::Backup).unwrap(),
+        Outcome::Done(_)
+    ));
+    match watchman.run(Task::Checkpoint).unwrap() {
+        Outcome::Done(d) => assert!(d.contains("not in WAL mode"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    match watchman.run(Task::Drill).unwrap() {
+        Outcome::Done(d) => assert!(d.contains("matches the manifest"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(watchman.due(SystemTime::now()).is_empty());
+    let next = watchman.next_due().unwrap();
+    assert!(next > SystemTime::now() + Duration::from_secs(3000));
+    let state = State::read(&dir_of(&db)).unwrap();
+    assert_eq!(state.counters.backups_total, 1);
+    assert_eq!(state.counters.checkpoints_total, 1);
+    assert!(state.drill.unwrap().ok);
+    let journal = std::fs::read_to_string(dir_of(&db).join("audit.jsonl")).unwrap();
+    assert_eq!(
+        journal
+            .lines()
+            .filter(|l| l.contains("\"watch_task\""))
+            .count(),
+        5,
+        "deferred tasks are not recorded as run:\n{journal}"
+    );
+}
+
+#[test]
+fn a_state_file_that_is_not_one_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    std::fs::create_dir_all(dir_of(&db)).unwrap();
+    std::fs::write(dir_of(&db).join("watch-state.json"), "{\"tasks\": 7}").unwrap();
+    let e = Watchman::start(config(&db)).unwrap_err().to_string();
+    assert!(
+        e.contains("watch-state.json is not a watch state file"),
+        "{e}"
+    );
+    assert!(matches!(
+        Watchman::start(config(&dir.path().join("none.db"))),
+        Err(Error::NoDatabase { .. })
+    ));
+}
+
+fn report(db: &Path, inputs: Inputs) -> health::Health {
+    health::health(db, &dir_of(db), inputs).unwrap()
+}
+
+#[test]
+fn health_judges_each_fact_and_never_says_ok_about_what_it_could_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let plain = report(&db, Inputs::default());
+    assert_eq!(plain.status, Status::Ok, "{:?}", plain.reasons);
+    assert!(
+        plain.metrics["migrate_schema_version"].is_nan(),
+        "unknown, not 0"
+    );
+    assert!(plain.metrics["migrate_backup_age_seconds"].is_nan());
+
+    let strict = report(
+        &db,
+        Inputs {
+            thresholds: Thresholds {
+                rpo: Some(Duration::from_secs(60)),
+                wal_limit: None,
+                disk_low: Some(u64::MAX),
+            },
+            ..Inputs::default()
+        },
+    );
+    assert_eq!(strict.status, Status::Degraded);
+    let kinds: Vec<&str> = strict.reasons.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, vec!["disk_low", "rpo_exceeded"]);
+
+    // The WAL past its limit.
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         INSERT INTO t0 (v) SELECT v FROM t0;",
+    )
+    .unwrap();
+    let wal = report(
+        &db,
+        Inputs {
+            thresholds: Thresholds {
+                wal_limit: Some(1024),
+                ..Thresholds::default()
+            },
+            ..Inputs::default()
+        },
+    );
+    assert_eq!(wal.reasons[0].kind, "wal_over_limit", "{:?}", wal.reasons);
+    assert!(wal.metrics["migrate_wal_bytes"] > 1024.0);
+    drop(conn);
+
+    // A connection layer refusing writes in this process: failing.
+    let layer = report(
+        &db,
+        Inputs {
+            connection: Some(Layer {
+                state: "degraded".into(),
+                reason: Some("disk_full".into()),
+                since: Some("2026-12-06T00:00:00.000Z".into()),
+                source: "this process".into(),
+            }),
+            ..Inputs::default()
+        },
+    );
+    assert_eq!(layer.status, Status::Failing);
+    assert_eq!(layer.metrics["migrate_degraded"], 1.0);
+
+    // Not a database: failing, never ok.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x42; 8192]).unwrap();
+    let bad = report(&junk, Inputs::default());
+    assert_eq!(bad.status, Status::Failing);
+    assert_eq!(bad.reasons[0].kind, "unreadable");
+    let none = report(&dir.path().join("none.db"), Inputs::default());
+    assert_eq!(none.status, Status::Failing);
+}
+
+#[test]
+fn health_reads_the_applications_last_connection_state_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let backups = dir_of(&db);
+    std::fs::create_dir_all(&backups).unwrap();
+    let line = |pid: u32, state: &str| {
+        serde_json::json!({
+            "database": db.display().to_string(),
+            "event": "connection_state",
+            "at": "2026-12-06T00:00:01.000Z",
+            "state": state,
+            "reason": {"kind": "disk_low", "free": 1, "threshold": 2},
+            "since": "2026-12-06T00:00:01.000Z",
+            "host": belay_guard::vocab::holder::host_name(),
+            "pid": pid,
+        })
+        .to_string()
+    };
+    // A live process (this one) that recorded itself degraded: failing, and the source named.
+    std::fs::write(
+        backups.join("audit.jsonl"),
+        format!(
+            "{}\n{}\n",
+            line(std::process::id(), "writable"),
+            line(std::process::id(), "degraded")
+        ),
+    )
+    .unwrap();
+    let live = report(&db, Inputs::default());
+    assert_eq!(live.status, Status::Failing);
+    let c = live.connection.unwrap();
+    assert_eq!(c.reason.as_deref(), Some("disk_low"));
+    assert!(
+        c.source.contains(&format!("pid {}", std::process::id())),
+        "{}",
+        c.source
+    );
+    // A process gone from this host says nothing of the database now.
+    std::fs::write(
+        backups.join("audit.jsonl"),
+        format!("{}\n", line(u32::MAX - 1, "degraded")),
+    )
+    .unwrap();
+    let gone = report(&db, Inputs::default());
+    assert_eq!(gone.status, Status::Ok, "{:?}", gone.reasons);
+    assert!(gone.connection.is_none());
+}
