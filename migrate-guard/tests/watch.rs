@@ -59,33 +59,59 @@ fn tick(db: &Path, sweep: &mut Sweep) -> sweep::Tick {
     sweep::tick(db, Duration::ZERO, Duration::from_millis(100), sweep).unwrap()
 }
 
+/// Ticks of a zero budget (one step each) until a pass ends.
+fn pass(db: &Path, sweep: &mut Sweep) -> Vec<sweep::Tick> {
+    let mut ticks = Vec::new();
+    loop {
+        let t = tick(db, sweep);
+        let done = t.pass_complete;
+        ticks.push(t);
+        if done || ticks.len() > 100 {
+            return ticks;
+        }
+    }
+}
+
 #[test]
 fn a_pass_spreads_over_ticks_and_damage_stands_until_a_clean_pass() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), 4);
     let mut sweep = Sweep::default();
-    // A zero budget checks one table a tick: four ticks make a pass.
-    let coverages: Vec<f64> = (0..4).map(|_| tick(&db, &mut sweep).coverage).collect();
-    assert_eq!(coverages, vec![0.25, 0.5, 0.75, 1.0]);
+    // A zero budget takes one step a tick: each table's structure, its index, its rows.
+    let first = pass(&db, &mut sweep);
+    assert_eq!(first.len(), 12, "{first:#?}");
+    assert!(
+        first
+            .iter()
+            .all(|t| t.steps == 1 && t.verdict == Verdict::Ok)
+    );
+    let coverages: Vec<f64> = first.iter().map(|t| t.coverage).collect();
+    assert_eq!(coverages[2], 0.25);
+    assert_eq!(coverages[5], 0.5);
+    assert_eq!(coverages[11], 1.0);
+    assert!(coverages.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(sweep.passes, 1);
 
     let (offset, good) = leaf(&db, "t2");
     let mut bad = good.clone();
     bad[8..24].fill(0xff);
     write_at(&db, offset, &bad);
-    let verdicts: Vec<(Vec<String>, Verdict)> = (0..4)
-        .map(|_| {
-            let t = tick(&db, &mut sweep);
-            (t.checked, t.verdict)
-        })
-        .collect();
-    assert_eq!(verdicts[0], (vec!["t0".to_owned()], Verdict::Ok));
-    assert_eq!(verdicts[2].0, vec!["t2".to_owned()]);
-    assert_eq!(verdicts[2].1, Verdict::Damaged, "SQLite's verdict on t2");
+    let second = pass(&db, &mut sweep);
+    let found = second
+        .iter()
+        .position(|t| t.verdict == Verdict::Damaged)
+        .expect("the damage found");
     assert_eq!(
-        verdicts[3].1,
-        Verdict::Damaged,
-        "damage stands through the pass"
+        second[found].checked,
+        vec!["t2".to_owned()],
+        "SQLite's verdict on t2"
+    );
+    assert!(second[..found].iter().all(|t| t.verdict == Verdict::Ok));
+    assert!(
+        second[found..]
+            .iter()
+            .all(|t| t.verdict == Verdict::Damaged),
+        "damage stands"
     );
     assert!(
         sweep.carried.iter().any(|f| f.contains("t2")),
@@ -95,16 +121,43 @@ fn a_pass_spreads_over_ticks_and_damage_stands_until_a_clean_pass() {
 
     // Mended: still damaged until a whole pass has found nothing.
     write_at(&db, offset, &good);
-    let after: Vec<Verdict> = (0..4).map(|_| tick(&db, &mut sweep).verdict).collect();
+    let third = pass(&db, &mut sweep);
+    let (last, before) = third.split_last().unwrap();
+    assert!(before.iter().all(|t| t.verdict == Verdict::Damaged));
+    assert_eq!(last.verdict, Verdict::Ok);
+}
+
+#[test]
+fn a_large_table_is_checked_in_row_ranges_and_resumed_part_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT UNIQUE);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {})
+           INSERT INTO big (v) SELECT printf('v%d', x) FROM c;",
+        sweep::ROWS_PER_STEP * 3
+    ))
+    .unwrap();
+    let mut sweep = Sweep::default();
+    let ticks = pass(&db, &mut sweep);
+    // Structure, the index, three ranges of rows.
+    assert_eq!(ticks.len(), 5, "{ticks:#?}");
+    // Resumed where it stopped: after three ticks, at the second range, then two more.
+    let mut sweep = Sweep::default();
+    for _ in 0..3 {
+        tick(&db, &mut sweep);
+    }
     assert_eq!(
-        after,
-        vec![
-            Verdict::Damaged,
-            Verdict::Damaged,
-            Verdict::Damaged,
-            Verdict::Ok
-        ]
+        sweep.position.as_ref().unwrap().stage,
+        belay_guard::integrity::Stage::Rows {
+            from: sweep::ROWS_PER_STEP + 1
+        }
     );
+    let rest = pass(&db, &mut sweep);
+    assert_eq!(rest.len(), 2);
+    assert!(rest[1].pass_complete && rest[1].verdict == Verdict::Ok);
+    drop(conn);
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod objects;
 mod parallel;
 mod pragma;
 pub(crate) mod report;
+mod stepwise;
 
 /// The foreign-key violations of the whole database, as the run's check before COMMIT finds
 /// them (read only).
@@ -27,6 +28,7 @@ pub use check::{ForeignKeys, Options, available_workers, check};
 pub use finding::{Finding, FindingKind};
 pub use pragma::{Answer, btree_check};
 pub use report::{Depth, Report};
+pub use stepwise::{Stage, Step, Stepper};
 
 /// What stopped a check that gave no verdict, as an error naming the database: its obstacle,
 /// the first thing SQLite said, and what would clear it.

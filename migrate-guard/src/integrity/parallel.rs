@@ -434,7 +434,7 @@ fn entry_exists(table: &str, index: &IndexShape) -> String {
 }
 
 /// Row ids in the range lacking an index entry, or whose record does not decode (an error).
-fn rows(
+pub(super) fn rows(
     conn: &Connection,
     table: &str,
     (from, to): (i64, i64),
@@ -484,7 +484,11 @@ fn rows(
 }
 
 /// The index holds as many entries as the table has rows; a UNIQUE index no duplicate key.
-fn entries(conn: &Connection, table: &str, index: &IndexShape) -> rusqlite::Result<Vec<String>> {
+pub(super) fn entries(
+    conn: &Connection,
+    table: &str,
+    index: &IndexShape,
+) -> rusqlite::Result<Vec<String>> {
     let t = quote_ident(table);
     let i = quote_ident(&index.name);
     let mut lines = Vec::new();

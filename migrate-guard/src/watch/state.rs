@@ -73,6 +73,18 @@ pub struct Sweep {
     pub unchecked: Vec<String>,
     /// When the last complete pass ended (seconds since the Unix epoch).
     pub last_pass_unix: Option<f64>,
+    /// The table part-way through its check, and its next step.
+    #[serde(default)]
+    pub position: Option<Position>,
+}
+
+/// A table part-way through its check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The table.
+    pub table: String,
+    /// Its next step.
+    pub stage: crate::integrity::Stage,
 }
 
 /// The last restore drill.

@@ -1,31 +1,36 @@
-//! The incremental integrity check: each tick checks tables one after another, each with its
-//! indexes (`PRAGMA integrity_check(T)`, SQLite's own verdict), until its time budget is
-//! spent, and remembers where it stopped; a pass ends when every table has been checked, so a
-//! large database is covered in full every few ticks while each tick stays short.
+//! The incremental integrity check: each tick takes steps of the tables' full checks, one
+//! after another (`integrity::Stepper`: a table's structure, each index's entries, its rows in
+//! ranges of row ids; SQLite's own `integrity_check(T)` for a table those cannot express),
+//! until its time budget is spent, and remembers where it stopped, part-way through a table
+//! included; a pass ends when every table has been checked, so a large database is covered in
+//! full every few ticks while each tick stays short.
 //!
-//! A table is the smallest piece: a tick always checks at least one, and a table that takes
-//! longer than the budget makes its tick overrun (reported). What a per-table check leaves out
-//! (the freelist, pages no b-tree owns) is checked by the drill's full check of a backup, which
-//! is a page-for-page copy of the database.
+//! A step is the smallest piece: a tick always takes one, and a step longer than the budget
+//! (the structure of a very large table, read by one `quick_check(T)`) makes its tick overrun
+//! (reported). What per-table checks leave out (the freelist, pages no b-tree owns) is checked
+//! by the drill's full check of a backup, which is a page-for-page copy of the database.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::OpenFlags;
-
-use super::state::Sweep;
+use super::state::{Position, Sweep};
 use crate::Error;
-use crate::integrity::{self, Depth, ForeignKeys};
-use crate::vocab::verdict::Verdict;
+use crate::integrity::{self, Depth, ForeignKeys, Stage, Stepper};
+use crate::vocab::verdict::{Stop, Verdict, classify};
 
 /// Damage messages kept per pass.
 const KEPT: usize = 20;
 
+/// Row ids per step of a table's rows.
+pub const ROWS_PER_STEP: i64 = 16_384;
+
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tick {
-    /// The tables checked, in order.
+    /// The tables this tick checked (part of), in order.
     pub checked: Vec<String>,
+    /// Steps taken.
+    pub steps: usize,
     /// Damage anywhere in the current pass, or in the last complete one until a pass finds
     /// none; otherwise could-not-check when a table could not be checked; otherwise ok.
     pub verdict: Verdict,
@@ -43,12 +48,8 @@ pub struct Tick {
 }
 
 /// The tables of `db` a pass covers, in name order.
-fn tables(db: &Path, busy_timeout: Duration) -> rusqlite::Result<Vec<String>> {
-    let conn = rusqlite::Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    crate::database::db::set_busy_timeout(&conn, busy_timeout);
+fn tables(stepper_db: &Path, busy_timeout: Duration) -> rusqlite::Result<Vec<String>> {
+    let conn = crate::database::db::open_to_check(stepper_db, busy_timeout)?;
     let mut stmt = conn.prepare(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND rootpage > 0 ORDER BY name",
     )?;
@@ -74,74 +75,73 @@ pub fn tick(
             path: db.to_path_buf(),
         });
     }
-    let all = match tables(db, busy_timeout) {
-        Ok(all) => all,
-        Err(_) => {
-            // The schema itself did not read: the whole-file check says why, in SQLite's words.
-            let report = integrity::check(
-                db,
-                &integrity::Options {
-                    busy_timeout,
-                    foreign_keys: ForeignKeys::Skipped,
-                    ..integrity::Options::new(Depth::Quick)
-                },
-            )?;
-            let findings: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
-            return Ok(Tick {
-                checked: vec!["sqlite_schema".to_owned()],
-                verdict: report.verdict,
-                coverage: 0.0,
-                findings,
-                overran: started.elapsed() > budget,
-                pass_complete: false,
-                duration: started.elapsed(),
-            });
-        }
+    let opened =
+        tables(db, busy_timeout).and_then(|all| Stepper::open(db, busy_timeout).map(|s| (all, s)));
+    let (all, stepper) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Ok(unopened(db, busy_timeout, budget, &e, started)),
     };
     sweep.done.retain(|t| all.contains(t));
-    let mut checked = Vec::new();
+    if sweep
+        .position
+        .as_ref()
+        .is_some_and(|p| !all.contains(&p.table) || sweep.done.contains(&p.table))
+    {
+        // Dropped since, or finished: nothing left to resume.
+        sweep.position = None;
+    }
+    let mut checked: Vec<String> = Vec::new();
+    let mut steps = 0;
     let mut blocked = false;
-    let todo: Vec<&String> = all.iter().filter(|t| !sweep.done.contains(*t)).collect();
-    for table in todo {
-        if !checked.is_empty() && started.elapsed() >= budget {
+    loop {
+        if steps > 0 && started.elapsed() >= budget {
             break;
         }
-        checked.push(table.clone());
-        let report = match integrity::check(
-            db,
-            &integrity::Options {
-                tables: vec![table.clone()],
-                busy_timeout,
-                foreign_keys: ForeignKeys::Skipped,
-                ..integrity::Options::new(Depth::Full)
+        let position = match sweep.position.take() {
+            Some(p) => p,
+            None => match all.iter().find(|t| !sweep.done.contains(*t)) {
+                Some(table) => Position {
+                    table: table.clone(),
+                    stage: Stage::Structure,
+                },
+                None => break,
             },
-        ) {
-            Ok(report) => report,
-            // Dropped since the list was read: nothing left to check.
-            Err(Error::NoSuchTable { .. }) => {
-                sweep.done.insert(table.clone());
-                continue;
-            }
-            Err(e) => return Err(e),
         };
-        for finding in report.findings.iter().filter(|f| f.is_damage()) {
+        if checked.last() != Some(&position.table) {
+            checked.push(position.table.clone());
+        }
+        let step = stepper.step(&position.table, &position.stage, ROWS_PER_STEP);
+        steps += 1;
+        for finding in step.findings.iter().filter(|f| f.is_damage()) {
             if sweep.findings.len() < KEPT {
                 sweep.findings.push(finding.to_string());
             }
         }
-        if report.verdict == Verdict::CouldNotCheck && report.damage == 0 {
-            // Locked or unreadable: tried again next tick, and the pass is not complete.
-            if !sweep.unchecked.contains(table) {
-                sweep.unchecked.push(table.clone());
+        let stopped = step.findings.iter().any(|f| f.obstacle.is_some());
+        if stopped && !step.findings.iter().any(|f| f.is_damage()) {
+            // Locked or unreadable: this step is taken again next tick.
+            if !sweep.unchecked.contains(&position.table) {
+                sweep.unchecked.push(position.table.clone());
             }
+            sweep.position = Some(position);
             blocked = true;
             break;
         }
-        sweep.unchecked.retain(|t| t != table);
-        sweep.done.insert(table.clone());
+        match step.next {
+            Some(stage) if !stopped => {
+                sweep.position = Some(Position {
+                    table: position.table,
+                    stage,
+                });
+            }
+            _ => {
+                sweep.unchecked.retain(|t| t != &position.table);
+                sweep.done.insert(position.table);
+            }
+        }
     }
     let covered = all.iter().filter(|t| sweep.done.contains(*t)).count();
-    let pass_complete = covered == all.len() && !blocked;
+    let pass_complete = covered == all.len() && !blocked && sweep.position.is_none();
     let mut findings = sweep.findings.clone();
     if !pass_complete {
         // A pass that has just ended covered everything: its own findings are the verdict.
@@ -167,6 +167,7 @@ pub fn tick(
     }
     Ok(Tick {
         checked,
+        steps,
         verdict,
         findings,
         coverage,
@@ -174,4 +175,48 @@ pub fn tick(
         pass_complete,
         duration: started.elapsed(),
     })
+}
+
+/// The tick of a database whose schema could not be read: an obstacle (locked, unreadable)
+/// is could-not-check; anything else is what the whole-file check says, in SQLite's words.
+fn unopened(
+    db: &Path,
+    busy_timeout: Duration,
+    budget: Duration,
+    e: &rusqlite::Error,
+    started: Instant,
+) -> Tick {
+    let (verdict, findings) = match classify(e) {
+        Stop::Obstacle(o) => (
+            Verdict::CouldNotCheck,
+            vec![format!("reading the schema failed ({o:?}): {e}")],
+        ),
+        Stop::Damage => {
+            let report = integrity::check(
+                db,
+                &integrity::Options {
+                    busy_timeout,
+                    foreign_keys: ForeignKeys::Skipped,
+                    ..integrity::Options::new(Depth::Quick)
+                },
+            );
+            match report {
+                Ok(report) => (
+                    report.verdict,
+                    report.findings.iter().map(ToString::to_string).collect(),
+                ),
+                Err(e) => (Verdict::CouldNotCheck, vec![e.to_string()]),
+            }
+        }
+    };
+    Tick {
+        checked: vec!["sqlite_schema".to_owned()],
+        steps: 1,
+        verdict,
+        coverage: 0.0,
+        findings,
+        overran: started.elapsed() > budget,
+        pass_complete: false,
+        duration: started.elapsed(),
+    }
 }

@@ -377,8 +377,9 @@ impl Watchman {
             Ok(tick) => {
                 let verdict = health::verdict_name(tick.verdict);
                 let detail = format!(
-                    "{verdict}: checked {} table(s) in {} ms (budget {} ms{}), coverage {:.0}%{}",
-                    tick.checked.len(),
+                    "{verdict}: {} step(s) over {} ({} ms, budget {} ms{}), coverage {:.0}%{}",
+                    tick.steps,
+                    tick.checked.join(", "),
                     tick.duration.as_millis(),
                     self.config.check_budget.as_millis(),
                     if tick.overran { ", overran" } else { "" },
