@@ -232,31 +232,25 @@ fn backups_and_checkpoints_wait_for_a_migration_run_and_one_watchman_per_databas
 
     let run = MigrationLock::acquire(&db, Duration::ZERO).unwrap();
     for task in [Task::Backup, Task::Checkpoint] {
-        match watchman.run(task).unwrap() {
+        match watchman.run(task) {
             Outcome::Deferred(why) => assert!(why.contains("migration run"), "{why}"),
             other => panic!("{task:?} ran under a migration run: {other:?}"),
         }
     }
     assert!(watchman.due(SystemTime::now()).contains(&Task::Backup));
     // Reading tasks go on beside the run.
-    assert!(matches!(
-        watchman.run(Task::Check).unwrap(),
-        Outcome::Done(_)
-    ));
-    match watchman.run(Task::Drill).unwrap() {
+    assert!(matches!(watchman.run(Task::Check), Outcome::Done(_)));
+    match watchman.run(Task::Drill) {
         Outcome::Done(d) => assert!(d.contains("no backup"), "{d}"),
         other => panic!("{other:?}"),
     }
     drop(run);
-    assert!(matches!(
-        watchman.run(Task::Backup).unwrap(),
-        Outcome::Done(_)
-    ));
-    match watchman.run(Task::Checkpoint).unwrap() {
+    assert!(matches!(watchman.run(Task::Backup), Outcome::Done(_)));
+    match watchman.run(Task::Checkpoint) {
         Outcome::Done(d) => assert!(d.contains("not in WAL mode"), "{d}"),
         other => panic!("{other:?}"),
     }
-    match watchman.run(Task::Drill).unwrap() {
+    match watchman.run(Task::Drill) {
         Outcome::Done(d) => assert!(d.contains("matches the manifest"), "{d}"),
         other => panic!("{other:?}"),
     }
@@ -279,15 +273,42 @@ fn backups_and_checkpoints_wait_for_a_migration_run_and_one_watchman_per_databas
 }
 
 #[test]
-fn a_state_file_that_is_not_one_is_refused_by_name() {
+fn a_state_file_that_is_not_one_is_set_aside_and_another_databases_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), 1);
     std::fs::create_dir_all(dir_of(&db)).unwrap();
     std::fs::write(dir_of(&db).join("watch-state.json"), "{\"tasks\": 7}").unwrap();
-    let e = Watchman::start(config(&db)).unwrap_err().to_string();
+    let unread = report(&db, Inputs::default());
+    assert_eq!(unread.status, Status::Degraded);
+    assert_eq!(unread.reasons[0].kind, "state_unreadable");
+    let watchman = Watchman::start(config(&db)).unwrap();
+    let kept: Vec<String> = std::fs::read_dir(dir_of(&db))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("watch-state.json.unreadable-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "set aside, not deleted");
+    drop(watchman);
+
+    // The same backup directory named for a second database.
+    let mut watchman = Watchman::start(config(&db)).unwrap();
+    watchman.run(Task::Check);
+    drop(watchman);
+    let other = dir.path().join("other.db");
+    std::fs::copy(&db, &other).unwrap();
+    let mut shared = config(&other);
+    shared.dir = dir_of(&db);
+    let e = Watchman::start(shared).unwrap_err().to_string();
+    assert!(e.contains("is the watch state of"), "{e}");
     assert!(
-        e.contains("watch-state.json is not a watch state file"),
+        e.contains("give each database its own backup directory"),
         "{e}"
+    );
+    let foreign = health::health(&other, &dir_of(&db), Inputs::default());
+    assert_eq!(foreign.reasons[0].kind, "state_foreign");
+    assert!(
+        foreign.last_check.is_none(),
+        "not the other database's check"
     );
     assert!(matches!(
         Watchman::start(config(&dir.path().join("none.db"))),
@@ -295,8 +316,99 @@ fn a_state_file_that_is_not_one_is_refused_by_name() {
     ));
 }
 
+#[test]
+fn a_table_dropped_part_way_is_no_damage_and_the_pass_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 3);
+    let mut sweep = Sweep::default();
+    for _ in 0..4 {
+        tick(&db, &mut sweep);
+    }
+    assert_eq!(sweep.position.as_ref().unwrap().table, "t1");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TABLE t1")
+        .unwrap();
+    let rest = pass(&db, &mut sweep);
+    assert!(rest.iter().all(|t| t.verdict == Verdict::Ok), "{rest:#?}");
+    assert!(rest.last().unwrap().pass_complete);
+    assert!(sweep.unchecked.is_empty());
+}
+
+#[test]
+fn health_never_checkpoints_and_a_locked_database_is_busy_not_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    let wal = db.with_extension("db-wal");
+
+    // A fresh WAL with frames and no other connection: health and a check tick leave it.
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0; INSERT INTO t0 (v) VALUES ('x');")
+        .unwrap();
+    // The writer closes without checkpointing, so frames stay in the WAL.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .unwrap();
+    drop(conn);
+    let frames = std::fs::metadata(&wal).unwrap().len();
+    assert!(frames > 0);
+    let h = report(&db, Inputs::default());
+    assert_eq!(h.wal_bytes, frames);
+    tick(&db, &mut Sweep::default());
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        frames,
+        "health and the check left the WAL as it was"
+    );
+
+    // Rollback mode, a writer holding the lock: busy (degraded), not unreadable (failing).
+    let rollback = dir.path().join("rollback.db");
+    let holder = Connection::open(&rollback).unwrap();
+    holder
+        .execute_batch("CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+        .unwrap();
+    let locked = report(&rollback, Inputs::default());
+    assert_eq!(locked.status, Status::Degraded, "{:?}", locked.reasons);
+    assert_eq!(locked.reasons[0].kind, "busy");
+    holder.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn the_applications_state_is_found_far_back_in_a_long_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let backups = dir_of(&db);
+    std::fs::create_dir_all(&backups).unwrap();
+    let degraded = serde_json::json!({
+        "database": db.display().to_string(),
+        "event": "connection_state",
+        "at": "2026-12-06T00:00:01.000Z",
+        "state": "degraded",
+        "reason": {"kind": "disk_full", "detail": "database or disk is full"},
+        "since": "2026-12-06T00:00:01.000Z",
+        "host": belay_guard::vocab::holder::host_name(),
+        "pid": std::process::id(),
+    });
+    let mut journal = format!("{degraded}\n");
+    let filler = serde_json::json!({"database": db.display().to_string(), "event": "watch_task", "task": "check", "detail": "x".repeat(200)});
+    for _ in 0..8000 {
+        journal.push_str(&format!("{filler}\n"));
+    }
+    assert!(journal.len() > 1_500_000);
+    std::fs::write(backups.join("audit.jsonl"), journal).unwrap();
+    let h = report(&db, Inputs::default());
+    assert_eq!(h.status, Status::Failing, "{:?}", h.reasons);
+    assert_eq!(h.connection.unwrap().reason.as_deref(), Some("disk_full"));
+}
+
 fn report(db: &Path, inputs: Inputs) -> health::Health {
-    health::health(db, &dir_of(db), inputs).unwrap()
+    health::health(db, &dir_of(db), inputs)
 }
 
 #[test]
@@ -318,13 +430,14 @@ fn health_judges_each_fact_and_never_says_ok_about_what_it_could_not_read() {
                 rpo: Some(Duration::from_secs(60)),
                 wal_limit: None,
                 disk_low: Some(u64::MAX),
+                check_stale: Some(Duration::from_secs(60)),
             },
             ..Inputs::default()
         },
     );
     assert_eq!(strict.status, Status::Degraded);
     let kinds: Vec<&str> = strict.reasons.iter().map(|r| r.kind).collect();
-    assert_eq!(kinds, vec!["disk_low", "rpo_exceeded"]);
+    assert_eq!(kinds, vec!["disk_low", "check_stale", "rpo_exceeded"]);
 
     // The WAL past its limit.
     let conn = Connection::open(&db).unwrap();

@@ -352,6 +352,12 @@ fn the_watchman_runs_its_schedule_raises_a_corruption_alert_and_serves_the_metri
             .any(|r| r["kind"] == "corruption")
     );
 
+    // The watchman's files in the backup directory are not taken for manifests.
+    let list = migrate(&s, &["backup", "list"]).output().unwrap();
+    let said = String::from_utf8_lossy(&list.stderr);
+    assert!(!said.contains("watch-state.json"), "{said}");
+    assert!(!said.contains("last-checkpoint.json"), "{said}");
+
     // SIGTERM: exit 0, no staging file left.
     let (code, stderr) = watch.stop();
     assert_eq!(code, 0, "{stderr}");
@@ -589,6 +595,22 @@ fn bad_watch_settings_are_refused_naming_their_key_and_nothing_runs() {
             "[watch] archive in migrate.toml: continuous archiving",
         ),
         ("evrey = \"1s\"", "unknown field `evrey`"),
+        (
+            "rpo = \"0s\"",
+            "[watch] rpo in migrate.toml: `0s`: must be longer than 0",
+        ),
+        (
+            "wal_limit = \"0MiB\"",
+            "[watch] wal_limit in migrate.toml: `0MiB`: must be more than 0",
+        ),
+        (
+            "drill = \"0 0 30 2 *\"",
+            "[watch] drill in migrate.toml: `0 0 30 2 *` names no time to come",
+        ),
+        (
+            "webhook = \"ftp://hooks\"",
+            "[watch] webhook in migrate.toml: `ftp://hooks` is not an http:// or https:// URL",
+        ),
     ] {
         config(&s, watch, "");
         let out = migrate(&s, &["watch", "--once"]).output().unwrap();

@@ -74,7 +74,12 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Wal(command) => wal::run(g, out, command),
         Command::Health { format } => health::run(g, out, *format),
         Command::Watch { once, listen } => {
-            watch::run(g, out, watch::Mode::of(*once), listen.as_deref())
+            let mode = if *once {
+                watch::Mode::Once
+            } else {
+                watch::Mode::Guard
+            };
+            watch::run(g, out, mode, listen.as_deref())
         }
         Command::Restore {
             id,

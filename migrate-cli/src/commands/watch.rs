@@ -33,12 +33,6 @@ pub enum Mode {
     Once,
 }
 
-impl Mode {
-    pub fn of(once: bool) -> Self {
-        if once { Mode::Once } else { Mode::Guard }
-    }
-}
-
 pub fn run(g: &Settings, out: &Output, mode: Mode, listen: Option<&str>) -> Result<(), CliError> {
     let db = context::db_path(g)?;
     context::readable(g, out, &db)?;
@@ -67,7 +61,7 @@ pub fn run(g: &Settings, out: &Output, mode: Mode, listen: Option<&str>) -> Resu
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let outcome = watchman.run(task)?;
+            let outcome = watchman.run(task);
             round_deferred |= matches!(outcome, Outcome::Deferred(_));
             show(out, task, &outcome);
         }
@@ -119,7 +113,7 @@ fn evaluate(
     out: &Output,
 ) -> Result<Health, CliError> {
     let db = watchman.config().db.clone();
-    let (report, alerts) = watchman.evaluate(watching::inputs(g, &db)?)?;
+    let (report, alerts) = watchman.evaluate(watching::inputs(g, &db)?);
     for alert in &alerts {
         destinations.send(alert);
         announce(out, alert);
@@ -129,6 +123,7 @@ fn evaluate(
 
 fn snapshot(report: &Health) -> Snapshot {
     Snapshot {
+        failing: report.status == belay_migrate::guard::watch::Status::Failing,
         json: serde_json::to_string_pretty(&output::document(&Document::of(report)))
             .expect("reports serialize"),
         metrics: metrics::encode_health(report),

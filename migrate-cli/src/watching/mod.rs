@@ -22,28 +22,50 @@ fn bad(key: &str, why: String) -> CliError {
 }
 
 fn schedule(key: &str, value: Option<&String>) -> Result<Option<Every>, CliError> {
-    value
-        .map(|v| Every::parse(v).map_err(|why| bad(key, why)))
-        .transpose()
+    let Some(value) = value else { return Ok(None) };
+    let every = Every::parse(value).map_err(|why| bad(key, why))?;
+    if !every.recurs(std::time::SystemTime::now()) {
+        return Err(bad(
+            key,
+            format!("`{value}` names no time to come: the task would never run"),
+        ));
+    }
+    Ok(Some(every))
 }
 
+/// A size that must be more than zero.
 fn size(key: &str, value: Option<&String>) -> Result<Option<u64>, CliError> {
-    value
-        .map(|v| every::bytes(v).map_err(|why| bad(key, why)))
-        .transpose()
+    let Some(value) = value else { return Ok(None) };
+    match every::bytes(value).map_err(|why| bad(key, why))? {
+        0 => Err(bad(key, format!("`{value}`: must be more than 0"))),
+        bytes => Ok(Some(bytes)),
+    }
+}
+
+/// A duration that must be more than zero.
+fn span(key: &str, value: Option<&String>) -> Result<Option<Duration>, CliError> {
+    let Some(value) = value else { return Ok(None) };
+    match every::duration(value).map_err(|why| bad(key, why))? {
+        d if d.is_zero() => Err(bad(key, format!("`{value}`: must be longer than 0"))),
+        d => Ok(Some(d)),
+    }
+}
+
+/// How old the last check may be before `health` calls it stale: three periods of its
+/// schedule and a minute.
+fn stale_after(check: Option<&Every>) -> Option<Duration> {
+    let period = check?.period(std::time::SystemTime::now())?;
+    Some(period.saturating_mul(3) + Duration::from_secs(60))
 }
 
 /// The thresholds `health` and the alerts judge by.
 pub fn thresholds(g: &Settings) -> Result<Thresholds, CliError> {
     let w = &g.file.watch;
     Ok(Thresholds {
-        rpo: w
-            .rpo
-            .as_ref()
-            .map(|v| every::duration(v).map_err(|why| bad("rpo", why)))
-            .transpose()?,
+        rpo: span("rpo", w.rpo.as_ref())?,
         wal_limit: size("wal_limit", w.wal_limit.as_ref())?,
         disk_low: size("disk_low", w.disk_low.as_ref())?,
+        check_stale: stale_after(schedule("check", w.check.as_ref())?.as_ref()),
     })
 }
 
@@ -65,8 +87,16 @@ pub fn config(g: &Settings, db: &Path, dir: &Path) -> Result<Config, CliError> {
         checkpoint: schedule("checkpoint", w.checkpoint.as_ref())?,
         drill: schedule("drill", w.drill.as_ref())?,
     };
-    if let Some(budget) = &w.check_budget {
-        config.check_budget = every::duration(budget).map_err(|why| bad("check_budget", why))?;
+    if let Some(budget) = span("check_budget", w.check_budget.as_ref())? {
+        config.check_budget = budget;
+    }
+    if let Some(url) = &w.webhook
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(bad(
+            "webhook",
+            format!("`{url}` is not an http:// or https:// URL"),
+        ));
     }
     config.thresholds = thresholds(g)?;
     if let Some(limit) = config.thresholds.wal_limit {
@@ -178,6 +208,7 @@ pub fn text(h: &Health) -> String {
         h.freelist_ratio
             .map_or_else(|| "unknown".to_owned(), |r| format!("{:.1}%", r * 100.0)),
         h.disk_free_bytes
+            .map_or_else(|| "unknown".to_owned(), |b| b.to_string())
     ));
     if let Some(c) = &h.connection {
         t.push_str(&format!(

@@ -5,9 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::CliError;
 
-/// The latest report, as the two documents served.
+/// The latest report, as the two documents served; empty until the first round is done.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// The status is failing: `/health` answers 503, so a load balancer or orchestrator
+    /// probing it sees the failure without parsing the body.
+    pub failing: bool,
     /// `/health`: the JSON of `migrate health`.
     pub json: String,
     /// `/metrics`: the Prometheus text.
@@ -29,11 +32,18 @@ pub fn start(addr: &str, snapshot: Shared) -> Result<(), CliError> {
         for request in server.incoming_requests() {
             let now = snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let (body, kind, status) = match request.url().split('?').next() {
+                // No report yet (the first round is still running) is not a healthy answer.
+                Some("/metrics" | "/health") if now.json.is_empty() => (
+                    "no report yet: the first round is running\n".to_owned(),
+                    "text/plain",
+                    503,
+                ),
                 Some("/metrics") => (
                     now.metrics,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     200,
                 ),
+                Some("/health") if now.failing => (now.json, "application/json", 503),
                 Some("/health") => (now.json, "application/json", 200),
                 _ => (
                     "not found: /metrics or /health\n".to_owned(),

@@ -45,7 +45,11 @@ pub fn rejected(dir: &Path) -> Result<Vec<Rejected>, Error> {
     Ok(scan(dir)?.1)
 }
 
-/// Every `*.json` in `dir` (hidden staging files aside), read as a manifest: the usable ones
+/// The files the tool keeps in the backup directory that are not manifests: the last
+/// checkpoint's record and the watchman's state.
+const KEPT_BESIDE: [&str; 2] = ["last-checkpoint.json", "watch-state.json"];
+
+/// Every `*.json` in `dir` (hidden staging files and [`KEPT_BESIDE`] aside), read as a manifest: the usable ones
 /// oldest first, and the rejected ones.
 fn scan(dir: &Path) -> Result<(Vec<Manifest>, Vec<Rejected>), Error> {
     let entries = match std::fs::read_dir(dir) {
@@ -66,7 +70,7 @@ fn scan(dir: &Path) -> Result<(Vec<Manifest>, Vec<Rejected>), Error> {
         })?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || !name.ends_with(".json") {
+        if name.starts_with('.') || !name.ends_with(".json") || KEPT_BESIDE.contains(&name) {
             continue;
         }
         match Manifest::read(&entry.path()) {

@@ -227,7 +227,13 @@ fn check_image(path: &Path, depth: Depth, workers: usize) -> Result<(), String> 
 /// As [`stage`], and [`Error::InvalidRequest`] for an unknown id.
 pub fn verify(dir: &Path, id: &str, workers: usize) -> Result<BackupVerification, Error> {
     let manifest = store::find(dir, id)?;
-    let stage = dir.join(format!(".{}.verify.tmp", manifest.id));
+    // This process's own scratch name: a drill and a `backup verify` of the same backup at once
+    // never take each other's file away.
+    let stage = dir.join(format!(
+        ".{}.verify-{}.tmp",
+        manifest.id,
+        std::process::id()
+    ));
     let image = stage_unchecked(dir, &manifest, &stage)?;
     let workers = workers.max(1);
     check(dir, &manifest, image.path(), (Depth::Full, workers))?;

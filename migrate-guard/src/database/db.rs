@@ -233,6 +233,12 @@ pub fn open_to_check(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Co
     )?;
     set_busy_timeout(&conn, busy_timeout);
     conn.pragma_update(None, "query_only", true)?;
+    // Looking never checkpoints: the last connection to close a WAL database would otherwise
+    // copy the WAL back and delete it (`health` and the watchman's checks read only).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     Ok(conn)
 }
 

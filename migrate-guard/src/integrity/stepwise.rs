@@ -71,6 +71,24 @@ impl Stepper {
 
     /// Takes the step `stage` of `table`'s check, with row ranges of `rows` row ids.
     pub fn step(&self, table: &str, stage: &Stage, rows: i64) -> Step {
+        match self.conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        ) {
+            // Dropped since the pass began (a migration ran): nothing of it left to check.
+            Ok(0) => {
+                return Step {
+                    findings: Vec::new(),
+                    next: None,
+                    what: format!("{table} (dropped)"),
+                };
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return self.lines(table, Err(e), None, format!("the schema, for {table}"));
+            }
+        }
         let layout = parallel::shapes(&self.conn, &[table.to_owned()])
             .pop()
             .map_or(Layout::Whole, |t| t.layout);

@@ -41,7 +41,11 @@ impl Every {
         match self {
             Every::Interval(d) => t.checked_add(*d),
             Every::Cron(cron) => {
-                let at: DateTime<Utc> = t.into();
+                // Beyond what a calendar can name (a hostile state file), there is no next time.
+                let millis =
+                    i64::try_from(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis())
+                        .ok()?;
+                let at = DateTime::<Utc>::from_timestamp_millis(millis)?;
                 cron.find_next_occurrence(&at, false)
                     .ok()
                     .map(SystemTime::from)
@@ -49,12 +53,33 @@ impl Every {
         }
     }
 
-    /// Whether a task last begun at `last` is due at `now`. A task that never ran is due.
+    /// Whether a task last begun at `last` is due at `now`. A task that never ran is due, and
+    /// so is one whose last run is dated after `now` (the clock went back): waiting for the
+    /// clock to catch up could skip it for as long.
     pub fn due(&self, last: Option<SystemTime>, now: SystemTime) -> bool {
         match last {
             None => true,
-            Some(last) => self.next_after(last).is_some_and(|next| next <= now),
+            Some(last) if last > now => true,
+            Some(last) => self.next_after(last).is_none_or(|next| next <= now),
         }
+    }
+
+    /// The time between two runs from `now` on (for a cron expression, between its next two
+    /// times): what "overdue" is measured against.
+    pub fn period(&self, now: SystemTime) -> Option<Duration> {
+        match self {
+            Every::Interval(d) => Some(*d),
+            Every::Cron(_) => {
+                let first = self.next_after(now)?;
+                self.next_after(first)?.duration_since(first).ok()
+            }
+        }
+    }
+
+    /// Whether the schedule ever comes round again after `now` (a cron expression may name
+    /// no time at all, `0 0 30 2 *`).
+    pub fn recurs(&self, now: SystemTime) -> bool {
+        self.next_after(now).is_some()
     }
 }
 
@@ -138,9 +163,12 @@ pub fn seconds_of(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Seconds since the Unix epoch back to a time.
+/// Seconds since the Unix epoch back to a time (the epoch itself for what no time can be).
 pub fn time_of(seconds: f64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or_default()
+    Duration::try_from_secs_f64(seconds.max(0.0))
+        .ok()
+        .and_then(|d| SystemTime::UNIX_EPOCH.checked_add(d))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -189,6 +217,24 @@ mod tests {
                 .contains("not a cron expression")
         );
         assert!(matches!(Every::parse("@daily").unwrap(), Every::Cron(_)));
+    }
+
+    #[test]
+    fn hostile_times_neither_panic_nor_wait_forever() {
+        let cron = Every::parse("*/5 * * * *").unwrap();
+        let far = time_of(1e300);
+        assert_eq!(far, SystemTime::UNIX_EPOCH);
+        // Past the calendar: no next time, and no panic.
+        assert_eq!(cron.next_after(time_of(9.2e15)), None);
+        let now = time_of(1_795_314_084.0);
+        let future = time_of(1_995_314_084.0);
+        assert!(cron.due(Some(future), now), "a run dated after now is due");
+        assert!(Every::Interval(Duration::from_secs(60)).due(Some(future), now));
+        let never = Every::parse("0 0 30 2 *").unwrap();
+        assert!(!never.recurs(now), "30 February");
+        assert!(cron.recurs(now));
+        assert_eq!(cron.period(now), Some(Duration::from_secs(300)));
+        assert_eq!(never.period(now), None);
     }
 
     #[test]

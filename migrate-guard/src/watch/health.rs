@@ -18,8 +18,11 @@ use crate::connect::breaker;
 use crate::database::wal::{self, Checkpoint};
 use crate::vocab::verdict::Verdict;
 
-/// How much of the journal's end is read for the application's last connection state.
-const JOURNAL_TAIL: u64 = 256 * 1024;
+/// How far back the journal is read for the application's last connection state.
+const JOURNAL_BACK: u64 = 64 * 1024 * 1024;
+
+/// The journal is read backwards in pieces of this size.
+const JOURNAL_PIECE: u64 = 256 * 1024;
 
 /// Free bytes under which the disk counts as out of space (failing, not only low).
 const NO_SPACE: u64 = 1024 * 1024;
@@ -33,6 +36,8 @@ pub struct Thresholds {
     pub wal_limit: Option<u64>,
     /// Free disk under this is low.
     pub disk_low: Option<u64>,
+    /// A check is scheduled: the last one may be at most this old (none at all is stale too).
+    pub check_stale: Option<Duration>,
 }
 
 /// What the migration engine says of the schema (the safety components do not read
@@ -109,9 +114,10 @@ pub enum Status {
 /// Why the status is not ok.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
-    /// A name: `corruption`, `unreadable`, `no_space`, `read_only`, `rpo_exceeded`,
-    /// `wal_over_limit`, `disk_low`, `drill_failed`, `backup_failed`, `check_incomplete`,
-    /// `drift`.
+    /// A name: failing: `corruption`, `unreadable`, `no_space`, `read_only`; degraded:
+    /// `rpo_exceeded`, `wal_over_limit`, `disk_low`, `disk_unknown`, `drill_failed`,
+    /// `backup_failed`, `check_incomplete`, `check_stale`, `busy`, `drift`, `state_foreign`,
+    /// `state_unreadable`.
     pub kind: &'static str,
     /// Whether it makes the status failing.
     pub failing: bool,
@@ -162,8 +168,8 @@ pub struct Health {
     pub wal_bytes: u64,
     /// Free pages over all pages, when the database could be read.
     pub freelist_ratio: Option<f64>,
-    /// Free bytes on the database's file system.
-    pub disk_free_bytes: u64,
+    /// Free bytes on the database's file system, when they could be read.
+    pub disk_free_bytes: Option<u64>,
     /// The last check tick.
     pub last_check: Option<CheckState>,
     /// The newest backup.
@@ -210,14 +216,11 @@ impl Health {
 
 /// Reads the facts about `db` and its backup directory `dir` and judges them.
 ///
-/// # Errors
-///
-/// [`Error::Io`] or [`Error::Internal`] when the watchman's state or the backup directory
-/// cannot be read. A database that cannot be read is not an error: it is the report's verdict.
-#[tracing::instrument(name = "health", level = "debug", skip_all, fields(db = %db.display()), err(level = "warn"))]
-pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
+/// What cannot be read (the database, the backups, the watchman's state) is a reason of the
+/// report, never a missing report.
+#[tracing::instrument(name = "health", level = "debug", skip_all, fields(db = %db.display()))]
+pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Health {
     let now = SystemTime::now();
-    let state = State::read(dir)?;
     let mut reasons = Vec::new();
     let mut fail = |kind, failing, message: String| {
         reasons.push(Reason {
@@ -225,6 +228,25 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
             failing,
             message,
         });
+    };
+    let state = match State::read(dir) {
+        Ok(state) if state.is_about(db) => state,
+        Ok(state) => {
+            fail(
+                "state_foreign",
+                false,
+                format!(
+                    "{} is the watch state of {}: give each database its own backup directory",
+                    super::state::path(dir).display(),
+                    state.database.as_deref().unwrap_or("?")
+                ),
+            );
+            State::default()
+        }
+        Err(e) => {
+            fail("state_unreadable", false, e.to_string());
+            State::default()
+        }
     };
     let db_bytes = std::fs::metadata(db).map_or(0, |m| m.len());
     let wal_bytes =
@@ -235,7 +257,11 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
         } else {
             free as f64 / pages as f64
         }),
-        Err(why) => {
+        Err(Unread::Busy(why)) => {
+            fail("busy", false, why);
+            None
+        }
+        Err(Unread::Unreadable(why)) => {
             fail("unreadable", true, why);
             None
         }
@@ -244,23 +270,27 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let disk_free_bytes = crate::files::space::available(parent).unwrap_or(0);
-    if disk_free_bytes < NO_SPACE {
-        fail(
+    let disk_free_bytes = crate::files::space::available(parent).ok();
+    match disk_free_bytes {
+        Some(free) if free < NO_SPACE => fail(
             "no_space",
             true,
-            format!("{disk_free_bytes} bytes free beside the database"),
-        );
-    } else if let Some(low) = inputs
-        .thresholds
-        .disk_low
-        .filter(|low| disk_free_bytes < *low)
-    {
-        fail(
-            "disk_low",
+            format!("{free} bytes free beside the database"),
+        ),
+        Some(free) => {
+            if let Some(low) = inputs.thresholds.disk_low.filter(|low| free < *low) {
+                fail(
+                    "disk_low",
+                    false,
+                    format!("{free} bytes free beside the database, under {low}"),
+                );
+            }
+        }
+        None => fail(
+            "disk_unknown",
             false,
-            format!("{disk_free_bytes} bytes free beside the database, under {low}"),
-        );
+            format!("the free space of {} could not be read", parent.display()),
+        ),
     }
     if let Some(check) = &state.check {
         match check.verdict.as_str() {
@@ -284,7 +314,32 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
             ),
         }
     }
-    let last_backup = newest_backup(dir, now)?;
+    if let Some(limit) = inputs.thresholds.check_stale {
+        match &state.check {
+            None => fail(
+                "check_stale",
+                false,
+                "a check is scheduled but none has run: is `migrate watch` running?".to_owned(),
+            ),
+            Some(c) if seconds_of(now) - c.at_unix > limit.as_secs_f64() => fail(
+                "check_stale",
+                false,
+                format!(
+                    "the last check ran at {}, more than {}s ago: is `migrate watch` running?",
+                    c.at,
+                    limit.as_secs()
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    let last_backup = match newest_backup(dir, now) {
+        Ok(newest) => newest,
+        Err(e) => {
+            fail("backups_unreadable", false, e.to_string());
+            None
+        }
+    };
     if let Some(rpo) = inputs.thresholds.rpo {
         match &last_backup {
             None => fail(
@@ -292,7 +347,9 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
                 false,
                 format!("no backup, and the RPO target is {}s", rpo.as_secs_f64()),
             ),
-            Some(b) if b.age_seconds > rpo.as_secs_f64() => fail(
+            // An age that cannot be told (an unreadable time, a time after now) is no proof
+            // of a recent backup.
+            Some(b) if !(0.0..=rpo.as_secs_f64()).contains(&b.age_seconds) => fail(
                 "rpo_exceeded",
                 false,
                 format!(
@@ -376,7 +433,10 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
         rpo_target_seconds: inputs.thresholds.rpo.map(|r| r.as_secs_f64()),
         last_drill: state.drill.clone(),
         checkpoint: Checkpoints {
-            last: wal::last(dir)?,
+            last: wal::last(dir).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the last checkpoint's record could not be read");
+                None
+            }),
             blocked_seconds,
         },
         connection,
@@ -384,7 +444,7 @@ pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Result<Health, Error> {
         metrics: BTreeMap::new(),
     };
     health.metrics = metrics(&health);
-    Ok(health)
+    health
 }
 
 /// Every metric of the contract from the report (NaN where there is nothing to measure: no
@@ -410,7 +470,10 @@ fn metrics(h: &Health) -> BTreeMap<&'static str, f64> {
             "migrate_freelist_ratio",
             h.freelist_ratio.unwrap_or(f64::NAN),
         ),
-        ("migrate_disk_free_bytes", h.disk_free_bytes as f64),
+        (
+            "migrate_disk_free_bytes",
+            h.disk_free_bytes.map_or(f64::NAN, |b| b as f64),
+        ),
         (
             "migrate_last_check_timestamp_seconds",
             h.last_check.as_ref().map_or(f64::NAN, |c| c.at_unix),
@@ -469,22 +532,43 @@ fn metrics(h: &Health) -> BTreeMap<&'static str, f64> {
     ])
 }
 
-/// Pages and free pages, read-only; why not, in words.
-fn pages(db: &Path) -> Result<(u64, u64), String> {
-    if crate::database::db::regular_file(db)
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        return Err(format!("{} does not exist", db.display()));
+/// Why the database's pages could not be counted.
+enum Unread {
+    /// Locked for longer than the read waits (a migration or a writer in rollback mode).
+    Busy(String),
+    /// Anything else: missing, not a database, no access.
+    Unreadable(String),
+}
+
+/// Pages and free pages, read-only.
+fn pages(db: &Path) -> Result<(u64, u64), Unread> {
+    match crate::database::db::regular_file(db) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(Unread::Unreadable(format!(
+                "{} does not exist",
+                db.display()
+            )));
+        }
+        Err(e) => return Err(Unread::Unreadable(e.to_string())),
     }
+    let read = |e: rusqlite::Error, doing: &str| {
+        let why = format!("{} {doing}: {e}", db.display());
+        match crate::vocab::verdict::classify(&e) {
+            crate::vocab::verdict::Stop::Obstacle(crate::vocab::verdict::Obstacle::Locked) => {
+                Unread::Busy(why)
+            }
+            _ => Unread::Unreadable(why),
+        }
+    };
     let conn = crate::database::db::open_to_check(db, Duration::from_secs(1))
-        .map_err(|e| format!("{} cannot be opened: {e}", db.display()))?;
+        .map_err(|e| read(e, "cannot be opened"))?;
     conn.query_row(
         "SELECT page_count, freelist_count FROM pragma_page_count, pragma_freelist_count",
         [],
         |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
     )
-    .map_err(|e| format!("{} cannot be read: {e}", db.display()))
+    .map_err(|e| read(e, "cannot be read"))
 }
 
 /// The manifest of the newest backup that holds the database as it was (not a pre-restore
@@ -504,22 +588,48 @@ fn newest_backup(dir: &Path, now: SystemTime) -> Result<Option<LastBackup>, Erro
     }))
 }
 
-/// The last `connection_state` the application's layer recorded for `db` in the journal, unless
-/// the process that recorded it is gone from this host.
+/// The last `connection_state` the application's layer recorded for `db` in the journal
+/// (read backwards, at most [`JOURNAL_BACK`] bytes), unless the process that recorded it is
+/// gone from this host.
 fn journal_connection(db: &Path, dir: &Path) -> Option<Connection> {
     let path: PathBuf = crate::files::journal::path(dir);
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(JOURNAL_TAIL)))
-        .ok()?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail).ok()?;
-    let text = String::from_utf8_lossy(&tail);
-    let database = db.display().to_string();
-    let entry = text.lines().rev().find_map(|line| {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        (v["event"] == "connection_state" && v["database"] == database.as_str()).then_some(v)
-    })?;
+    let wanted = super::state::canonical(db);
+    let shown = db.display().to_string();
+    let mut end = len;
+    let mut carry: Vec<u8> = Vec::new();
+    let entry = loop {
+        if end == 0 || len - end >= JOURNAL_BACK {
+            return None;
+        }
+        let start = end.saturating_sub(JOURNAL_PIECE);
+        file.seek(SeekFrom::Start(start)).ok()?;
+        let mut piece = vec![0; (end - start) as usize];
+        file.read_exact(&mut piece).ok()?;
+        piece.extend_from_slice(&carry);
+        // The first line of a piece may be cut: it is read whole with the next piece.
+        let cut = if start == 0 {
+            0
+        } else {
+            piece
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(piece.len(), |i| i + 1)
+        };
+        carry = piece[..cut].to_vec();
+        let text = String::from_utf8_lossy(&piece[cut..]);
+        let found = text.lines().rev().find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            let named = v["database"].as_str()?;
+            let about = named == shown || super::state::canonical(Path::new(named)) == wanted;
+            (v["event"] == "connection_state" && about).then_some(v)
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        end = start;
+    };
     let pid = entry["pid"].as_u64().unwrap_or(0);
     let host = entry["host"].as_str().unwrap_or("?").to_owned();
     if host == crate::vocab::holder::host_name() && !Path::new(&format!("/proc/{pid}")).exists() {

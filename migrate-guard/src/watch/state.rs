@@ -133,6 +133,10 @@ pub struct Firing {
 /// Everything the watchman keeps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
+    /// The database this state is about (its canonical path): a backup directory shared by
+    /// two databases must not lend one's verdicts to the other.
+    #[serde(default)]
+    pub database: Option<String>,
     /// The last run of each task, by name (`backup`, `check`, `checkpoint`, `drill`).
     #[serde(default)]
     pub tasks: BTreeMap<String, TaskRun>,
@@ -189,12 +193,25 @@ impl State {
         durable::write_atomically(&path(dir), &text)
     }
 
+    /// Whether this state is about `db` (a state that names no database is anyone's).
+    pub fn is_about(&self, db: &Path) -> bool {
+        self.database.as_deref().is_none_or(|d| d == canonical(db))
+    }
+
     /// The last run of `task`, as a time.
     pub fn last_run(&self, task: &str) -> Option<std::time::SystemTime> {
         self.tasks
             .get(task)
             .map(|run| super::every::time_of(run.at_unix))
     }
+}
+
+/// `db` as the state names it: its canonical path when it has one.
+pub fn canonical(db: &Path) -> String {
+    std::fs::canonicalize(db)
+        .unwrap_or_else(|_| db.to_path_buf())
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]

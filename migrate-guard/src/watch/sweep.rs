@@ -82,6 +82,7 @@ pub fn tick(
         Err(e) => return Ok(unopened(db, busy_timeout, budget, &e, started)),
     };
     sweep.done.retain(|t| all.contains(t));
+    sweep.unchecked.retain(|t| all.contains(t));
     if sweep
         .position
         .as_ref()

@@ -167,12 +167,15 @@ pub struct Watchman {
 }
 
 impl Watchman {
-    /// Takes `<db>.migrate-watch` (without waiting) and reads the state.
+    /// Takes `<db>.migrate-watch` (without waiting) and reads the state. A state file that is
+    /// not one is set aside (`watch-state.json.unreadable-<time>`, said in the log) and the
+    /// watchman starts afresh: what it kept is not needed to keep the data safe.
     ///
     /// # Errors
     ///
     /// [`Error::LockTimeout`] naming the holder when another watchman watches `db`;
-    /// [`Error::NoDatabase`] when there is no database; the state's read errors.
+    /// [`Error::NoDatabase`] when there is no database; [`Error::InvalidRequest`] when the
+    /// backup directory holds another database's watch state.
     pub fn start(config: Config) -> Result<Self, Error> {
         if crate::database::db::regular_file(&config.db)?.is_none() {
             return Err(Error::NoDatabase {
@@ -181,7 +184,31 @@ impl Watchman {
         }
         let held =
             MigrationLock::acquire_file(lock_path(&config.db), Duration::ZERO, &mut |_, _| {})?;
-        let state = State::read(&config.dir)?;
+        let mut state = match State::read(&config.dir) {
+            Ok(state) => state,
+            Err(e) => {
+                let file = super::state::path(&config.dir);
+                let kept = config.dir.join(format!(
+                    "{}.unreadable-{}",
+                    super::state::FILE,
+                    clock::now_rfc3339().replace(':', "")
+                ));
+                std::fs::rename(&file, &kept).map_err(|source| Error::Io { path: file, source })?;
+                tracing::warn!(error = %e, kept = %kept.display(), "the watch state was set aside; starting afresh");
+                State::default()
+            }
+        };
+        if !state.is_about(&config.db) {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "{} is the watch state of {}, not of {}: give each database its own backup directory",
+                    super::state::path(&config.dir).display(),
+                    state.database.as_deref().unwrap_or("?"),
+                    config.db.display()
+                ),
+            });
+        }
+        state.database = Some(super::state::canonical(&config.db));
         Ok(Watchman {
             checkpointer: Checkpointer::new(&config.db, config.checkpoint),
             config,
@@ -228,13 +255,10 @@ impl Watchman {
     }
 
     /// Runs `task` once and records it (state file and journal). A deferred task is not
-    /// recorded as run: it stays due.
-    ///
-    /// # Errors
-    ///
-    /// When the state cannot be written; a task's own failure is its outcome.
+    /// recorded as run: it stays due. A record that cannot be written (a full disk) is logged
+    /// as an error and the watchman goes on: that is when its alerts matter most.
     #[tracing::instrument(name = "watch_task", level = "info", skip_all, fields(db = %self.config.db.display(), task = task.name()))]
-    pub fn run(&mut self, task: Task) -> Result<Outcome, Error> {
+    pub fn run(&mut self, task: Task) -> Outcome {
         let at = clock::now_rfc3339();
         let at_unix = seconds_of(SystemTime::now());
         let started = Instant::now();
@@ -250,7 +274,7 @@ impl Watchman {
             Outcome::Failed(d) => (false, d, "failed"),
             Outcome::Deferred(d) => {
                 tracing::info!(detail = %d, "deferred");
-                return Ok(outcome);
+                return outcome;
             }
         };
         if ok {
@@ -268,7 +292,9 @@ impl Watchman {
                 duration_ms,
             },
         );
-        self.state.write(&self.config.dir)?;
+        if let Err(e) = self.state.write(&self.config.dir) {
+            tracing::error!(error = %e, "the watch state could not be written");
+        }
         let me = Holder::current();
         let entry = Entry {
             database: self.config.db.display().to_string(),
@@ -286,26 +312,25 @@ impl Watchman {
         {
             tracing::error!(error = %e, "the task could not be recorded in the journal");
         }
-        Ok(outcome)
+        outcome
     }
 
     /// The health report now, and the alerts it raises or clears (the firing set is kept in
-    /// the state).
-    ///
-    /// # Errors
-    ///
-    /// As [`health::health`], and when the state cannot be written.
-    pub fn evaluate(&mut self, inputs: Inputs) -> Result<(Health, Vec<Alert>), Error> {
-        let report = health::health(&self.config.db, &self.config.dir, inputs)?;
+    /// the state; a state that cannot be written is logged, and the alerts are returned all
+    /// the same).
+    pub fn evaluate(&mut self, inputs: Inputs) -> (Health, Vec<Alert>) {
+        let report = health::health(&self.config.db, &self.config.dir, inputs);
         let alerts = alerts::transitions(
             &mut self.state.firing,
             &report.conditions(),
             (&report.database, &report.at),
         );
-        if !alerts.is_empty() {
-            self.state.write(&self.config.dir)?;
+        if !alerts.is_empty()
+            && let Err(e) = self.state.write(&self.config.dir)
+        {
+            tracing::error!(error = %e, "the alerts firing could not be recorded");
         }
-        Ok((report, alerts))
+        (report, alerts)
     }
 
     /// The inputs of the health report this watchman's configuration judges by.
