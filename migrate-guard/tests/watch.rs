@@ -534,3 +534,193 @@ fn health_reads_the_applications_last_connection_state_from_the_journal() {
     assert_eq!(gone.status, Status::Ok, "{:?}", gone.reasons);
     assert!(gone.connection.is_none());
 }
+
+#[test]
+fn stepwise_takes_whole_tables_whole_and_follows_a_schema_changing_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shapes.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+         INSERT INTO kv VALUES ('a', '1'), ('b', '2');
+         CREATE TABLE r (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE INDEX r_v ON r(v);
+         INSERT INTO r (v) VALUES ('x'), ('y');",
+    )
+    .unwrap();
+    let stepper = belay_guard::integrity::Stepper::open(&db, Duration::from_secs(1)).unwrap();
+    use belay_guard::integrity::Stage;
+    // WITHOUT ROWID: one step, SQLite's own integrity_check(T).
+    let whole = stepper.step("kv", &Stage::Structure, 100);
+    assert_eq!(whole.next, None);
+    assert!(whole.what.contains("integrity_check(kv)"), "{}", whole.what);
+    assert!(whole.findings.is_empty());
+    // An index dropped between steps: its step is skipped, the rows go on.
+    conn.execute_batch("DROP INDEX r_v").unwrap();
+    let gone = stepper.step("r", &Stage::Index { n: 0 }, 100);
+    assert!(gone.findings.is_empty());
+    assert_eq!(gone.next, Some(Stage::Rows { from: 1 }));
+    // Emptied between steps: no rows left to check.
+    conn.execute_batch("DELETE FROM r").unwrap();
+    let empty = stepper.step("r", &Stage::Rows { from: 1 }, 100);
+    assert_eq!(empty.next, None);
+    assert!(empty.findings.is_empty());
+    // Locked (rollback mode, a writer's exclusive lock): an obstacle, never damage.
+    let holder = Connection::open(&db).unwrap();
+    holder
+        .execute_batch("BEGIN EXCLUSIVE; INSERT INTO r (v) VALUES ('z');")
+        .unwrap();
+    let stepper = belay_guard::integrity::Stepper::open(&db, Duration::from_millis(50));
+    assert!(stepper.is_err(), "the schema cannot be read under the lock");
+    holder.execute_batch("ROLLBACK").unwrap();
+    let stepper = belay_guard::integrity::Stepper::open(&db, Duration::from_millis(50)).unwrap();
+    holder
+        .execute_batch("BEGIN EXCLUSIVE; INSERT INTO r (v) VALUES ('z');")
+        .unwrap();
+    let blocked = stepper.step("r", &Stage::Rows { from: 1 }, 100);
+    assert!(
+        blocked
+            .findings
+            .iter()
+            .all(|f| f.obstacle.is_some() && !f.is_damage()),
+        "{:?}",
+        blocked.findings
+    );
+    assert!(!blocked.findings.is_empty());
+    holder.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
+fn a_watchman_whose_tasks_fail_records_each_failure_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    // The backup directory is a file: backups, drills and every record fail.
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, "a file").unwrap();
+    let mut config = config(&db);
+    config.dir = blocked.join("backups");
+    let mut watchman = Watchman::start(config).unwrap();
+    assert!(matches!(watchman.run(Task::Backup), Outcome::Failed(_)));
+    assert!(matches!(watchman.run(Task::Drill), Outcome::Failed(_)));
+    assert_eq!(watchman.state().counters.backup_errors_total, 1);
+    assert_eq!(watchman.state().counters.drill_errors_total, 1);
+    assert!(!watchman.state().drill.as_ref().unwrap().ok);
+    let (report, alerts) = watchman.evaluate(watchman.inputs());
+    assert_eq!(report.status, Status::Degraded, "{:?}", report.reasons);
+    let kinds: Vec<&str> = alerts.iter().map(|a| a.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["backup_failed", "drill_failed"]);
+    drop(watchman);
+
+    // A database that turned to junk under a watchman: the check says so, the checkpoint
+    // fails, each counted.
+    let mut watchman = Watchman::start(self::config(&db)).unwrap();
+    std::fs::write(&db, vec![0x42; 8192]).unwrap();
+    match watchman.run(Task::Check) {
+        Outcome::Failed(d) | Outcome::Done(d) => assert!(!d.starts_with("ok"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(watchman.run(Task::Checkpoint), Outcome::Failed(_)));
+    assert_eq!(watchman.state().counters.checkpoint_errors_total, 1);
+}
+
+#[test]
+fn a_checkpoint_held_back_by_a_reader_is_counted_as_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let writer = Connection::open(&db).unwrap();
+    writer
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
+        .unwrap();
+    let reader = Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    reader
+        .query_row("SELECT count(*) FROM t0", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    writer
+        .execute_batch("INSERT INTO t0 (v) SELECT v FROM t0")
+        .unwrap();
+    let mut watchman = Watchman::start(config(&db)).unwrap();
+    match watchman.run(Task::Checkpoint) {
+        Outcome::Done(d) => assert!(d.contains("left") && d.contains("held back by"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(watchman.state().checkpoint_blocked_since.is_some());
+    let (report, _) = watchman.evaluate(watchman.inputs());
+    assert!(report.checkpoint.last.is_some());
+    reader.execute_batch("COMMIT").unwrap();
+    watchman.run(Task::Checkpoint);
+    assert!(watchman.state().checkpoint_blocked_since.is_none());
+}
+
+#[test]
+fn health_reads_the_watchmans_record_of_checks_backups_and_drills() {
+    use belay_guard::watch::state::{CheckState, DrillState, TaskRun};
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let run = |ok, detail: &str| TaskRun {
+        at: "2020-01-01T00:00:00.000Z".into(),
+        at_unix: 1_577_836_800.0,
+        ok,
+        detail: detail.into(),
+        duration_ms: 1,
+    };
+    let state = State {
+        check: Some(CheckState {
+            at: "2020-01-01T00:00:00.000Z".into(),
+            at_unix: 1_577_836_800.0,
+            verdict: "could_not_check".into(),
+            depth: "full".into(),
+            checked: vec!["t0".into()],
+            findings: vec![],
+            coverage: 0.0,
+            overran: false,
+        }),
+        tasks: [("backup".to_owned(), run(false, "disk full"))].into(),
+        drill: Some(DrillState {
+            at: "2020-01-01T00:00:00.000Z".into(),
+            at_unix: 1_577_836_800.0,
+            ok: false,
+            backup: Some("x".into()),
+            detail: "checksum".into(),
+        }),
+        ..State::default()
+    };
+    state.write(&dir_of(&db)).unwrap();
+    let h = report(
+        &db,
+        Inputs {
+            thresholds: Thresholds {
+                check_stale: Some(Duration::from_secs(60)),
+                ..Thresholds::default()
+            },
+            ..Inputs::default()
+        },
+    );
+    let kinds: Vec<&str> = h.reasons.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "check_incomplete",
+            "check_stale",
+            "backup_failed",
+            "drill_failed"
+        ]
+    );
+    assert_eq!(h.status, Status::Degraded);
+    assert_eq!(h.metrics["migrate_last_check_ok"], 0.0);
+    assert_eq!(h.metrics["migrate_last_drill_ok"], 0.0);
+
+    // The connection layer of this process, in both states.
+    use belay_guard::connect::State as LayerState;
+    use belay_guard::vocab::degraded::Reason;
+    let writable = Layer::of(&LayerState::Writable);
+    assert_eq!(writable.state, "writable");
+    let degraded = Layer::of(&LayerState::Degraded {
+        reason: Reason::DiskFull {
+            detail: "database or disk is full".into(),
+        },
+        since: "2026-12-06T00:00:00.000Z".into(),
+    });
+    assert_eq!(degraded.state, "degraded");
+    assert!(degraded.reason.unwrap().contains("full"));
+}

@@ -789,3 +789,51 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn once_exits_3_when_a_migration_run_defers_a_task_and_health_text_shows_the_record() {
+    let s = database(2, 100);
+    config(&s, "backup = \"1h\"\ncheck = \"1h\"\ndrill = \"1s\"", "");
+    // A migration run's lock, held the way a run holds it.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(s.dir.path().join("app.db.migrate-lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = migrate(&s, &["watch", "--once"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("backup deferred: a migration run holds the lock"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("check done: ok"),
+        "checks run beside a run: {stdout}"
+    );
+    lock.unlock().unwrap();
+    // The drill found no backup to drill; a second later it is due again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = migrate(&s, &["-q", "watch", "--once"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "-q prints no task lines");
+    let out = migrate(&s, &["health"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "last check: ok at ",
+        "last backup: ",
+        "last drill: passed at ",
+        "freelist 0.0%",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    // Without its migrations directory the schema is unknown, and said so.
+    std::fs::remove_dir_all(s.migrations()).unwrap();
+    let out = migrate(&s, &["health"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("schema version: unknown ("), "{text}");
+}

@@ -75,10 +75,13 @@ pub fn run(g: &Settings, out: &Output, mode: Mode, listen: Option<&str>) -> Resu
                 code => Err(CliError::Exit(code)),
             };
         }
-        let next = watchman
-            .next_due()
-            .and_then(|t| t.duration_since(SystemTime::now()).ok())
-            .unwrap_or(Duration::ZERO);
+        // Nothing scheduled: a round a second keeps the report (and its alerts) fresh.
+        let next = match watchman.next_due() {
+            Some(t) => t
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+            None => ROUND,
+        };
         let pause = if round_deferred {
             RETRY
         } else {

@@ -220,33 +220,47 @@ impl Health {
 /// report, never a missing report.
 #[tracing::instrument(name = "health", level = "debug", skip_all, fields(db = %db.display()))]
 pub fn health(db: &Path, dir: &Path, inputs: Inputs) -> Health {
-    let now = SystemTime::now();
     let mut reasons = Vec::new();
+    let state = match State::read(dir) {
+        Ok(state) if state.is_about(db) => state,
+        Ok(state) => {
+            reasons.push(Reason {
+                kind: "state_foreign",
+                failing: false,
+                message: format!(
+                    "{} is the watch state of {}: give each database its own backup directory",
+                    super::state::path(dir).display(),
+                    state.database.as_deref().unwrap_or("?")
+                ),
+            });
+            State::default()
+        }
+        Err(e) => {
+            reasons.push(Reason {
+                kind: "state_unreadable",
+                failing: false,
+                message: e.to_string(),
+            });
+            State::default()
+        }
+    };
+    judge(db, dir, inputs, &state, reasons)
+}
+
+/// The report from the watchman's own `state` (in memory: it is what the watchman knows, also
+/// when its file could not be written).
+pub fn of_state(db: &Path, dir: &Path, inputs: Inputs, state: &State) -> Health {
+    judge(db, dir, inputs, state, Vec::new())
+}
+
+fn judge(db: &Path, dir: &Path, inputs: Inputs, state: &State, mut reasons: Vec<Reason>) -> Health {
+    let now = SystemTime::now();
     let mut fail = |kind, failing, message: String| {
         reasons.push(Reason {
             kind,
             failing,
             message,
         });
-    };
-    let state = match State::read(dir) {
-        Ok(state) if state.is_about(db) => state,
-        Ok(state) => {
-            fail(
-                "state_foreign",
-                false,
-                format!(
-                    "{} is the watch state of {}: give each database its own backup directory",
-                    super::state::path(dir).display(),
-                    state.database.as_deref().unwrap_or("?")
-                ),
-            );
-            State::default()
-        }
-        Err(e) => {
-            fail("state_unreadable", false, e.to_string());
-            State::default()
-        }
     };
     let db_bytes = std::fs::metadata(db).map_or(0, |m| m.len());
     let wal_bytes =

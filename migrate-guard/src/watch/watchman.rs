@@ -169,7 +169,8 @@ pub struct Watchman {
 impl Watchman {
     /// Takes `<db>.migrate-watch` (without waiting) and reads the state. A state file that is
     /// not one is set aside (`watch-state.json.unreadable-<time>`, said in the log) and the
-    /// watchman starts afresh: what it kept is not needed to keep the data safe.
+    /// watchman starts afresh, as it does when the state cannot be read at all: what it kept
+    /// is not needed to keep the data safe.
     ///
     /// # Errors
     ///
@@ -193,8 +194,16 @@ impl Watchman {
                     super::state::FILE,
                     clock::now_rfc3339().replace(':', "")
                 ));
-                std::fs::rename(&file, &kept).map_err(|source| Error::Io { path: file, source })?;
-                tracing::warn!(error = %e, kept = %kept.display(), "the watch state was set aside; starting afresh");
+                match std::fs::rename(&file, &kept) {
+                    Ok(()) => {
+                        tracing::warn!(error = %e, kept = %kept.display(), "the watch state was set aside; starting afresh");
+                    }
+                    // Unreadable and immovable (a directory that is not one, no permission):
+                    // the tasks still run, and each record that fails is logged.
+                    Err(moved) => {
+                        tracing::error!(error = %e, set_aside = %moved, "the watch state cannot be read; starting afresh");
+                    }
+                }
                 State::default()
             }
         };
@@ -319,7 +328,7 @@ impl Watchman {
     /// the state; a state that cannot be written is logged, and the alerts are returned all
     /// the same).
     pub fn evaluate(&mut self, inputs: Inputs) -> (Health, Vec<Alert>) {
-        let report = health::health(&self.config.db, &self.config.dir, inputs);
+        let report = health::of_state(&self.config.db, &self.config.dir, inputs, &self.state);
         let alerts = alerts::transitions(
             &mut self.state.firing,
             &report.conditions(),
