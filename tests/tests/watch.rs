@@ -837,3 +837,47 @@ fn once_exits_3_when_a_migration_run_defers_a_task_and_health_text_shows_the_rec
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("schema version: unknown ("), "{text}");
 }
+
+#[test]
+fn an_alert_a_webhook_missed_is_delivered_when_it_comes_back() {
+    let s = database(1, 10);
+    let port = free_port();
+    config(
+        &s,
+        &format!("rpo = \"1s\"\nwebhook = \"http://127.0.0.1:{port}/hook\""),
+        "",
+    );
+    let mut watch = Watch::start(&s, &[]);
+    watch.until(Duration::from_secs(20), "the alert", |seen| {
+        seen.iter()
+            .any(|l| l["event"] == "alert" && l["kind"] == "rpo_exceeded")
+    });
+    // The hook was down when the alert fired; it comes up now.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("rpo_exceeded") {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        tx.send(String::from_utf8_lossy(&got).into_owned()).unwrap();
+    });
+    let request = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the alert retried once the hook listened");
+    assert!(request.starts_with("POST /hook "), "{request}");
+    let (code, stderr) = watch.stop();
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains(&format!("webhook http://127.0.0.1:{port}/hook failed")),
+        "{stderr}"
+    );
+}

@@ -14,7 +14,7 @@ use crate::context;
 use crate::error::{CliError, code};
 use crate::output::{self, Output};
 use crate::settings::Settings;
-use crate::watching::deliver::Destinations;
+use crate::watching::deliver::{Destinations, Pending};
 use crate::watching::serve::{self, Shared, Snapshot};
 use crate::watching::{self, metrics};
 
@@ -55,6 +55,7 @@ pub fn run(g: &Settings, out: &Output, mode: Mode, listen: Option<&str>) -> Resu
         serve::start(addr, Arc::clone(&shared))?;
     }
     let mut deferred = false;
+    let mut pending = Vec::new();
     loop {
         let mut round_deferred = false;
         for task in watchman.due(SystemTime::now()) {
@@ -66,7 +67,7 @@ pub fn run(g: &Settings, out: &Output, mode: Mode, listen: Option<&str>) -> Resu
             show(out, task, &outcome);
         }
         deferred |= round_deferred;
-        let report = evaluate(g, &mut watchman, &destinations, out)?;
+        let report = evaluate(g, &mut watchman, (&destinations, &mut pending), out)?;
         *shared.lock().unwrap_or_else(|p| p.into_inner()) = snapshot(&report);
         if mode == Mode::Once {
             return match watching::exit_code(&report) {
@@ -112,13 +113,15 @@ fn sleep(stop: &AtomicBool, pause: Duration) -> bool {
 fn evaluate(
     g: &Settings,
     watchman: &mut Watchman,
-    destinations: &Destinations,
+    (destinations, pending): (&Destinations, &mut Vec<Pending>),
     out: &Output,
 ) -> Result<Health, CliError> {
     let db = watchman.config().db.clone();
     let (report, alerts) = watchman.evaluate(watching::inputs(g, &db)?);
+    // Alerts that did not reach a destination before go first, in order.
+    destinations.retry(pending);
     for alert in &alerts {
-        destinations.send(alert);
+        pending.extend(destinations.send(alert));
         announce(out, alert);
     }
     Ok(report)

@@ -1,6 +1,7 @@
 //! Where alerts go: a line on stderr always, the `on_alert` command (run with `sh -c`, the
 //! alert as one JSON object on its stdin) and the webhook (POSTed as JSON) when configured.
-//! A delivery that fails is said on stderr; it never stops the watchman.
+//! A delivery that fails is said on stderr and tried again on the next rounds (only where it
+//! failed); it never stops the watchman.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -25,10 +26,29 @@ pub struct Destinations {
     pub webhook: Option<String>,
 }
 
+/// Where an alert could not be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// `on_alert`.
+    Command,
+    /// `webhook`.
+    Webhook,
+}
+
+/// An alert some destination has not taken yet, tried again every round.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    alert: Alert,
+    left: Vec<Destination>,
+    tries: u32,
+}
+
+/// Rounds an undelivered alert is tried again before it is given up (said on stderr).
+const TRIES: u32 = 10;
+
 impl Destinations {
-    /// Sends `alert` everywhere it goes.
-    pub fn send(&self, alert: &Alert) {
-        let json = serde_json::to_string(alert).expect("alerts serialize");
+    /// Sends `alert` everywhere it goes; what did not take it is returned, to be retried.
+    pub fn send(&self, alert: &Alert) -> Option<Pending> {
         let state = match alert.state {
             AlertState::Firing => "FIRING",
             AlertState::Resolved => "resolved",
@@ -38,16 +58,52 @@ impl Destinations {
             alert.kind.as_str(),
             alert.message
         ));
-        if let Some(command) = &self.command
-            && let Err(why) = run_command(command, &json)
-        {
-            output::stderr(&format!("on_alert `{command}` failed: {why}\n"));
+        let left = self.deliver(alert, &[Destination::Command, Destination::Webhook]);
+        (!left.is_empty()).then(|| Pending {
+            alert: alert.clone(),
+            left,
+            tries: 1,
+        })
+    }
+
+    /// Tries the alerts still `pending` again, in the order they were raised; those delivered
+    /// everywhere, or tried [`TRIES`] times, leave the list.
+    pub fn retry(&self, pending: &mut Vec<Pending>) {
+        pending.retain_mut(|p| {
+            p.left = self.deliver(&p.alert, &p.left);
+            p.tries += 1;
+            if !p.left.is_empty() && p.tries >= TRIES {
+                output::stderr(&format!(
+                    "alert {} {}: given up after {TRIES} tries\n",
+                    p.alert.kind.as_str(),
+                    p.alert.at
+                ));
+                return false;
+            }
+            !p.left.is_empty()
+        });
+    }
+
+    /// Delivers `alert` to each of `to` that is configured; returns those that failed.
+    fn deliver(&self, alert: &Alert, to: &[Destination]) -> Vec<Destination> {
+        let json = serde_json::to_string(alert).expect("alerts serialize");
+        let mut failed = Vec::new();
+        for destination in to {
+            let result = match destination {
+                Destination::Command => self.command.as_ref().map(|command| {
+                    run_command(command, &json)
+                        .map_err(|why| format!("on_alert `{command}` failed: {why}"))
+                }),
+                Destination::Webhook => self.webhook.as_ref().map(|url| {
+                    post(url, &json).map_err(|why| format!("webhook {url} failed: {why}"))
+                }),
+            };
+            if let Some(Err(why)) = result {
+                output::stderr(&format!("{why}\n"));
+                failed.push(*destination);
+            }
         }
-        if let Some(url) = &self.webhook
-            && let Err(why) = post(url, &json)
-        {
-            output::stderr(&format!("webhook {url} failed: {why}\n"));
-        }
+        failed
     }
 }
 

@@ -24,7 +24,7 @@ pub enum Kind {
     WalOverLimit,
     /// Free disk is under its threshold.
     DiskLow,
-    /// The application's connection layer is read-only.
+    /// The database cannot be read, or the application's connection layer refuses writes.
     Degraded,
 }
 

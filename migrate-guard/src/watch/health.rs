@@ -209,7 +209,7 @@ impl Health {
             (Kind::RpoExceeded, find(&["rpo_exceeded"])),
             (Kind::WalOverLimit, find(&["wal_over_limit"])),
             (Kind::DiskLow, find(&["disk_low", "no_space"])),
-            (Kind::Degraded, find(&["read_only"])),
+            (Kind::Degraded, find(&["read_only", "unreadable"])),
         ]
     }
 }
