@@ -8,6 +8,8 @@
 //! - [`database`]: opening the file after one check of what it is, letting SQLite finish what a
 //!   killed process left ([`database::settle`]), the migration lock, the writers' proof.
 //! - [`files`]: files written whole or not at all, only ever the user's own; the journal.
+//! - [`archive`]: point-in-time recovery: every commit shipped from the WAL into an archive,
+//!   and the database rebuilt as it was at any of them, checked against the hash recorded there.
 //! - [`connect`]: the connection layer for an application: one writer and bounded readers set
 //!   up with the `[database]` settings, writes retried within a deadline, read-only while the
 //!   disk is full or writes keep failing, and back by itself.
@@ -25,12 +27,13 @@
 //! ```
 //!
 //! Layers, bottom to top (each uses only those below it): [`vocab`], [`files`],
-//! [`foreign_keys`], [`database`], [`connect`], [`integrity`], [`backup`], [`repair`]. Nothing here knows of migrations: where the
+//! [`foreign_keys`], [`database`], [`connect`], [`integrity`], [`backup`], [`archive`], [`repair`], [`watch`]. Nothing here knows of migrations: where the
 //! engine records what the net did (a restore, a repair, as an attempt in its history), the net
 //! hands it what happened through a hook.
 #![warn(missing_docs)]
 
 // The layers, bottom to top; each uses only those below it (tests/tests/layering.rs).
+pub mod archive;
 pub mod backup;
 pub mod connect;
 pub mod database;

@@ -311,6 +311,7 @@ const LAYERS: [(&str, &[&str]); 2] = [
             "connect",
             "integrity",
             "backup",
+            "archive",
             "repair",
             "watch",
         ],

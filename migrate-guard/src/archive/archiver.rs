@@ -1,0 +1,662 @@
+//! The archiver: follows the WAL of one database and ships every committed transaction into the
+//! archive, before any checkpoint can copy it away.
+//!
+//! How no commit is lost while it runs: it always holds a read transaction. A reader keeps
+//! every checkpoint from copying frames past its snapshot into the database file, and keeps the
+//! WAL from restarting while its snapshot uses the WAL; a reader whose snapshot needed no frame
+//! (everything was already copied back) blocks every copy instead, so the WAL can restart only
+//! before anything new is written to it. Each round begins a new reader, ships every commit
+//! the WAL then holds (at least the new reader's snapshot), and only then ends the old reader:
+//! so whenever the WAL restarts under a held reader, everything before the restart was shipped.
+//! A WAL found restarted while no reader of this archiver was held (at start, after an error)
+//! is followed only if the database then is exactly what the archive says plus the new WAL
+//! (the page hashes agree); otherwise the archiver starts a new generation from a base snapshot
+//! and records the commits it could not see as a gap.
+//!
+//! The archiver checkpoints too (past `checkpoint_bytes` of WAL): under a write transaction of
+//! its own it ships the WAL to its end, checkpoints, and begins its next reader before letting
+//! writers in again, so that the next writer restarts the WAL from its beginning and it stays
+//! bounded.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::base;
+use super::catalog::{self, Base, Catalog, Edge, Entry, Gap, Generation, Identity, Point};
+use super::pagehash::{PageTable, Undo};
+use super::segment::{self, Commit, Record};
+use super::walfile::{Header, Position, WalFile};
+use crate::Error;
+use crate::database::lock::MigrationLock;
+use crate::files::durable;
+use crate::vocab::clock;
+use crate::vocab::error::SqliteContext;
+
+/// How an archiver runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The WAL in use (frames since its last restart) past which the archiver checkpoints.
+    /// By default, 4 MiB.
+    pub checkpoint_bytes: u64,
+    /// How long the archiver's checkpoint waits for the application's writers before leaving
+    /// it for the next round. By default, 200 ms.
+    pub checkpoint_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            checkpoint_bytes: 4 << 20,
+            checkpoint_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Round {
+    /// Commits shipped.
+    pub commits: u64,
+    /// The newest point of the archive after it.
+    pub last: Option<Point>,
+    /// A generation begun (a base snapshot taken), by name.
+    pub generation: Option<String>,
+    /// The gap found, if one was.
+    pub gap: Option<Gap>,
+    /// Whether the archiver checkpointed.
+    pub checkpointed: bool,
+}
+
+/// An archiver on one database, holding the archive's lock.
+pub struct Archiver {
+    db: PathBuf,
+    dir: PathBuf,
+    options: Options,
+    _lock: MigrationLock,
+    readers: [Connection; 2],
+    held: Option<usize>,
+    writer: Connection,
+    table: PageTable,
+    position: Position,
+    generation: Option<(PathBuf, String)>,
+    last: Option<Point>,
+    next_id: u64,
+    /// A reader has been held without a break since a round that shipped the WAL to its end.
+    in_step: bool,
+    /// Why the archive's newest generation could not be followed at start, if it could not.
+    broken: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn open(db: &Path) -> Result<Connection, Error> {
+    let conn = crate::database::db::open(db, Duration::from_secs(5))?;
+    // Closing the archiver's connections never checkpoints (nor deletes the WAL): only its
+    // own checkpoint, which ships first, copies frames back.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .context("setting up the archiver's connection")?;
+    Ok(conn)
+}
+
+impl Archiver {
+    /// Takes the archive at `dir` for `db` (creating it), refusing a database that is not in
+    /// WAL mode and an archive that belongs to another database, and reads where it stands.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LockTimeout`] when another archiver holds it; [`Error::InvalidRequest`] for a
+    /// database not in WAL mode or an archive of another database; [`Error::Io`],
+    /// [`Error::Sqlite`].
+    #[tracing::instrument(name = "archive_start", level = "info", skip_all, fields(db = %db.display(), dir = %dir.display()), err(level = "warn"))]
+    pub fn start(db: &Path, dir: &Path, options: Options) -> Result<Self, Error> {
+        if crate::database::db::regular_file(db)?.is_none() {
+            return Err(Error::NoDatabase {
+                path: db.to_path_buf(),
+            });
+        }
+        durable::create_dir(dir)?;
+        let lock =
+            MigrationLock::acquire_file(catalog::lock_path(dir), Duration::ZERO, &mut |_, _| {})?;
+        let writer = open(db)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .context("reading the journal mode")?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "{} is in {mode} journal mode; archiving follows the WAL, so it needs journal_mode = wal ([database] journal_mode in migrate.toml, applied by the next run); nothing was archived",
+                    db.display()
+                ),
+            });
+        }
+        let page_size: u32 = writer
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .context("reading the page size")?;
+        let database = std::fs::canonicalize(db)
+            .map_err(|source| Error::Io {
+                path: db.to_path_buf(),
+                source,
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let catalog = Catalog::read(dir)?;
+        match &catalog.identity {
+            Some(id) if id.database != database => {
+                return Err(Error::InvalidRequest {
+                    reason: format!(
+                        "the archive {} belongs to {}, not {database}; nothing was archived",
+                        dir.display(),
+                        id.database
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => {
+                let identity = Identity {
+                    format: 1,
+                    database,
+                    page_size,
+                };
+                durable::write_atomically(
+                    &catalog::identity_path(dir),
+                    &serde_json::to_string_pretty(&identity).expect("serialisable"),
+                )?;
+            }
+        }
+        let mut archiver = Self {
+            db: db.to_path_buf(),
+            dir: dir.to_path_buf(),
+            options,
+            _lock: lock,
+            readers: [open(db)?, open(db)?],
+            held: None,
+            writer,
+            table: PageTable::new(page_size),
+            position: Position {
+                salt: [0, 0],
+                frame: 0,
+                checksum: [0, 0],
+            },
+            generation: None,
+            last: catalog.last(),
+            next_id: catalog.next_id(),
+            in_step: false,
+            broken: None,
+        };
+        if let Some(g) = catalog.generations.last() {
+            let (table, failed) = replay_to_failure(g);
+            match failed {
+                None => {
+                    remove_orphans(g);
+                    archiver.table = table;
+                    archiver.position = g.position();
+                    archiver.generation = Some((g.dir.clone(), g.base.generation.clone()));
+                }
+                Some((at, e)) => {
+                    // The gap begins at the last point that can still be restored.
+                    archiver.last = match at {
+                        Some(i) if i > 0 => g.segments[i - 1]
+                            .points
+                            .last()
+                            .map(|&(id, at_ms)| Point { id, at_ms }),
+                        _ => Some(Point {
+                            id: g.base.commit,
+                            at_ms: g.base.at_ms,
+                        }),
+                    };
+                    archiver.broken =
+                        Some(format!("its newest generation cannot be read back: {e}"));
+                }
+            }
+        }
+        Ok(archiver)
+    }
+
+    /// The archive's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The newest point shipped.
+    pub fn last(&self) -> Option<Point> {
+        self.last
+    }
+
+    /// Ships what the WAL holds now, checkpointing when it has grown past the limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] and [`Error::Sqlite`] when a file or the database cannot be read or
+    /// written; the archive then holds whole segments only, and the next round begins by
+    /// proving where the WAL stands.
+    #[tracing::instrument(name = "archive_round", level = "debug", skip_all, fields(db = %self.db.display()), err(level = "warn"))]
+    pub fn round(&mut self) -> Result<Round, Error> {
+        let mut round = Round::default();
+        let result = self.step(&mut round);
+        if result.is_err() {
+            self.in_step = false;
+        }
+        result?;
+        let used = u64::from(self.position.frame) * (24 + u64::from(self.table.page_size()));
+        if used >= self.options.checkpoint_bytes {
+            round.checkpointed = self.checkpoint(&mut round)?;
+        }
+        round.last = self.last;
+        Ok(round)
+    }
+
+    /// Begins a reader on the connection not held, ships, then ends the one held before.
+    fn step(&mut self, round: &mut Round) -> Result<(), Error> {
+        let next = self.held.map_or(0, |h| 1 - h);
+        begin_read(&self.readers[next])?;
+        let shipped = self.ship(round);
+        if let Err(e) = shipped {
+            let _ = self.readers[next].execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        if let Some(old) = self.held.replace(next) {
+            let _ = self.readers[old].execute_batch("ROLLBACK");
+        }
+        self.in_step = true;
+        Ok(())
+    }
+
+    /// Ships every commit after the archive's position, first proving the WAL continues from
+    /// it (or starting a new generation).
+    fn ship(&mut self, round: &mut Round) -> Result<(), Error> {
+        let mut wal = WalFile::open(&self.db)?;
+        let header = wal.header()?;
+        if self.generation.is_none() || self.broken.is_some() {
+            let reason = self
+                .broken
+                .take()
+                .unwrap_or_else(|| "the archive had no generation".to_owned());
+            return self.begin_generation(&mut wal, header.as_ref(), &reason, round);
+        }
+        let Some(h) = header else {
+            // No WAL: everything is in the database file. Under a held reader that is the
+            // archive's newest state; otherwise the file must show it is.
+            if self.in_step || self.continues(&mut wal, None)? {
+                return Ok(());
+            }
+            return self.begin_generation(
+                &mut wal,
+                None,
+                "the WAL was checkpointed away while no archiver held it",
+                round,
+            );
+        };
+        if wal.still_at(&h, &self.position)? {
+            let from = self.position;
+            return self.ship_from(&mut wal, &h, from, round);
+        }
+        if self.in_step && h.salt != self.position.salt {
+            // Restarted under a held reader: everything before it was shipped.
+            return self.ship_from(&mut wal, &h, h.start(), round);
+        }
+        if h.salt != self.position.salt && self.continues(&mut wal, Some(&h))? {
+            return self.ship_from(&mut wal, &h, h.start(), round);
+        }
+        let reason = if h.salt == self.position.salt {
+            format!(
+                "WAL frame {} no longer holds what was archived (the WAL was rewritten)",
+                self.position.frame
+            )
+        } else {
+            "the WAL restarted while no archiver held it (a checkpoint ran with the archiver stopped)"
+                .to_owned()
+        };
+        self.begin_generation(&mut wal, Some(&h), &reason, round)
+    }
+
+    /// Whether the database now is the archive's newest state plus the WAL from its start:
+    /// a restart the archiver did not see, that lost nothing.
+    fn continues(&mut self, wal: &mut WalFile, header: Option<&Header>) -> Result<bool, Error> {
+        let scratch = self.dir.join(format!(".probe-{}.tmp", std::process::id()));
+        let taken = base::take(&self.db, wal, header, &scratch)?;
+        let mut table = self.table.clone();
+        let mut undo = Undo::default();
+        let Some(h) = header else {
+            return Ok(table.pages() == taken.table.pages() && table.hash() == taken.table.hash());
+        };
+        let mut at = h.start();
+        while at.frame < taken.wal.frame {
+            let Some(frame) = wal.next(h, &at)? else {
+                return Ok(false);
+            };
+            table.set(frame.pgno, &frame.page, &mut undo);
+            if frame.commit_size != 0 {
+                table.resize(frame.commit_size, &mut undo);
+            }
+            at = Position {
+                salt: h.salt,
+                frame: frame.index,
+                checksum: frame.checksum,
+            };
+        }
+        Ok(table.pages() == taken.table.pages() && table.hash() == taken.table.hash())
+    }
+
+    /// Ships the commits of the WAL after `from` as one segment.
+    fn ship_from(
+        &mut self,
+        wal: &mut WalFile,
+        h: &Header,
+        from: Position,
+        round: &mut Round,
+    ) -> Result<(), Error> {
+        let end = wal.last_commit(h, &from)?;
+        if end.frame == from.frame {
+            self.position = from;
+            return Ok(());
+        }
+        let at_ms = now_ms();
+        let (gdir, _) = self.generation.clone().expect("a generation");
+        let first = self.next_id;
+        let name = segment::file_name(first);
+        let path = gdir.join(&name);
+        let mut writer = segment::Writer::create(&path, h.page_size, h.salt)?;
+        let mut undo = Undo::default();
+        let mut points = Vec::new();
+        let mut at = from;
+        let written: Result<(), Error> = (|| {
+            while at.frame < end.frame {
+                let frame = wal.next(h, &at)?.ok_or_else(|| Error::Internal {
+                    reason: format!("WAL frame {} changed while it was archived", at.frame + 1),
+                })?;
+                self.table.set(frame.pgno, &frame.page, &mut undo);
+                writer.frame(frame.pgno, &frame.page)?;
+                at = Position {
+                    salt: h.salt,
+                    frame: frame.index,
+                    checksum: frame.checksum,
+                };
+                if frame.commit_size != 0 {
+                    self.table.resize(frame.commit_size, &mut undo);
+                    let id = first + points.len() as u64;
+                    writer.commit(&Commit {
+                        id,
+                        at_ms,
+                        pages: frame.commit_size,
+                        wal_frame: frame.index,
+                        checksum: frame.checksum,
+                        hash: self.table.hash(),
+                    })?;
+                    points.push((id, at_ms));
+                }
+            }
+            Ok(())
+        })();
+        let published = written.and_then(|()| writer.finish(&path));
+        let entry = published.and_then(|w| {
+            let entry = Entry {
+                file: name,
+                first,
+                last: first + points.len() as u64 - 1,
+                points: points.clone(),
+                bytes: w.bytes,
+                sha256: w.sha256,
+                from,
+                to: end,
+                hash: self.table.hash(),
+                pages: self.table.pages(),
+            };
+            let line = serde_json::to_string(&entry).expect("serialisable") + "\n";
+            crate::files::owned::append_synced(&gdir.join("segments.jsonl"), &line)
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&path);
+                })
+                .map(|()| entry)
+        });
+        match entry {
+            Ok(entry) => {
+                self.position = end;
+                self.next_id = entry.last + 1;
+                self.last = Some(Point {
+                    id: entry.last,
+                    at_ms,
+                });
+                round.commits += points.len() as u64;
+                tracing::debug!(commits = points.len(), last = entry.last, "archived");
+                Ok(())
+            }
+            Err(e) => {
+                self.table.undo(undo);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes a base snapshot as a new generation, recording the gap before it when there was
+    /// an archive to continue.
+    fn begin_generation(
+        &mut self,
+        wal: &mut WalFile,
+        header: Option<&Header>,
+        reason: &str,
+        round: &mut Round,
+    ) -> Result<(), Error> {
+        let id = self.next_id;
+        let name = catalog::generation_name(id);
+        let gdir = self.dir.join(&name);
+        let staging = self.dir.join(format!(".{name}.tmp"));
+        let _ = std::fs::remove_dir_all(&staging);
+        durable::create_dir(&staging)?;
+        let taken = base::take(&self.db, wal, header, &staging.join("base.db.zst"))?;
+        let at_ms = now_ms();
+        let base = Base {
+            generation: name.clone(),
+            commit: id,
+            at_ms,
+            page_size: taken.table.page_size(),
+            pages: taken.table.pages(),
+            hash: taken.table.hash(),
+            bytes: taken.bytes,
+            sha256: taken.sha256.clone(),
+            wal: taken.wal,
+            version: None,
+        };
+        taken.staged.publish(&staging.join("base.db.zst"))?;
+        durable::write_atomically(
+            &staging.join("base.json"),
+            &serde_json::to_string_pretty(&base).expect("serialisable"),
+        )?;
+        std::fs::rename(&staging, &gdir).map_err(|source| Error::Io {
+            path: gdir.clone(),
+            source,
+        })?;
+        durable::sync_dir(&gdir)?;
+        let gap = self.last.map(|after| Gap {
+            after: Some(Edge {
+                commit: after.id,
+                at_ms: after.at_ms,
+            }),
+            before: Edge { commit: id, at_ms },
+            reason: reason.to_owned(),
+            found_at: clock::now_rfc3339(),
+        });
+        if let Some(gap) = &gap {
+            let line = serde_json::to_string(gap).expect("serialisable") + "\n";
+            crate::files::owned::append_synced(&catalog::gaps_path(&self.dir), &line)?;
+            tracing::warn!(
+                after = gap.after.as_ref().map(|e| e.commit),
+                before = id,
+                reason,
+                "archive gap"
+            );
+        }
+        self.table = taken.table;
+        self.position = taken.wal;
+        self.generation = Some((gdir, name.clone()));
+        self.next_id = id + 1;
+        self.last = Some(Point { id, at_ms });
+        round.generation = Some(name);
+        round.gap = gap;
+        Ok(())
+    }
+
+    /// Ships to the WAL's end under a write transaction of its own, checkpoints, and begins
+    /// the next reader before writers may go on: `false` when the application's writers kept
+    /// the write lock past `checkpoint_wait` (left for a later round).
+    fn checkpoint(&mut self, round: &mut Round) -> Result<bool, Error> {
+        crate::database::db::set_busy_timeout(&self.writer, self.options.checkpoint_wait);
+        if self.writer.execute_batch("BEGIN IMMEDIATE").is_err() {
+            return Ok(false);
+        }
+        let result = (|| {
+            let mut wal = WalFile::open(&self.db)?;
+            if let Some(h) = wal.header()? {
+                if wal.still_at(&h, &self.position)? {
+                    let from = self.position;
+                    self.ship_from(&mut wal, &h, from, round)?;
+                } else {
+                    return Ok(false);
+                }
+            }
+            if let Some(old) = self.held.take() {
+                let _ = self.readers[old].execute_batch("ROLLBACK");
+            }
+            let checkpointer = &self.readers[0];
+            let _ = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            begin_read(&self.readers[1])?;
+            self.held = Some(1);
+            Ok(true)
+        })();
+        let _ = self.writer.execute_batch("ROLLBACK");
+        if result.is_err() {
+            self.in_step = false;
+        }
+        result
+    }
+}
+
+fn begin_read(conn: &Connection) -> Result<(), Error> {
+    conn.execute_batch("BEGIN DEFERRED")
+        .context("beginning the archiver's read")?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })
+        .context("beginning the archiver's read")
+}
+
+/// Reads a generation back: its base and every segment, each checked against its SHA-256 and
+/// each commit's page hash against the one recorded.
+///
+/// # Errors
+///
+/// [`Error::BackupCorrupt`] naming the file and what disagrees.
+pub fn replay(g: &Generation) -> Result<PageTable, Error> {
+    let (table, failed) = replay_to_failure(g);
+    match failed {
+        None => Ok(table),
+        Some((_, e)) => Err(e),
+    }
+}
+
+/// [`replay`] as far as it goes: the table after the last whole segment read, and the index
+/// of the segment that failed (`None`: the base) with why.
+pub fn replay_to_failure(g: &Generation) -> (PageTable, Option<(Option<usize>, Error)>) {
+    let mut table = PageTable::new(g.base.page_size);
+    let mut undo = Undo::default();
+    let base = super::rebuild::read_base(g, |pgno, page| {
+        table.set(pgno, page, &mut undo);
+        undo = Undo::default();
+        Ok(())
+    })
+    .and_then(|()| check_hash(&g.dir.join("base.json"), &table, &g.base.hash));
+    if let Err(e) = base {
+        return (table, Some((None, e)));
+    }
+    for (i, entry) in g.segments.iter().enumerate() {
+        let mut undo = Undo::default();
+        let read = segment::path_in(&g.dir, &entry.file)
+            .ok_or_else(|| Error::BackupCorrupt {
+                path: g.dir.join("segments.jsonl"),
+                reason: format!(
+                    "names {:?}, which is not a segment of this archive",
+                    entry.file
+                ),
+            })
+            .and_then(|path| {
+                let mut next = entry.first;
+                segment::read(&path, &entry.sha256, |record| {
+                    match record {
+                        Record::Frame { pgno, page } => table.set(pgno, &page, &mut undo),
+                        Record::Commit(c) => {
+                            table.resize(c.pages, &mut undo);
+                            check_hash(&path, &table, &c.hash)?;
+                            if c.id != next {
+                                return Err(Error::BackupCorrupt {
+                                    path: path.clone(),
+                                    reason: format!("holds commit {} where {next} belongs", c.id),
+                                });
+                            }
+                            next += 1;
+                        }
+                    }
+                    Ok(())
+                })
+                .and_then(|_| {
+                    if next == entry.last + 1 {
+                        Ok(())
+                    } else {
+                        Err(Error::BackupCorrupt {
+                            path: path.clone(),
+                            reason: format!(
+                                "ends at commit {}, the index says {}",
+                                next.saturating_sub(1),
+                                entry.last
+                            ),
+                        })
+                    }
+                })
+            });
+        if let Err(e) = read {
+            table.undo(undo);
+            return (table, Some((Some(i), e)));
+        }
+    }
+    (table, None)
+}
+
+fn check_hash(path: &Path, table: &PageTable, expected: &str) -> Result<(), Error> {
+    if table.hash() == expected {
+        return Ok(());
+    }
+    Err(Error::BackupCorrupt {
+        path: path.to_path_buf(),
+        reason: format!(
+            "the pages give hash {}, the archive recorded {expected}",
+            table.hash()
+        ),
+    })
+}
+
+/// Removes segment files the index does not list (a round stopped between the two).
+fn remove_orphans(g: &Generation) {
+    let listed: std::collections::HashSet<&str> =
+        g.segments.iter().map(|e| e.file.as_str()).collect();
+    let Ok(entries) = std::fs::read_dir(&g.dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if segment::path_in(&g.dir, &name).is_some()
+            && !listed.contains(name.as_str())
+            && g.torn == 0
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The archive's files and what they say, read without trusting a name in them.
+//!
+//! ```text
+//! <archive>/archive.json                   which database, its page size
+//! <archive>/archive.lock                   held by the one archiver
+//! <archive>/gaps.jsonl                     each hole, by range, as it was found
+//! <archive>/gen-<base commit id>/base.db.zst, base.json   the generation's base snapshot
+//! <archive>/gen-<base commit id>/segments.jsonl           one line per segment, appended
+//! <archive>/gen-<base commit id>/<first commit id>.seg    the segments
+//! ```
+//!
+//! A generation is a base snapshot and the segments of commits after it, each continuing the
+//! one before. A new generation starts when the archiver cannot prove that the WAL continues
+//! where the last one stopped; the commits it could not see are a gap.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::walfile::Position;
+use crate::Error;
+
+/// `archive.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The format (1).
+    pub format: u32,
+    /// The database archived, as an absolute path.
+    pub database: String,
+    /// Its page size.
+    pub page_size: u32,
+}
+
+/// `base.json`: a generation's base snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Base {
+    /// The generation (its directory's name).
+    pub generation: String,
+    /// The point it is: a commit id like any other.
+    pub commit: u64,
+    /// When it was taken (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Its page size.
+    pub page_size: u32,
+    /// Pages in it.
+    pub pages: u32,
+    /// The page hash of the database it holds.
+    pub hash: String,
+    /// Compressed bytes of `base.db.zst`.
+    pub bytes: u64,
+    /// SHA-256 of `base.db.zst`.
+    pub sha256: String,
+    /// Where it stands in the WAL: the segments after it continue from here.
+    pub wal: Position,
+    /// The schema version it holds, when the engine's history says.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// One line of `segments.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The file, in the generation's directory.
+    pub file: String,
+    /// Its first and last commit ids.
+    pub first: u64,
+    /// Its last commit id.
+    pub last: u64,
+    /// Each commit's id and time (ms since the Unix epoch).
+    pub points: Vec<(u64, i64)>,
+    /// Compressed bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Where in the WAL it began (the position before its first frame).
+    pub from: Position,
+    /// Where in the WAL it ended.
+    pub to: Position,
+    /// The page hash after its last commit.
+    pub hash: String,
+    /// Pages after its last commit.
+    pub pages: u32,
+}
+
+/// One end of a gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    /// The commit.
+    pub commit: u64,
+    /// Its time (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+/// A line of `gaps.jsonl`: commits the archive cannot restore one by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The last point before the hole (none when the archive had no point).
+    pub after: Option<Edge>,
+    /// The base of the generation that resumed after it.
+    pub before: Edge,
+    /// Why the WAL could not be followed.
+    pub reason: String,
+    /// When it was found (RFC 3339).
+    pub found_at: String,
+}
+
+/// A restorable point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Point {
+    /// Its commit id.
+    pub id: u64,
+    /// Its time (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+/// A generation as read.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its base.
+    pub base: Base,
+    /// Its segments, in order (a line that cannot be read ends the list; see `torn`).
+    pub segments: Vec<Entry>,
+    /// Lines of the index that could not be read (a crash mid-append leaves one at the end).
+    pub torn: usize,
+}
+
+impl Generation {
+    /// The last point (the base's when there is no segment).
+    pub fn last(&self) -> Point {
+        self.segments.last().map_or(
+            Point {
+                id: self.base.commit,
+                at_ms: self.base.at_ms,
+            },
+            |e| {
+                let (id, at_ms) = *e.points.last().expect("a segment has a commit");
+                Point { id, at_ms }
+            },
+        )
+    }
+
+    /// Where the WAL stood after the last point.
+    pub fn position(&self) -> Position {
+        self.segments.last().map_or(self.base.wal, |e| e.to)
+    }
+
+    /// Every point, in order, the base first.
+    pub fn points(&self) -> impl Iterator<Item = Point> + '_ {
+        std::iter::once(Point {
+            id: self.base.commit,
+            at_ms: self.base.at_ms,
+        })
+        .chain(
+            self.segments
+                .iter()
+                .flat_map(|e| e.points.iter().map(|&(id, at_ms)| Point { id, at_ms })),
+        )
+    }
+}
+
+/// The archive's directory, read.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The directory.
+    pub dir: PathBuf,
+    /// `archive.json`, when there is one.
+    pub identity: Option<Identity>,
+    /// Generations, oldest first.
+    pub generations: Vec<Generation>,
+    /// Gaps, oldest first.
+    pub gaps: Vec<Gap>,
+}
+
+/// The generation directory for a base at commit `id`.
+pub fn generation_name(id: u64) -> String {
+    format!("gen-{id:016}")
+}
+
+fn is_generation_name(name: &str) -> bool {
+    name.len() == 20 && name.starts_with("gen-") && name[4..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `archive.json` in `dir`.
+pub fn identity_path(dir: &Path) -> PathBuf {
+    dir.join("archive.json")
+}
+
+/// `gaps.jsonl` in `dir`.
+pub fn gaps_path(dir: &Path) -> PathBuf {
+    dir.join("gaps.jsonl")
+}
+
+/// The lock an archiver holds.
+pub fn lock_path(dir: &Path) -> PathBuf {
+    dir.join("archive.lock")
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| Error::BackupCorrupt {
+        path: path.to_path_buf(),
+        reason: format!("not readable as the archive wrote it: {e}"),
+    })
+}
+
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(Vec<T>, usize), Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    let mut torn = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(v) if torn == 0 => out.push(v),
+            _ => torn += 1,
+        }
+    }
+    Ok((out, torn))
+}
+
+impl Catalog {
+    /// Reads the archive at `dir` (an absent directory is an empty archive).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read; [`Error::BackupCorrupt`] when `archive.json`
+    /// or a `base.json` is not what the archive writes.
+    pub fn read(dir: &Path) -> Result<Self, Error> {
+        let identity = match std::fs::symlink_metadata(identity_path(dir)) {
+            Ok(_) => Some(read_json(&identity_path(dir))?),
+            Err(_) => None,
+        };
+        let mut names = Vec::new();
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(io(dir))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if is_generation_name(&name) && entry.path().join("base.json").exists() {
+                        names.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        names.sort();
+        let mut generations = Vec::new();
+        for name in names {
+            let gdir = dir.join(&name);
+            let base: Base = read_json(&gdir.join("base.json"))?;
+            let (segments, torn) = read_lines(&gdir.join("segments.jsonl"))?;
+            generations.push(Generation {
+                dir: gdir,
+                base,
+                segments,
+                torn,
+            });
+        }
+        let (gaps, _) = read_lines(&gaps_path(dir))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            identity,
+            generations,
+            gaps,
+        })
+    }
+
+    /// The newest point of the archive.
+    pub fn last(&self) -> Option<Point> {
+        self.generations.last().map(Generation::last)
+    }
+
+    /// The next commit id to give.
+    pub fn next_id(&self) -> u64 {
+        self.last().map_or(1, |p| p.id + 1)
+    }
+
+    /// The generation holding point `id`, and the point.
+    pub fn find(&self, id: u64) -> Option<(&Generation, Point)> {
+        let g = self
+            .generations
+            .iter()
+            .rev()
+            .find(|g| g.base.commit <= id)?;
+        let p = g.points().find(|p| p.id == id)?;
+        Some((g, p))
+    }
+
+    /// The last point at or before `at_ms`, or the gap that holds that moment.
+    pub fn at_time(&self, at_ms: i64) -> Result<Point, Located<'_>> {
+        let mut best: Option<Point> = None;
+        for g in &self.generations {
+            for p in g.points() {
+                if p.at_ms <= at_ms {
+                    best = Some(p);
+                }
+            }
+        }
+        let Some(best) = best else {
+            return Err(Located::Before);
+        };
+        // A moment after a gap's last point and before the next generation's base falls in
+        // commits the archive never saw.
+        for gap in &self.gaps {
+            let after = gap.after.as_ref().map_or(i64::MIN, |e| e.at_ms);
+            if at_ms > after && at_ms < gap.before.at_ms {
+                return Err(Located::InGap(gap));
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// Why a moment has no point.
+#[derive(Debug)]
+pub enum Located<'a> {
+    /// The archive begins later.
+    Before,
+    /// The moment falls in this gap.
+    InGap(&'a Gap),
+}
