@@ -189,11 +189,26 @@ pub enum Command {
     /// checkpoint on request
     #[command(subcommand)]
     Wal(WalCommand),
-    /// Restore the database, or selected tables, from a backup (verified first)
+    /// The point-in-time archive: where it stands, whether it is whole, and shipping commits
+    /// into it (docs/pitr.md)
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+    /// Restore the database, or selected tables, from a backup (verified first), or the whole
+    /// database as it was at a moment from the point-in-time archive
     Restore {
         /// The backup id, or `latest`
-        #[arg(default_value = "latest")]
+        #[arg(default_value = "latest", conflicts_with_all = ["at", "at_commit", "at_version"])]
         id: String,
+        /// The state at this moment from the archive (RFC 3339, e.g. 2026-12-06T09:30:00Z, or a
+        /// local time with its offset): every commit the archiver saw by then, none after
+        #[arg(long, value_name = "TIME", conflicts_with_all = ["at_commit", "at_version", "tables"])]
+        at: Option<String>,
+        /// The state at this commit of the archive (an id from `archive status --json`)
+        #[arg(long, value_name = "ID", conflicts_with_all = ["at_version", "tables"])]
+        at_commit: Option<u64>,
+        /// The state just before migration N ran (recorded by every run while archiving is on)
+        #[arg(long, value_name = "N", conflicts_with = "tables")]
+        at_version: Option<i64>,
         /// Restore only this table's rows (repeatable); every other table is left alone
         #[arg(long = "table", value_name = "T", conflicts_with = "to")]
         tables: Vec<String>,
@@ -236,6 +251,23 @@ pub enum Command {
     },
     /// Print the manual page in roff (e.g. `migrate man > /usr/local/share/man/man1/migrate.1`)
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// The points the archive holds (`--json`: each with its id and time), the gaps, its size,
+    /// and what the WAL holds that it does not yet (reads files only)
+    Status,
+    /// Read back every base and segment against its checksum and page hashes, report damage by
+    /// range of commits, rebuild the newest point and check it (exit 6 when anything is wrong)
+    Verify,
+    /// Ship what is committed into the archive every `[watch] archive` (1s by default) until
+    /// SIGTERM or SIGINT
+    Run {
+        /// One round, then exit
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,6 +46,12 @@
 //! on_alert = "logger -t migrate"  # run with sh -c, the alert JSON on stdin
 //! webhook = "https://hooks.example/migrate"
 //! listen = "127.0.0.1:9187"     # like watch --listen
+//! archive = "1s"                # with [archive]: ship new commits (docs/pitr.md)
+//!
+//! [archive]                     # point-in-time recovery (docs/pitr.md)
+//! dir = "app.db.archive"        # relative to the database's directory (the default)
+//! retention = "7d"              # generations whose newest point is older are removed
+//! checkpoint_bytes = "4MiB"     # the archiver checkpoints past this much WAL
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -82,6 +88,22 @@ pub struct FileConfig {
     pub database: belay_migrate::guard::database::settings::Settings,
     #[serde(default)]
     pub watch: WatchConfig,
+    #[serde(default)]
+    pub archive: ArchiveConfig,
+}
+
+/// The `[archive]` table: where the point-in-time archive lives and how long it is kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// The archive's directory; relative paths are from the database's directory.
+    pub dir: Option<PathBuf>,
+    /// An object store URL (refused: remote archives are not in this version).
+    pub url: Option<String>,
+    /// How long points are kept (`7d`); the newest generation is always kept.
+    pub retention: Option<String>,
+    /// The WAL in use past which the archiver checkpoints (`4MiB`).
+    pub checkpoint_bytes: Option<String>,
 }
 
 /// The `[watch]` table: what `migrate watch` runs and when, and what `health` and the alerts

@@ -193,6 +193,83 @@ pub fn backup_dir(global: &Settings, db: &std::path::Path) -> PathBuf {
         .unwrap_or_else(|| belay_migrate::backup::default_dir(db))
 }
 
+/// The point-in-time archive's directory: `[archive] dir` (relative to the database's
+/// directory), else `<db>.archive`.
+///
+/// # Errors
+///
+/// [`CliError::Usage`] for `[archive] url`, which this version cannot write to.
+pub fn archive_dir(global: &Settings, db: &std::path::Path) -> Result<PathBuf, CliError> {
+    let a = &global.file.archive;
+    if let Some(url) = &a.url {
+        return Err(CliError::Usage(format!(
+            "[archive] url = \"{url}\" in migrate.toml: archives in object storage are not supported by this version; use dir (a local or mounted directory)"
+        )));
+    }
+    Ok(match &a.dir {
+        Some(dir) if dir.is_relative() => db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .join(dir),
+        Some(dir) => dir.clone(),
+        None => belay_migrate::guard::archive::default_dir(db),
+    })
+}
+
+/// Whether `[archive]` is configured (archiving is on).
+pub fn archiving(global: &Settings) -> bool {
+    let a = &global.file.archive;
+    a.dir.is_some() || a.url.is_some() || a.retention.is_some() || a.checkpoint_bytes.is_some()
+}
+
+/// The archiver's options from `[archive]`.
+///
+/// # Errors
+///
+/// [`CliError::Usage`] naming the key whose value does not parse.
+pub fn archive_options(
+    global: &Settings,
+) -> Result<belay_migrate::guard::archive::Options, CliError> {
+    let mut options = belay_migrate::guard::archive::Options::default();
+    if let Some(v) = &global.file.archive.checkpoint_bytes {
+        options.checkpoint_bytes = match belay_migrate::guard::watch::every::bytes(v) {
+            Ok(0) => {
+                return Err(CliError::Usage(format!(
+                    "[archive] checkpoint_bytes in migrate.toml: `{v}`: must be more than 0"
+                )));
+            }
+            Ok(b) => b,
+            Err(why) => {
+                return Err(CliError::Usage(format!(
+                    "[archive] checkpoint_bytes in migrate.toml: {why}"
+                )));
+            }
+        };
+    }
+    Ok(options)
+}
+
+/// `[archive] retention`, when set.
+///
+/// # Errors
+///
+/// [`CliError::Usage`] when it does not parse or is zero.
+pub fn archive_retention(global: &Settings) -> Result<Option<Duration>, CliError> {
+    let Some(v) = &global.file.archive.retention else {
+        return Ok(None);
+    };
+    match belay_migrate::guard::watch::every::duration(v) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        Ok(_) => Err(CliError::Usage(format!(
+            "[archive] retention in migrate.toml: `{v}`: must be longer than 0"
+        ))),
+        Err(why) => Err(CliError::Usage(format!(
+            "[archive] retention in migrate.toml: {why}"
+        ))),
+    }
+}
+
 /// The lock timeout from `--lock-timeout`, or the core default.
 /// The longest lock timeout: `i32::MAX` milliseconds, in whole seconds.
 const MAX_LOCK_TIMEOUT_SECS: f64 = 2_147_483.0;

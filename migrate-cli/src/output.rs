@@ -82,6 +82,19 @@ impl Output {
         }
     }
 
+    /// One result of a long-running command: a compact JSON document on a line of its own
+    /// with `--json`, else the text (unless `-q`).
+    pub fn line<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        if self.json {
+            stdout(&format!(
+                "{}\n",
+                serde_json::to_string(&document(value)).expect("results serialize")
+            ));
+        } else if !self.quiet {
+            stdout(&text());
+        }
+    }
+
     /// A line of log on stderr (stdout stays the result), unless `-q`.
     pub fn note(&self, message: &str) {
         if !self.quiet {

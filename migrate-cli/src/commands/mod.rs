@@ -1,6 +1,7 @@
 //! One file per command.
 
 mod accept_drift;
+mod archive;
 mod adopt;
 mod backup;
 mod baseline;
@@ -12,6 +13,7 @@ mod new;
 mod plan;
 mod repair;
 mod restore;
+mod restore_at;
 mod run;
 mod status;
 mod verify;
@@ -72,6 +74,7 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Repair { dry_run } => repair::run(g, out, *dry_run),
         Command::Backup(command) => backup::run(g, out, command),
         Command::Wal(command) => wal::run(g, out, command),
+        Command::Archive(command) => archive::run(g, out, command),
         Command::Health { format } => health::run(g, out, *format),
         Command::Watch { once, listen } => {
             let mode = if *once {
@@ -83,6 +86,9 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         }
         Command::Restore {
             id,
+            at,
+            at_commit,
+            at_version,
             tables,
             to,
             yes,
@@ -92,6 +98,12 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
             out,
             restore::Asked {
                 id,
+                moment: match (at, at_commit, at_version) {
+                    (Some(time), ..) => Some(restore::Moment::Time(time)),
+                    (None, Some(id), _) => Some(restore::Moment::Commit(*id)),
+                    (None, None, Some(v)) => Some(restore::Moment::Version(*v)),
+                    (None, None, None) => None,
+                },
                 tables,
                 to: to.as_deref(),
                 confirmed: if *yes {

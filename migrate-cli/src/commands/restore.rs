@@ -23,9 +23,21 @@ pub enum Confirmed {
     NotYet,
 }
 
+/// A moment of the point-in-time archive.
+#[derive(Debug, Clone, Copy)]
+pub enum Moment<'a> {
+    /// `--at TIME`.
+    Time(&'a str),
+    /// `--at-commit ID`.
+    Commit(u64),
+    /// `--at-version N`.
+    Version(i64),
+}
+
 /// The restore asked for.
 pub struct Asked<'a> {
     pub id: &'a str,
+    pub moment: Option<Moment<'a>>,
     pub tables: &'a [String],
     pub to: Option<&'a Path>,
     pub confirmed: Confirmed,
@@ -36,6 +48,9 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     let timeout = context::lock_timeout(g)?;
+    if let Some(moment) = asked.moment {
+        return super::restore_at::run(g, out, &db, moment, &asked);
+    }
     if let Some(to) = asked.to {
         let report = backup::restore_to(to, &dir, asked.id, Some(&db))?;
         out.print(&report, || {
@@ -50,7 +65,7 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
         return Ok(());
     }
     let manifest = backup::find(&dir, asked.id)?;
-    confirm(&db, &manifest, asked.tables, asked.confirmed)?;
+    confirm(&db, &describe(&manifest), asked.tables, asked.confirmed)?;
     // Confirmed on a terminal, the backup shown is the one restored; with --yes, `latest` is
     // resolved by the restore once it holds the lock (a run finishing meanwhile takes a newer).
     let id = match asked.confirmed {
@@ -71,13 +86,25 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
         });
         return Ok(());
     }
+    over(out, &db, &dir, id, asked.current, timeout)
+}
+
+/// Restores backup `id` over the database, confirmed, with a progress display.
+pub fn over(
+    out: &Output,
+    db: &Path,
+    dir: &Path,
+    id: &str,
+    current: Current,
+    timeout: std::time::Duration,
+) -> Result<(), CliError> {
     let display = crate::progress::Display::for_output(out);
     let result = backup::restore_observed(
-        &db,
-        &dir,
+        db,
+        dir,
         id,
         timeout,
-        asked.current,
+        current,
         display.observer().as_ref(),
     );
     drop(display);
@@ -98,11 +125,22 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     Ok(())
 }
 
-/// Asks on a terminal before replacing the database (or some of its tables); refuses off a
-/// terminal without `--yes`.
-fn confirm(
+/// A backup as the confirmation names it.
+fn describe(manifest: &backup::Manifest) -> String {
+    format!(
+        "backup {} (taken {}, {}, version {})",
+        manifest.id,
+        manifest.created_at,
+        manifest.reason.as_str(),
+        super::version_text(manifest.schema_version)
+    )
+}
+
+/// Asks on a terminal before replacing the database (or some of its tables) with `backup` (a
+/// description of the state restored); refuses off a terminal without `--yes`.
+pub fn confirm(
     db: &Path,
-    manifest: &backup::Manifest,
+    backup: &str,
     tables: &[String],
     confirmed: Confirmed,
 ) -> Result<(), CliError> {
@@ -114,20 +152,13 @@ fn confirm(
     } else {
         format!("the rows of {} in {}", tables.join(", "), db.display())
     };
-    let backup = format!(
-        "backup {} (taken {}, {}, version {})",
-        manifest.id,
-        manifest.created_at,
-        manifest.reason.as_str(),
-        super::version_text(manifest.schema_version)
-    );
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(format!(
             "restoring {backup} replaces {what}: pass --yes to confirm (nobody can be asked off a terminal)"
         )));
     }
     crate::output::stderr(&format!(
-        "This replaces {what} with {backup}.\nEvery change committed since that backup is replaced (the current state is backed up first unless --no-backup).\nType yes to restore: "
+        "This replaces {what} with {backup}.\nEvery change committed since then is replaced (the current state is backed up first unless --no-backup).\nType yes to restore: "
     ));
     let mut answer = String::new();
     std::io::stdin()

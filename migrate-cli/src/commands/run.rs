@@ -34,6 +34,9 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
             Backups::Take
         })
         .rotation(context::rotation(g));
+    if context::archiving(g) {
+        migrator.archive_dir(context::archive_dir(g, &db)?);
+    }
     if args.dry_run {
         let plan = migrator.plan(&db, &request)?;
         super::plan::print(out, &plan);

@@ -97,6 +97,7 @@ impl Migrator {
                 allow: Allow::default(),
                 backups: Backups::Take,
                 backup_dir: None,
+                archive_dir: None,
                 backup_min_ratio: Some(belay_guard::backup::DEFAULT_MIN_RATIO),
                 verification: Depth::Quick,
                 write_lock: WriteLock::PerUnit,
@@ -117,6 +118,7 @@ impl Migrator {
         with_transaction_scope => transaction_scope(scope: TransactionScope);
         with_backups => backups(backups: Backups);
         with_backup_dir => backup_dir(dir: impl Into<PathBuf>);
+        with_archive_dir => archive_dir(dir: impl Into<PathBuf>);
         with_backup_min_ratio => backup_min_ratio(ratio: Option<f64>);
         with_verification => verification(depth: Depth);
         with_write_lock => write_lock(lock: WriteLock);
@@ -247,6 +249,15 @@ impl Migrator {
     /// Where pre-run backups go. By default, `<db file>.backups` beside the database.
     pub fn backup_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.config.backup_dir = Some(dir.into());
+        self
+    }
+
+    /// The point-in-time archive of the database (`belay_guard::archive`): each transaction
+    /// of a run records there where the WAL stood just before it, so that `restore
+    /// --at-version N` finds the state just before migration N ran. A point that cannot be
+    /// recorded is logged, and the run goes on. By default, none is recorded.
+    pub fn archive_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.config.archive_dir = Some(dir.into());
         self
     }
 

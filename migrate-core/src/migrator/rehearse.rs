@@ -43,6 +43,8 @@ impl Migrator {
         let mut copy = self.clone();
         copy.config.backups = Backups::Skip;
         copy.config.backup_dir = Some(scratch.sibling(".backups"));
+        // The copy's WAL is not the database's: it records no restore point.
+        copy.config.archive_dir = None;
         match copy.run(scratch.path(), request) {
             Ok(report) => Ok(report),
             Err(Error::RunFailed {

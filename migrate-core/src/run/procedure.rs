@@ -37,6 +37,8 @@ pub(crate) struct Config {
     pub allow: Allow,
     pub backups: Backups,
     pub backup_dir: Option<PathBuf>,
+    /// The point-in-time archive: each unit records its restore point there.
+    pub archive_dir: Option<PathBuf>,
     /// See `CreateOptions::min_ratio`.
     pub backup_min_ratio: Option<f64>,
     pub verification: Depth,
@@ -148,6 +150,7 @@ pub(crate) fn carry_out(
         integrity: config.verification,
         write_lock: config.write_lock,
         budgets: config.budgets,
+        archive: config.archive_dir.as_deref(),
     };
     let mut journal = RunJournal {
         attempt: &mut attempt,

@@ -505,6 +505,34 @@ impl Archiver {
         Ok(())
     }
 
+    /// Removes the generations whose newest point is older than `keep` (never the newest
+    /// generation, which the archive goes on from), returning their names.
+    ///
+    /// # Errors
+    ///
+    /// As [`Catalog::read`]; [`Error::Io`] when a generation cannot be removed.
+    pub fn prune(&self, keep: Duration) -> Result<Vec<String>, Error> {
+        let catalog = Catalog::read(&self.dir)?;
+        let cutoff = now_ms() - keep.as_millis().min(i64::MAX as u128) as i64;
+        let mut removed = Vec::new();
+        let current = self.generation.as_ref().map(|(_, name)| name.as_str());
+        let count = catalog.generations.len();
+        for g in catalog.generations.iter().take(count.saturating_sub(1)) {
+            if g.last().at_ms >= cutoff || Some(g.base.generation.as_str()) == current {
+                break;
+            }
+            // The base goes last: a generation without its base.json is no longer listed.
+            let base = g.dir.join("base.json");
+            durable::remove(&base, durable::Durability::Synced)?;
+            std::fs::remove_dir_all(&g.dir).map_err(|source| Error::Io {
+                path: g.dir.clone(),
+                source,
+            })?;
+            removed.push(g.base.generation.clone());
+        }
+        Ok(removed)
+    }
+
     /// Ships to the WAL's end under a write transaction of its own, checkpoints, and begins
     /// the next reader before writers may go on: `false` when the application's writers kept
     /// the write lock past `checkpoint_wait` (left for a later round).

@@ -333,6 +333,20 @@ impl Catalog {
     }
 }
 
+/// Milliseconds since the Unix epoch of an RFC 3339 time (`2026-12-06T09:30:00Z`, or with an
+/// offset: `2026-12-06T10:30:00+01:00`).
+///
+/// # Errors
+///
+/// What is wrong with `text`, in a sentence.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            format!("`{text}` is not an RFC 3339 time with its offset, such as 2026-12-06T09:30:00Z or 2026-12-06T10:30:00+01:00 ({e})")
+        })
+}
+
 /// Why a moment has no point.
 #[derive(Debug)]
 pub enum Located<'a> {

@@ -20,15 +20,19 @@ pub enum Reason {
     Scheduled,
     /// The state a restore by hand replaced, taken just before it.
     PreRestore,
+    /// A state rebuilt from the point-in-time archive, staged for a restore over the
+    /// database (`restore --at`).
+    PointInTime,
 }
 
 impl Reason {
     /// Whether a backup taken for this reason holds the database as it was, and so may be
     /// `latest`: every reason but [`Reason::PreRestore`], whose copy holds the state a restore
     /// by hand replaced (restorable by its id, never by `latest`: a second `restore latest`
-    /// would otherwise undo the first).
+    /// would otherwise undo the first), and [`Reason::PointInTime`], a past state staged for
+    /// `restore --at`.
     pub fn may_be_latest(self) -> bool {
-        self != Reason::PreRestore
+        !matches!(self, Reason::PreRestore | Reason::PointInTime)
     }
 
     /// The reason as it appears in ids and manifests.
@@ -38,6 +42,7 @@ impl Reason {
             Reason::PreMigrate => "pre-migrate",
             Reason::Scheduled => "scheduled",
             Reason::PreRestore => "pre-restore",
+            Reason::PointInTime => "point-in-time",
         }
     }
 }

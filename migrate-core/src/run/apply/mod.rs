@@ -24,6 +24,7 @@ use belay_guard::integrity::Depth;
 mod baseline;
 mod checks;
 mod deadline;
+mod mark;
 mod unit_tx;
 
 use crate::record::journal::Journal;
@@ -109,6 +110,8 @@ pub(crate) struct Checks<'r> {
     pub write_lock: WriteLock,
     /// How long checks and migrations may run.
     pub budgets: Budgets,
+    /// The point-in-time archive, when archiving is on: each unit records its restore point.
+    pub archive: Option<&'r std::path::Path>,
 }
 
 /// Runs the plan. Returns the report of every step on success.
@@ -268,6 +271,11 @@ fn transactional(
         }
     })?;
     run.begin(&tx, journal).map_err(UnitFailure::rolled_back)?;
+    // In a run that holds the write lock throughout, only the first unit's state before it
+    // was ever committed.
+    let point = (run.checks.write_lock != WriteLock::WholeRun || run.position.first)
+        .then(|| mark::before(&tx, run.checks.archive, run.direction, steps))
+        .flatten();
     let before = ledger
         .before_steps(&tx)
         .map_err(fail("checking foreign keys"))?;
@@ -313,6 +321,7 @@ fn transactional(
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
+    mark::after(point);
     ledger.committed(scope, after);
     Ok(reports)
 }

@@ -1,0 +1,166 @@
+//! `migrate archive status|verify|run [--once]`: the point-in-time archive (docs/pitr.md).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use belay_migrate::guard::archive::{self, Archiver, Round};
+use serde::Serialize;
+
+use crate::cli::ArchiveCommand;
+use crate::context;
+use crate::error::{CliError, code};
+use crate::output::Output;
+use crate::settings::Settings;
+
+pub fn run(g: &Settings, out: &Output, command: &ArchiveCommand) -> Result<(), CliError> {
+    let db = context::db_path(g)?;
+    let dir = context::archive_dir(g, &db)?;
+    match command {
+        ArchiveCommand::Status => status(out, &db, &dir),
+        ArchiveCommand::Verify => verify(out, &dir),
+        ArchiveCommand::Run { once } => {
+            context::readable(g, out, &db)?;
+            ship(g, out, &db, &dir, *once)
+        }
+    }
+}
+
+fn status(out: &Output, db: &std::path::Path, dir: &std::path::Path) -> Result<(), CliError> {
+    let s = archive::status::status(db, dir)?;
+    out.print(&s, || {
+        let mut text = format!("archive {}\n", s.dir);
+        match (&s.first, &s.last) {
+            (Some(first), Some(last)) => text.push_str(&format!(
+                "  points: {} (commits {} to {}, {} to {}) in {} generation(s), {} bytes\n",
+                s.commits, first.id, last.id, first.at, last.at, s.generations, s.bytes
+            )),
+            _ => text.push_str("  points: none yet (run `migrate archive run --once` or `migrate watch` with [watch] archive)\n"),
+        }
+        if s.following {
+            text.push_str(&format!(
+                "  waiting in the WAL: {} commit(s), {} bytes; lag {:.1}s\n",
+                s.unarchived_commits, s.unarchived_bytes, s.lag_seconds
+            ));
+        } else if s.last.is_some() {
+            text.push_str("  the WAL restarted since the newest point: the next archiver round proves it continues or records a gap\n");
+        }
+        for gap in &s.gaps {
+            text.push_str(&format!(
+                "  gap: after commit {} ({}) until commit {} ({}): {}\n",
+                gap.after.map_or("-".to_owned(), |c| c.to_string()),
+                gap.after_at.as_deref().unwrap_or("-"),
+                gap.before,
+                gap.before_at,
+                gap.reason
+            ));
+        }
+        text
+    });
+    Ok(())
+}
+
+fn verify(out: &Output, dir: &std::path::Path) -> Result<(), CliError> {
+    let v = archive::verify::verify(dir)?;
+    out.print(&v, || {
+        let mut text = format!(
+            "{} generation(s), {} segment(s): {} point(s) restorable\n",
+            v.generations, v.segments, v.restorable
+        );
+        for p in &v.problems {
+            text.push_str(&format!(
+                "  unrestorable: commits {} to {} ({}): {}\n",
+                p.from, p.to, p.generation, p.reason
+            ));
+        }
+        match v.newest {
+            Some(id) if v.newest_ok => text.push_str(&format!(
+                "  newest point {id} rebuilt: matches its page hash, quick_check ok\n"
+            )),
+            Some(id) => text.push_str(&format!("  newest point {id} could not be rebuilt\n")),
+            None => text.push_str("  no point to rebuild\n"),
+        }
+        text
+    });
+    if v.ok() {
+        Ok(())
+    } else {
+        Err(CliError::Exit(code::CORRUPT))
+    }
+}
+
+/// One round's line.
+#[derive(Serialize)]
+struct Shipped<'a> {
+    #[serde(flatten)]
+    round: &'a Round,
+    pruned: &'a [String],
+}
+
+fn ship(
+    g: &Settings,
+    out: &Output,
+    db: &std::path::Path,
+    dir: &std::path::Path,
+    once: bool,
+) -> Result<(), CliError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| CliError::Usage(format!("cannot handle signal {signal}: {e}")))?;
+    }
+    let interval = match &g.file.watch.archive {
+        Some(v) => belay_migrate::guard::watch::every::duration(v)
+            .map_err(|why| CliError::Usage(format!("[watch] archive in migrate.toml: {why}")))?,
+        None => Duration::from_secs(1),
+    };
+    let retention = context::archive_retention(g)?;
+    let mut archiver = Archiver::start(db, dir, context::archive_options(g)?)?;
+    loop {
+        let round = archiver.round()?;
+        let pruned = match retention {
+            Some(keep) => archiver.prune(keep)?,
+            None => Vec::new(),
+        };
+        let line = Shipped {
+            round: &round,
+            pruned: &pruned,
+        };
+        if let Some(gap) = &round.gap {
+            crate::output::stderr(&format!(
+                "archive gap: commits after {} were not seen one by one ({}); the archive goes on from commit {}\n",
+                gap.after.as_ref().map_or("-".to_owned(), |e| e.commit.to_string()),
+                gap.reason,
+                gap.before.commit
+            ));
+        }
+        if once || round.commits > 0 || round.generation.is_some() || !pruned.is_empty() {
+            out.line(&line, || {
+                let last = round
+                    .last
+                    .map_or("none".to_owned(), |p| format!("commit {}", p.id));
+                format!(
+                    "archived {} commit(s){}; newest point {last}{}\n",
+                    round.commits,
+                    round
+                        .generation
+                        .as_ref()
+                        .map_or(String::new(), |g| format!(", began {g}")),
+                    if round.checkpointed { ", checkpointed" } else { "" }
+                )
+            });
+        }
+        if once {
+            return Ok(());
+        }
+        let mut slept = Duration::ZERO;
+        while slept < interval && !stop.load(Ordering::Relaxed) {
+            let step = Duration::from_millis(50).min(interval - slept);
+            std::thread::sleep(step);
+            slept += step;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+    }
+}

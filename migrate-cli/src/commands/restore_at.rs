@@ -1,0 +1,144 @@
+//! `migrate restore --at TIME | --at-commit ID | --at-version N [--to PATH] [--yes]`: the
+//! database as it was at a point of the archive (docs/pitr.md).
+//!
+//! The point is rebuilt into a new file and checked against the page hash the archive
+//! recorded for it, then by SQLite (a mismatch is exit 6 and nothing is written). With `--to`
+//! that file is the result. Over the database, the rebuilt state becomes a `point-in-time`
+//! backup (listed, restorable by id, never `latest`) and is restored as every restore by hand
+//! is: confirmed, the current state backed up first, recorded.
+
+use std::path::Path;
+
+use belay_migrate::backup::{self, CreateOptions, Reason};
+use belay_migrate::guard::archive::catalog::{self, Catalog, Located};
+use belay_migrate::guard::archive::{marks, rebuild};
+
+use super::restore::{Asked, Moment, confirm};
+use crate::context;
+use crate::error::CliError;
+use crate::output::Output;
+use crate::settings::Settings;
+
+pub fn run(
+    g: &Settings,
+    out: &Output,
+    db: &Path,
+    moment: Moment<'_>,
+    asked: &Asked<'_>,
+) -> Result<(), CliError> {
+    let dir = context::archive_dir(g, db)?;
+    let catalog = Catalog::read(&dir)?;
+    if catalog.generations.is_empty() {
+        return Err(CliError::Usage(format!(
+            "the archive {} holds no point yet (archiving begins with `migrate archive run` or `migrate watch` with [watch] archive)",
+            dir.display()
+        )));
+    }
+    let id = resolve(&catalog, moment)?;
+    let (_, point) = catalog.find(id).ok_or_else(|| {
+        CliError::Usage(format!(
+            "the archive {} holds no commit {id} (its commits: `migrate archive status --json`)",
+            dir.display()
+        ))
+    })?;
+    let at = belay_migrate::guard::vocab::clock::format_unix_millis(point.at_ms);
+    if let Some(to) = asked.to {
+        let mode = std::fs::metadata(db).map_or(0o644, |m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+        });
+        let rebuilt = rebuild::rebuild(&catalog, id, to, mode)?;
+        out.print(&rebuilt, || {
+            format!(
+                "restored commit {id} of the archive ({at}) into {} ({} pages, page hash matches, quick_check ok, in {} ms)\n",
+                to.display(),
+                rebuilt.pages,
+                rebuilt.duration_ms
+            )
+        });
+        return Ok(());
+    }
+    let what = format!("the state at commit {id} of the archive ({at})");
+    confirm(db, &what, &[], asked.confirmed)?;
+    let backups = context::backup_dir(g, db);
+    backup::create_dir(&backups)?;
+    let staged = Scratch(backups.join(format!(".point-{id}-{}.db", std::process::id())));
+    staged.clear();
+    rebuild::rebuild(&catalog, id, &staged.0, 0o600)?;
+    let options = CreateOptions {
+        reason: Reason::PointInTime,
+        busy_timeout: context::lock_timeout(g)?,
+        min_ratio: context::min_ratio(g),
+        ..CreateOptions::default()
+    };
+    let manifest = backup::create(&staged.0, &backups, &options, &mut |_| {})?;
+    drop(staged);
+    out.note(&format!(
+        "commit {id} of the archive ({at}) rebuilt and checked; staged as backup {}",
+        manifest.id
+    ));
+    super::restore::over(
+        out,
+        db,
+        &backups,
+        &manifest.id,
+        asked.current,
+        context::lock_timeout(g)?,
+    )
+}
+
+/// The commit a moment names.
+fn resolve(catalog: &Catalog, moment: Moment<'_>) -> Result<u64, CliError> {
+    match moment {
+        Moment::Commit(id) => Ok(id),
+        Moment::Version(v) => Ok(marks::resolve(catalog, v)?),
+        Moment::Time(text) => {
+            let at_ms = catalog::parse_time(text).map_err(CliError::Usage)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            if at_ms > now {
+                return Err(CliError::Usage(format!(
+                    "{text} is in the future: the archive cannot say what will be committed"
+                )));
+            }
+            let clock = belay_migrate::guard::vocab::clock::format_unix_millis;
+            match catalog.at_time(at_ms) {
+                Ok(p) => Ok(p.id),
+                Err(Located::Before) => Err(CliError::Usage(format!(
+                    "{text} is before the archive's first point ({}): nothing older is kept",
+                    catalog
+                        .generations
+                        .first()
+                        .map_or("-".to_owned(), |g| clock(g.base.at_ms))
+                ))),
+                Err(Located::InGap(gap)) => Err(CliError::Usage(format!(
+                    "{text} falls in a gap of the archive: the commits after commit {} ({}) until commit {} ({}) were not archived one by one ({}); choose a time outside it",
+                    gap.after.as_ref().map_or("-".to_owned(), |e| e.commit.to_string()),
+                    gap.after.as_ref().map_or("-".to_owned(), |e| clock(e.at_ms)),
+                    gap.before.commit,
+                    clock(gap.before.at_ms),
+                    gap.reason
+                ))),
+            }
+        }
+    }
+}
+
+/// The staged file and what SQLite left beside it, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn clear(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
