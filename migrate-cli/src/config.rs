@@ -52,6 +52,7 @@
 //! dir = "app.db.archive"        # relative to the database's directory (the default)
 //! retention = "7d"              # generations whose newest point is older are removed
 //! checkpoint_bytes = "4MiB"     # the archiver checkpoints past this much WAL
+//! max_lag = "1m"                # commits waiting longer raise archive_lag
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -104,6 +105,8 @@ pub struct ArchiveConfig {
     pub retention: Option<String>,
     /// The WAL in use past which the archiver checkpoints (`4MiB`).
     pub checkpoint_bytes: Option<String>,
+    /// How long commits may wait for the archive before `archive_lag` (`1m`).
+    pub max_lag: Option<String>,
 }
 
 /// The `[watch]` table: what `migrate watch` runs and when, and what `health` and the alerts

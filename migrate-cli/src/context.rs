@@ -217,10 +217,15 @@ pub fn archive_dir(global: &Settings, db: &std::path::Path) -> Result<PathBuf, C
     })
 }
 
-/// Whether `[archive]` is configured (archiving is on).
+/// Whether archiving is on: an `[archive]` table, or `[watch] archive`.
 pub fn archiving(global: &Settings) -> bool {
     let a = &global.file.archive;
-    a.dir.is_some() || a.url.is_some() || a.retention.is_some() || a.checkpoint_bytes.is_some()
+    a.dir.is_some()
+        || a.url.is_some()
+        || a.retention.is_some()
+        || a.checkpoint_bytes.is_some()
+        || a.max_lag.is_some()
+        || global.file.watch.archive.is_some()
 }
 
 /// The archiver's options from `[archive]`.
@@ -248,6 +253,26 @@ pub fn archive_options(
         };
     }
     Ok(options)
+}
+
+/// `[archive] max_lag` (by default a minute).
+///
+/// # Errors
+///
+/// [`CliError::Usage`] when it does not parse or is zero.
+pub fn archive_max_lag(global: &Settings) -> Result<Duration, CliError> {
+    let Some(v) = &global.file.archive.max_lag else {
+        return Ok(Duration::from_secs(60));
+    };
+    match belay_migrate::guard::watch::every::duration(v) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(CliError::Usage(format!(
+            "[archive] max_lag in migrate.toml: `{v}`: must be longer than 0"
+        ))),
+        Err(why) => Err(CliError::Usage(format!(
+            "[archive] max_lag in migrate.toml: {why}"
+        ))),
+    }
 }
 
 /// `[archive] retention`, when set.

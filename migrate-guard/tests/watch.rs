@@ -431,6 +431,7 @@ fn health_judges_each_fact_and_never_says_ok_about_what_it_could_not_read() {
                 wal_limit: None,
                 disk_low: Some(u64::MAX),
                 check_stale: Some(Duration::from_secs(60)),
+                archive_lag: None,
             },
             ..Inputs::default()
         },
@@ -723,4 +724,92 @@ fn health_reads_the_watchmans_record_of_checks_backups_and_drills() {
     });
     assert_eq!(degraded.state, "degraded");
     assert!(degraded.reason.unwrap().contains("full"));
+}
+
+#[test]
+fn archiving_under_the_watchman_ships_beside_a_run_checkpoints_only_without_one_and_drills_a_point()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let app = Connection::open(&db).unwrap();
+    app.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    let archive = dir.path().join("app.db.archive");
+    let mut config = config(&db);
+    config.schedule.archive = Some(Every::parse("1s").unwrap());
+    config.thresholds.archive_lag = Some(Duration::from_secs(60));
+    config.archive = Some(belay_guard::watch::watchman::ArchiveConfig {
+        dir: archive.clone(),
+        options: belay_guard::archive::Options::default(),
+        retention: Some(Duration::from_secs(3600)),
+    });
+    let mut watchman = Watchman::start(config).unwrap();
+    assert_eq!(watchman.due(SystemTime::now())[0], Task::Archive);
+    match watchman.run(Task::Archive) {
+        Outcome::Done(d) => assert!(d.contains("began gen-"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    // Beside a migration run: commits are shipped, the checkpoint waits.
+    let run = MigrationLock::acquire(&db, Duration::ZERO).unwrap();
+    app.execute("INSERT INTO t0 (v) VALUES ('during the run')", [])
+        .unwrap();
+    match watchman.run(Task::Archive) {
+        Outcome::Done(d) => assert!(d.starts_with("1 commit(s) archived"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        watchman.run(Task::Checkpoint),
+        Outcome::Deferred(_)
+    ));
+    drop(run);
+    app.execute("INSERT INTO t0 (v) VALUES ('after')", [])
+        .unwrap();
+    match watchman.run(Task::Checkpoint) {
+        Outcome::Done(d) => assert!(d.contains("checkpointed"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    // The WAL restarts at the next commit, under the archiver's reader: no gap.
+    app.execute("INSERT INTO t0 (v) VALUES ('restarted')", [])
+        .unwrap();
+    assert!(matches!(watchman.run(Task::Archive), Outcome::Done(_)));
+    assert!(matches!(watchman.run(Task::Backup), Outcome::Done(_)));
+    match watchman.run(Task::Drill) {
+        Outcome::Done(d) => assert!(
+            d.contains("of the archive") && d.contains("page hash matches"),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let (report, alerts) = watchman.evaluate(watchman.inputs());
+    assert!(alerts.is_empty(), "{alerts:?}");
+    let a = report.archive.expect("the archive in the report");
+    assert_eq!((a.commits, a.gaps_total, a.unarchived_bytes), (4, 0, 0));
+    assert_eq!(report.metrics["migrate_archive_gaps_total"], 0.0);
+    let catalog = belay_guard::archive::Catalog::read(&archive).unwrap();
+    let to = dir.path().join("newest.db");
+    belay_guard::archive::rebuild::rebuild(&catalog, catalog.last().unwrap().id, &to, 0o600)
+        .unwrap();
+    let rows: i64 = Connection::open(&to)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t0", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 503);
+
+    // Unarchived commits older than the limit: archive_lag fires.
+    drop(watchman);
+    app.execute("INSERT INTO t0 (v) VALUES ('waiting')", [])
+        .unwrap();
+    let inputs = Inputs {
+        thresholds: Thresholds {
+            archive_lag: Some(Duration::from_millis(1)),
+            ..Thresholds::default()
+        },
+        archive: Some(archive),
+        ..Inputs::default()
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let h = health::health(&db, &dir_of(&db), inputs);
+    let kinds: Vec<&str> = h.reasons.iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&"archive_lag"), "{kinds:?}");
+    assert!(h.metrics["migrate_archive_unarchived_bytes"] > 0.0);
 }

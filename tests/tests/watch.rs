@@ -590,10 +590,7 @@ fn bad_watch_settings_are_refused_naming_their_key_and_nothing_runs() {
             "check_budget = \"0.5\"",
             "[watch] check_budget in migrate.toml",
         ),
-        (
-            "archive = \"1s\"",
-            "[watch] archive in migrate.toml: continuous archiving",
-        ),
+        ("archive = \"never\"", "[watch] archive in migrate.toml"),
         ("evrey = \"1s\"", "unknown field `evrey`"),
         (
             "rpo = \"0s\"",

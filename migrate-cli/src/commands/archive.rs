@@ -129,7 +129,9 @@ fn ship(
         if let Some(gap) = &round.gap {
             crate::output::stderr(&format!(
                 "archive gap: commits after {} were not seen one by one ({}); the archive goes on from commit {}\n",
-                gap.after.as_ref().map_or("-".to_owned(), |e| e.commit.to_string()),
+                gap.after
+                    .as_ref()
+                    .map_or("-".to_owned(), |e| e.commit.to_string()),
                 gap.reason,
                 gap.before.commit
             ));
@@ -146,7 +148,11 @@ fn ship(
                         .generation
                         .as_ref()
                         .map_or(String::new(), |g| format!(", began {g}")),
-                    if round.checkpointed { ", checkpointed" } else { "" }
+                    if round.checkpointed {
+                        ", checkpointed"
+                    } else {
+                        ""
+                    }
                 )
             });
         }

@@ -1,8 +1,8 @@
 //! One file per command.
 
 mod accept_drift;
-mod archive;
 mod adopt;
+mod archive;
 mod backup;
 mod baseline;
 mod check;

@@ -99,14 +99,8 @@ pub fn over(
     timeout: std::time::Duration,
 ) -> Result<(), CliError> {
     let display = crate::progress::Display::for_output(out);
-    let result = backup::restore_observed(
-        db,
-        dir,
-        id,
-        timeout,
-        current,
-        display.observer().as_ref(),
-    );
+    let result =
+        backup::restore_observed(db, dir, id, timeout, current, display.observer().as_ref());
     drop(display);
     let report = result?;
     out.print(&report, || {

@@ -113,8 +113,12 @@ fn resolve(catalog: &Catalog, moment: Moment<'_>) -> Result<u64, CliError> {
                 ))),
                 Err(Located::InGap(gap)) => Err(CliError::Usage(format!(
                     "{text} falls in a gap of the archive: the commits after commit {} ({}) until commit {} ({}) were not archived one by one ({}); choose a time outside it",
-                    gap.after.as_ref().map_or("-".to_owned(), |e| e.commit.to_string()),
-                    gap.after.as_ref().map_or("-".to_owned(), |e| clock(e.at_ms)),
+                    gap.after
+                        .as_ref()
+                        .map_or("-".to_owned(), |e| e.commit.to_string()),
+                    gap.after
+                        .as_ref()
+                        .map_or("-".to_owned(), |e| clock(e.at_ms)),
                     gap.before.commit,
                     clock(gap.before.at_ms),
                     gap.reason

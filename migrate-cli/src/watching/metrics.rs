@@ -34,6 +34,11 @@ fn help(name: &str) -> &'static str {
         "migrate_backups_total" => "backups taken by the watchman",
         "migrate_backup_errors_total" => "backups that failed",
         "migrate_degraded" => "1 when the application's connection layer refuses writes",
+        "migrate_archive_lag_seconds" => {
+            "how long committed transactions have waited for the archive"
+        }
+        "migrate_archive_unarchived_bytes" => "committed WAL bytes not archived yet",
+        "migrate_archive_gaps_total" => "gaps recorded in the point-in-time archive",
         _ => "",
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use belay_migrate::guard::watch::every::{self, Every};
 use belay_migrate::guard::watch::health::{Health, Inputs, Migrations, Status, Thresholds};
+use belay_migrate::guard::watch::watchman::ArchiveConfig;
 use belay_migrate::guard::watch::{Config, Schedule};
 
 use crate::context;
@@ -66,27 +67,32 @@ pub fn thresholds(g: &Settings) -> Result<Thresholds, CliError> {
         wal_limit: size("wal_limit", w.wal_limit.as_ref())?,
         disk_low: size("disk_low", w.disk_low.as_ref())?,
         check_stale: stale_after(schedule("check", w.check.as_ref())?.as_ref()),
+        archive_lag: if context::archiving(g) {
+            Some(context::archive_max_lag(g)?)
+        } else {
+            None
+        },
     })
 }
 
 /// The watchman's configuration from `[watch]`, `[backup]` and the global options.
 pub fn config(g: &Settings, db: &Path, dir: &Path) -> Result<Config, CliError> {
     let w = &g.file.watch;
-    if w.archive.is_some() {
-        return Err(bad(
-            "archive",
-            "continuous archiving (point-in-time recovery) is not part of this version; \
-             remove the key"
-                .to_owned(),
-        ));
-    }
     let mut config = Config::new(db, dir);
     config.schedule = Schedule {
         backup: schedule("backup", w.backup.as_ref())?,
         check: schedule("check", w.check.as_ref())?,
         checkpoint: schedule("checkpoint", w.checkpoint.as_ref())?,
         drill: schedule("drill", w.drill.as_ref())?,
+        archive: schedule("archive", w.archive.as_ref())?,
     };
+    if context::archiving(g) {
+        config.archive = Some(ArchiveConfig {
+            dir: context::archive_dir(g, db)?,
+            options: context::archive_options(g)?,
+            retention: context::archive_retention(g)?,
+        });
+    }
     if let Some(budget) = span("check_budget", w.check_budget.as_ref())? {
         config.check_budget = budget;
     }
@@ -136,6 +142,11 @@ pub fn inputs(g: &Settings, db: &Path) -> Result<Inputs, CliError> {
         thresholds: thresholds(g)?,
         migrations: Some(migrations(g, db)),
         connection: None,
+        archive: if context::archiving(g) {
+            Some(context::archive_dir(g, db)?)
+        } else {
+            None
+        },
     })
 }
 

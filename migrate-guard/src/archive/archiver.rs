@@ -55,6 +55,17 @@ impl Default for Options {
     }
 }
 
+/// Whether a round may checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpointing {
+    /// Past `checkpoint_bytes`, it does.
+    Allowed,
+    /// It does not (a migration run holds the migration lock).
+    HeldBack,
+    /// It does, whatever the WAL's size (the watchman's checkpoint task while archiving).
+    Now,
+}
+
 /// What one round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Round {
@@ -236,11 +247,21 @@ impl Archiver {
     ///
     /// # Errors
     ///
+    /// As [`Archiver::round_with`].
+    pub fn round(&mut self) -> Result<Round, Error> {
+        self.round_with(Checkpointing::Allowed)
+    }
+
+    /// Ships what the WAL holds now; checkpoints past the limit when `checkpointing` allows
+    /// (the watchman holds it back while a migration run holds the migration lock).
+    ///
+    /// # Errors
+    ///
     /// [`Error::Io`] and [`Error::Sqlite`] when a file or the database cannot be read or
     /// written; the archive then holds whole segments only, and the next round begins by
     /// proving where the WAL stands.
     #[tracing::instrument(name = "archive_round", level = "debug", skip_all, fields(db = %self.db.display()), err(level = "warn"))]
-    pub fn round(&mut self) -> Result<Round, Error> {
+    pub fn round_with(&mut self, checkpointing: Checkpointing) -> Result<Round, Error> {
         let mut round = Round::default();
         let result = self.step(&mut round);
         if result.is_err() {
@@ -248,7 +269,12 @@ impl Archiver {
         }
         result?;
         let used = u64::from(self.position.frame) * (24 + u64::from(self.table.page_size()));
-        if used >= self.options.checkpoint_bytes {
+        let due = match checkpointing {
+            Checkpointing::Allowed => used >= self.options.checkpoint_bytes,
+            Checkpointing::HeldBack => false,
+            Checkpointing::Now => true,
+        };
+        if due {
             round.checkpointed = self.checkpoint(&mut round)?;
         }
         round.last = self.last;

@@ -35,7 +35,7 @@ pub mod walfile;
 
 use std::path::{Path, PathBuf};
 
-pub use archiver::{Archiver, Options, Round};
+pub use archiver::{Archiver, Checkpointing, Options, Round};
 pub use catalog::{Catalog, Gap, Point};
 
 /// `<db file>.archive` beside the database.

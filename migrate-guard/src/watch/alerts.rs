@@ -26,6 +26,10 @@ pub enum Kind {
     DiskLow,
     /// The database cannot be read, or the application's connection layer refuses writes.
     Degraded,
+    /// The point-in-time archive recorded a gap (for a day after it was found).
+    ArchiveGap,
+    /// Commits have waited longer than the limit for the archive.
+    ArchiveLag,
 }
 
 impl Kind {
@@ -39,6 +43,8 @@ impl Kind {
             Kind::WalOverLimit => "wal_over_limit",
             Kind::DiskLow => "disk_low",
             Kind::Degraded => "degraded",
+            Kind::ArchiveGap => "archive_gap",
+            Kind::ArchiveLag => "archive_lag",
         }
     }
 }

@@ -71,3 +71,36 @@ pub fn drill(dir: &Path, workers: usize) -> Result<Drilled, Error> {
         }
     }
 }
+
+/// Rebuilds a point of the archive at `dir` chosen at random among those of the last day (all
+/// of them when the archive is younger) into a scratch file, checked against its page hash and
+/// by SQLite, then removed: `Ok(None)` when the archive holds no point yet.
+///
+/// # Errors
+///
+/// [`Error::BackupCorrupt`] when the point would not restore; as [`crate::archive::Catalog::read`].
+pub fn point(dir: &Path, seed: u64) -> Result<Option<String>, Error> {
+    let catalog = crate::archive::Catalog::read(dir)?;
+    let Some(newest) = catalog.last() else {
+        return Ok(None);
+    };
+    let since = newest.at_ms - 24 * 3600 * 1000;
+    let recent: Vec<_> = catalog
+        .generations
+        .iter()
+        .flat_map(|g| g.points())
+        .filter(|p| p.at_ms >= since)
+        .collect();
+    let chosen = recent[(seed % recent.len() as u64) as usize];
+    let scratch = dir.join(format!(".drill-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&scratch);
+    let rebuilt = crate::archive::rebuild::rebuild(&catalog, chosen.id, &scratch, 0o600);
+    let _ = std::fs::remove_file(&scratch);
+    let rebuilt = rebuilt?;
+    Ok(Some(format!(
+        "commit {} of the archive ({}) rebuilt to scratch: page hash matches, quick_check ok ({} ms)",
+        chosen.id,
+        crate::vocab::clock::format_unix_millis(chosen.at_ms),
+        rebuilt.duration_ms
+    )))
+}

@@ -38,6 +38,8 @@ pub struct Thresholds {
     pub disk_low: Option<u64>,
     /// A check is scheduled: the last one may be at most this old (none at all is stale too).
     pub check_stale: Option<Duration>,
+    /// With archiving: commits may wait this long in the WAL before the archive has them.
+    pub archive_lag: Option<Duration>,
 }
 
 /// What the migration engine says of the schema (the safety components do not read
@@ -97,6 +99,30 @@ pub struct Inputs {
     pub migrations: Option<Result<Migrations, String>>,
     /// A connection layer running in this process; `None` reads the journal's last record.
     pub connection: Option<Connection>,
+    /// The point-in-time archive's directory, when archiving is on.
+    pub archive: Option<PathBuf>,
+}
+
+/// How long a gap of the archive keeps `archive_gap` firing after it was found.
+pub const GAP_RECENT: Duration = Duration::from_secs(24 * 3600);
+
+/// The point-in-time archive, as the report sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Archive {
+    /// The archive's directory.
+    pub dir: String,
+    /// Points it can restore.
+    pub commits: u64,
+    /// The newest point's time.
+    pub last_at: Option<String>,
+    /// Seconds the oldest commit not yet archived has waited (about; 0 when none waits).
+    pub lag_seconds: f64,
+    /// Committed WAL bytes not yet archived.
+    pub unarchived_bytes: u64,
+    /// Gaps ever recorded.
+    pub gaps_total: u64,
+    /// Whether the WAL still continues from the newest point.
+    pub following: bool,
 }
 
 /// `ok`, `degraded` or `failing`.
@@ -184,6 +210,9 @@ pub struct Health {
     pub connection: Option<Connection>,
     /// The watchman's counters.
     pub counters: Counters,
+    /// The point-in-time archive, when archiving is on and it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<Archive>,
     /// Every metric of the contract, by name.
     pub metrics: BTreeMap<&'static str, f64>,
 }
@@ -210,6 +239,8 @@ impl Health {
             (Kind::WalOverLimit, find(&["wal_over_limit"])),
             (Kind::DiskLow, find(&["disk_low", "no_space"])),
             (Kind::Degraded, find(&["read_only", "unreadable"])),
+            (Kind::ArchiveGap, find(&["archive_gap"])),
+            (Kind::ArchiveLag, find(&["archive_lag"])),
         ]
     }
 }
@@ -421,6 +452,10 @@ fn judge(db: &Path, dir: &Path, inputs: Inputs, state: &State, mut reasons: Vec<
             "the schema was changed outside migrations since the last run".into(),
         );
     }
+    let archive = inputs
+        .archive
+        .as_deref()
+        .and_then(|adir| judge_archive(db, adir, inputs.thresholds.archive_lag, now, &mut fail));
     let status = if reasons.iter().any(|r| r.failing) {
         Status::Failing
     } else if reasons.is_empty() {
@@ -455,15 +490,99 @@ fn judge(db: &Path, dir: &Path, inputs: Inputs, state: &State, mut reasons: Vec<
         },
         connection,
         counters: state.counters,
+        archive,
         metrics: BTreeMap::new(),
     };
     health.metrics = metrics(&health);
     health
 }
 
+/// The archive's status judged: `archive_gap` while a gap found in the last day stands,
+/// `archive_lag` when commits have waited past the limit, `archive_unreadable` when the
+/// archive cannot be read.
+fn judge_archive(
+    db: &Path,
+    dir: &Path,
+    limit: Option<Duration>,
+    now: SystemTime,
+    fail: &mut impl FnMut(&'static str, bool, String),
+) -> Option<Archive> {
+    let s = match crate::archive::status::status(db, dir) {
+        Ok(s) => s,
+        Err(e) => {
+            fail("archive_unreadable", false, e.to_string());
+            return None;
+        }
+    };
+    let recent = seconds_of(now) - GAP_RECENT.as_secs_f64();
+    if let Some(gap) = s
+        .gaps
+        .iter()
+        .rev()
+        .find(|g| unix_seconds(&g.before_at).is_some_and(|t| t >= recent))
+    {
+        fail(
+            "archive_gap",
+            false,
+            format!(
+                "the archive has a gap: commits after {} until {} ({}) were not archived one by one: {}",
+                gap.after.map_or("-".to_owned(), |c| c.to_string()),
+                gap.before,
+                gap.before_at,
+                gap.reason
+            ),
+        );
+    }
+    if s.commits == 0 {
+        fail(
+            "archive_lag",
+            false,
+            format!(
+                "the archive {} holds no point yet: is the archiver running?",
+                s.dir
+            ),
+        );
+    } else if let Some(limit) =
+        limit.filter(|l| s.lag_seconds.is_nan() || s.lag_seconds > l.as_secs_f64())
+    {
+        fail(
+            "archive_lag",
+            false,
+            format!(
+                "commits have waited {:.0}s for the archive ({} bytes), over the limit of {}s: is the archiver running?",
+                s.lag_seconds,
+                s.unarchived_bytes,
+                limit.as_secs()
+            ),
+        );
+    }
+    Some(Archive {
+        dir: s.dir,
+        commits: s.commits,
+        last_at: s.last.map(|p| p.at),
+        lag_seconds: s.lag_seconds,
+        unarchived_bytes: s.unarchived_bytes,
+        gaps_total: s.gaps.len() as u64,
+        following: s.following,
+    })
+}
+
 /// Every metric of the contract from the report (NaN where there is nothing to measure: no
-/// backup, no check, no drill yet).
+/// backup, no check, no drill yet); the archive's only with archiving.
 fn metrics(h: &Health) -> BTreeMap<&'static str, f64> {
+    let mut all = base_metrics(h);
+    if let Some(a) = &h.archive {
+        all.insert("migrate_archive_lag_seconds", a.lag_seconds);
+        all.insert(
+            "migrate_archive_unarchived_bytes",
+            a.unarchived_bytes as f64,
+        );
+        all.insert("migrate_archive_gaps_total", a.gaps_total as f64);
+    }
+    all
+}
+
+fn base_metrics(h: &Health) -> BTreeMap<&'static str, f64> {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let at = |t: Option<&str>| t.and_then(unix_seconds).unwrap_or(f64::NAN);
     let m = h.migrations.as_ref();

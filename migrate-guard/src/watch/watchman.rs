@@ -19,6 +19,7 @@ use super::health::{self, Health, Inputs};
 use super::state::{CheckState, DrillState, State, TaskRun};
 use super::sweep;
 use crate::Error;
+use crate::archive::{Archiver, Checkpointing};
 use crate::backup::{self, CreateOptions, Reason, Retention};
 use crate::database::checkpointer::{self, Checkpointer, Purpose};
 use crate::database::lock::{self, MigrationLock};
@@ -41,13 +42,21 @@ pub enum Task {
     Check,
     /// One checkpoint by the policy.
     Checkpoint,
-    /// Restore the newest backup to scratch, verify, check fully.
+    /// Restore the newest backup to scratch, verify, check fully (and a point of the archive).
     Drill,
+    /// Ship new commits into the point-in-time archive.
+    Archive,
 }
 
 impl Task {
     /// Every task, in the order a round runs them.
-    pub const ALL: [Task; 4] = [Task::Backup, Task::Drill, Task::Check, Task::Checkpoint];
+    pub const ALL: [Task; 5] = [
+        Task::Archive,
+        Task::Backup,
+        Task::Drill,
+        Task::Check,
+        Task::Checkpoint,
+    ];
 
     /// Its name in `[watch]`, the state and the journal.
     pub fn name(self) -> &'static str {
@@ -56,6 +65,7 @@ impl Task {
             Task::Check => "check",
             Task::Checkpoint => "checkpoint",
             Task::Drill => "drill",
+            Task::Archive => "archive",
         }
     }
 }
@@ -71,6 +81,8 @@ pub struct Schedule {
     pub checkpoint: Option<Every>,
     /// Drills.
     pub drill: Option<Every>,
+    /// Archiving rounds (with [`Config::archive`]).
+    pub archive: Option<Every>,
 }
 
 impl Schedule {
@@ -81,6 +93,7 @@ impl Schedule {
             Task::Check => self.check.as_ref(),
             Task::Checkpoint => self.checkpoint.as_ref(),
             Task::Drill => self.drill.as_ref(),
+            Task::Archive => self.archive.as_ref(),
         }
     }
 }
@@ -108,6 +121,19 @@ pub struct Config {
     pub busy_timeout: Duration,
     /// Connections a drill's full check uses.
     pub workers: usize,
+    /// The point-in-time archive, when archiving is on.
+    pub archive: Option<ArchiveConfig>,
+}
+
+/// Archiving under the watchman.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    /// The archive's directory.
+    pub dir: PathBuf,
+    /// The archiver's options.
+    pub options: crate::archive::Options,
+    /// Generations whose newest point is older are removed (none: all are kept).
+    pub retention: Option<Duration>,
 }
 
 impl Config {
@@ -128,6 +154,7 @@ impl Config {
             checkpoint: checkpointer::Policy::default(),
             busy_timeout: Duration::from_secs(5),
             workers: 1,
+            archive: None,
         }
     }
 }
@@ -158,12 +185,23 @@ struct Entry<'a> {
 }
 
 /// The running watchman.
-#[derive(Debug)]
 pub struct Watchman {
     config: Config,
     state: State,
     checkpointer: Checkpointer,
+    /// Started by the first archiving round (and again after one that failed).
+    archiver: Option<Archiver>,
     _held: MigrationLock,
+}
+
+impl std::fmt::Debug for Watchman {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchman")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .field("archiving", &self.archiver.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Watchman {
@@ -222,6 +260,7 @@ impl Watchman {
             checkpointer: Checkpointer::new(&config.db, config.checkpoint),
             config,
             state,
+            archiver: None,
             _held: held,
         })
     }
@@ -276,6 +315,7 @@ impl Watchman {
             Task::Check => self.check(&at, at_unix),
             Task::Checkpoint => self.checkpoint(at_unix),
             Task::Drill => self.drill(&at, at_unix),
+            Task::Archive => self.archive(),
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         let (ok, detail, name) = match &outcome {
@@ -346,7 +386,88 @@ impl Watchman {
     pub fn inputs(&self) -> Inputs {
         Inputs {
             thresholds: self.config.thresholds,
+            archive: self.config.archive.as_ref().map(|a| a.dir.clone()),
             ..Inputs::default()
+        }
+    }
+
+    /// One archiving round: commits shipped, a checkpoint past the archive's limit only
+    /// while the watchman holds the migration lock, generations past retention removed.
+    fn archive(&mut self) -> Outcome {
+        self.archive_round(Checkpointing::Allowed).0
+    }
+
+    /// The round's outcome, and whether it checkpointed.
+    fn archive_round(&mut self, asked: Checkpointing) -> (Outcome, bool) {
+        let Some(config) = self.config.archive.clone() else {
+            return (
+                Outcome::Done("archiving is not configured".to_owned()),
+                false,
+            );
+        };
+        if self.archiver.is_none() {
+            match Archiver::start(&self.config.db, &config.dir, config.options) {
+                Ok(a) => self.archiver = Some(a),
+                Err(e) => {
+                    return (
+                        Outcome::Failed(format!("the archiver could not start: {e}")),
+                        false,
+                    );
+                }
+            }
+        }
+        let held = self.try_migration_lock();
+        let checkpointing = match (&held, asked) {
+            (Ok(_), asked) => asked,
+            // A checkpoint asked for waits for the run; shipping does not.
+            (Err(deferred), Checkpointing::Now) => return (deferred.clone(), false),
+            (Err(_), _) => Checkpointing::HeldBack,
+        };
+        let archiver = self.archiver.as_mut().expect("started above");
+        let round = archiver.round_with(checkpointing);
+        drop(held);
+        match round {
+            Ok(round) => {
+                let pruned = match config.retention.map(|keep| archiver.prune(keep)) {
+                    Some(Err(e)) => {
+                        return (Outcome::Failed(format!("retention failed: {e}")), false);
+                    }
+                    Some(Ok(pruned)) => pruned.len(),
+                    None => 0,
+                };
+                let gap = round.gap.as_ref().map_or(String::new(), |g| {
+                    format!(
+                        "; gap after commit {}: {}",
+                        g.after.as_ref().map_or(0, |e| e.commit),
+                        g.reason
+                    )
+                });
+                let done = Outcome::Done(format!(
+                    "{} commit(s) archived, newest point {}{}{}{gap}{}",
+                    round.commits,
+                    round.last.map_or("none".to_owned(), |p| p.id.to_string()),
+                    round
+                        .generation
+                        .as_ref()
+                        .map_or(String::new(), |g| format!(", began {g}")),
+                    if round.checkpointed {
+                        ", checkpointed"
+                    } else {
+                        ""
+                    },
+                    if pruned > 0 {
+                        format!(", {pruned} generation(s) past retention removed")
+                    } else {
+                        String::new()
+                    }
+                ));
+                (done, round.checkpointed)
+            }
+            Err(e) => {
+                // The next round starts afresh and proves where the WAL stands.
+                self.archiver = None;
+                (Outcome::Failed(e.to_string()), false)
+            }
         }
     }
 
@@ -444,6 +565,20 @@ impl Watchman {
     }
 
     fn checkpoint(&mut self, at_unix: f64) -> Outcome {
+        if self.config.archive.is_some() {
+            // The archiver's reader would hold back any other checkpoint: it checkpoints
+            // itself, having shipped everything first.
+            let (outcome, checkpointed) = self.archive_round(Checkpointing::Now);
+            if matches!(outcome, Outcome::Done(_)) {
+                self.state.counters.checkpoints_total += 1;
+                if checkpointed {
+                    self.state.checkpoint_blocked_since = None;
+                } else {
+                    self.state.checkpoint_blocked_since.get_or_insert(at_unix);
+                }
+            }
+            return outcome;
+        }
         let held = match self.try_migration_lock() {
             Ok(held) => held,
             Err(outcome) => return outcome,
@@ -499,8 +634,25 @@ impl Watchman {
             backup: backup.map(str::to_owned),
             detail: detail.to_owned(),
         };
+        let point = self.config.archive.as_ref().map(|a| {
+            let seed = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            drill::point(&a.dir, seed)
+        });
+        let point_detail = match point {
+            None | Some(Ok(None)) => String::new(),
+            Some(Ok(Some(detail))) => format!("; {detail}"),
+            Some(Err(e)) => {
+                self.state.counters.drill_errors_total += 1;
+                let detail = format!("a point of the archive would not restore: {e}");
+                self.state.drill = Some(record(false, None, &detail));
+                return Outcome::Failed(detail);
+            }
+        };
         match drill::drill(&self.config.dir, self.config.workers) {
             Ok(Drilled::Passed { id, detail }) => {
+                let detail = detail + &point_detail;
                 self.state.drill = Some(record(true, Some(&id), &detail));
                 Outcome::Done(detail)
             }
@@ -510,7 +662,7 @@ impl Watchman {
                 self.state.drill = Some(record(false, Some(&id), &detail));
                 Outcome::Failed(detail)
             }
-            Ok(Drilled::NoBackup) => Outcome::Done("no backup to drill yet".to_owned()),
+            Ok(Drilled::NoBackup) => Outcome::Done(format!("no backup to drill yet{point_detail}")),
             Ok(Drilled::Superseded { id }) => {
                 Outcome::Deferred(format!("backup {id} was rotated away while it was drilled"))
             }

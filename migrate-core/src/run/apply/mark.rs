@@ -29,7 +29,9 @@ pub(super) fn before(
     let db = PathBuf::from(conn.path().filter(|p| !p.is_empty())?);
     let first = steps.first()?;
     let before = marks::wal_end(&db)
-        .inspect_err(|e| tracing::warn!(error = %e, "restore point not recorded: the WAL could not be read"))
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "restore point not recorded: the WAL could not be read"),
+        )
         .ok()?;
     Some(Pending {
         db,

@@ -1,0 +1,426 @@
+//! Point-in-time recovery through the CLI, against the ground truth of the application process
+//! (each id printed only after its COMMIT returned): `migrate archive run` beside it and two
+//! migration runs; then restores to commits, to times and to versions, each checked against
+//! what the application had committed by then, the archive verified, and a restore over the
+//! live database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use migrate_tests::live::{App, Journal, app_database};
+use migrate_tests::{Run, Scratch, migrate_command};
+use rusqlite::Connection;
+
+fn config(s: &Scratch, extra: &str) -> PathBuf {
+    let path = s.dir.path().join("migrate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[archive]\ncheckpoint_bytes = \"256KiB\"\n{extra}\n[watch]\narchive = \"100ms\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn migrate(s: &Scratch, cfg: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    s.migrate(&all)
+}
+
+fn spawn_archiver(s: &Scratch, cfg: &Path) -> Child {
+    migrate_command()
+        .args(["--config", cfg.to_str().unwrap(), "--db"])
+        .arg(s.db())
+        .args(["--json", "archive", "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(child: Child) -> Run {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
+fn notes(db: &Path) -> Vec<i64> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM notes ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn version(db: &Path) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT max(version) FROM _migrate_history", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+fn integrity(db: &Path) -> String {
+    Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The restored rows are exactly the acknowledged rows up to the newest one restored (an
+/// unacknowledged row may only come after every acknowledged one: the application was
+/// stopped between its COMMIT and its print).
+fn assert_prefix(restored: &[i64], acked: &[i64], what: &str) {
+    let top = restored.last().copied().unwrap_or(0);
+    let expected: Vec<i64> = acked.iter().copied().filter(|&id| id <= top).collect();
+    let max_acked = acked.last().copied().unwrap_or(0);
+    let restored_acked: Vec<i64> = restored
+        .iter()
+        .copied()
+        .filter(|&id| id <= max_acked)
+        .collect();
+    assert_eq!(
+        restored_acked, expected,
+        "{what}: not the acknowledged prefix"
+    );
+    assert!(
+        restored.iter().filter(|&&id| id > max_acked).count() <= 1,
+        "{what}: rows nobody acknowledged"
+    );
+}
+
+#[test]
+fn restores_to_commits_times_and_versions_hold_exactly_what_was_committed_by_then() {
+    let s = app_database(
+        Journal::Wal,
+        "",
+        &[
+            (
+                "0002_tags.up.sql",
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY, note INTEGER);",
+            ),
+            (
+                "0003_fill.up.sql",
+                &migrate_tests::live::fill_table("big", 20_000),
+            ),
+            ("0004_more.up.sql", "CREATE TABLE more (x);"),
+        ],
+    );
+    let cfg = config(&s, "");
+    let archiver = spawn_archiver(&s, &cfg);
+    let app = App::start(&s);
+    std::thread::sleep(Duration::from_millis(700));
+    migrate(&s, &cfg, &["-q", "up", "--to", "2"]).expect(0);
+    std::thread::sleep(Duration::from_millis(500));
+    // 3 and 4 in one transaction: 4 has no state of its own just before it.
+    migrate(&s, &cfg, &["-q", "up"]).expect(0);
+    std::thread::sleep(Duration::from_millis(700));
+    let acked = app.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    let run = stop(archiver);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("gap"), "{}", run.stderr);
+    assert!(
+        acked.len() > 50,
+        "the application committed {}",
+        acked.len()
+    );
+
+    let status = migrate(&s, &cfg, &["--json", "archive", "status"])
+        .expect(0)
+        .json();
+    assert_eq!(status["gaps"].as_array().unwrap().len(), 0, "{status}");
+    let points = status["points"].as_array().unwrap().clone();
+    assert!(points.len() > 50, "{} points", points.len());
+
+    // Commits: a spread of them, and the newest (which has every acknowledged row).
+    let mut previous = 0;
+    let step = (points.len() / 12).max(1);
+    for (n, p) in points.iter().enumerate() {
+        if n % step != 0 && n + 1 != points.len() {
+            continue;
+        }
+        let id = p["id"].as_u64().unwrap().to_string();
+        let to = s.dir.path().join(format!("c{id}.db"));
+        let r = migrate(
+            &s,
+            &cfg,
+            &[
+                "--json",
+                "restore",
+                "--at-commit",
+                &id,
+                "--to",
+                to.to_str().unwrap(),
+            ],
+        )
+        .expect(0);
+        assert_eq!(r.json()["point"]["id"].as_u64().unwrap().to_string(), id);
+        let rows = notes(&to);
+        assert_prefix(&rows, &acked, &format!("commit {id}"));
+        assert!(rows.len() >= previous, "commit {id} went back");
+        previous = rows.len();
+        assert_eq!(integrity(&to), "ok");
+    }
+    let newest = notes(
+        &s.dir
+            .path()
+            .join(format!("c{}.db", points.last().unwrap()["id"])),
+    );
+    assert!(
+        acked.iter().all(|id| newest.contains(id)),
+        "the newest point lacks acknowledged rows"
+    );
+
+    // A time: exactly the point with the latest time at or before it.
+    let mid = &points[points.len() / 2];
+    let at = mid["at"].as_str().unwrap();
+    let by_time = s.dir.path().join("t.db");
+    migrate(
+        &s,
+        &cfg,
+        &["restore", "--at", at, "--to", by_time.to_str().unwrap()],
+    )
+    .expect(0);
+    let same_time_last = points
+        .iter()
+        .rev()
+        .find(|p| p["at"].as_str().unwrap() <= at)
+        .unwrap();
+    let by_commit = s.dir.path().join("tc.db");
+    migrate(
+        &s,
+        &cfg,
+        &[
+            "restore",
+            "--at-commit",
+            &same_time_last["id"].to_string(),
+            "--to",
+            by_commit.to_str().unwrap(),
+        ],
+    )
+    .expect(0);
+    assert_eq!(notes(&by_time), notes(&by_commit));
+
+    // Versions: just before 2 is version 1, just before 3 is version 2; 4 ran inside 3's
+    // transaction.
+    for (v, before) in [(2, 1), (3, 2)] {
+        let to = s.dir.path().join(format!("v{v}.db"));
+        migrate(
+            &s,
+            &cfg,
+            &[
+                "restore",
+                "--at-version",
+                &v.to_string(),
+                "--to",
+                to.to_str().unwrap(),
+            ],
+        )
+        .expect(0);
+        assert_eq!(version(&to), before, "--at-version {v}");
+        assert_prefix(&notes(&to), &acked, &format!("version {v}"));
+        assert_eq!(integrity(&to), "ok");
+    }
+    let r = migrate(&s, &cfg, &["restore", "--at-version", "4", "--to", "x.db"]).expect(2);
+    assert!(
+        r.stderr.contains("same transaction as migration 3"),
+        "{}",
+        r.stderr
+    );
+    let r = migrate(&s, &cfg, &["restore", "--at-version", "9", "--to", "x.db"]).expect(2);
+    assert!(r.stderr.contains("no run recorded"), "{}", r.stderr);
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at", "2099-01-01T00:00:00Z", "--to", "x.db"],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("in the future"), "{}", r.stderr);
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at", "2000-01-01T00:00:00Z", "--to", "x.db"],
+    )
+    .expect(2);
+    assert!(
+        r.stderr.contains("before the archive's first point"),
+        "{}",
+        r.stderr
+    );
+    let r = migrate(&s, &cfg, &["restore", "--at", "yesterday", "--to", "x.db"]).expect(2);
+    assert!(r.stderr.contains("RFC 3339"), "{}", r.stderr);
+    let existing = s.dir.path().join("t.db");
+    migrate(
+        &s,
+        &cfg,
+        &[
+            "restore",
+            "--at-commit",
+            "1",
+            "--to",
+            existing.to_str().unwrap(),
+        ],
+    )
+    .expect(2);
+
+    migrate(&s, &cfg, &["archive", "verify"]).expect(0);
+
+    // Over the live database: confirmed, the current state kept first, the point restored.
+    let target = &points[points.len() / 3];
+    let copy = s.dir.path().join("target.db");
+    migrate(
+        &s,
+        &cfg,
+        &[
+            "restore",
+            "--at-commit",
+            &target["id"].to_string(),
+            "--to",
+            copy.to_str().unwrap(),
+        ],
+    )
+    .expect(0);
+    let expected = notes(&copy);
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at-commit", &target["id"].to_string()],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    let r = migrate(
+        &s,
+        &cfg,
+        &[
+            "--json",
+            "restore",
+            "--at-commit",
+            &target["id"].to_string(),
+            "--yes",
+        ],
+    )
+    .expect(0);
+    assert!(r.json()["pre_restore"].as_str().is_some(), "{}", r.stdout);
+    assert_eq!(notes(&s.db()), expected);
+    let list = migrate(&s, &cfg, &["backup", "list"]).expect(0);
+    assert!(list.stdout.contains("point-in-time"), "{}", list.stdout);
+
+    // A byte flipped in a segment: verify names the damaged range, exit 6; a restore through
+    // it is exit 6 and writes nothing.
+    let dir = s.dir.path().join("app.db.archive");
+    let generation = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("gen-"))
+        .unwrap();
+    let mut segments: Vec<_> = std::fs::read_dir(&generation)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    let victim = &segments[segments.len() / 2];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x5a;
+    std::fs::write(victim, bytes).unwrap();
+    let v = migrate(&s, &cfg, &["--json", "archive", "verify"])
+        .expect(6)
+        .json();
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{v}");
+    assert!(
+        problems[0]["reason"].as_str().unwrap().contains("SHA-256"),
+        "{v}"
+    );
+    let last = points.last().unwrap()["id"].to_string();
+    let out = s.dir.path().join("through.db");
+    migrate(
+        &s,
+        &cfg,
+        &[
+            "restore",
+            "--at-commit",
+            &last,
+            "--to",
+            out.to_str().unwrap(),
+        ],
+    )
+    .expect(6);
+    assert!(!out.exists());
+}
+
+#[test]
+fn health_reports_the_archive_and_its_lag_and_settings_are_refused_by_key() {
+    let s = app_database(Journal::Wal, "", &[]);
+    let cfg = config(&s, "max_lag = \"1s\"");
+    migrate(&s, &cfg, &["-q", "archive", "run", "--once"]).expect(0);
+    let h = migrate(&s, &cfg, &["--json", "health"]).json();
+    assert_eq!(h["metrics"]["migrate_archive_gaps_total"], 0.0, "{h}");
+    assert_eq!(h["metrics"]["migrate_archive_unarchived_bytes"], 0.0, "{h}");
+    // Commits with no archiver running: the lag passes its limit.
+    let app = App::start(&s);
+    std::thread::sleep(Duration::from_millis(1500));
+    let h = migrate(&s, &cfg, &["--json", "health"]);
+    let json = h.json();
+    app.stop();
+    assert_eq!(h.code, 8, "{}", h.stdout);
+    assert!(
+        json["metrics"]["migrate_archive_lag_seconds"]
+            .as_f64()
+            .unwrap()
+            > 1.0,
+        "{json}"
+    );
+    assert!(
+        json["metrics"]["migrate_archive_unarchived_bytes"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let kinds: Vec<_> = json["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"archive_lag"), "{kinds:?}");
+    let prom = migrate(&s, &cfg, &["health", "--format", "prometheus"]);
+    assert!(
+        prom.stdout.contains("migrate_archive_lag_seconds"),
+        "{}",
+        prom.stdout
+    );
+
+    let bad = config(&s, "url = \"s3://bucket/x\"");
+    let r = migrate(&s, &bad, &["archive", "status"]).expect(2);
+    assert!(r.stderr.contains("[archive] url"), "{}", r.stderr);
+    let bad = config(&s, "retention = \"0s\"");
+    let r = migrate(&s, &bad, &["archive", "run", "--once"]).expect(2);
+    assert!(r.stderr.contains("[archive] retention"), "{}", r.stderr);
+    let bad = config(&s, "colour = \"blue\"");
+    let r = migrate(&s, &bad, &["archive", "status"]).expect(2);
+    assert!(r.stderr.contains("colour"), "{}", r.stderr);
+
+    // A database in rollback-journal mode is refused, naming the setting.
+    let rb = app_database(Journal::Rollback, "", &[]);
+    let cfg = config(&rb, "");
+    let r = migrate(&rb, &cfg, &["archive", "run", "--once"]).expect(2);
+    assert!(r.stderr.contains("journal_mode = wal"), "{}", r.stderr);
+    // A second archiver on the same archive: exit 3, naming the holder.
+    let cfg = config(&s, "");
+    let first = spawn_archiver(&s, &cfg);
+    std::thread::sleep(Duration::from_millis(700));
+    let r = migrate(&s, &cfg, &["archive", "run", "--once"]).expect(3);
+    assert!(r.stderr.contains("archive.lock"), "{}", r.stderr);
+    assert_eq!(stop(first).code, 0);
+}
