@@ -107,6 +107,8 @@ pub struct ArchiveConfig {
     pub checkpoint_bytes: Option<String>,
     /// How long commits may wait for the archive before `archive_lag` (`1m`).
     pub max_lag: Option<String>,
+    /// How often a new generation begins from a fresh base snapshot (`24h`).
+    pub snapshot_every: Option<String>,
 }
 
 /// The `[watch]` table: what `migrate watch` runs and when, and what `health` and the alerts

@@ -225,6 +225,7 @@ pub fn archiving(global: &Settings) -> bool {
         || a.retention.is_some()
         || a.checkpoint_bytes.is_some()
         || a.max_lag.is_some()
+        || a.snapshot_every.is_some()
         || global.file.watch.archive.is_some()
 }
 
@@ -252,8 +253,26 @@ pub fn archive_options(
             }
         };
     }
+    if let Some(v) = &global.file.archive.snapshot_every {
+        options.snapshot_every = Some(positive_duration("[archive] snapshot_every", v)?);
+    }
     Ok(options)
 }
+
+/// A duration setting that must be longer than 0, its errors naming `key`.
+fn positive_duration(key: &str, v: &str) -> Result<Duration, CliError> {
+    match belay_migrate::guard::watch::every::duration(v) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(CliError::Usage(format!(
+            "{key} in migrate.toml: `{v}`: must be longer than 0"
+        ))),
+        Err(why) => Err(CliError::Usage(format!("{key} in migrate.toml: {why}"))),
+    }
+}
+
+/// How often the archiver ships when `[watch] archive` does not say: often enough that a
+/// commit is archived well within a second (docs/benchmarks.md).
+pub const DEFAULT_ARCHIVE_INTERVAL: &str = "250ms";
 
 /// `[archive] max_lag` (by default a minute).
 ///
@@ -261,37 +280,30 @@ pub fn archive_options(
 ///
 /// [`CliError::Usage`] when it does not parse or is zero.
 pub fn archive_max_lag(global: &Settings) -> Result<Duration, CliError> {
-    let Some(v) = &global.file.archive.max_lag else {
-        return Ok(Duration::from_secs(60));
-    };
-    match belay_migrate::guard::watch::every::duration(v) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err(CliError::Usage(format!(
-            "[archive] max_lag in migrate.toml: `{v}`: must be longer than 0"
-        ))),
-        Err(why) => Err(CliError::Usage(format!(
-            "[archive] max_lag in migrate.toml: {why}"
-        ))),
+    match &global.file.archive.max_lag {
+        None => Ok(Duration::from_secs(60)),
+        Some(v) => positive_duration("[archive] max_lag", v),
     }
 }
 
-/// `[archive] retention`, when set.
+/// `[archive] retention`; by default as far back as the daily backups reach (`[backup]
+/// keep_daily` days, at least one), so the archive and the backups cover the same time.
 ///
 /// # Errors
 ///
 /// [`CliError::Usage`] when it does not parse or is zero.
-pub fn archive_retention(global: &Settings) -> Result<Option<Duration>, CliError> {
-    let Some(v) = &global.file.archive.retention else {
-        return Ok(None);
-    };
-    match belay_migrate::guard::watch::every::duration(v) {
-        Ok(d) if !d.is_zero() => Ok(Some(d)),
-        Ok(_) => Err(CliError::Usage(format!(
-            "[archive] retention in migrate.toml: `{v}`: must be longer than 0"
-        ))),
-        Err(why) => Err(CliError::Usage(format!(
-            "[archive] retention in migrate.toml: {why}"
-        ))),
+pub fn archive_retention(global: &Settings) -> Result<Duration, CliError> {
+    match &global.file.archive.retention {
+        Some(v) => positive_duration("[archive] retention", v),
+        None => {
+            let days = global
+                .file
+                .backup
+                .keep_daily
+                .unwrap_or(belay_migrate::backup::Retention::default().keep_daily)
+                .max(1);
+            Ok(Duration::from_secs(days as u64 * 24 * 3600))
+        }
     }
 }
 

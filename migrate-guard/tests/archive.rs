@@ -325,3 +325,157 @@ fn refusals_say_why_and_archive_nothing() {
         .unwrap();
     assert!(matches!(e, Error::NoDatabase { .. }), "{e}");
 }
+
+/// The `.seg` files of a generation directory, listed in its index or not.
+fn segment_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".seg"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn scheduled_snapshots_and_compaction_keep_every_point_and_leave_no_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        checkpoint_bytes: 64 << 10,
+        snapshot_every: Some(Duration::from_millis(400)),
+        compact_after: 4,
+        compact_bytes: 64 << 10,
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    let writer = Writer::start(&db, 0x51ed_270b);
+    let (mut began, mut compacted) = (0, 0);
+    for _ in 0..80 {
+        let round = archiver.round().unwrap();
+        assert!(round.gap.is_none(), "{round:?}");
+        began += usize::from(round.generation.is_some());
+        compacted += round.compacted;
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let acked = writer.stop();
+    archiver.round().unwrap();
+    assert!(began >= 3, "{began} generation(s) begun");
+    assert!(compacted > 0, "nothing was compacted");
+
+    let catalog = Catalog::read(&dir).unwrap();
+    assert!(catalog.gaps.is_empty(), "{:?}", catalog.gaps);
+    assert!(catalog.generations.len() >= 3);
+    let merged = catalog
+        .generations
+        .iter()
+        .flat_map(|g| &g.segments)
+        .filter(|e| e.file.contains('-'))
+        .count();
+    assert!(merged > 0, "no merged segment in the index");
+    // No line spans a WAL restart: restore points find their commit by WAL.
+    for g in &catalog.generations {
+        assert!(g.segments.iter().all(|e| e.from.salt == e.to.salt));
+    }
+    // The files merged away wait for readers of the old index; the index never lists them.
+    let unlisted = |g: &archive::catalog::Generation| {
+        segment_files(&g.dir)
+            .into_iter()
+            .filter(|f| !g.segments.iter().any(|e| &e.file == f))
+            .count()
+    };
+    assert!(catalog.generations.iter().map(unlisted).sum::<usize>() > 0);
+
+    // Every point of every generation, ids consecutive across them, restores a prefix that
+    // never goes back; the newest holds every acknowledged row.
+    let points: Vec<_> = catalog
+        .generations
+        .iter()
+        .flat_map(|g| g.points())
+        .collect();
+    assert!(points.windows(2).all(|w| w[1].id == w[0].id + 1));
+    let mut previous = 0;
+    let step = (points.len() / 30).max(1);
+    for (n, p) in points.iter().enumerate() {
+        if n % step != 0 && n + 1 != points.len() {
+            continue;
+        }
+        let to = tmp.path().join(format!("at-{}.db", p.id));
+        archive::rebuild::rebuild(&catalog, p.id, &to, 0o600).unwrap();
+        let k = assert_whole_prefix(&ids_in(&to), &acked, &format!("point {}", p.id));
+        assert!(
+            k >= previous,
+            "point {} went back from {previous} to {k}",
+            p.id
+        );
+        previous = k;
+        assert_eq!(integrity(&to), "ok");
+    }
+    assert_eq!(previous, *acked.last().unwrap());
+    let v = archive::verify::verify(&dir).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.restorable, points.len() as u64);
+
+    // A new archiver follows on without a gap and clears what was merged away.
+    drop(archiver);
+    let archiver = Archiver::start(&db, &dir, options).unwrap();
+    let catalog = Catalog::read(&dir).unwrap();
+    assert_eq!(catalog.generations.iter().map(unlisted).sum::<usize>(), 0);
+
+    // Retention removes whole generations past it, never the newest.
+    let newest = catalog.generations.last().unwrap().base.generation.clone();
+    let removed = archiver.prune(Duration::from_millis(1)).unwrap();
+    assert_eq!(removed.len(), catalog.generations.len() - 1);
+    let catalog = Catalog::read(&dir).unwrap();
+    assert_eq!(catalog.generations.len(), 1);
+    assert_eq!(catalog.generations[0].base.generation, newest);
+    let last = catalog.last().unwrap();
+    let to = tmp.path().join("newest.db");
+    archive::rebuild::rebuild(&catalog, last.id, &to, 0o600).unwrap();
+    assert_eq!(ids_in(&to).len() as i64, *acked.last().unwrap());
+    assert!(catalog.gaps.is_empty());
+}
+
+#[test]
+fn a_line_torn_by_a_crash_is_dropped_and_the_archive_goes_on_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let app = Connection::open(&db).unwrap();
+    let insert = |from: i64, to: i64| {
+        for id in from..=to {
+            app.execute("INSERT INTO t(id, batch, pad) VALUES (?1, 1, 'p')", [id])
+                .unwrap();
+        }
+    };
+    let mut archiver = Archiver::start(&db, &dir, options()).unwrap();
+    archiver.round().unwrap();
+    insert(1, 5);
+    archiver.round().unwrap();
+    drop(archiver);
+    let gdir = Catalog::read(&dir).unwrap().generations[0].dir.clone();
+    let index = gdir.join("segments.jsonl");
+    let mut text = std::fs::read_to_string(&index).unwrap();
+    text.push_str("{\"file\":\"00000000000000");
+    std::fs::write(&index, text).unwrap();
+    assert_eq!(Catalog::read(&dir).unwrap().generations[0].torn, 1);
+
+    insert(6, 9);
+    let mut archiver = Archiver::start(&db, &dir, options()).unwrap();
+    let round = archiver.round().unwrap();
+    assert!(
+        round.gap.is_none() && round.generation.is_none(),
+        "{round:?}"
+    );
+    insert(10, 12);
+    archiver.round().unwrap();
+    let catalog = Catalog::read(&dir).unwrap();
+    assert_eq!(catalog.generations.len(), 1);
+    assert_eq!(catalog.generations[0].torn, 0);
+    assert!(catalog.gaps.is_empty());
+    let to = tmp.path().join("newest.db");
+    archive::rebuild::rebuild(&catalog, catalog.last().unwrap().id, &to, 0o600).unwrap();
+    assert_eq!(ids_in(&to), (1..=12).collect::<Vec<_>>());
+    assert!(archive::verify::verify(&dir).unwrap().ok());
+}

@@ -169,7 +169,16 @@ fn restores_to_commits_times_and_versions_hold_exactly_what_was_committed_by_the
         assert!(rows.len() >= previous, "commit {id} went back");
         previous = rows.len();
         assert_eq!(integrity(&to), "ok");
+        // The version status gives a point (from the runs' marks) is the restored state's.
+        if let Some(v) = p["version"].as_i64() {
+            assert_eq!(version(&to), v, "the version of commit {id}");
+        }
     }
+    assert!(
+        points.last().unwrap()["version"].as_i64().is_some(),
+        "{:?}",
+        points.last()
+    );
     let newest = notes(
         &s.dir
             .path()
@@ -336,6 +345,7 @@ fn restores_to_commits_times_and_versions_hold_exactly_what_was_committed_by_the
     let v = migrate(&s, &cfg, &["--json", "archive", "verify"])
         .expect(6)
         .json();
+    assert_eq!(v["ok"], false, "{v}");
     let problems = v["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{v}");
     assert!(
@@ -407,6 +417,19 @@ fn health_reports_the_archive_and_its_lag_and_settings_are_refused_by_key() {
     let bad = config(&s, "retention = \"0s\"");
     let r = migrate(&s, &bad, &["archive", "run", "--once"]).expect(2);
     assert!(r.stderr.contains("[archive] retention"), "{}", r.stderr);
+    for (key, value, command) in [
+        ("snapshot_every", "0s", &["archive", "run", "--once"][..]),
+        ("snapshot_every", "daily", &["archive", "run", "--once"]),
+        ("max_lag", "soon", &["health"]),
+    ] {
+        let bad = config(&s, &format!("{key} = \"{value}\""));
+        let r = migrate(&s, &bad, command).expect(2);
+        assert!(
+            r.stderr.contains(&format!("[archive] {key}")),
+            "{}",
+            r.stderr
+        );
+    }
     let bad = config(&s, "colour = \"blue\"");
     let r = migrate(&s, &bad, &["archive", "status"]).expect(2);
     assert!(r.stderr.contains("colour"), "{}", r.stderr);
@@ -423,4 +446,33 @@ fn health_reports_the_archive_and_its_lag_and_settings_are_refused_by_key() {
     let r = migrate(&s, &cfg, &["archive", "run", "--once"]).expect(3);
     assert!(r.stderr.contains("archive.lock"), "{}", r.stderr);
     assert_eq!(stop(first).code, 0);
+}
+
+#[test]
+fn archive_run_holds_its_checkpoint_back_while_a_migration_run_holds_the_lock() {
+    let s = app_database(Journal::Wal, "", &[]);
+    let cfg = config(&s, "");
+    migrate(&s, &cfg, &["archive", "run", "--once"]).expect(0);
+    // An application connection kept open, so the WAL stays, grown past checkpoint_bytes.
+    let app = Connection::open(s.db()).unwrap();
+    app.execute_batch("PRAGMA wal_autocheckpoint = 0; INSERT INTO big SELECT randomblob(4000) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200) SELECT x FROM c);")
+        .unwrap();
+    let round = |s: &Scratch| {
+        let r = migrate(s, &cfg, &["--json", "archive", "run", "--once"]).expect(0);
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let held = belay_migrate::lock::MigrationLock::acquire_file(
+        belay_migrate::lock::lock_path(&s.db()),
+        Duration::ZERO,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let r = round(&s);
+    assert_eq!(r["checkpointed"], false, "{r}");
+    assert!(r["commits"].as_u64().unwrap() >= 1, "{r}");
+    drop(held);
+    app.execute("INSERT INTO notes(body) VALUES ('after')", [])
+        .unwrap();
+    let r = round(&s);
+    assert_eq!(r["checkpointed"], true, "{r}");
 }

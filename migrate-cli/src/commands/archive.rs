@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use belay_migrate::guard::archive::{self, Archiver, Round};
+use belay_migrate::guard::archive::{self, Archiver, Checkpointing, Round};
+use belay_migrate::lock::{self, MigrationLock};
 use serde::Serialize;
 
 use crate::cli::ArchiveCommand;
@@ -27,7 +28,7 @@ pub fn run(g: &Settings, out: &Output, command: &ArchiveCommand) -> Result<(), C
 }
 
 fn status(out: &Output, db: &std::path::Path, dir: &std::path::Path) -> Result<(), CliError> {
-    let s = archive::status::status(db, dir)?;
+    let s = archive::status::with_versions(archive::status::status(db, dir)?)?;
     out.print(&s, || {
         let mut text = format!("archive {}\n", s.dir);
         match (&s.first, &s.last) {
@@ -60,9 +61,21 @@ fn status(out: &Output, db: &std::path::Path, dir: &std::path::Path) -> Result<(
     Ok(())
 }
 
+/// `archive verify`'s document: `ok` false when it exits 6.
+#[derive(Serialize)]
+struct Verified<'a> {
+    ok: bool,
+    #[serde(flatten)]
+    verification: &'a archive::verify::Verification,
+}
+
 fn verify(out: &Output, dir: &std::path::Path) -> Result<(), CliError> {
     let v = archive::verify::verify(dir)?;
-    out.print(&v, || {
+    let document = Verified {
+        ok: v.ok(),
+        verification: &v,
+    };
+    out.print(&document, || {
         let mut text = format!(
             "{} generation(s), {} segment(s): {} point(s) restorable\n",
             v.generations, v.segments, v.restorable
@@ -112,16 +125,31 @@ fn ship(
     let interval = match &g.file.watch.archive {
         Some(v) => belay_migrate::guard::watch::every::duration(v)
             .map_err(|why| CliError::Usage(format!("[watch] archive in migrate.toml: {why}")))?,
-        None => Duration::from_secs(1),
+        None => belay_migrate::guard::watch::every::duration(context::DEFAULT_ARCHIVE_INTERVAL)
+            .expect("the default parses"),
     };
     let retention = context::archive_retention(g)?;
-    let mut archiver = Archiver::start(db, dir, context::archive_options(g)?)?;
+    let options = context::archive_options(g)?;
+    let mut archiver = Archiver::start(db, dir, options)?;
     loop {
-        let round = archiver.round()?;
-        let pruned = match retention {
-            Some(keep) => archiver.prune(keep)?,
-            None => Vec::new(),
+        // Checkpoints wait while a migration run holds the migration lock (as under `watch`):
+        // shipping does not.
+        let held = match MigrationLock::acquire_file(
+            lock::lock_path(db),
+            Duration::ZERO,
+            &mut |_, _| {},
+        ) {
+            Ok(held) => Some(held),
+            Err(belay_migrate::guard::Error::LockTimeout { .. }) => None,
+            Err(e) => return Err(e.into()),
         };
+        let checkpointing = match held {
+            Some(_) => Checkpointing::Allowed,
+            None => Checkpointing::HeldBack,
+        };
+        let round = archiver.round_with(checkpointing)?;
+        drop(held);
+        let pruned = archiver.prune(retention)?;
         let line = Shipped {
             round: &round,
             pruned: &pruned,
@@ -136,13 +164,18 @@ fn ship(
                 gap.before.commit
             ));
         }
-        if once || round.commits > 0 || round.generation.is_some() || !pruned.is_empty() {
+        if once
+            || round.commits > 0
+            || round.generation.is_some()
+            || round.compacted > 0
+            || !pruned.is_empty()
+        {
             out.line(&line, || {
                 let last = round
                     .last
                     .map_or("none".to_owned(), |p| format!("commit {}", p.id));
                 format!(
-                    "archived {} commit(s){}; newest point {last}{}\n",
+                    "archived {} commit(s){}; newest point {last}{}{}{}\n",
                     round.commits,
                     round
                         .generation
@@ -152,12 +185,25 @@ fn ship(
                         ", checkpointed"
                     } else {
                         ""
+                    },
+                    match round.compacted {
+                        0 => String::new(),
+                        n => format!(", {n} segment(s) compacted"),
+                    },
+                    match pruned.len() {
+                        0 => String::new(),
+                        n => format!(", {n} generation(s) past retention removed"),
                     }
                 )
             });
         }
         if once {
             return Ok(());
+        }
+        if round.busy(&options) && !stop.load(Ordering::Relaxed) {
+            // Busy writers: the next round follows at once, so the WAL is shipped and
+            // checkpointed before it grows.
+            continue;
         }
         let mut slept = Duration::ZERO;
         while slept < interval && !stop.load(Ordering::Relaxed) {

@@ -142,6 +142,7 @@ fn show(out: &Output, task: Task, outcome: &Outcome) {
         Outcome::Done(d) => ("done", d),
         Outcome::Failed(d) => ("failed", d),
         Outcome::Deferred(d) => ("deferred", d),
+        Outcome::Quiet(_) => return,
     };
     let line = serde_json::json!({
         "event": "task",

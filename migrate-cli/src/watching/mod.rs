@@ -84,13 +84,19 @@ pub fn config(g: &Settings, db: &Path, dir: &Path) -> Result<Config, CliError> {
         check: schedule("check", w.check.as_ref())?,
         checkpoint: schedule("checkpoint", w.checkpoint.as_ref())?,
         drill: schedule("drill", w.drill.as_ref())?,
-        archive: schedule("archive", w.archive.as_ref())?,
+        archive: match schedule("archive", w.archive.as_ref())? {
+            None if context::archiving(g) => Some(
+                Every::parse(context::DEFAULT_ARCHIVE_INTERVAL)
+                    .map_err(|why| bad("archive", why))?,
+            ),
+            other => other,
+        },
     };
     if context::archiving(g) {
         config.archive = Some(ArchiveConfig {
             dir: context::archive_dir(g, db)?,
             options: context::archive_options(g)?,
-            retention: context::archive_retention(g)?,
+            retention: Some(context::archive_retention(g)?),
         });
     }
     if let Some(budget) = span("check_budget", w.check_budget.as_ref())? {

@@ -19,13 +19,14 @@
 //! bounded.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 use serde::Serialize;
 
 use super::base;
 use super::catalog::{self, Base, Catalog, Edge, Entry, Gap, Generation, Identity, Point};
+use super::compact;
 use super::pagehash::{PageTable, Undo};
 use super::segment::{self, Commit, Record};
 use super::walfile::{Header, Position, WalFile};
@@ -44,6 +45,19 @@ pub struct Options {
     /// How long the archiver's checkpoint waits for the application's writers before leaving
     /// it for the next round. By default, 200 ms.
     pub checkpoint_wait: Duration,
+    /// How often the archive begins a new generation from a fresh base snapshot (no gap: the
+    /// base is the next point), so that retention can remove whole old generations. `None`:
+    /// only when the WAL cannot be followed (or past `snapshot_wal_ratio`). By default, a day.
+    pub snapshot_every: Option<Duration>,
+    /// A new generation also begins once the WAL shipped since the base exceeds this many
+    /// times the database's size (and 64 MiB), so that a restore never replays more than that
+    /// after its base, however busy the writers are. By default, 1.
+    pub snapshot_wal_ratio: f64,
+    /// Segments written after which the generation is compacted ([`super::compact`]). By
+    /// default, 32 (a round writes at most one).
+    pub compact_after: usize,
+    /// The size small segments are merged up to, compressed. By default, 16 MiB.
+    pub compact_bytes: u64,
 }
 
 impl Default for Options {
@@ -51,6 +65,10 @@ impl Default for Options {
         Self {
             checkpoint_bytes: 4 << 20,
             checkpoint_wait: Duration::from_millis(200),
+            snapshot_every: Some(Duration::from_secs(24 * 3600)),
+            snapshot_wal_ratio: 1.0,
+            compact_after: 32,
+            compact_bytes: 16 << 20,
         }
     }
 }
@@ -79,6 +97,27 @@ pub struct Round {
     pub gap: Option<Gap>,
     /// Whether the archiver checkpointed.
     pub checkpointed: bool,
+    /// Segments merged away by compaction.
+    pub compacted: usize,
+    /// WAL bytes shipped (frames with their headers). A round that shipped `checkpoint_bytes`
+    /// or more is worth following at once, without waiting for the next interval: the
+    /// writers are busy and the WAL only restarts once it is shipped.
+    pub wal_bytes: u64,
+}
+
+impl Round {
+    /// Whether the next round should follow at once (see [`Round::wal_bytes`]).
+    pub fn busy(&self, options: &Options) -> bool {
+        self.wal_bytes >= options.checkpoint_bytes
+    }
+}
+
+/// Why a generation begins.
+enum Cause<'a> {
+    /// The WAL could not be followed: the commits since the newest point are a gap.
+    Gap(&'a str),
+    /// `snapshot_every` passed: the base is the next point, nothing is missed.
+    Scheduled,
 }
 
 /// An archiver on one database, holding the archive's lock.
@@ -99,6 +138,14 @@ pub struct Archiver {
     in_step: bool,
     /// Why the archive's newest generation could not be followed at start, if it could not.
     broken: Option<String>,
+    /// When the current generation's base was taken (ms since the epoch).
+    base_at_ms: i64,
+    /// Segments written since the last compaction.
+    unmerged: usize,
+    /// WAL bytes shipped since the current generation's base.
+    since_base: u64,
+    /// Files merged away, deleted once [`compact::RETIRE_AFTER`] has passed.
+    retired: Vec<(Instant, PathBuf)>,
 }
 
 fn now_ms() -> i64 {
@@ -203,8 +250,19 @@ impl Archiver {
             next_id: catalog.next_id(),
             in_step: false,
             broken: None,
+            base_at_ms: 0,
+            unmerged: 0,
+            since_base: 0,
+            retired: Vec::new(),
         };
-        if let Some(g) = catalog.generations.last() {
+        let mut generations = catalog.generations;
+        if let Some((g, older)) = generations.split_last_mut() {
+            // Files of older generations no index lists (merged away before a stop) go too.
+            older.iter().for_each(remove_orphans);
+            // The archive goes on from the last line it can read: what the WAL still holds
+            // after it is shipped again; what it no longer holds becomes a gap.
+            g.drop_torn()?;
+            let g = &*g;
             let (table, failed) = replay_to_failure(g);
             match failed {
                 None => {
@@ -212,6 +270,14 @@ impl Archiver {
                     archiver.table = table;
                     archiver.position = g.position();
                     archiver.generation = Some((g.dir.clone(), g.base.generation.clone()));
+                    archiver.base_at_ms = g.base.at_ms;
+                    archiver.unmerged = g.segments.len();
+                    let frame = 24 + u64::from(g.base.page_size);
+                    archiver.since_base = g
+                        .segments
+                        .iter()
+                        .map(|e| u64::from(e.to.frame.saturating_sub(e.from.frame)) * frame)
+                        .sum();
                 }
                 Some((at, e)) => {
                     // The gap begins at the last point that can still be restored.
@@ -274,11 +340,68 @@ impl Archiver {
             Checkpointing::HeldBack => false,
             Checkpointing::Now => true,
         };
+        self.scheduled_snapshot(&mut round)?;
         if due {
             round.checkpointed = self.checkpoint(&mut round)?;
         }
+        if self.unmerged >= self.options.compact_after.max(2) {
+            round.compacted = self.compact()?;
+        }
+        self.retire();
         round.last = self.last;
         Ok(round)
+    }
+
+    /// Begins a new generation once `snapshot_every` has passed since the current one's base
+    /// or the WAL shipped since it passed `snapshot_wal_ratio` of the database,
+    /// under the reader the round holds (before any checkpoint of the round, so that reader
+    /// normally uses the WAL and keeps it from restarting). A WAL restarted while the base
+    /// was read leaves it for the next round.
+    fn scheduled_snapshot(&mut self, round: &mut Round) -> Result<(), Error> {
+        let old = self
+            .options
+            .snapshot_every
+            .is_some_and(|every| now_ms() - self.base_at_ms >= every.as_millis() as i64);
+        let database = u64::from(self.table.pages()) * u64::from(self.table.page_size());
+        let limit = (database as f64 * self.options.snapshot_wal_ratio).max((64 << 20) as f64);
+        let due = old || self.since_base as f64 >= limit;
+        if !due || round.generation.is_some() || self.generation.is_none() {
+            return Ok(());
+        }
+        let mut wal = WalFile::open(&self.db)?;
+        let header = wal.header()?;
+        match self.begin_generation(&mut wal, header.as_ref(), Cause::Scheduled, round) {
+            Err(Error::Internal { reason }) => {
+                tracing::debug!(reason, "scheduled base snapshot left for the next round");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Merges the current generation's small segments (see [`compact`]).
+    fn compact(&mut self) -> Result<usize, Error> {
+        self.unmerged = 0;
+        let Some((gdir, _)) = &self.generation else {
+            return Ok(0);
+        };
+        let g = Generation::read(gdir)?;
+        let retired = compact::compact(&g, self.options.compact_bytes)?;
+        let count = retired.len();
+        let now = Instant::now();
+        self.retired.extend(retired.into_iter().map(|p| (now, p)));
+        Ok(count)
+    }
+
+    /// Deletes the files merged away long enough ago.
+    fn retire(&mut self) {
+        self.retired.retain(|(when, path)| {
+            if when.elapsed() < compact::RETIRE_AFTER {
+                return true;
+            }
+            let _ = std::fs::remove_file(path);
+            false
+        });
     }
 
     /// Begins a reader on the connection not held, ships, then ends the one held before.
@@ -307,7 +430,7 @@ impl Archiver {
                 .broken
                 .take()
                 .unwrap_or_else(|| "the archive had no generation".to_owned());
-            return self.begin_generation(&mut wal, header.as_ref(), &reason, round);
+            return self.begin_generation(&mut wal, header.as_ref(), Cause::Gap(&reason), round);
         }
         let Some(h) = header else {
             // No WAL: everything is in the database file. Under a held reader that is the
@@ -318,7 +441,7 @@ impl Archiver {
             return self.begin_generation(
                 &mut wal,
                 None,
-                "the WAL was checkpointed away while no archiver held it",
+                Cause::Gap("the WAL was checkpointed away while no archiver held it"),
                 round,
             );
         };
@@ -342,7 +465,7 @@ impl Archiver {
             "the WAL restarted while no archiver held it (a checkpoint ran with the archiver stopped)"
                 .to_owned()
         };
-        self.begin_generation(&mut wal, Some(&h), &reason, round)
+        self.begin_generation(&mut wal, Some(&h), Cause::Gap(&reason), round)
     }
 
     /// Whether the database now is the archive's newest state plus the WAL from its start:
@@ -438,7 +561,7 @@ impl Archiver {
                 pages: self.table.pages(),
             };
             let line = serde_json::to_string(&entry).expect("serialisable") + "\n";
-            crate::files::owned::append_synced(&gdir.join("segments.jsonl"), &line)
+            crate::files::owned::append_synced(&catalog::index_path(&gdir), &line)
                 .inspect_err(|_| {
                     let _ = std::fs::remove_file(&path);
                 })
@@ -453,6 +576,10 @@ impl Archiver {
                     at_ms,
                 });
                 round.commits += points.len() as u64;
+                let shipped = u64::from(end.frame - from.frame) * (24 + u64::from(h.page_size));
+                round.wal_bytes += shipped;
+                self.since_base += shipped;
+                self.unmerged += 1;
                 tracing::debug!(commits = points.len(), last = entry.last, "archived");
                 Ok(())
             }
@@ -463,13 +590,13 @@ impl Archiver {
         }
     }
 
-    /// Takes a base snapshot as a new generation, recording the gap before it when there was
-    /// an archive to continue.
+    /// Takes a base snapshot as a new generation, recording the gap before it when the WAL
+    /// could not be followed from an archive to continue.
     fn begin_generation(
         &mut self,
         wal: &mut WalFile,
         header: Option<&Header>,
-        reason: &str,
+        cause: Cause<'_>,
         round: &mut Round,
     ) -> Result<(), Error> {
         let id = self.next_id;
@@ -502,7 +629,15 @@ impl Archiver {
             source,
         })?;
         durable::sync_dir(&gdir)?;
-        let gap = self.last.map(|after| Gap {
+        let reason = match cause {
+            Cause::Gap(reason) => reason,
+            Cause::Scheduled => {
+                tracing::info!(generation = %name, "scheduled base snapshot");
+                ""
+            }
+        };
+        let follows_gap = matches!(cause, Cause::Gap(_));
+        let gap = self.last.filter(|_| follows_gap).map(|after| Gap {
             after: Some(Edge {
                 commit: after.id,
                 at_ms: after.at_ms,
@@ -524,6 +659,9 @@ impl Archiver {
         self.table = taken.table;
         self.position = taken.wal;
         self.generation = Some((gdir, name.clone()));
+        self.base_at_ms = at_ms;
+        self.unmerged = 0;
+        self.since_base = 0;
         self.next_id = id + 1;
         self.last = Some(Point { id, at_ms });
         round.generation = Some(name);
@@ -563,6 +701,12 @@ impl Archiver {
     /// the next reader before writers may go on: `false` when the application's writers kept
     /// the write lock past `checkpoint_wait` (left for a later round).
     fn checkpoint(&mut self, round: &mut Round) -> Result<bool, Error> {
+        // First, without blocking writers, copy back what the held reader's snapshot covers
+        // (all of it shipped; the reader keeps the WAL from restarting): the write lock below
+        // is then held only for what was committed since.
+        let _ = self
+            .writer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         crate::database::db::set_busy_timeout(&self.writer, self.options.checkpoint_wait);
         if self.writer.execute_batch("BEGIN IMMEDIATE").is_err() {
             return Ok(false);

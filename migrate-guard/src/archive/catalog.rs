@@ -127,6 +127,50 @@ pub struct Generation {
 }
 
 impl Generation {
+    /// Reads the generation at `gdir`: its `base.json` and `segments.jsonl`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read; [`Error::BackupCorrupt`] when `base.json` is
+    /// not what the archive writes.
+    pub fn read(gdir: &Path) -> Result<Self, Error> {
+        let base: Base = read_json(&gdir.join("base.json"))?;
+        let (segments, torn) = read_lines(&index_path(gdir))?;
+        Ok(Self {
+            dir: gdir.to_path_buf(),
+            base,
+            segments,
+            torn,
+        })
+    }
+
+    /// Rewrites the index with only the lines that can be read (a line torn by a crash
+    /// mid-append, and whatever follows a damaged line, can never be read again; appending
+    /// after them would hide every later line too). The segments they named become files no
+    /// index lists.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the index cannot be written (it is then as it was).
+    pub fn drop_torn(&mut self) -> Result<(), Error> {
+        if self.torn == 0 {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for e in &self.segments {
+            text.push_str(&serde_json::to_string(e).expect("serialisable"));
+            text.push('\n');
+        }
+        crate::files::durable::write_atomically(&index_path(&self.dir), &text)?;
+        tracing::warn!(
+            generation = %self.base.generation,
+            lines = self.torn,
+            "unreadable lines dropped from the archive's index"
+        );
+        self.torn = 0;
+        Ok(())
+    }
+
     /// The last point (the base's when there is no segment).
     pub fn last(&self) -> Point {
         self.segments.last().map_or(
@@ -171,6 +215,11 @@ pub struct Catalog {
     pub generations: Vec<Generation>,
     /// Gaps, oldest first.
     pub gaps: Vec<Gap>,
+}
+
+/// A generation's index of segments.
+pub fn index_path(gdir: &Path) -> PathBuf {
+    gdir.join("segments.jsonl")
 }
 
 /// The generation directory for a base at commit `id`.
@@ -268,15 +317,7 @@ impl Catalog {
         names.sort();
         let mut generations = Vec::new();
         for name in names {
-            let gdir = dir.join(&name);
-            let base: Base = read_json(&gdir.join("base.json"))?;
-            let (segments, torn) = read_lines(&gdir.join("segments.jsonl"))?;
-            generations.push(Generation {
-                dir: gdir,
-                base,
-                segments,
-                torn,
-            });
+            generations.push(Generation::read(&dir.join(&name))?);
         }
         let (gaps, _) = read_lines(&gaps_path(dir))?;
         Ok(Self {

@@ -34,6 +34,10 @@ pub struct Mark {
     /// The salts of the WAL after the migration committed (what places a `before` of `null`
     /// or of frame 0).
     pub next_salt: Option<[u32; 2]>,
+    /// The schema version once the unit committed (what `archive status` shows for the
+    /// points from its commit on).
+    #[serde(default)]
+    pub version_after: Option<i64>,
 }
 
 /// `marks.jsonl` in the archive.
@@ -123,21 +127,46 @@ pub fn resolve(catalog: &Catalog, version: i64) -> Result<u64, Error> {
             path(&catalog.dir).display()
         ));
     };
-    let found = match (&mark.before, mark.next_salt) {
-        (Some(p), _) if p.frame > 0 => at_frame(catalog, p)?,
-        (Some(p), next) => {
-            before_wal(catalog, p.salt).or_else(|| next.and_then(|s| before_wal(catalog, s)))
-        }
-        (None, Some(salt)) => before_wal(catalog, salt),
-        (None, None) => None,
-    };
-    match found {
+    match point_before(catalog, mark)? {
         Some(id) => Ok(id),
         None => refuse(format!(
             "the archive does not hold the WAL position recorded before migration {version} ran (at {}): it was not archived, or falls in a gap (see `migrate archive status`)",
             mark.at
         )),
     }
+}
+
+/// The commit just before `mark`'s unit, when the archive holds it.
+fn point_before(catalog: &Catalog, mark: &Mark) -> Result<Option<u64>, Error> {
+    Ok(match (&mark.before, mark.next_salt) {
+        (Some(p), _) if p.frame > 0 => at_frame(catalog, p)?,
+        (Some(p), next) => {
+            before_wal(catalog, p.salt).or_else(|| next.and_then(|s| before_wal(catalog, s)))
+        }
+        (None, Some(salt)) => before_wal(catalog, salt),
+        (None, None) => None,
+    })
+}
+
+/// The schema version from each commit on, as the runs' marks tell it: `(first commit,
+/// version)`, in commit order. A unit's commit is the one right after its mark's point (it
+/// held the write lock from there). Marks the archive cannot place are left out.
+///
+/// # Errors
+///
+/// As [`read`]; [`Error::BackupCorrupt`] for a segment that cannot be read.
+pub fn versions(catalog: &Catalog) -> Result<Vec<(u64, i64)>, Error> {
+    let mut out = Vec::new();
+    for mark in read(&catalog.dir)? {
+        let Some(version) = mark.version_after else {
+            continue;
+        };
+        if let Some(before) = point_before(catalog, &mark)? {
+            out.push((before + 1, version));
+        }
+    }
+    out.sort_by_key(|&(id, _)| id);
+    Ok(out)
 }
 
 /// The commit at WAL frame `p.frame` of the WAL with `p.salt`.

@@ -25,6 +25,7 @@
 pub mod archiver;
 pub mod base;
 pub mod catalog;
+pub mod compact;
 pub mod marks;
 pub mod pagehash;
 pub mod rebuild;

@@ -131,18 +131,24 @@ pub fn rebuild(catalog: &Catalog, id: u64, to: &Path, mode: u32) -> Result<Rebui
                 entry.file
             ),
         })?;
-        // The frames of a commit come before its record: count those that belong to commits
-        // up to the point, then apply only those.
-        let mut frames = 0usize;
-        let mut keep = 0usize;
-        segment::read(&path, &entry.sha256, |record| {
-            match record {
-                Record::Frame { .. } => frames += 1,
-                Record::Commit(c) if c.id <= id => keep = frames,
-                Record::Commit(_) => {}
-            }
-            Ok(())
-        })?;
+        // The frames of a commit come before its record: in the segment holding the point,
+        // count those that belong to commits up to it, then apply only those. A segment wholly
+        // before the point is applied in one read.
+        let keep = if entry.last <= id {
+            usize::MAX
+        } else {
+            let mut frames = 0usize;
+            let mut keep = 0usize;
+            segment::read(&path, &entry.sha256, |record| {
+                match record {
+                    Record::Frame { .. } => frames += 1,
+                    Record::Commit(c) if c.id <= id => keep = frames,
+                    Record::Commit(_) => {}
+                }
+                Ok(())
+            })?;
+            keep
+        };
         let mut seen = 0usize;
         segment::read(&path, &entry.sha256, |record| {
             match record {

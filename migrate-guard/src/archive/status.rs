@@ -83,6 +83,30 @@ fn view_gap(g: &Gap) -> GapView {
     }
 }
 
+/// Fills in each point's schema version from the runs' marks ([`super::marks::versions`]):
+/// the version the newest unit committed at or before it left, `null` before the first.
+///
+/// # Errors
+///
+/// As [`super::marks::versions`].
+pub fn with_versions(mut status: Status) -> Result<Status, Error> {
+    let catalog = Catalog::read(Path::new(&status.dir))?;
+    let changes = super::marks::versions(&catalog)?;
+    let at = |id: u64| {
+        changes
+            .iter()
+            .take_while(|&&(from, _)| from <= id)
+            .last()
+            .map(|&(_, v)| v)
+    };
+    for p in &mut status.points {
+        p.version = p.version.or(at(p.id));
+    }
+    status.first = status.points.first().cloned();
+    status.last = status.points.last().cloned();
+    Ok(status)
+}
+
 /// The status of the archive at `dir` for the database `db`.
 ///
 /// # Errors

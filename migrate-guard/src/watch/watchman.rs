@@ -168,6 +168,10 @@ pub enum Outcome {
     Failed(String),
     /// It did not run: a migration run holds the lock (tried again next round).
     Deferred(String),
+    /// It ran and found nothing to do (an archive round with nothing committed): kept in
+    /// memory, neither journalled nor written to the state file, so a task every 250 ms does
+    /// not write a line every 250 ms.
+    Quiet(String),
 }
 
 /// One line of `audit.jsonl` for a task.
@@ -325,6 +329,20 @@ impl Watchman {
                 tracing::info!(detail = %d, "deferred");
                 return outcome;
             }
+            Outcome::Quiet(d) => {
+                tracing::debug!(detail = %d, duration_ms, "nothing to do");
+                self.state.tasks.insert(
+                    task.name().to_owned(),
+                    TaskRun {
+                        at,
+                        at_unix,
+                        ok: true,
+                        detail: d.clone(),
+                        duration_ms,
+                    },
+                );
+                return outcome;
+            }
         };
         if ok {
             tracing::info!(detail = %detail, duration_ms, "done");
@@ -442,8 +460,15 @@ impl Watchman {
                         g.reason
                     )
                 });
-                let done = Outcome::Done(format!(
-                    "{} commit(s) archived, newest point {}{}{}{gap}{}",
+                let idle = round.commits == 0
+                    && round.generation.is_none()
+                    && round.gap.is_none()
+                    && !round.checkpointed
+                    && round.compacted == 0
+                    && pruned == 0;
+                let done = if idle { Outcome::Quiet } else { Outcome::Done };
+                let done = done(format!(
+                    "{} commit(s) archived, newest point {}{}{}{gap}{}{}",
                     round.commits,
                     round.last.map_or("none".to_owned(), |p| p.id.to_string()),
                     round
@@ -454,6 +479,11 @@ impl Watchman {
                         ", checkpointed"
                     } else {
                         ""
+                    },
+                    if round.compacted > 0 {
+                        format!(", {} segment(s) compacted", round.compacted)
+                    } else {
+                        String::new()
                     },
                     if pruned > 0 {
                         format!(", {pruned} generation(s) past retention removed")

@@ -47,14 +47,19 @@ pub(super) fn before(
             at: belay_guard::vocab::clock::now_rfc3339(),
             before,
             next_salt: None,
+            version_after: None,
         },
     })
 }
 
-/// Records the point once the unit committed.
-pub(super) fn after(pending: Option<Pending>) {
+/// Records the point once the unit committed on `conn`, with the version it left.
+pub(super) fn after(pending: Option<Pending>, conn: &Connection) {
     let Some(mut p) = pending else { return };
     p.mark.next_salt = marks::wal_salt(&p.db).ok().flatten();
+    p.mark.version_after = crate::record::history::current_version(conn)
+        .inspect_err(|e| tracing::warn!(error = %e, "the version after the unit was not read"))
+        .ok()
+        .flatten();
     if let Err(e) = marks::record(&p.dir, &p.mark) {
         tracing::warn!(version = p.mark.version, error = %e, "restore point not recorded");
     }

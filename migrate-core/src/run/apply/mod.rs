@@ -321,7 +321,7 @@ fn transactional(
     run.succeed(&tx, journal, &reports)
         .map_err(UnitFailure::rolled_back)?;
     tx.commit().map_err(fail("committing"))?;
-    mark::after(point);
+    mark::after(point, conn);
     ledger.committed(scope, after);
     Ok(reports)
 }
