@@ -93,7 +93,7 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
             to,
             yes,
             no_backup,
-        } => restore::run(
+        } => restore_chosen(
             g,
             out,
             restore::Asked {
@@ -130,5 +130,16 @@ fn schema_check(force: bool) -> belay_migrate::SchemaCheck {
         belay_migrate::SchemaCheck::Waived
     } else {
         belay_migrate::SchemaCheck::Required
+    }
+}
+
+/// A restore to a moment of the archive (`restore_at`), or from a backup (`restore`).
+fn restore_chosen(g: &Settings, out: &Output, asked: restore::Asked<'_>) -> Result<(), CliError> {
+    match asked.moment {
+        Some(moment) => {
+            let db = crate::context::db_path(g)?;
+            restore_at::run(g, out, &db, moment, &asked)
+        }
+        None => restore::run(g, out, asked),
     }
 }

@@ -48,9 +48,6 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     let timeout = context::lock_timeout(g)?;
-    if let Some(moment) = asked.moment {
-        return super::restore_at::run(g, out, &db, moment, &asked);
-    }
     if let Some(to) = asked.to {
         let report = backup::restore_to(to, &dir, asked.id, Some(&db))?;
         out.print(&report, || {
