@@ -28,19 +28,16 @@ fn args() -> Args {
         apply_runs: 5,
         check_runs: 200,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{flag} needs a number"));
-        match flag.as_str() {
-            "--migrations" => a.migrations = value,
-            "--apply-runs" => a.apply_runs = value,
-            "--check-runs" => a.check_runs = value,
-            other => panic!("unknown flag {other}"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--migrations" => a.migrations = migrate_bench::number(flag, value),
+            "--apply-runs" => a.apply_runs = migrate_bench::number(flag, value),
+            "--check-runs" => a.check_runs = migrate_bench::number(flag, value),
+            _ => return false,
         }
-    }
+        true
+    });
+    assert!(child.is_none(), "engine-bench has no child runs");
     a
 }
 

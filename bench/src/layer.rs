@@ -19,15 +19,15 @@ const INSERT: &str = "INSERT INTO events (body) VALUES ('an event of a hundred b
 
 fn main() {
     let (mut rounds, mut commits) = (7usize, 2000usize);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number");
-        match flag.as_str() {
-            "--rounds" => rounds = value(),
-            "--commits" => commits = value(),
-            other => panic!("unknown flag {other}"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--rounds" => rounds = migrate_bench::number(flag, value),
+            "--commits" => commits = migrate_bench::number(flag, value),
+            _ => return false,
         }
-    }
+        true
+    });
+    assert!(child.is_none(), "layer-bench has no child runs");
     let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
     println!(
         "one writer, {commits} small INSERTs per round, {rounds} rounds alternating, on {}\n",

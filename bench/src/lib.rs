@@ -198,6 +198,28 @@ pub enum Invocation {
     Child { op: String, rest: Vec<String> },
 }
 
+/// Reads the command line's `--flag value` pairs, handing each to `set`, which says whether
+/// it knew the flag (an unknown flag, or one without a value, stops the benchmark). A `--op`
+/// ends the reading: its value and every word after it are returned, for a child run.
+pub fn flags(mut set: impl FnMut(&str, &str) -> bool) -> Option<(String, Vec<String>)> {
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if flag == "--op" {
+            return Some((value, it.collect()));
+        }
+        assert!(set(&flag, &value), "unknown flag {flag}");
+    }
+    None
+}
+
+/// `value` parsed as the number (or path) `flag` takes.
+pub fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{flag} takes a number, not {value:?}"))
+}
+
 /// Parses the command line of a shop benchmark, with `runs` runs by default.
 pub fn shop_args(runs: usize) -> Invocation {
     let mut a = ShopArgs {
@@ -206,23 +228,18 @@ pub fn shop_args(runs: usize) -> Invocation {
         workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         data: PathBuf::from("target/bench-data"),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
-            "--runs" => a.runs = value().parse().expect("--runs N"),
-            "--workers" => a.workers = value().parse().expect("--workers N"),
-            "--data" => a.data = PathBuf::from(value()),
-            "--op" => {
-                let op = value();
-                return Invocation::Child {
-                    op,
-                    rest: it.collect(),
-                };
-            }
-            other => panic!("unknown flag {other}"),
+    let child = flags(|flag, value| {
+        match flag {
+            "--size-mb" => a.size_mb = number(flag, value),
+            "--runs" => a.runs = number(flag, value),
+            "--workers" => a.workers = number(flag, value),
+            "--data" => a.data = PathBuf::from(value),
+            _ => return false,
         }
+        true
+    });
+    match child {
+        Some((op, rest)) => Invocation::Child { op, rest },
+        None => Invocation::Parent(a),
     }
-    Invocation::Parent(a)
 }

@@ -87,15 +87,20 @@ fn cli(dir: &Path, file: &str) -> Duration {
 fn main() {
     let mut sizes = vec![4u64, 16, 50];
     let mut runs = 3usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().expect("a value after the flag");
-        match flag.as_str() {
-            "--sizes" => sizes = value.split(',').map(|s| s.parse().unwrap()).collect(),
-            "--runs" => runs = value.parse().unwrap(),
-            other => panic!("unknown flag {other}"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--sizes" => {
+                sizes = value
+                    .split(',')
+                    .map(|s| migrate_bench::number(flag, s))
+                    .collect();
+            }
+            "--runs" => runs = migrate_bench::number(flag, value),
+            _ => return false,
         }
-    }
+        true
+    });
+    assert!(child.is_none(), "script-bench has no child runs");
     let dir = tempfile::tempdir().unwrap();
     println!("| file | statements | migrate up | per MB | sqlite3 CLI (one transaction) | ratio |");
     println!("|---:|---:|---:|---:|---:|---:|");

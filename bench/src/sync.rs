@@ -14,13 +14,14 @@ use migrate_bench::{events_db, median};
 
 fn main() {
     let mut secs = 3u64;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--secs" => secs = it.next().and_then(|v| v.parse().ok()).expect("--secs N"),
-            other => panic!("unknown flag {other}"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--secs" => secs = migrate_bench::number(flag, value),
+            _ => return false,
         }
-    }
+        true
+    });
+    assert!(child.is_none(), "sync-bench has no child runs");
     let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
     println!(
         "one writer, one small INSERT per transaction, {secs} s each, on {}\n",

@@ -30,19 +30,16 @@ fn args() -> Args {
         after_secs: 10,
         rate: 500,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value: u64 = it
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{flag} needs a number"));
-        match flag.as_str() {
-            "--reader-secs" => a.reader_secs = value,
-            "--after-secs" => a.after_secs = value,
-            "--rate" => a.rate = value,
-            other => panic!("unknown flag {other}"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--reader-secs" => a.reader_secs = migrate_bench::number(flag, value),
+            "--after-secs" => a.after_secs = migrate_bench::number(flag, value),
+            "--rate" => a.rate = migrate_bench::number(flag, value),
+            _ => return false,
         }
-    }
+        true
+    });
+    assert!(child.is_none(), "wal-bench has no child runs");
     a
 }
 

@@ -37,23 +37,21 @@ fn args() -> Result<Args, (String, Vec<String>)> {
         rate: 200,
         data: PathBuf::from("target/bench-data"),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--size-mb" => a.size_mb = value().parse().expect("--size-mb N"),
-            "--runs" => a.runs = value().parse().expect("--runs N"),
-            "--secs" => a.secs = value().parse().expect("--secs N"),
-            "--rate" => a.rate = value().parse().expect("--rate N"),
-            "--data" => a.data = PathBuf::from(value()),
-            "--op" => {
-                let op = value();
-                return Err((op, it.collect()));
-            }
-            other => panic!("unknown flag {other}"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--size-mb" => a.size_mb = migrate_bench::number(flag, value),
+            "--runs" => a.runs = migrate_bench::number(flag, value),
+            "--secs" => a.secs = migrate_bench::number(flag, value),
+            "--rate" => a.rate = migrate_bench::number(flag, value),
+            "--data" => a.data = PathBuf::from(value),
+            _ => return false,
         }
+        true
+    });
+    match child {
+        Some(op) => Err(op),
+        None => Ok(a),
     }
-    Ok(a)
 }
 
 /// The engine's facts for the report, from `migrations`.

@@ -29,24 +29,25 @@ pub fn run(g: &Settings, out: &Output, command: &ArchiveCommand) -> Result<(), C
 
 fn status(out: &Output, db: &std::path::Path, dir: &std::path::Path) -> Result<(), CliError> {
     let s = archive::status::with_versions(archive::status::status(db, dir)?)?;
+    let m = &s.summary;
     out.print(&s, || {
-        let mut text = format!("archive {}\n", s.dir);
-        match (&s.first, &s.last) {
+        let mut text = format!("archive {}\n", m.dir);
+        match (&m.first, &m.last) {
             (Some(first), Some(last)) => text.push_str(&format!(
                 "  points: {} (commits {} to {}, {} to {}) in {} generation(s), {} bytes\n",
-                s.commits, first.id, last.id, first.at, last.at, s.generations, s.bytes
+                m.commits, first.id, last.id, first.at, last.at, m.generations, m.bytes
             )),
             _ => text.push_str("  points: none yet (run `migrate archive run --once` or `migrate watch` with [watch] archive)\n"),
         }
-        if s.following {
+        if m.following {
             text.push_str(&format!(
                 "  waiting in the WAL: {} commit(s), {} bytes; lag {:.1}s\n",
-                s.unarchived_commits, s.unarchived_bytes, s.lag_seconds
+                m.unarchived_commits, m.unarchived_bytes, m.lag_seconds
             ));
-        } else if s.last.is_some() {
+        } else if m.last.is_some() {
             text.push_str("  the WAL restarted since the newest point: the next archiver round proves it continues or records a gap\n");
         }
-        for gap in &s.gaps {
+        for gap in &m.gaps {
             text.push_str(&format!(
                 "  gap: after commit {} ({}) until commit {} ({}): {}\n",
                 gap.after.map_or("-".to_owned(), |c| c.to_string()),

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::catalog::{Catalog, Gap};
+use super::catalog::{Catalog, Gap, Generation, Point};
 use super::walfile::WalFile;
 use crate::Error;
 use crate::vocab::clock;
@@ -40,9 +40,9 @@ pub struct GapView {
     pub reason: String,
 }
 
-/// `migrate archive status`.
+/// Where the archive stands, without its list of points: what health reads on every evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Status {
+pub struct Summary {
     /// The archive's directory.
     pub dir: String,
     /// The database it follows.
@@ -69,6 +69,14 @@ pub struct Status {
     pub gaps: Vec<GapView>,
     /// Bytes of base snapshots and segments.
     pub bytes: u64,
+}
+
+/// `migrate archive status`: the summary and every point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// Where the archive stands.
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Every point, oldest first.
     pub points: Vec<PointView>,
 }
@@ -90,7 +98,7 @@ fn view_gap(g: &Gap) -> GapView {
 ///
 /// As [`super::marks::versions`].
 pub fn with_versions(mut status: Status) -> Result<Status, Error> {
-    let catalog = Catalog::read(Path::new(&status.dir))?;
+    let catalog = Catalog::read(Path::new(&status.summary.dir))?;
     let changes = super::marks::versions(&catalog)?;
     let at = |id: u64| {
         changes
@@ -102,31 +110,66 @@ pub fn with_versions(mut status: Status) -> Result<Status, Error> {
     for p in &mut status.points {
         p.version = p.version.or(at(p.id));
     }
-    status.first = status.points.first().cloned();
-    status.last = status.points.last().cloned();
+    status.summary.first = status.points.first().cloned();
+    status.summary.last = status.points.last().cloned();
     Ok(status)
 }
 
-/// The status of the archive at `dir` for the database `db`.
+fn view_point(p: Point, version: Option<i64>, generation: &Generation) -> PointView {
+    PointView {
+        id: p.id,
+        at: clock::format_unix_millis(p.at_ms),
+        version,
+        generation: generation.base.generation.clone(),
+    }
+}
+
+/// The status of the archive at `dir` for the database `db`, every point listed.
+///
+/// # Errors
+///
+/// As [`summary`].
+pub fn status(db: &Path, dir: &Path) -> Result<Status, Error> {
+    let catalog = Catalog::read(dir)?;
+    let summary = summarise(&catalog, db, dir)?;
+    let mut points = Vec::new();
+    for g in &catalog.generations {
+        for p in g.points() {
+            let version = (p.id == g.base.commit).then_some(g.base.version).flatten();
+            points.push(view_point(p, version, g));
+        }
+    }
+    Ok(Status { summary, points })
+}
+
+/// Where the archive at `dir` stands against the database `db`, without listing its points.
 ///
 /// # Errors
 ///
 /// As [`Catalog::read`]; [`Error::Io`] when the WAL cannot be read.
-pub fn status(db: &Path, dir: &Path) -> Result<Status, Error> {
-    let catalog = Catalog::read(dir)?;
-    let mut points = Vec::new();
+pub fn summary(db: &Path, dir: &Path) -> Result<Summary, Error> {
+    summarise(&Catalog::read(dir)?, db, dir)
+}
+
+fn summarise(catalog: &Catalog, db: &Path, dir: &Path) -> Result<Summary, Error> {
+    let mut commits = 0;
     let mut bytes = 0;
     for g in &catalog.generations {
         bytes += g.base.bytes + g.segments.iter().map(|e| e.bytes).sum::<u64>();
-        for p in g.points() {
-            points.push(PointView {
-                id: p.id,
-                at: clock::format_unix_millis(p.at_ms),
-                version: (p.id == g.base.commit).then_some(g.base.version).flatten(),
-                generation: g.base.generation.clone(),
-            });
-        }
+        commits += 1 + g
+            .segments
+            .iter()
+            .map(|e| e.points.len() as u64)
+            .sum::<u64>();
     }
+    let first = catalog.generations.first().map(|g| {
+        let base = g.points().next().expect("a generation has its base");
+        view_point(base, g.base.version, g)
+    });
+    let last = catalog.generations.last().map(|g| {
+        let version = (g.segments.is_empty()).then_some(g.base.version).flatten();
+        view_point(g.last(), version, g)
+    });
     let mut wal = WalFile::open(db)?;
     let header = wal.header()?;
     let (following, from) = match (catalog.generations.last(), &header) {
@@ -156,19 +199,18 @@ pub fn status(db: &Path, dir: &Path) -> Result<Status, Error> {
         Some(_) => 0.0,
         None => f64::NAN,
     };
-    Ok(Status {
+    Ok(Summary {
         dir: dir.display().to_string(),
         database: catalog.identity.as_ref().map(|i| i.database.clone()),
         generations: catalog.generations.len(),
-        commits: points.len() as u64,
-        first: points.first().cloned(),
-        last: points.last().cloned(),
+        commits,
+        first,
+        last,
         following,
         unarchived_bytes,
         unarchived_commits,
         lag_seconds,
         gaps: catalog.gaps.iter().map(view_gap).collect(),
         bytes,
-        points,
     })
 }

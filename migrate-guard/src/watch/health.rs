@@ -507,7 +507,7 @@ fn judge_archive(
     now: SystemTime,
     fail: &mut impl FnMut(&'static str, bool, String),
 ) -> Option<Archive> {
-    let s = match crate::archive::status::status(db, dir) {
+    let s = match crate::archive::status::summary(db, dir) {
         Ok(s) => s,
         Err(e) => {
             fail("archive_unreadable", false, e.to_string());
