@@ -199,11 +199,13 @@ pub enum Scope {
 pub fn apply(conn: &Connection, settings: &Settings, scope: Scope) -> Result<(), Error> {
     let every = scope == Scope::Every;
     let mut asked: Vec<(&'static str, String, i64)> = Vec::new();
-    if let Some(s) = settings.synchronous {
-        asked.push(("synchronous", s.as_str().to_owned(), s.level()));
-    }
+    // The busy timeout first: the first statement on a new connection reads the schema, which
+    // waits for a checkpoint or a WAL recovery in another process like any read.
     if let (Some(ms), true) = (settings.busy_timeout, every) {
         asked.push(("busy_timeout", ms.to_string(), i64::from(ms)));
+    }
+    if let Some(s) = settings.synchronous {
+        asked.push(("synchronous", s.as_str().to_owned(), s.level()));
     }
     if let Some(pages) = settings.wal_autocheckpoint {
         asked.push(("wal_autocheckpoint", pages.to_string(), i64::from(pages)));
