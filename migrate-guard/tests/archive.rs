@@ -118,6 +118,37 @@ fn assert_whole_prefix(ids: &[i64], acked: &[i64], what: &str) -> i64 {
     k
 }
 
+/// Restores about `samples` of `points` (always the newest) into `scratch`, and asserts each is
+/// the point asked for, holds a whole prefix of the acknowledged batches that never goes back,
+/// and passes `integrity_check`. Returns the newest point's prefix.
+fn restore_sample(
+    catalog: &Catalog,
+    points: &[archive::catalog::Point],
+    samples: usize,
+    scratch: &Path,
+    acked: &[i64],
+) -> i64 {
+    let mut previous = 0;
+    let step = (points.len() / samples).max(1);
+    for (n, p) in points.iter().enumerate() {
+        if n % step != 0 && n + 1 != points.len() {
+            continue;
+        }
+        let to = scratch.join(format!("at-{}.db", p.id));
+        let rebuilt = archive::rebuild::rebuild(catalog, p.id, &to, 0o600).unwrap();
+        assert_eq!(rebuilt.point, *p);
+        let k = assert_whole_prefix(&ids_in(&to), acked, &format!("point {}", p.id));
+        assert!(
+            k >= previous,
+            "point {} went back from {previous} to {k}",
+            p.id
+        );
+        previous = k;
+        assert_eq!(integrity(&to), "ok");
+    }
+    previous
+}
+
 fn options() -> Options {
     Options {
         checkpoint_bytes: 64 << 10,
@@ -152,31 +183,13 @@ fn every_point_restores_exactly_a_prefix_of_the_commits_beside_a_live_writer() {
     assert!(catalog.gaps.is_empty(), "{:?}", catalog.gaps);
     assert_eq!(catalog.generations.len(), 1);
     let points: Vec<_> = catalog.generations[0].points().collect();
-    let mut previous = 0;
-    let step = (points.len() / 25).max(1);
-    for (n, p) in points.iter().enumerate() {
-        if n % step != 0 && n + 1 != points.len() {
-            continue;
-        }
-        let to = tmp.path().join(format!("at-{}.db", p.id));
-        let rebuilt = archive::rebuild::rebuild(&catalog, p.id, &to, 0o600).unwrap();
-        assert_eq!(rebuilt.point, *p);
-        let ids = ids_in(&to);
-        let k = assert_whole_prefix(&ids, &acked, &format!("point {}", p.id));
-        assert!(
-            k >= previous,
-            "point {} went back from {previous} to {k}",
-            p.id
-        );
-        previous = k;
-        assert_eq!(integrity(&to), "ok");
-    }
     // The newest point holds every acknowledged row.
-    assert_eq!(previous, *acked.last().unwrap());
+    let newest = restore_sample(&catalog, &points, 25, tmp.path(), &acked);
+    assert_eq!(newest, *acked.last().unwrap());
     let v = archive::verify::verify(&dir).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.restorable, points.len() as u64);
-    let s = archive::status::status(&db, &dir).unwrap();
+    let s = archive::status::summary(&db, &dir).unwrap();
     assert!(s.following && s.unarchived_commits == 0, "{s:?}");
     assert_eq!(s.commits, points.len() as u64);
 }
@@ -214,7 +227,7 @@ fn a_restart_unseen_is_a_gap_by_range_unless_nothing_was_missed() {
     let gap = r
         .gap
         .clone()
-        .unwrap_or_else(|| panic!("no gap: {r:?} {:?}", archive::status::status(&db, &dir)));
+        .unwrap_or_else(|| panic!("no gap: {r:?} {:?}", archive::status::summary(&db, &dir)));
     assert_eq!(gap.after.unwrap().commit, before_gap.id);
     assert!(gap.reason.contains("restarted"), "{}", gap.reason);
     let catalog = Catalog::read(&dir).unwrap();
@@ -233,7 +246,7 @@ fn a_restart_unseen_is_a_gap_by_range_unless_nothing_was_missed() {
         ));
     }
     assert_eq!(catalog.at_time(before_gap.at_ms).unwrap().id, before_gap.id);
-    let s = archive::status::status(&db, &dir).unwrap();
+    let s = archive::status::summary(&db, &dir).unwrap();
     assert_eq!(s.gaps.len(), 1);
     assert_eq!(s.gaps[0].after, Some(before_gap.id));
 }
@@ -395,24 +408,8 @@ fn scheduled_snapshots_and_compaction_keep_every_point_and_leave_no_gap() {
         .flat_map(|g| g.points())
         .collect();
     assert!(points.windows(2).all(|w| w[1].id == w[0].id + 1));
-    let mut previous = 0;
-    let step = (points.len() / 30).max(1);
-    for (n, p) in points.iter().enumerate() {
-        if n % step != 0 && n + 1 != points.len() {
-            continue;
-        }
-        let to = tmp.path().join(format!("at-{}.db", p.id));
-        archive::rebuild::rebuild(&catalog, p.id, &to, 0o600).unwrap();
-        let k = assert_whole_prefix(&ids_in(&to), &acked, &format!("point {}", p.id));
-        assert!(
-            k >= previous,
-            "point {} went back from {previous} to {k}",
-            p.id
-        );
-        previous = k;
-        assert_eq!(integrity(&to), "ok");
-    }
-    assert_eq!(previous, *acked.last().unwrap());
+    let newest = restore_sample(&catalog, &points, 30, tmp.path(), &acked);
+    assert_eq!(newest, *acked.last().unwrap());
     let v = archive::verify::verify(&dir).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.restorable, points.len() as u64);
@@ -478,4 +475,288 @@ fn a_line_torn_by_a_crash_is_dropped_and_the_archive_goes_on_after_it() {
     archive::rebuild::rebuild(&catalog, catalog.last().unwrap().id, &to, 0o600).unwrap();
     assert_eq!(ids_in(&to), (1..=12).collect::<Vec<_>>());
     assert!(archive::verify::verify(&dir).unwrap().ok());
+}
+
+/// An archive of `segments` one-row segments after its base, the archiver stopped.
+fn small_archive(tmp: &Path, segments: i64) -> (PathBuf, PathBuf) {
+    let db = wal_db(tmp);
+    let dir = archive::default_dir(&db);
+    let app = Connection::open(&db).unwrap();
+    let mut a = Archiver::start(&db, &dir, options()).unwrap();
+    a.round().unwrap();
+    for i in 1..=segments {
+        app.execute("INSERT INTO t VALUES (?1, ?1, 'p')", [i])
+            .unwrap();
+        a.round().unwrap();
+    }
+    (db, dir)
+}
+
+fn write_index(g: &archive::catalog::Generation, entries: &[archive::catalog::Entry]) {
+    let text: String = entries
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(archive::catalog::index_path(&g.dir), text).unwrap();
+}
+
+/// What `verify` reports wrong (every reason), with the restorable count.
+fn problem(dir: &Path) -> (String, u64) {
+    let v = archive::verify::verify(dir).unwrap();
+    assert!(!v.ok() && !v.problems.is_empty(), "{v:?}");
+    let reasons: Vec<_> = v.problems.iter().map(|p| p.reason.as_str()).collect();
+    (reasons.join("; "), v.restorable)
+}
+
+/// Index lines that disagree with the segments they name, an unreadable `archive.json` or index,
+/// and an archive path that is a file: each refused naming the file, never acted on.
+#[test]
+fn an_index_that_disagrees_with_its_segments_is_refused_by_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, dir) = small_archive(tmp.path(), 4);
+    let catalog = Catalog::read(&dir).unwrap();
+    let g = &catalog.generations[0];
+    let good = g.segments.clone();
+
+    let mut bad = good.clone();
+    bad[1].file = "../../escape.seg".into();
+    write_index(g, &bad);
+    let (reason, restorable) = problem(&dir);
+    assert!(reason.contains("not a segment of this archive"), "{reason}");
+    assert_eq!(restorable, 2, "the base and the first segment");
+    let tampered = Catalog::read(&dir).unwrap();
+    let e = archive::rebuild::rebuild(&tampered, good[3].last, &tmp.path().join("x.db"), 0o600)
+        .unwrap_err();
+    assert!(e.to_string().contains("not a segment"), "{e}");
+
+    let mut bad = good.clone();
+    bad[2].first += 1;
+    write_index(g, &bad);
+    let (reason, _) = problem(&dir);
+    assert!(reason.contains("where"), "{reason}");
+
+    let mut bad = good.clone();
+    bad[3].last += 1;
+    write_index(g, &bad);
+    let (reason, _) = problem(&dir);
+    assert!(reason.contains("the index says"), "{reason}");
+    write_index(g, &good);
+    assert!(archive::verify::verify(&dir).unwrap().ok());
+
+    // A base whose recorded page hash is not its pages'.
+    let base_json = g.dir.join("base.json");
+    let original = std::fs::read_to_string(&base_json).unwrap();
+    let mut base: serde_json::Value = serde_json::from_str(&original).unwrap();
+    base["hash"] = serde_json::Value::String("0".repeat(64));
+    std::fs::write(&base_json, base.to_string()).unwrap();
+    let v = archive::verify::verify(&dir).unwrap();
+    assert!(!v.ok() && v.restorable == 0, "{v:?}");
+    assert!(
+        v.problems[0].reason.contains("the archive recorded"),
+        "{v:?}"
+    );
+    let tampered = Catalog::read(&dir).unwrap();
+    let at_base = tmp.path().join("base-point.db");
+    let e = archive::rebuild::rebuild(&tampered, g.base.commit, &at_base, 0o600).unwrap_err();
+    assert!(e.to_string().contains("has page hash"), "{e}");
+    assert!(!at_base.exists());
+    std::fs::write(&base_json, "{ not json").unwrap();
+    let e = Catalog::read(&dir).unwrap_err();
+    assert!(
+        matches!(&e, Error::BackupCorrupt { path, .. } if path == &base_json),
+        "{e}"
+    );
+    std::fs::write(&base_json, original).unwrap();
+
+    // The identity file unreadable; the index a directory; the archive a file.
+    let identity = dir.join("archive.json");
+    let saved = std::fs::read(&identity).unwrap();
+    std::fs::write(&identity, "[").unwrap();
+    let e = Catalog::read(&dir).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not readable as the archive wrote it"),
+        "{e}"
+    );
+    std::fs::write(&identity, saved).unwrap();
+    let index = archive::catalog::index_path(&g.dir);
+    std::fs::rename(&index, tmp.path().join("index.saved")).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    assert!(matches!(Catalog::read(&dir), Err(Error::Io { .. })));
+    std::fs::remove_dir(&index).unwrap();
+    std::fs::rename(tmp.path().join("index.saved"), &index).unwrap();
+    let file = tmp.path().join("plain");
+    std::fs::write(&file, "x").unwrap();
+    assert!(matches!(Catalog::read(&file), Err(Error::Io { .. })));
+    assert!(archive::verify::verify(&dir).unwrap().ok());
+
+    // A restore point recorded where no archive is.
+    let mark = archive::marks::Mark {
+        version: 1,
+        direction: "up".into(),
+        within: Vec::new(),
+        at: "2026-12-06T00:00:00Z".into(),
+        before: None,
+        next_salt: None,
+        version_after: Some(1),
+    };
+    let e = archive::marks::record(&tmp.path().join("none"), &mark).unwrap_err();
+    assert!(e.to_string().contains("there is no archive"), "{e}");
+}
+
+/// Compaction never merges a damaged segment, and a failed index rewrite leaves the index and
+/// the files as they were (the merged file removed); then it merges and every point restores.
+#[test]
+fn compaction_that_cannot_finish_leaves_the_archive_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, dir) = small_archive(tmp.path(), 5);
+    let g = Catalog::read(&dir).unwrap().generations.remove(0);
+    let merged_files = |g: &archive::catalog::Generation| {
+        segment_files(&g.dir)
+            .into_iter()
+            .filter(|f| f.contains('-'))
+            .count()
+    };
+
+    let victim = g.dir.join(&g.segments[2].file);
+    let healthy = std::fs::read(&victim).unwrap();
+    let mut bytes = healthy.clone();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, &bytes).unwrap();
+    assert!(archive::compact::compact(&g, 1 << 30).unwrap().is_empty());
+    assert_eq!(merged_files(&g), 0);
+    std::fs::write(&victim, &healthy).unwrap();
+
+    let index = archive::catalog::index_path(&g.dir);
+    let saved = std::fs::read(&index).unwrap();
+    std::fs::remove_file(&index).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    let e = archive::compact::compact(&g, 1 << 30).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+    assert_eq!(merged_files(&g), 0, "the merged file is removed");
+    std::fs::remove_dir(&index).unwrap();
+    std::fs::write(&index, &saved).unwrap();
+
+    // A torn line whose rewrite fails is kept, and said.
+    std::fs::write(&index, [&saved[..], b"{\"torn"].concat()).unwrap();
+    let mut torn = archive::catalog::Generation::read(&g.dir).unwrap();
+    assert_eq!(torn.torn, 1);
+    assert!(
+        archive::compact::compact(&torn, 1 << 30)
+            .unwrap()
+            .is_empty()
+    );
+    std::fs::remove_file(&index).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    assert!(matches!(torn.drop_torn(), Err(Error::Io { .. })));
+    assert_eq!(torn.torn, 1);
+    std::fs::remove_dir(&index).unwrap();
+    std::fs::write(&index, &saved).unwrap();
+
+    let retired = archive::compact::compact(&g, 1 << 30).unwrap();
+    assert_eq!(retired.len(), 5);
+    let catalog = Catalog::read(&dir).unwrap();
+    assert_eq!(catalog.generations[0].segments.len(), 1);
+    let points: Vec<_> = catalog.generations[0].points().collect();
+    let acked: Vec<i64> = (1..=5).collect();
+    assert_eq!(
+        restore_sample(&catalog, &points, points.len(), tmp.path(), &acked),
+        5
+    );
+    assert!(archive::verify::verify(&dir).unwrap().ok());
+}
+
+/// A base rebuilt into damage that still matches every hash the archive recorded (an adversary
+/// who rewrote base.json too): SQLite's check is the last word, and nothing is written. A base
+/// that is gone or not what its SHA-256 says, and a target that exists, are refused likewise.
+#[test]
+fn a_base_whose_hashes_agree_but_sqlite_does_not_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, dir) = small_archive(tmp.path(), 1);
+    let catalog = Catalog::read(&dir).unwrap();
+    let g = &catalog.generations[0];
+    let base_path = g.dir.join("base.db.zst");
+    let original = std::fs::read(&base_path).unwrap();
+
+    let to = tmp.path().join("exists.db");
+    std::fs::write(&to, "mine").unwrap();
+    let e = archive::rebuild::rebuild(&catalog, g.base.commit, &to, 0o600).unwrap_err();
+    assert!(matches!(e, Error::TargetExists { .. }), "{e}");
+    assert_eq!(std::fs::read(&to).unwrap(), b"mine");
+
+    let to = tmp.path().join("out.db");
+    std::fs::remove_file(&base_path).unwrap();
+    let e = archive::rebuild::rebuild(&catalog, g.base.commit, &to, 0o600).unwrap_err();
+    assert!(e.to_string().contains("cannot be read"), "{e}");
+    let mut flipped = original.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x55;
+    std::fs::write(&base_path, &flipped).unwrap();
+    let e = archive::rebuild::rebuild(&catalog, g.base.commit, &to, 0o600).unwrap_err();
+    assert!(matches!(e, Error::BackupCorrupt { .. }), "{e}");
+    assert!(!to.exists());
+
+    // Damage inside the table's page, and every hash rewritten to match it.
+    let mut pages = zstd::decode_all(&original[..]).unwrap();
+    let page_size = g.base.page_size as usize;
+    let leaf = page_size; // page 2: the table t
+    pages[leaf] = 0x0d;
+    pages[leaf + 3..leaf + 5].copy_from_slice(&[0xff, 0xff]);
+    let count = (pages.len() / page_size) as u32;
+    let hash = archive::pagehash::hash_of(g.base.page_size, count, |pgno, buf| {
+        let at = (pgno as usize - 1) * page_size;
+        buf.copy_from_slice(&pages[at..at + page_size]);
+        true
+    });
+    let packed = zstd::encode_all(&pages[..], 1).unwrap();
+    std::fs::write(&base_path, &packed).unwrap();
+    let base_json = g.dir.join("base.json");
+    let mut base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base_json).unwrap()).unwrap();
+    base["hash"] = hash.into();
+    base["sha256"] = sha_hex(&packed).into();
+    base["bytes"] = (packed.len() as u64).into();
+    std::fs::write(&base_json, base.to_string()).unwrap();
+    let forged = Catalog::read(&dir).unwrap();
+    let e = archive::rebuild::rebuild(&forged, g.base.commit, &to, 0o600).unwrap_err();
+    assert!(e.to_string().contains("quick_check says"), "{e}");
+    assert!(!to.exists());
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The application's last connection closing checkpoints the WAL away and deletes it: with
+/// commits the archive never saw, the next round records a gap; the runs' restore points file
+/// that cannot be read is an error naming it.
+#[test]
+fn a_wal_deleted_with_unseen_commits_is_a_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (db, dir) = small_archive(tmp.path(), 1);
+    {
+        let app = Connection::open(&db).unwrap();
+        app.execute("INSERT INTO t VALUES (100, 100, 'unseen')", [])
+            .unwrap();
+    }
+    assert!(!archive::walfile::wal_path(&db).exists());
+    let mut a = Archiver::start(&db, &dir, options()).unwrap();
+    let r = a.round().unwrap();
+    let gap = r.gap.expect("a gap");
+    assert!(gap.reason.contains("checkpointed away"), "{}", gap.reason);
+    let catalog = Catalog::read(&dir).unwrap();
+    let to = tmp.path().join("newest.db");
+    archive::rebuild::rebuild(&catalog, catalog.last().unwrap().id, &to, 0o600).unwrap();
+    assert_eq!(ids_in(&to), [1, 100]);
+
+    std::fs::create_dir(archive::marks::path(&dir)).unwrap();
+    match archive::marks::read(&dir) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, archive::marks::path(&dir)),
+        other => panic!("{other:?}"),
+    }
 }

@@ -813,3 +813,70 @@ fn archiving_under_the_watchman_ships_beside_a_run_checkpoints_only_without_one_
     assert!(kinds.contains(&"archive_lag"), "{kinds:?}");
     assert!(h.metrics["migrate_archive_unarchived_bytes"] > 0.0);
 }
+
+fn archived(config: &mut Config, archive: &Path) {
+    config.schedule.archive = Some(Every::parse("1s").unwrap());
+    config.thresholds.archive_lag = Some(Duration::from_secs(60));
+    config.archive = Some(belay_guard::watch::watchman::ArchiveConfig {
+        dir: archive.to_path_buf(),
+        options: belay_guard::archive::Options::default(),
+        retention: Some(Duration::from_secs(3600)),
+    });
+}
+
+#[test]
+fn the_watchmans_archive_rounds_are_quiet_when_idle_and_say_gaps_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 1);
+    let app = Connection::open(&db).unwrap();
+    app.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    let archive = dir.path().join("app.db.archive");
+    let mut cfg = config(&db);
+    archived(&mut cfg, &archive);
+    let mut watchman = Watchman::start(cfg).unwrap();
+    assert!(matches!(watchman.run(Task::Archive), Outcome::Done(_)));
+    // Nothing committed since: a quiet round.
+    match watchman.run(Task::Archive) {
+        Outcome::Quiet(d) => assert!(d.contains("0 commit(s)"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    // Commits while no watchman ran, then the WAL emptied: the next round records a gap by
+    // range, and health raises archive_gap.
+    drop(watchman);
+    app.execute("INSERT INTO t0 (v) VALUES ('unseen')", [])
+        .unwrap();
+    app.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    app.execute("INSERT INTO t0 (v) VALUES ('after')", [])
+        .unwrap();
+    let (outcome, report) = one_archive_round(&db, &archive);
+    assert!(
+        matches!(&outcome, Outcome::Done(d) if d.contains("gap after commit")),
+        "{outcome:?}"
+    );
+    let kinds: Vec<&str> = report.reasons.iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&"archive_gap"), "{kinds:?}");
+    assert_eq!(report.metrics["migrate_archive_gaps_total"], 1.0);
+
+    // An archive that cannot be opened: the round fails saying so, health says unreadable.
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, "a file").unwrap();
+    let (outcome, report) = one_archive_round(&db, &blocked.join("archive"));
+    assert!(
+        matches!(&outcome, Outcome::Failed(d) if d.contains("the archiver could not start")),
+        "{outcome:?}"
+    );
+    let kinds: Vec<&str> = report.reasons.iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&"archive_unreadable"), "{kinds:?}");
+}
+
+/// A new watchman archiving `db` into `archive`: one round's outcome and the health after it.
+fn one_archive_round(db: &Path, archive: &Path) -> (Outcome, health::Health) {
+    let mut cfg = config(db);
+    archived(&mut cfg, archive);
+    let mut watchman = Watchman::start(cfg).unwrap();
+    let outcome = watchman.run(Task::Archive);
+    let (report, _) = watchman.evaluate(watchman.inputs());
+    (outcome, report)
+}

@@ -476,3 +476,191 @@ fn archive_run_holds_its_checkpoint_back_while_a_migration_run_holds_the_lock() 
     let r = round(&s);
     assert_eq!(r["checkpointed"], true, "{r}");
 }
+
+fn commit_note(app: &Connection, body: &str) {
+    app.execute("INSERT INTO notes(body) VALUES (?1)", [body])
+        .unwrap();
+}
+
+fn checkpoint_truncate(app: &Connection) {
+    app.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+}
+
+/// What an operator reads without `--json`, and the refusals that need an archive's history:
+/// an empty archive, a commit it does not hold, a time in a gap, a migration whose position was
+/// never archived; a migration run right after a WAL restart is still found by version.
+#[test]
+fn text_reports_and_refusals_name_the_commits_and_the_gap() {
+    let s = app_database(
+        Journal::Wal,
+        "",
+        &[
+            (
+                "0002_tags.up.sql",
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY);",
+            ),
+            ("0003_more.up.sql", "CREATE TABLE more (x);"),
+        ],
+    );
+    let cfg = config(&s, "");
+    let db = s.db();
+    // The application's connection, open throughout (the last one to close would checkpoint
+    // the WAL away).
+    let app = Connection::open(&db).unwrap();
+    app.query_row("SELECT count(*) FROM notes", [], |_| Ok(()))
+        .unwrap();
+    let to = |name: &str| s.dir.path().join(name).to_str().unwrap().to_owned();
+
+    // Nothing archived yet.
+    let r = migrate(&s, &cfg, &["archive", "status"]).expect(0);
+    assert!(r.stdout.contains("points: none yet"), "{}", r.stdout);
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at-commit", "1", "--to", &to("x.db")],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("holds no point yet"), "{}", r.stderr);
+
+    // The base taken with frames in the WAL, so that the WAL it follows is the one after it.
+    commit_note(&app, "first");
+    let r = migrate(&s, &cfg, &["archive", "run", "--once"]).expect(0);
+    assert!(
+        r.stdout.contains("archived 0 commit(s), began "),
+        "{}",
+        r.stdout
+    );
+    commit_note(&app, "waiting");
+    let r = migrate(&s, &cfg, &["archive", "status"]).expect(0);
+    assert!(
+        r.stdout.contains("waiting in the WAL: 1 commit(s)"),
+        "{}",
+        r.stdout
+    );
+    let r = migrate(&s, &cfg, &["archive", "run", "--once"]).expect(0);
+    assert!(
+        r.stdout
+            .contains("archived 1 commit(s); newest point commit 2"),
+        "{}",
+        r.stdout
+    );
+    let r = migrate(&s, &cfg, &["archive", "status"]).expect(0);
+    assert!(
+        r.stdout.contains("points: 2 (commits 1 to 2"),
+        "{}",
+        r.stdout
+    );
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at-commit", "77", "--to", &to("x.db")],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("holds no commit 77"), "{}", r.stderr);
+
+    // A migration run right after the WAL was emptied: its mark has no WAL position, and the
+    // first commit of the next WAL places it.
+    checkpoint_truncate(&app);
+    let r = migrate(&s, &cfg, &["archive", "status"]).expect(0);
+    assert!(r.stdout.contains("the WAL restarted"), "{}", r.stdout);
+    migrate(&s, &cfg, &["-q", "up", "--to", "2"]).expect(0);
+    migrate(&s, &cfg, &["-q", "archive", "run", "--once"]).expect(0);
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at-version", "2", "--to", &to("v2.db")],
+    )
+    .expect(0);
+    assert!(r.stdout.contains("page hash matches"), "{}", r.stdout);
+    assert_eq!(version(Path::new(&to("v2.db"))), 1);
+
+    // Commits nobody archived, then the WAL emptied: a gap, said on stderr and by status; a
+    // migration run inside it cannot be restored to.
+    std::thread::sleep(Duration::from_millis(1100));
+    commit_note(&app, "before the run, never archived");
+    migrate(&s, &cfg, &["-q", "up"]).expect(0);
+    commit_note(&app, "lost between points");
+    checkpoint_truncate(&app);
+    std::thread::sleep(Duration::from_millis(1100));
+    commit_note(&app, "after");
+    let r = migrate(&s, &cfg, &["archive", "run", "--once"]).expect(0);
+    assert!(
+        r.stderr.contains("archive gap: commits after"),
+        "{}",
+        r.stderr
+    );
+    let r = migrate(&s, &cfg, &["archive", "status"]).expect(0);
+    assert!(r.stdout.contains("  gap: after commit"), "{}", r.stdout);
+    let r = migrate(
+        &s,
+        &cfg,
+        &["restore", "--at-version", "3", "--to", &to("v3.db")],
+    )
+    .expect(2);
+    assert!(
+        r.stderr.contains("does not hold the WAL position"),
+        "{}",
+        r.stderr
+    );
+    let gap = &migrate(&s, &cfg, &["--json", "archive", "status"]).json()["gaps"][0];
+    let after =
+        belay_migrate::guard::archive::catalog::parse_time(gap["after_at"].as_str().unwrap())
+            .unwrap();
+    let before =
+        belay_migrate::guard::archive::catalog::parse_time(gap["before_at"].as_str().unwrap())
+            .unwrap();
+    let inside = belay_migrate::guard::vocab::clock::format_unix_millis((after + before) / 2);
+    let r = migrate(&s, &cfg, &["restore", "--at", &inside, "--to", &to("g.db")]).expect(2);
+    assert!(r.stderr.contains("falls in a gap"), "{}", r.stderr);
+    assert!(!Path::new(&to("g.db")).exists());
+
+    let r = migrate(&s, &cfg, &["archive", "verify"]).expect(0);
+    assert!(r.stdout.contains("matches its page hash"), "{}", r.stdout);
+    // A damaged segment: verify names the commits it cannot restore, exit 6.
+    let dir = belay_migrate::guard::archive::default_dir(&db);
+    let seg = std::fs::read_dir(&dir)
+        .unwrap()
+        .flat_map(|g| std::fs::read_dir(g.unwrap().path()).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .expect("a segment");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    let r = migrate(&s, &cfg, &["archive", "verify"]).expect(6);
+    assert!(r.stdout.contains("unrestorable: commits"), "{}", r.stdout);
+}
+
+/// `[archive]` alone turns archiving on under `watch`, at the default interval: the round ships
+/// what the application committed, and status shows it held.
+#[test]
+fn watch_archives_whenever_archive_is_configured() {
+    let s = app_database(Journal::Wal, "", &[]);
+    let cfg = s.dir.path().join("migrate.toml");
+    std::fs::write(&cfg, "[archive]\ncheckpoint_bytes = \"256KiB\"\n").unwrap();
+    let app = Connection::open(s.db()).unwrap();
+    commit_note(&app, "before the watchman");
+    let r = migrate(&s, &cfg, &["--json", "watch", "--once"]);
+    let archived: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["event"] == "task" && l["task"] == "archive")
+        .collect();
+    assert_eq!(archived.len(), 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(archived[0]["outcome"], "done", "{}", archived[0]);
+    commit_note(&app, "after");
+    // The next round is due one interval (250 ms by default) after the last.
+    std::thread::sleep(Duration::from_millis(400));
+    let again = migrate(&s, &cfg, &["--json", "watch", "--once"]);
+    let status = migrate(&s, &cfg, &["--json", "archive", "status"]).json();
+    assert!(
+        status["commits"].as_u64().unwrap() >= 2,
+        "{status}\n{}\n{}",
+        again.stdout,
+        again.stderr
+    );
+    assert_eq!(status["unarchived_commits"], 0, "{status}");
+}

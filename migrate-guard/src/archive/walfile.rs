@@ -400,6 +400,44 @@ mod tests {
     }
 
     #[test]
+    fn a_header_with_a_bad_page_size_or_checksum_is_no_wal_and_a_cut_wal_ends_early() {
+        let (_dir, db, conn) = wal_db();
+        conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let bytes = std::fs::read(wal_path(&db)).unwrap();
+        let copy = db.with_file_name("copy.db");
+        let mut wal = WalFile::open(&db).unwrap();
+        let h = wal.header().unwrap().unwrap();
+        let end = wal.last_commit(&h, &h.start()).unwrap();
+        // Page size 3000: not a power of two.
+        let mut bad = bytes.clone();
+        bad[8..12].copy_from_slice(&3000u32.to_be_bytes());
+        std::fs::write(wal_path(&copy), &bad).unwrap();
+        assert!(WalFile::open(&copy).unwrap().header().unwrap().is_none());
+        // A header whose checksum does not match it.
+        let mut bad = bytes.clone();
+        bad[24] ^= 0xff;
+        std::fs::write(wal_path(&copy), &bad).unwrap();
+        assert!(WalFile::open(&copy).unwrap().header().unwrap().is_none());
+        // Cut inside the last frame: the position is no longer there, and a page read past
+        // the end says where.
+        let last_frame = HEADER_BYTES + u64::from(end.frame - 1) * (FRAME_HEADER_BYTES + 4096);
+        std::fs::write(wal_path(&copy), &bytes[..last_frame as usize + 10]).unwrap();
+        let mut cut = WalFile::open(&copy).unwrap();
+        let hc = cut.header().unwrap().unwrap();
+        assert!(!cut.still_at(&hc, &end).unwrap());
+        let mut page = vec![0u8; 4096];
+        let e = cut.read_page(bytes.len() as u64, &mut page).unwrap_err();
+        assert!(e.to_string().contains("ended before offset"), "{e}");
+        // A WAL that is a directory cannot be read, and says which path.
+        let odd = db.with_file_name("odd.db");
+        std::fs::create_dir(wal_path(&odd)).unwrap();
+        match WalFile::open(&odd).and_then(|mut w| w.header()) {
+            Err(Error::Io { path, .. }) => assert_eq!(path, wal_path(&odd)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn checksums_agree_both_ways_round() {
         let data = [1u8, 2, 3, 4, 5, 6, 7, 8];
         assert_ne!(
