@@ -15,6 +15,10 @@
 //! ```text
 //! cargo run --release -p migrate-bench --bin pitr-bench [-- --size-mb 1024 --runs 2 --secs 20 --interval-ms 1000]
 //! ```
+//!
+//! `--snapshot-wal-ratio X` and `--checkpoint-kib N` set the archiver's options of those names.
+//! `--keep-archive DIR` keeps the last unthrottled run's archive there; `--restores-from DIR`
+//! measures only the restores, from an archive kept so.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use belay_migrate::guard::archive::{self, Archiver, Catalog, Options};
-use migrate_bench::{median, shop_db};
+use migrate_bench::{median, number, shop_db};
 use rusqlite::Connection;
 
 struct Args {
@@ -32,6 +36,9 @@ struct Args {
     interval: Duration,
     rate: u64,
     data: PathBuf,
+    keep_archive: Option<PathBuf>,
+    restores_from: Option<PathBuf>,
+    options: Options,
 }
 
 fn args() -> Args {
@@ -42,23 +49,35 @@ fn args() -> Args {
         interval: Duration::from_millis(1000),
         rate: 1000,
         data: PathBuf::from("target/bench-data"),
+        keep_archive: None,
+        restores_from: None,
+        options: Options::default(),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--size-mb" => a.size_mb = value.parse().expect("--size-mb N"),
-            "--runs" => a.runs = value.parse().expect("--runs N"),
-            "--secs" => a.secs = value.parse().expect("--secs N"),
-            "--interval-ms" => {
-                a.interval = Duration::from_millis(value.parse().expect("--interval-ms N"))
-            }
-            "--rate" => a.rate = value.parse().expect("--rate N"),
+    let child = migrate_bench::flags(|flag, value| {
+        match flag {
+            "--size-mb" => a.size_mb = number(flag, value),
+            "--runs" => a.runs = number(flag, value),
+            "--secs" => a.secs = number(flag, value),
+            "--interval-ms" => a.interval = Duration::from_millis(number(flag, value)),
+            "--rate" => a.rate = number(flag, value),
             "--data" => a.data = PathBuf::from(value),
-            other => panic!("unknown flag {other}"),
+            "--keep-archive" => a.keep_archive = Some(PathBuf::from(value)),
+            "--restores-from" => a.restores_from = Some(PathBuf::from(value)),
+            "--snapshot-wal-ratio" => a.options.snapshot_wal_ratio = number(flag, value),
+            "--checkpoint-kib" => {
+                a.options.checkpoint_bytes = number::<u64>(flag, value) << 10;
+            }
+            _ => return false,
         }
-    }
+        true
+    });
+    assert!(child.is_none(), "pitr-bench has no child runs");
     a
+}
+
+/// The time spent in COMMITs that took over 5 ms: the writer waiting on a lock or a checkpoint.
+fn stalled(took: &[Duration]) -> Duration {
+    took.iter().filter(|d| **d > Duration::from_millis(5)).sum()
 }
 
 /// Commits orders for `secs`, as fast as it can (`rate` 0) or `rate` a second, returning when
@@ -127,9 +146,16 @@ struct Archived {
 }
 
 /// The writer with an archiver beside it.
-fn with_archiver(db: &Path, dir: &Path, secs: u64, rate: u64, interval: Duration) -> Archived {
+fn with_archiver(
+    db: &Path,
+    dir: &Path,
+    secs: u64,
+    rate: u64,
+    interval: Duration,
+    options: Options,
+) -> Archived {
     let t = Instant::now();
-    let mut archiver = Archiver::start(db, dir, Options::default()).unwrap();
+    let mut archiver = Archiver::start(db, dir, options).unwrap();
     archiver.round().unwrap();
     let base = t.elapsed();
     let stop = Arc::new(AtomicBool::new(false));
@@ -143,7 +169,7 @@ fn with_archiver(db: &Path, dir: &Path, secs: u64, rate: u64, interval: Duration
             r.lock().unwrap().push((began, Instant::now()));
             *c.lock().unwrap() += usize::from(round.checkpointed);
             let spent = began.elapsed();
-            if round.busy(&Options::default()) {
+            if round.busy(&options) {
                 continue;
             }
             if let Some(wait) = interval.checked_sub(spent) {
@@ -193,7 +219,17 @@ fn secs(d: Duration) -> String {
 }
 
 fn main() {
+    // The archive's own phase timings (RUST_LOG=belay_guard=info) on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let a = args();
+    if let Some(dir) = &a.restores_from {
+        let scratch = tempfile::tempdir_in(&a.data).unwrap();
+        restores(&Catalog::read(dir).unwrap(), a.runs, scratch.path());
+        return;
+    }
     let shop = shop_db(&a.data, a.size_mb);
     let scratch = tempfile::tempdir_in(&a.data).unwrap();
     let size = std::fs::metadata(&shop).unwrap().len();
@@ -210,18 +246,20 @@ fn main() {
     let mut last = None;
     for run in 0..a.runs {
         let db = live_copy(&shop, scratch.path());
-        let (alone_commits, _) = write(&db, a.secs, 0);
+        let (alone_commits, alone_took) = write(&db, a.secs, 0);
         alone.push(alone_commits.len() as f64 / a.secs as f64);
 
         let db = live_copy(&shop, scratch.path());
         let dir = scratch.path().join(format!("archive-{run}"));
         let _ = std::fs::remove_dir_all(&dir);
-        let archived = with_archiver(&db, &dir, a.secs, 0, a.interval);
+        let archived = with_archiver(&db, &dir, a.secs, 0, a.interval, a.options);
         beside.push(archived.commits.len() as f64 / a.secs as f64);
         println!(
-            "run {run}: alone {:.0} commits/s; archived {:.0} commits/s, {} rounds, {} checkpoints; base snapshot {}; p99 COMMIT -> archived {}",
+            "run {run}: alone {:.0} commits/s ({} in COMMITs over 5 ms); archived {:.0} commits/s ({} in COMMITs over 5 ms), {} rounds, {} checkpoints; base snapshot {}; p99 COMMIT -> archived {}",
             alone[run],
+            secs(stalled(&alone_took)),
             beside[run],
+            secs(stalled(&archived.took)),
             archived.rounds.len(),
             archived.checkpoints,
             secs(archived.base),
@@ -251,7 +289,7 @@ fn main() {
     let db = live_copy(&shop, scratch.path());
     let dir = scratch.path().join("archive-paced");
     let _ = std::fs::remove_dir_all(&dir);
-    let paced = with_archiver(&db, &dir, a.secs, a.rate, a.interval);
+    let paced = with_archiver(&db, &dir, a.secs, a.rate, a.interval, a.options);
     let lag = lags(&paced);
     println!(
         "\n| writer at {}/s for {} s | commits/s | COMMIT p50 | COMMIT p99 | COMMIT -> archived p50 | p99 | max | p99 / target 1 s |",
@@ -310,10 +348,17 @@ fn main() {
         seg_bytes as f64 / wal_bytes as f64,
         (seg_bytes + base_bytes) as f64 / wal_bytes as f64 * 1024.0,
     );
-    let g = catalog.generations.last().unwrap();
+    restores(&catalog, a.runs, scratch.path());
+    if let Some(keep) = &a.keep_archive {
+        let _ = std::fs::remove_dir_all(keep);
+        std::fs::rename(&dir, keep).unwrap();
+        println!("archive kept in {}", keep.display());
+    }
+    drop(db);
+}
 
-    // Restores: the newest point, and random ones, each into a new file, checked.
-    let _ = g;
+/// Restores the newest point and `runs` (at least 2) random ones, each into a new file, checked.
+fn restores(catalog: &Catalog, runs: usize, scratch: &Path) {
     let points: Vec<_> = catalog
         .generations
         .iter()
@@ -321,7 +366,7 @@ fn main() {
         .collect();
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut picks = vec![*points.last().unwrap()];
-    for _ in 0..a.runs.max(2) {
+    for _ in 0..runs.max(2) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -333,9 +378,9 @@ fn main() {
     println!("|---|---:|---:|");
     let mut times = Vec::new();
     for (i, p) in picks.iter().enumerate() {
-        let to = scratch.path().join(format!("restored-{i}.db"));
+        let to = scratch.join(format!("restored-{i}.db"));
         let t = Instant::now();
-        let rebuilt = archive::rebuild::rebuild(&catalog, p.id, &to, 0o600).unwrap();
+        let rebuilt = archive::rebuild::rebuild(catalog, p.id, &to, 0o600).unwrap();
         let took = t.elapsed();
         times.push(took);
         println!(
@@ -349,5 +394,4 @@ fn main() {
         std::fs::remove_file(&to).unwrap();
     }
     println!("median restore {}", secs(median(times)));
-    drop(db);
 }
