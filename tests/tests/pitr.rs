@@ -617,6 +617,11 @@ fn text_reports_and_refusals_name_the_commits_and_the_gap() {
 
     let r = migrate(&s, &cfg, &["archive", "verify"]).expect(0);
     assert!(r.stdout.contains("matches its page hash"), "{}", r.stdout);
+    // An interval for `archive run` that is not one, named by key.
+    let bad = s.dir.path().join("bad-interval.toml");
+    std::fs::write(&bad, "[archive]\n[watch]\narchive = \"never\"\n").unwrap();
+    let r = migrate(&s, &bad, &["archive", "run"]).expect(2);
+    assert!(r.stderr.contains("[watch] archive"), "{}", r.stderr);
     // A damaged segment: verify names the commits it cannot restore, exit 6.
     let dir = belay_migrate::guard::archive::default_dir(&db);
     let seg = std::fs::read_dir(&dir)

@@ -349,4 +349,53 @@ mod tests {
         assert!(path_in(dir.path(), &file_name(7)).is_some());
         assert!(unhex("zz").is_none());
     }
+
+    /// `bytes` compressed as a segment file, with its SHA-256.
+    fn forged(dir: &Path, bytes: &[u8]) -> (PathBuf, String) {
+        let path = dir.join(file_name(1));
+        let packed = zstd::encode_all(bytes, 1).unwrap();
+        std::fs::write(&path, &packed).unwrap();
+        (path, crate::vocab::hex::hex(&Sha256::digest(&packed)))
+    }
+
+    #[test]
+    fn a_file_that_matches_its_hash_but_is_not_a_segment_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = |page_size: u32| {
+            let mut h = MAGIC.to_vec();
+            h.extend_from_slice(&page_size.to_le_bytes());
+            h.extend_from_slice(&[0; 8]);
+            h
+        };
+        let cases: [(Vec<u8>, &str); 4] = [
+            (b"NOTASEG!".to_vec(), "wrong magic"),
+            (header(3000), "page size 3000"),
+            ([header(512), vec![0x7f]].concat(), "unknown record tag"),
+            (MAGIC[..4].to_vec(), "not a whole segment"),
+        ];
+        for (bytes, why) in cases {
+            let (path, sha) = forged(dir.path(), &bytes);
+            let e = read(&path, &sha, |_| Ok(())).unwrap_err();
+            assert!(
+                matches!(&e, Error::BackupCorrupt { reason, .. } if reason.contains(why)),
+                "{why}: {e}"
+            );
+        }
+        // Not zstd at all, its hash right.
+        let path = dir.path().join(file_name(2));
+        std::fs::write(&path, b"plain").unwrap();
+        let sha = crate::vocab::hex::hex(&Sha256::digest(b"plain"));
+        assert!(read(&path, &sha, |_| Ok(())).is_err());
+        // A commit whose page hash is not 32 bytes of hex is never written.
+        let mut w = Writer::create(&dir.path().join(file_name(3)), 512, [1, 2]).unwrap();
+        let c = Commit {
+            id: 3,
+            at_ms: 0,
+            pages: 1,
+            wal_frame: 1,
+            checksum: [0, 0],
+            hash: "not hex".into(),
+        };
+        assert!(matches!(w.commit(&c), Err(Error::Internal { .. })));
+    }
 }
