@@ -254,11 +254,7 @@ fn a_restart_unseen_is_a_gap_by_range_unless_nothing_was_missed() {
 #[test]
 fn a_damaged_or_missing_segment_is_reported_by_range_and_never_restored_through() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = wal_db(tmp.path());
-    let dir = archive::default_dir(&db);
-    let app = Connection::open(&db).unwrap();
-    let mut a = Archiver::start(&db, &dir, options()).unwrap();
-    a.round().unwrap();
+    let (db, dir, app, mut a) = started(tmp.path());
     for i in 1..=4 {
         app.execute("INSERT INTO t VALUES (?1, ?1, 'p')", [i])
             .unwrap();
@@ -477,13 +473,20 @@ fn a_line_torn_by_a_crash_is_dropped_and_the_archive_goes_on_after_it() {
     assert!(archive::verify::verify(&dir).unwrap().ok());
 }
 
-/// An archive of `segments` one-row segments after its base, the archiver stopped.
-fn small_archive(tmp: &Path, segments: i64) -> (PathBuf, PathBuf) {
+/// A WAL database in `tmp`, its archive's directory, the application's connection, and an
+/// archiver that has taken its base.
+fn started(tmp: &Path) -> (PathBuf, PathBuf, Connection, Archiver) {
     let db = wal_db(tmp);
     let dir = archive::default_dir(&db);
     let app = Connection::open(&db).unwrap();
     let mut a = Archiver::start(&db, &dir, options()).unwrap();
     a.round().unwrap();
+    (db, dir, app, a)
+}
+
+/// An archive of `segments` one-row segments after its base, the archiver stopped.
+fn small_archive(tmp: &Path, segments: i64) -> (PathBuf, PathBuf) {
+    let (db, dir, app, mut a) = started(tmp);
     for i in 1..=segments {
         app.execute("INSERT INTO t VALUES (?1, ?1, 'p')", [i])
             .unwrap();
@@ -759,4 +762,68 @@ fn a_wal_deleted_with_unseen_commits_is_a_gap() {
         Err(Error::Io { path, .. }) => assert_eq!(path, archive::marks::path(&dir)),
         other => panic!("{other:?}"),
     }
+}
+
+/// A round whose index line cannot be written keeps nothing of it (its segment removed), and
+/// the next round ships those commits once the index can be written again: no gap, no point
+/// lost.
+#[test]
+fn a_round_that_cannot_write_its_index_line_is_shipped_again_by_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, dir, app, mut a) = started(tmp.path());
+    app.execute("INSERT INTO t VALUES (1, 1, 'a')", []).unwrap();
+    a.round().unwrap();
+    let g = Catalog::read(&dir).unwrap().generations.remove(0);
+    let index = archive::catalog::index_path(&g.dir);
+    let saved = std::fs::read(&index).unwrap();
+    std::fs::remove_file(&index).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    app.execute("INSERT INTO t VALUES (2, 2, 'b')", []).unwrap();
+    assert!(matches!(a.round(), Err(Error::Io { .. })));
+    assert_eq!(
+        segment_files(&g.dir).len(),
+        1,
+        "the failed round's segment is removed"
+    );
+    std::fs::remove_dir(&index).unwrap();
+    std::fs::write(&index, saved).unwrap();
+    let r = a.round().unwrap();
+    assert!(r.gap.is_none() && r.commits == 1, "{r:?}");
+    let catalog = Catalog::read(&dir).unwrap();
+    let to = tmp.path().join("newest.db");
+    archive::rebuild::rebuild(&catalog, catalog.last().unwrap().id, &to, 0o600).unwrap();
+    assert_eq!(ids_in(&to), [1, 2]);
+}
+
+/// Restore points the archive cannot place (no WAL position at all, or a WAL it never saw) are
+/// refused by version, saying why, and give no version to any point.
+#[test]
+fn restore_points_the_archive_cannot_place_are_refused_by_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, dir) = small_archive(tmp.path(), 2);
+    let mark = |version: i64, before, next_salt, version_after| archive::marks::Mark {
+        version,
+        direction: "up".into(),
+        within: Vec::new(),
+        at: "2026-12-06T00:00:00Z".into(),
+        before,
+        next_salt,
+        version_after,
+    };
+    let unseen = archive::walfile::Position {
+        salt: [9, 9],
+        frame: 0,
+        checksum: [0, 0],
+    };
+    archive::marks::record(&dir, &mark(7, None, None, Some(7))).unwrap();
+    archive::marks::record(&dir, &mark(8, Some(unseen), Some([8, 8]), None)).unwrap();
+    let catalog = Catalog::read(&dir).unwrap();
+    for version in [7, 8] {
+        let e = archive::marks::resolve(&catalog, version).unwrap_err();
+        assert!(
+            e.to_string().contains("does not hold the WAL position"),
+            "{version}: {e}"
+        );
+    }
+    assert!(archive::marks::versions(&catalog).unwrap().is_empty());
 }
