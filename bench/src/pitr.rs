@@ -17,7 +17,8 @@
 //! ```
 //!
 //! `--snapshot-wal-ratio X` and `--checkpoint-kib N` set the archiver's options of those names.
-//! `--keep-archive DIR` keeps the last unthrottled run's archive there; `--restores-from DIR`
+//! `--keep-archive DIR` (new, on the filesystem of `--data`) keeps the last unthrottled run's
+//! archive there; `--restores-from DIR`
 //! measures only the restores, from an archive kept so.
 
 use std::path::{Path, PathBuf};
@@ -65,7 +66,9 @@ fn args() -> Args {
             "--restores-from" => a.restores_from = Some(PathBuf::from(value)),
             "--snapshot-wal-ratio" => a.options.snapshot_wal_ratio = number(flag, value),
             "--checkpoint-kib" => {
-                a.options.checkpoint_bytes = number::<u64>(flag, value) << 10;
+                a.options.checkpoint_bytes = number::<u64>(flag, value)
+                    .checked_mul(1024)
+                    .expect("--checkpoint-kib: too large");
             }
             _ => return false,
         }
@@ -350,8 +353,12 @@ fn main() {
     );
     restores(&catalog, a.runs, scratch.path());
     if let Some(keep) = &a.keep_archive {
-        let _ = std::fs::remove_dir_all(keep);
-        std::fs::rename(&dir, keep).unwrap();
+        assert!(
+            !keep.exists(),
+            "--keep-archive {}: exists; name a new directory",
+            keep.display()
+        );
+        std::fs::rename(&dir, keep).expect("--keep-archive on the filesystem of --data");
         println!("archive kept in {}", keep.display());
     }
     drop(db);

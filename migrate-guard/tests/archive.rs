@@ -536,7 +536,7 @@ fn an_index_that_disagrees_with_its_segments_is_refused_by_file() {
     bad[2].first += 1;
     write_index(g, &bad);
     let (reason, _) = problem(&dir);
-    assert!(reason.contains("where"), "{reason}");
+    assert!(reason.contains("belongs"), "{reason}");
 
     let mut bad = good.clone();
     bad[3].last += 1;

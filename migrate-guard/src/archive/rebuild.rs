@@ -207,7 +207,7 @@ pub fn rebuild(catalog: &Catalog, id: u64, to: &Path, mode: u32) -> Result<Rebui
             quick_check_ms: checked.1.as_millis() as u64,
             total_ms: started.elapsed().as_millis() as u64,
         };
-        tracing::info!(?phases, "rebuilt");
+        tracing::info!(?phases, "rebuild timed, before its checks are judged");
         (synced, found, checked.0)
     });
     synced.map_err(io)?;

@@ -411,6 +411,11 @@ mod tests {
         // Page size 3000: not a power of two.
         let mut bad = bytes.clone();
         bad[8..12].copy_from_slice(&3000u32.to_be_bytes());
+        // The header's checksum made to match, so that the page size is what refuses it.
+        let big_endian = bad[3] & 1 == 1;
+        let sum = checksum(big_endian, &bad[..24], [0, 0]);
+        bad[24..28].copy_from_slice(&sum[0].to_be_bytes());
+        bad[28..32].copy_from_slice(&sum[1].to_be_bytes());
         std::fs::write(wal_path(&copy), &bad).unwrap();
         assert!(WalFile::open(&copy).unwrap().header().unwrap().is_none());
         // A header whose checksum does not match it.
