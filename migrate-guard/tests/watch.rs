@@ -736,13 +736,7 @@ fn archiving_under_the_watchman_ships_beside_a_run_checkpoints_only_without_one_
         .unwrap();
     let archive = dir.path().join("app.db.archive");
     let mut config = config(&db);
-    config.schedule.archive = Some(Every::parse("1s").unwrap());
-    config.thresholds.archive_lag = Some(Duration::from_secs(60));
-    config.archive = Some(belay_guard::watch::watchman::ArchiveConfig {
-        dir: archive.clone(),
-        options: belay_guard::archive::Options::default(),
-        retention: Some(Duration::from_secs(3600)),
-    });
+    archived(&mut config, &archive);
     let mut watchman = Watchman::start(config).unwrap();
     assert_eq!(watchman.due(SystemTime::now())[0], Task::Archive);
     match watchman.run(Task::Archive) {
