@@ -193,6 +193,10 @@ pub enum Command {
     /// into it (docs/pitr.md)
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// The same migrations over many databases (one per tenant), each under its own net, with
+    /// a journal that a killed run resumes from (docs/fleet.md)
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Restore the database, or selected tables, from a backup (verified first), or the whole
     /// database as it was at a moment from the point-in-time archive
     Restore {
@@ -251,6 +255,58 @@ pub enum Command {
     },
     /// Print the manual page in roff (e.g. `migrate man > /usr/local/share/man/man1/migrate.1`)
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Per database: the version, what `up` would apply, or why it would be refused (changes
+    /// nothing)
+    Plan {
+        #[command(flatten)]
+        targets: FleetTargets,
+        /// Plan up to and including this version
+        #[arg(long, value_name = "V")]
+        to: Option<Version>,
+    },
+    /// Apply pending migrations to every database, `--jobs` at a time, canary stage first;
+    /// rerun with the same journal to resume
+    Up {
+        #[command(flatten)]
+        targets: FleetTargets,
+        /// Apply up to and including this version
+        #[arg(long, value_name = "V")]
+        to: Option<Version>,
+        /// Databases migrated at once
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: u16,
+        /// Migrate this many databases first, all of them, and go on only if none failed
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        canary: usize,
+        /// Failed databases tolerated before no new one starts (those running finish)
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        max_failures: usize,
+    },
+    /// Per database: the version and how many migrations are pending, with the journal's last
+    /// outcome for it (reads only)
+    Status {
+        #[command(flatten)]
+        targets: FleetTargets,
+    },
+}
+
+/// Which databases a fleet command covers, and its journal.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("fleet_targets").required(true).args(["dbs", "list"])))]
+pub struct FleetTargets {
+    /// The databases matching this pattern (quote it: `--dbs 'tenants/*.db'`)
+    #[arg(long, value_name = "GLOB")]
+    pub dbs: Option<String>,
+    /// The databases named in this file, one path a line (`#` comments; relative to the file)
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+    /// The fleet journal [default: <list file>.fleet-journal, else ./migrate.fleet-journal]
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod context;
 mod error;
+mod fleet;
 mod hint;
 mod logging;
 mod output;

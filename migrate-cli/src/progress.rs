@@ -157,7 +157,7 @@ fn describe(event: &Progress) -> String {
 }
 
 /// The time of day, UTC, for log lines.
-fn clock() -> String {
+pub fn clock() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

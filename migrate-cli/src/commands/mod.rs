@@ -7,6 +7,7 @@ mod backup;
 mod baseline;
 mod check;
 mod config;
+mod fleet;
 mod health;
 mod history;
 mod new;
@@ -75,6 +76,7 @@ pub fn run(g: &Settings, command: &Command, out: &Output) -> Result<(), CliError
         Command::Backup(command) => backup::run(g, out, command),
         Command::Wal(command) => wal::run(g, out, command),
         Command::Archive(command) => archive::run(g, out, command),
+        Command::Fleet(command) => fleet::run(g, out, command),
         Command::Health { format } => health::run(g, out, *format),
         Command::Watch { once, listen } => {
             let mode = if *once {

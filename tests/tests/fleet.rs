@@ -1,0 +1,498 @@
+//! `migrate fleet plan|up|status`: many databases, each under its own net, a journal to resume
+//! from, canary stages and an error budget, exit codes as ../shared/SPEC.md says.
+
+use std::path::{Path, PathBuf};
+
+use migrate_tests::{Run, count, migrate_command, sibling};
+use rusqlite::Connection;
+
+/// A directory of tenant databases and the migrations for them.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// `n` tenants `t01.db`.. holding a table with a row each, and two migrations.
+    fn new(n: usize) -> Self {
+        let fleet = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(fleet.tenants()).unwrap();
+        std::fs::create_dir_all(fleet.migrations()).unwrap();
+        for i in 1..=n {
+            let conn = Connection::open(fleet.tenant(i)).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts VALUES (1, 'tenant {i}');"
+            ))
+            .unwrap();
+        }
+        fleet.write_migration(
+            "0001_ledger.up.sql",
+            "CREATE TABLE ledger (entry TEXT NOT NULL);\nINSERT INTO ledger VALUES ('v1');\n",
+        );
+        fleet.write_migration(
+            "0002_email.up.sql",
+            "ALTER TABLE accounts ADD COLUMN email TEXT;\nINSERT INTO ledger VALUES ('v2');\n",
+        );
+        fleet
+    }
+
+    fn tenants(&self) -> PathBuf {
+        self.dir.path().join("tenants")
+    }
+
+    fn tenant(&self, i: usize) -> PathBuf {
+        self.tenants().join(format!("t{i:02}.db"))
+    }
+
+    fn migrations(&self) -> PathBuf {
+        self.dir.path().join("migrations")
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.dir.path().join("fleet.journal")
+    }
+
+    fn write_migration(&self, name: &str, sql: &str) {
+        std::fs::write(self.migrations().join(name), sql).unwrap();
+    }
+
+    fn glob(&self) -> String {
+        format!("{}/*.db", self.tenants().display())
+    }
+
+    /// `migrate --migrations M fleet <args> --journal J` in the fleet's directory.
+    fn fleet(&self, args: &[&str]) -> Run {
+        let mut cmd = migrate_command();
+        cmd.current_dir(self.dir.path())
+            .arg("--migrations")
+            .arg(self.migrations())
+            .arg("fleet")
+            .args(args)
+            .arg("--journal")
+            .arg(self.journal());
+        Run::from(cmd.output().unwrap())
+    }
+
+    fn up(&self, extra: &[&str]) -> Run {
+        let glob = self.glob();
+        let mut args = vec!["up", "--dbs", &glob, "--json"];
+        args.extend_from_slice(extra);
+        self.fleet(&args)
+    }
+
+    /// Makes tenant `i` fail migration 1 (its table exists): rolled back, exit 5.
+    fn poison(&self, i: usize) {
+        Connection::open(self.tenant(i))
+            .unwrap()
+            .execute_batch("CREATE TABLE ledger (other INTEGER);")
+            .unwrap();
+    }
+}
+
+/// Each row's outcome, by database file name.
+fn outcomes(run: &Run) -> Vec<(String, String)> {
+    run.json()["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let db = PathBuf::from(r["db"].as_str().unwrap());
+            (
+                db.file_name().unwrap().to_string_lossy().into_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn version(db: &Path) -> i64 {
+    count(
+        &Connection::open(db).unwrap(),
+        "SELECT coalesce(max(version), 0) FROM _migrate_history",
+    )
+}
+
+/// Whether anything of this tool's was ever beside `db` (a lock file, backups): a database the
+/// fleet never touched has none.
+fn touched(db: &Path) -> bool {
+    sibling(db, ".migrate-lock").exists() || sibling(db, ".backups").exists()
+}
+
+#[test]
+fn a_fleet_run_migrates_every_database_under_its_net_and_a_rerun_opens_none() {
+    let f = Fleet::new(5);
+    let glob = f.glob();
+    let plan = f.fleet(&["plan", "--dbs", &glob]).expect(0);
+    assert!(
+        plan.stdout
+            .contains("t03.db: at version none, would apply 1, 2"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("5 with migrations to apply"),
+        "{}",
+        plan.stdout
+    );
+
+    let run = f.up(&["--jobs", "3"]).expect(0);
+    let doc = run.json();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["summary"]["counts"]["migrated"], 5);
+    for row in doc["databases"].as_array().unwrap() {
+        assert_eq!(row["applied"], 2, "{row}");
+        assert!(row["backup_id"].as_str().unwrap().ends_with("pre-migrate"));
+    }
+    for i in 1..=5 {
+        assert_eq!(version(&f.tenant(i)), 2);
+        assert!(sibling(&f.tenant(i), ".backups").is_dir());
+    }
+
+    // The same command again: every database is done, none is opened.
+    let again = f.up(&[]).expect(0);
+    assert!(outcomes(&again).iter().all(|(_, o)| o == "done_earlier"));
+
+    let status = f.fleet(&["status", "--dbs", &glob]).expect(0);
+    assert!(
+        status
+            .stdout
+            .contains("t01.db: version 2, 0 pending; journal: migrated"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status
+            .stdout
+            .contains("fleet status: 5 database(s): 5 at version 2"),
+        "{}",
+        status.stdout
+    );
+    let plan = f.fleet(&["plan", "--dbs", &glob, "--json"]).expect(0);
+    assert_eq!(
+        plan.json()["databases"][0]["pending"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_canary_failure_stops_the_rollout_with_exactly_the_canary_databases_touched() {
+    let f = Fleet::new(8);
+    f.poison(3);
+    let before: Vec<Vec<u8>> = (4..=8)
+        .map(|i| std::fs::read(f.tenant(i)).unwrap())
+        .collect();
+    let run = f
+        .up(&["--canary", "3", "--jobs", "2", "--max-failures", "5"])
+        .expect(5);
+    let outcomes = outcomes(&run);
+    assert_eq!(outcomes[0].1, "migrated");
+    assert_eq!(outcomes[1].1, "migrated");
+    assert_eq!(outcomes[2], ("t03.db".to_owned(), "failed".to_owned()));
+    for (name, outcome) in &outcomes[3..] {
+        assert_eq!(outcome, "not_started", "{name}");
+    }
+    let doc = run.json();
+    assert_eq!(
+        doc["summary"]["stopped"],
+        "not started: the canary stage failed"
+    );
+    assert_eq!(doc["summary"]["failures"][0]["exit_code"], 5);
+    // The failed canary is back at its pre-run state; the rest were never opened.
+    let conn = Connection::open(f.tenant(3)).unwrap();
+    assert_eq!(count(&conn, "SELECT count(*) FROM ledger"), 0);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'other'"
+        ),
+        1
+    );
+    for (i, bytes) in (4..=8).zip(before) {
+        assert_eq!(
+            std::fs::read(f.tenant(i)).unwrap(),
+            bytes,
+            "t{i:02}.db changed"
+        );
+        assert!(!touched(&f.tenant(i)), "t{i:02}.db was touched");
+    }
+    // Text: the failure with its database and error, and how to resume.
+    let glob = f.glob();
+    let text = f.fleet(&["up", "--dbs", &glob, "--canary", "3"]).expect(5);
+    assert!(text.stdout.contains("failed (exit 5): "), "{}", text.stdout);
+    assert!(text.stdout.contains("t03.db"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("run the same command again to resume"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn the_error_budget_tolerates_k_failures_and_stops_at_the_next() {
+    let f = Fleet::new(6);
+    f.poison(2);
+    f.poison(4);
+    let run = f.up(&["--jobs", "1", "--max-failures", "1"]).expect(5);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(
+        got,
+        [
+            "migrated",
+            "failed",
+            "migrated",
+            "failed",
+            "not_started",
+            "not_started"
+        ]
+    );
+    assert!(
+        run.json()["summary"]["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("--max-failures 1")
+    );
+    // Default budget 0: the first failure stops it.
+    let g = Fleet::new(3);
+    g.poison(1);
+    let run = g.up(&["--jobs", "1"]).expect(5);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["failed", "not_started", "not_started"]);
+    // Fixed, and resumed with the same journal: the failed one runs again, the rest follow.
+    Connection::open(g.tenant(1))
+        .unwrap()
+        .execute_batch("DROP TABLE ledger;")
+        .unwrap();
+    let run = g.up(&["--jobs", "1"]).expect(0);
+    assert_eq!(run.json()["summary"]["counts"]["migrated"], 3);
+}
+
+#[test]
+fn a_locked_database_is_reported_as_locked_and_the_others_migrate() {
+    let f = Fleet::new(3);
+    let held = belay_migrate::lock::MigrationLock::acquire(
+        &std::fs::canonicalize(f.tenant(2)).unwrap(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let run = f
+        .up(&["--lock-timeout", "0.3", "--max-failures", "3"])
+        .expect(3);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["migrated", "locked", "migrated"]);
+    assert_eq!(run.json()["databases"][1]["exit_code"], 3);
+    drop(held);
+    let run = f.up(&[]).expect(0);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["done_earlier", "migrated", "done_earlier"]);
+}
+
+#[test]
+fn a_second_fleet_run_on_the_same_journal_waits_for_the_first() {
+    let f = Fleet::new(1);
+    let held = belay_migrate::lock::MigrationLock::acquire(
+        &f.journal(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let run = f.up(&["--lock-timeout", "0.2"]).expect(3);
+    assert!(run.stderr.contains("fleet.journal"), "{}", run.stderr);
+    assert!(!touched(&f.tenant(1)));
+    drop(held);
+}
+
+#[test]
+fn a_list_names_databases_by_line_and_a_bad_line_is_refused_before_anything_runs() {
+    let f = Fleet::new(3);
+    let list = f.dir.path().join("tenants.txt");
+    std::fs::write(
+        &list,
+        "# the tenants\ntenants/t01.db\n\n  tenants/t03.db  \ntenants/t01.db\n",
+    )
+    .unwrap();
+    let run = migrate_command()
+        .arg("--migrations")
+        .arg(f.migrations())
+        .args(["fleet", "up", "--json", "--list"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    let run = Run::from(run).expect(0);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(got, ["t01.db", "t03.db"]);
+    // The default journal is beside the list.
+    assert!(sibling(&list, ".fleet-journal").is_file());
+    assert!(!touched(&f.tenant(2)));
+
+    std::fs::write(&list, "tenants/t02.db\ntenants/t09.db\n").unwrap();
+    let run = Run::from(
+        migrate_command()
+            .arg("--migrations")
+            .arg(f.migrations())
+            .args(["fleet", "up", "--list"])
+            .arg(&list)
+            .output()
+            .unwrap(),
+    )
+    .expect(2);
+    assert!(run.stderr.contains("tenants.txt line 2"), "{}", run.stderr);
+    assert!(run.stderr.contains("t09.db"), "{}", run.stderr);
+    assert!(!touched(&f.tenant(2)));
+
+    // A FIFO is never a database; an empty list names none; an unreadable list says so.
+    let fifo = f.tenants().join("pipe.db");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let run = f.up(&[]).expect(2);
+    assert!(
+        run.stderr.contains("is not a regular file"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    for (text, said) in [
+        ("# nothing\n", "names no database"),
+        ("", "names no database"),
+    ] {
+        std::fs::write(&list, text).unwrap();
+        let run = f
+            .fleet(&["status", "--list", list.to_str().unwrap()])
+            .expect(2);
+        assert!(run.stderr.contains(said), "{}", run.stderr);
+    }
+    let run = f
+        .fleet(&["status", "--list", "/nonexistent/list"])
+        .expect(2);
+    assert!(run.stderr.contains("cannot be read"), "{}", run.stderr);
+    let run = f.fleet(&["plan", "--dbs", "/nonexistent/*.db"]).expect(2);
+    assert!(
+        run.stderr.contains("matches no database file"),
+        "{}",
+        run.stderr
+    );
+    let run = f.fleet(&["plan", "--dbs", "tenants/[.db"]).expect(2);
+    assert!(
+        run.stderr.contains("--dbs `tenants/[.db`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_journal_refuses_other_migrations_and_a_foreign_line_and_drops_a_torn_one() {
+    let f = Fleet::new(2);
+    f.up(&[]).expect(0);
+    f.write_migration("0003_more.up.sql", "INSERT INTO ledger VALUES ('v3');\n");
+    let run = f.up(&[]).expect(2);
+    assert!(run.stderr.contains("other migrations"), "{}", run.stderr);
+    assert!(run.stderr.contains("--journal"), "{}", run.stderr);
+    assert_eq!(version(&f.tenant(1)), 2, "nothing ran");
+    std::fs::remove_file(f.migrations().join("0003_more.up.sql")).unwrap();
+
+    // A line cut short by a kill is dropped, and the journal goes on after it.
+    let mut text = std::fs::read_to_string(f.journal()).unwrap();
+    text.push_str("{\"event\":\"finished\",\"db\":\"/x");
+    std::fs::write(f.journal(), &text).unwrap();
+    let run = f.up(&[]).expect(0);
+    assert!(outcomes(&run).iter().all(|(_, o)| o == "done_earlier"));
+    let after = std::fs::read_to_string(f.journal()).unwrap();
+    assert!(!after.contains("\"/x"), "{after}");
+
+    // A line that is not ours is refused with its number.
+    let mut lines: Vec<&str> = after.lines().collect();
+    lines.insert(1, "not json");
+    std::fs::write(f.journal(), lines.join("\n") + "\n").unwrap();
+    let run = f.up(&[]).expect(2);
+    assert!(
+        run.stderr.contains("fleet.journal line 2"),
+        "{}",
+        run.stderr
+    );
+    let run = f.fleet(&["status", "--dbs", &f.glob()]).expect(2);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+
+    // A journal that does not start with its fleet line, another format, and bytes that are
+    // not text: refused.
+    for (text, said) in [
+        (
+            "{\"event\":\"started\",\"db\":\"/x\"}\n",
+            "must be the first",
+        ),
+        (
+            "{\"event\":\"fleet\",\"format\":9,\"migrations\":\"x\",\"target\":null}\n",
+            "format 9",
+        ),
+        ("\u{0}\u{ff}\n", "not"),
+    ] {
+        std::fs::write(f.journal(), text).unwrap();
+        let run = f.up(&[]).expect(2);
+        assert!(run.stderr.contains(said), "{said}: {}", run.stderr);
+    }
+    std::fs::write(f.journal(), [0xff, 0xfe, b'\n']).unwrap();
+    let run = f.up(&[]).expect(2);
+    assert!(run.stderr.contains("not UTF-8"), "{}", run.stderr);
+}
+
+#[test]
+fn a_fleet_refuses_one_backup_or_archive_directory_for_every_database() {
+    let f = Fleet::new(1);
+    let glob = f.glob();
+    let run = f
+        .fleet(&["up", "--dbs", &glob, "--backup-dir", "/tmp/shared"])
+        .expect(2);
+    assert!(run.stderr.contains("beside it"), "{}", run.stderr);
+    let config = f.dir.path().join("migrate.toml");
+    std::fs::write(&config, "[archive]\ndir = \"shared-archive\"\n").unwrap();
+    let run = f.fleet(&["up", "--dbs", &glob]).expect(2);
+    assert!(
+        run.stderr.contains("[archive] dir or url"),
+        "{}",
+        run.stderr
+    );
+    assert!(!touched(&f.tenant(1)));
+    // `[archive]` without a directory: each database archives beside itself.
+    std::fs::write(&config, "[archive]\nretention = \"7d\"\n").unwrap();
+    f.fleet(&["up", "--dbs", &glob]).expect(0);
+    assert_eq!(version(&f.tenant(1)), 2);
+}
+
+#[test]
+fn status_and_plan_name_what_they_cannot_read_and_what_would_be_refused() {
+    let f = Fleet::new(2);
+    std::fs::write(
+        f.tenant(2),
+        b"this is not a database, just text of some length......",
+    )
+    .unwrap();
+    let glob = f.glob();
+    let status = f.fleet(&["status", "--dbs", &glob]);
+    assert_ne!(status.code, 0, "{}", status.stdout);
+    assert!(
+        status.stdout.contains("t02.db: unreadable (exit"),
+        "{}",
+        status.stdout
+    );
+    let plan = f.fleet(&["plan", "--dbs", &glob]);
+    assert_ne!(plan.code, 0);
+    assert!(
+        plan.stdout.contains("t02.db: refused (exit"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("1 refused"), "{}", plan.stdout);
+    // A database migrated and then its applied file edited: refused (exit 4) in the plan.
+    std::fs::remove_file(f.tenant(2)).unwrap();
+    f.up(&[]).expect(0);
+    f.write_migration(
+        "0001_ledger.up.sql",
+        "CREATE TABLE ledger (entry TEXT);\nINSERT INTO ledger VALUES ('v1');\n",
+    );
+    std::fs::remove_file(f.journal()).unwrap();
+    let plan = f.fleet(&["plan", "--dbs", &glob]).expect(4);
+    assert!(plan.stdout.contains("refused (exit 4)"), "{}", plan.stdout);
+}
