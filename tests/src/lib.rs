@@ -6,6 +6,7 @@ pub mod contention;
 pub mod corrupt;
 pub mod crash;
 pub mod differential;
+pub mod fleet;
 pub mod live;
 pub mod recovery;
 pub mod tmpfs;
