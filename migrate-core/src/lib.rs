@@ -46,6 +46,7 @@ pub use belay_guard::database::fence::WriteLock;
 pub use belay_guard::database::writers::Token;
 pub use belay_guard::vocab::holder::Holder;
 pub use migrator::drift::DriftAccepted;
+pub use migrator::tenants::Tenants;
 pub use migrator::{Migrator, VerifyReport};
 pub use net::{backup, integrity};
 pub use planning::plan::{AppliedMigration, Plan, SchemaState, Step};

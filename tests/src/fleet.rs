@@ -118,4 +118,3 @@ pub fn version(db: &Path) -> i64 {
 pub fn touched(db: &Path) -> bool {
     sibling(db, ".migrate-lock").exists() || sibling(db, ".backups").exists()
 }
-

@@ -66,7 +66,16 @@ fn a_killed_fleet_run_resumes_with_no_database_skipped_or_migrated_twice() {
         cmd.current_dir(f.dir.path())
             .arg("--migrations")
             .arg(f.migrations())
-            .args(["fleet", "up", "--jobs", "2", "--quiet", "--dbs", &glob, "--journal"])
+            .args([
+                "fleet",
+                "up",
+                "--jobs",
+                "2",
+                "--quiet",
+                "--dbs",
+                &glob,
+                "--journal",
+            ])
             .arg(&journal)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -86,7 +95,10 @@ fn a_killed_fleet_run_resumes_with_no_database_skipped_or_migrated_twice() {
         let finished = text.matches("\"event\":\"finished\"").count();
         if started > finished {
             killed_mid_run += 1;
-            assert!(!term, "trial {trial} (seed {seed}): SIGTERM left a database mid-run: {text}");
+            assert!(
+                !term,
+                "trial {trial} (seed {seed}): SIGTERM left a database mid-run: {text}"
+            );
         }
 
         // The same command again, to the end.

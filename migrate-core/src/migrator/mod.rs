@@ -17,6 +17,7 @@
 mod adoption;
 pub(crate) mod drift;
 mod rehearse;
+pub(crate) mod tenants;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
