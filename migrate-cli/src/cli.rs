@@ -279,7 +279,7 @@ pub enum FleetCommand {
         /// Databases migrated at once
         #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
         jobs: u16,
-        /// Migrate this many databases first, all of them, and go on only if none failed
+        /// Migrate this many databases first, as a stage that ends before any other starts; the rest only if none of them failed
         #[arg(long, value_name = "N", default_value_t = 0)]
         canary: usize,
         /// Failed databases tolerated before no new one starts (those running finish)

@@ -84,6 +84,11 @@ fn a_canary_failure_stops_the_rollout_with_exactly_the_canary_databases_touched(
         "not started: the canary stage failed"
     );
     assert_eq!(doc["summary"]["failures"][0]["exit_code"], 5);
+    assert_eq!(doc["error"]["kind"], "migration_failed");
+    assert_eq!(
+        doc["error"]["message"],
+        "6 of 8 database(s) did not finish; each row says why"
+    );
     // The failed canary is back at its pre-run state; the rest were never opened.
     let conn = Connection::open(f.tenant(3)).unwrap();
     assert_eq!(count(&conn, "SELECT count(*) FROM ledger"), 0);

@@ -48,6 +48,8 @@ fn document(s: &Scratch, args: &[&str]) -> (i32, serde_json::Value) {
 #[test]
 fn every_command_and_every_error_prints_one_object_with_ok() {
     let s = Scratch::with_migrations(&example_migrations());
+    let dbs = s.db().display().to_string();
+    let journal = s.dir.path().join("fleet.journal").display().to_string();
     let mut codes = Vec::new();
     for args in [
         &["status"][..],
@@ -70,6 +72,9 @@ fn every_command_and_every_error_prints_one_object_with_ok() {
         &["wal", "status"],
         &["wal", "checkpoint"],
         &["restore", "latest", "--yes"],
+        &["fleet", "plan", "--dbs", &dbs, "--journal", &journal],
+        &["fleet", "up", "--dbs", &dbs, "--journal", &journal],
+        &["fleet", "status", "--dbs", &dbs, "--journal", &journal],
         &["new", "next_change"],
         // Errors: refused, bad request, usage, unknown command, no such backup.
         &["baseline", "3"],
@@ -78,6 +83,14 @@ fn every_command_and_every_error_prints_one_object_with_ok() {
         &["restore", "no-such-backup", "--yes"],
         &["up", "--bogus"],
         &["frobnicate"],
+        &[
+            "fleet",
+            "up",
+            "--dbs",
+            "/nonexistent/*.db",
+            "--journal",
+            &journal,
+        ],
     ] {
         let (code, _) = document(&s, args);
         codes.push((args.join(" "), code));
@@ -91,6 +104,7 @@ fn every_command_and_every_error_prints_one_object_with_ok() {
             "restore no-such",
             "--bogus",
             "frobnicate",
+            "/nonexistent",
         ]
         .iter()
         .any(|p| args.starts_with(p) || args.contains(p));

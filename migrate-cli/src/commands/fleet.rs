@@ -135,6 +135,8 @@ fn millis(since: Instant) -> u64 {
 struct UpDocument<'a> {
     ok: bool,
     exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
     journal: &'a Path,
     elapsed_ms: u64,
     summary: &'a Summary,
@@ -196,6 +198,12 @@ fn up(
         &UpDocument {
             ok: exit_code == 0,
             exit_code,
+            error: error_of(
+                exit_code,
+                &rows,
+                |r| r.outcome.failed() || r.outcome == Outcome::NotStarted,
+                "did not finish",
+            ),
             journal: &journal_path,
             elapsed_ms: millis(started),
             summary: &summary,
@@ -238,6 +246,8 @@ struct PlanRow {
 struct PlanDocument<'a> {
     ok: bool,
     exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
     databases: &'a [PlanRow],
 }
 
@@ -276,6 +286,7 @@ fn plan(g: &Settings, out: &Output, t: &FleetTargets, to: Option<Version>) -> Re
         &PlanDocument {
             ok: exit_code == 0,
             exit_code,
+            error: error_of(exit_code, &rows, |r| r.exit_code != 0, "cannot be planned"),
             databases: &rows,
         },
         || {
@@ -318,6 +329,26 @@ fn plan(g: &Settings, out: &Output, t: &FleetTargets, to: Option<Version>) -> Re
     exited(exit_code)
 }
 
+/// The `error` object of a fleet document that did not succeed (the JSON contract every command
+/// keeps): its kind and exit code, and how many databases `what`.
+fn error_of<R>(
+    exit_code: u8,
+    rows: &[R],
+    counted: impl Fn(&R) -> bool,
+    what: &str,
+) -> Option<serde_json::Value> {
+    if exit_code == 0 {
+        return None;
+    }
+    let mut error = CliError::Exit(exit_code).to_json()["error"].take();
+    error["message"] = serde_json::Value::String(format!(
+        "{} of {} database(s) {what}; each row says why",
+        rows.iter().filter(|r| counted(r)).count(),
+        rows.len()
+    ));
+    Some(error)
+}
+
 /// The most severe of the databases' exit codes (0 when all are 0).
 fn worst(codes: impl Iterator<Item = u8>) -> u8 {
     codes.max().unwrap_or(0)
@@ -350,6 +381,8 @@ struct StatusRow {
 struct StatusDocument<'a> {
     ok: bool,
     exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
     journal: &'a Path,
     databases: &'a [StatusRow],
 }
@@ -394,6 +427,7 @@ fn status(g: &Settings, out: &Output, t: &FleetTargets) -> Result<(), CliError> 
         &StatusDocument {
             ok: exit_code == 0,
             exit_code,
+            error: error_of(exit_code, &rows, |r| r.exit_code != 0, "cannot be read"),
             journal: &journal_path,
             databases: &rows,
         },
