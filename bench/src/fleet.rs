@@ -139,6 +139,10 @@ fn copies(template: &Path, dir: &Path, n: usize) -> f64 {
 
 /// Runs `command`, returning its seconds, stdout and peak resident memory (KiB), the last
 /// from the kernel's accounting of that one child (`wait4`).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is waited for by wait4, for its rusage"
+)]
 fn timed(command: &mut Command) -> (f64, String, u64) {
     use std::io::Read;
     let start = Instant::now();

@@ -273,6 +273,9 @@ pub enum FleetCommand {
     Up {
         #[command(flatten)]
         targets: FleetTargets,
+        /// The fleet journal [default: <list file>.fleet-journal, else ./migrate.fleet-journal]
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
         /// Apply up to and including this version
         #[arg(long, value_name = "V")]
         to: Option<Version>,
@@ -291,10 +294,13 @@ pub enum FleetCommand {
     Status {
         #[command(flatten)]
         targets: FleetTargets,
+        /// The fleet journal whose outcomes to show [default: as `fleet up`'s]
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
     },
 }
 
-/// Which databases a fleet command covers, and its journal.
+/// Which databases a fleet command covers.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("fleet_targets").required(true).args(["dbs", "list"])))]
 pub struct FleetTargets {
@@ -304,9 +310,6 @@ pub struct FleetTargets {
     /// The databases named in this file, one path a line (`#` comments; relative to the file)
     #[arg(long, value_name = "FILE")]
     pub list: Option<PathBuf>,
-    /// The fleet journal [default: <list file>.fleet-journal, else ./migrate.fleet-journal]
-    #[arg(long, value_name = "FILE")]
-    pub journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

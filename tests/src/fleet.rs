@@ -68,9 +68,21 @@ impl Fleet {
             .arg("--migrations")
             .arg(self.migrations())
             .arg("fleet")
-            .args(args)
-            .arg("--journal")
-            .arg(self.journal());
+            .args(args);
+        if args.first().is_some_and(|verb| *verb != "plan") {
+            cmd.arg("--journal").arg(self.journal());
+        }
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// `migrate fleet plan --dbs GLOB` (the pattern's words split at spaces, for extra flags).
+    pub fn plan(&self, glob: &str) -> Run {
+        let mut cmd = migrate_command();
+        cmd.current_dir(self.dir.path())
+            .arg("--migrations")
+            .arg(self.migrations())
+            .args(["fleet", "plan", "--dbs"])
+            .args(glob.split(' '));
         Run::from(cmd.output().unwrap())
     }
 

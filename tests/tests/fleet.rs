@@ -54,7 +54,7 @@ fn a_fleet_run_migrates_every_database_under_its_net_and_a_rerun_opens_none() {
         "{}",
         status.stdout
     );
-    let plan = f.fleet(&["plan", "--dbs", &glob, "--json"]).expect(0);
+    let plan = f.plan(&format!("{glob} --json")).expect(0);
     assert_eq!(
         plan.json()["databases"][0]["pending"],
         serde_json::json!([])
@@ -198,7 +198,7 @@ fn a_list_names_databases_by_line_and_a_bad_line_is_refused_before_anything_runs
     let list = f.dir.path().join("tenants.txt");
     std::fs::write(
         &list,
-        "# the tenants\ntenants/t01.db\n\n  tenants/t03.db  \ntenants/t01.db\n",
+        "# the tenants\ntenants/t01.db\n\ntenants/t03.db\r\ntenants/t01.db\n",
     )
     .unwrap();
     let run = migrate_command()
@@ -285,14 +285,39 @@ fn the_journal_refuses_other_migrations_and_a_foreign_line_and_drops_a_torn_one(
     assert_eq!(version(&f.tenant(1)), 2, "nothing ran");
     std::fs::remove_file(f.migrations().join("0003_more.up.sql")).unwrap();
 
-    // A line cut short by a kill is dropped, and the journal goes on after it.
+    // A line cut short by a kill is dropped, and the journal goes on after it: a new tenant
+    // runs, and its lines start on their own.
     let mut text = std::fs::read_to_string(f.journal()).unwrap();
     text.push_str("{\"event\":\"finished\",\"db\":\"/x");
     std::fs::write(f.journal(), &text).unwrap();
+    Connection::open(f.tenant(3))
+        .unwrap()
+        .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT);")
+        .unwrap();
     let run = f.up(&[]).expect(0);
-    assert!(outcomes(&run).iter().all(|(_, o)| o == "done_earlier"));
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["done_earlier", "done_earlier", "migrated"]);
     let after = std::fs::read_to_string(f.journal()).unwrap();
     assert!(!after.contains("\"/x"), "{after}");
+    for line in after.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    // A database restored by hand since to its pre-migrate backup is not taken on the
+    // journal's word: it runs again.
+    let restore = migrate_command()
+        .arg("--db")
+        .arg(f.tenant(2))
+        .arg("--migrations")
+        .arg(f.migrations())
+        .args(["restore", "latest", "--yes"])
+        .output()
+        .unwrap();
+    Run::from(restore).expect(0);
+    assert_eq!(version(&f.tenant(2)), 0);
+    let run = f.up(&[]).expect(0);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["done_earlier", "migrated", "done_earlier"]);
+    let after = std::fs::read_to_string(f.journal()).unwrap();
 
     // A line that is not ours is refused with its number.
     let mut lines: Vec<&str> = after.lines().collect();
@@ -318,7 +343,8 @@ fn the_journal_refuses_other_migrations_and_a_foreign_line_and_drops_a_torn_one(
             "{\"event\":\"fleet\",\"format\":9,\"migrations\":\"x\",\"target\":null}\n",
             "format 9",
         ),
-        ("\u{0}\u{ff}\n", "not"),
+        ("{\"event\":\"fleet\",\"format\":1}\n", "line 1"),
+        ("a list, not a journal", "is not a fleet journal"),
     ] {
         std::fs::write(f.journal(), text).unwrap();
         let run = f.up(&[]).expect(2);
@@ -383,7 +409,81 @@ fn status_and_plan_name_what_they_cannot_read_and_what_would_be_refused() {
         "0001_ledger.up.sql",
         "CREATE TABLE ledger (entry TEXT);\nINSERT INTO ledger VALUES ('v1');\n",
     );
-    std::fs::remove_file(f.journal()).unwrap();
-    let plan = f.fleet(&["plan", "--dbs", &glob]).expect(4);
+    let plan = f.plan(&glob).expect(4);
     assert!(plan.stdout.contains("refused (exit 4)"), "{}", plan.stdout);
+}
+
+#[test]
+fn a_glob_never_takes_backups_the_journal_or_hidden_files_for_tenants() {
+    let f = Fleet::new(2);
+    // Plain backups are `.db` files inside `<db>.backups`; a pattern over every directory
+    // would match them.
+    let plain = f.tenants().join("t01.db.backups");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::copy(f.tenant(1), plain.join("20260101T000000000Z-manual.db")).unwrap();
+    std::fs::copy(f.tenant(1), f.tenants().join(".hidden.db")).unwrap();
+    let journal = f.tenants().join("rollout.db");
+    let all = format!("{}/**/*.db", f.tenants().display());
+    let run = Run::from(
+        migrate_command()
+            .arg("--migrations")
+            .arg(f.migrations())
+            .args(["--json", "fleet", "up", "--dbs", &all, "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(got, ["t01.db", "t02.db"]);
+    // Resumed: the journal itself (matched by the pattern now that it exists) is no tenant.
+    let run = Run::from(
+        migrate_command()
+            .arg("--migrations")
+            .arg(f.migrations())
+            .args(["--json", "fleet", "up", "--dbs", &all, "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    assert_eq!(outcomes(&run).len(), 2);
+}
+
+#[test]
+fn a_list_takes_names_as_written_and_refuses_bytes_that_are_not_text() {
+    let f = Fleet::new(1);
+    std::fs::copy(f.tenant(1), f.tenants().join(" spaced.db")).unwrap();
+    let list = f.dir.path().join("tenants.txt");
+    std::fs::write(&list, "tenants/ spaced.db\r\n").unwrap();
+    let run = f
+        .fleet(&["status", "--list", list.to_str().unwrap(), "--json"])
+        .expect(0);
+    let got: Vec<String> = outcomes_of_status(&run);
+    assert_eq!(got, [" spaced.db"]);
+    std::fs::write(&list, b"tenants/t01.db\n\xff\xfe.db\n").unwrap();
+    let run = f
+        .fleet(&["status", "--list", list.to_str().unwrap()])
+        .expect(2);
+    assert!(
+        run.stderr.contains("tenants.txt line 2: not UTF-8"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The file names of a `fleet status --json`'s rows.
+fn outcomes_of_status(run: &Run) -> Vec<String> {
+    run.json()["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            std::path::Path::new(r["db"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
 }

@@ -80,7 +80,25 @@ fn a_killed_fleet_run_resumes_with_no_database_skipped_or_migrated_twice() {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let mut child = cmd.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(whole_ms)));
+        // Half the kills at a moment within one run's time, half right after the k-th
+        // database started (inside its run, nearly always).
+        if rng.below(2) == 0 {
+            std::thread::sleep(Duration::from_millis(rng.below(whole_ms)));
+        } else {
+            let k = 1 + usize::try_from(rng.below(tenants as u64)).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::fs::read_to_string(&journal)
+                .unwrap_or_default()
+                .matches("\"event\":\"started\"")
+                .count()
+                < k
+                && std::time::Instant::now() < deadline
+                && child.try_wait().unwrap().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(4)));
+        }
         let term = rng.below(4) == 0;
         let signal = if term {
             by_term += 1;
@@ -147,6 +165,10 @@ fn a_killed_fleet_run_resumes_with_no_database_skipped_or_migrated_twice() {
             assert_eq!(verdict, "ok", "{where_}");
         }
     }
+    assert!(
+        killed_mid_run > 0 || trials < 4,
+        "no trial of {trials} killed a database mid-run (seed {seed})"
+    );
     println!(
         "fleet resume: {trials} trial(s) of {tenants} databases (seed {seed}, kills within {whole_ms} ms): {killed_mid_run} killed with a database mid-run, {by_term} by SIGTERM, {resumed_notes} resumed past a mid-run note; 0 skipped, 0 applied twice"
     );

@@ -17,8 +17,13 @@ struct Probe {
     runs: AtomicUsize,
 }
 
-/// A migrator whose migration 1 calls `probe()`: it counts itself in, waits a while, and out.
+/// A migrator whose migration 1 calls `probe()`: it counts itself in, waits 40 ms, and out.
 fn probed(probe: &Arc<Probe>) -> Migrator {
+    probed_for(probe, Duration::from_millis(40))
+}
+
+/// [`probed`], with `probe()` taking `pause`.
+fn probed_for(probe: &Arc<Probe>, pause: Duration) -> Migrator {
     let migrations = Migrations::new(vec![
         Migration::new(
             1,
@@ -39,7 +44,7 @@ fn probed(probe: &Arc<Probe>) -> Migrator {
             let now = probe.now.fetch_add(1, Ordering::SeqCst) + 1;
             probe.most.fetch_max(now, Ordering::SeqCst);
             probe.runs.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(40));
+            std::thread::sleep(pause);
             probe.now.fetch_sub(1, Ordering::SeqCst);
             Ok(0)
         })
@@ -87,17 +92,23 @@ fn separate_instances_as_separate_processes_apply_each_migration_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
     let probe = Arc::new(Probe::default());
+    let applied = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..6 {
-            let (db, probe) = (&db, &probe);
+            let (db, probe, applied) = (&db, &probe, &applied);
             scope.spawn(move || {
                 // Each its own Tenants: only the migration lock keeps them apart.
                 let tenants = Tenants::new(probed(probe), NonZeroUsize::new(1).unwrap());
                 let report = tenants.ensure(db).unwrap().expect("a run");
-                assert!(report.steps.len() <= 1);
+                applied.fetch_add(report.steps.len(), Ordering::SeqCst);
             });
         }
     });
+    assert_eq!(
+        applied.into_inner(),
+        1,
+        "one run applied it, five found it done"
+    );
     assert_eq!(probe.runs.load(Ordering::SeqCst), 1);
     let conn = belay_migrate::rusqlite::Connection::open(&db).unwrap();
     assert_eq!(count(&conn, "SELECT count(*) FROM ledger"), 1);
@@ -123,7 +134,7 @@ fn a_failed_first_open_returns_the_error_and_the_next_open_tries_again() {
         .unwrap()
         .execute_batch("DROP TABLE ledger;")
         .unwrap();
-    // Through a relative name and a link: the same database, migrated once.
+    // Through a link and by its own name: the same database, migrated once.
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(&db, &link).unwrap();
     tenants.open(&link).unwrap();
@@ -138,4 +149,37 @@ fn a_failed_first_open_returns_the_error_and_the_next_open_tries_again() {
     );
     assert!(tenants.open("no-such-dir/x/y.db").is_err());
     assert_eq!(tenants.known_current(), 1);
+}
+
+#[test]
+fn waiting_for_a_turn_is_bounded_by_the_lock_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Arc::new(Probe::default());
+    let mut migrator = probed_for(&probe, Duration::from_millis(800));
+    migrator.lock_timeout(Duration::from_millis(150));
+    let tenants = Tenants::new(migrator, NonZeroUsize::new(1).unwrap());
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| tenants.ensure(dir.path().join("slow.db")));
+        while probe.now.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The one turn is taken: another database waits 150 ms, then says what held it.
+        let error = tenants.ensure(dir.path().join("other.db")).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, belay_migrate::Error::LockTimeout { .. }),
+            "{text}"
+        );
+        assert!(text.contains("running at once"), "{text}");
+        // The same database: waits for the run in this process, then says so.
+        let error = tenants.ensure(dir.path().join("slow.db")).unwrap_err();
+        assert!(error.to_string().contains("another thread"), "{error}");
+        first.join().unwrap().unwrap();
+    });
+    assert!(
+        tenants
+            .ensure(dir.path().join("slow.db"))
+            .unwrap()
+            .is_none()
+    );
 }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,8 +38,10 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The identity of a run of `migrations` up to `target`.
+    /// The identity of a run of `migrations` up to `target` (a target at or past the latest
+    /// migration is the same run as none).
     pub fn of(migrations: &Migrations, target: Option<Version>) -> Self {
+        let target = target.filter(|t| migrations.latest().is_some_and(|latest| *t < latest));
         let listed: String = migrations
             .iter()
             .map(|m| format!("{} {}\n", m.version(), m.checksum()))
@@ -91,18 +93,37 @@ impl Record {
     /// [`CliError::Usage`] naming the line that does not parse, [`CliError::Io`] when it cannot be
     /// read.
     pub fn read(path: &Path) -> Result<Self, CliError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(CliError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
+        let file =
+            belay_migrate::guard::files::owned::open_file(path, OpenOptions::new().read(true));
+        match file {
+            Ok(mut file) => Self::from_file(path, &mut file),
+            Err(belay_migrate::guard::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(Self::default())
             }
-        };
-        // A last line without its newline was cut short by a kill: not a record.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The journal in `file` (opened as ours: no link, a regular file), named `path`.
+    fn from_file(path: &Path, file: &mut File) -> Result<Self, CliError> {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|source| CliError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // A last line without its newline was cut short by a kill: not a record. Only a journal
+        // is read so: bytes without a single whole line are not one this tool wrote, unless
+        // they are its first line, torn.
         let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if whole == 0 && !bytes.is_empty() && !bytes.starts_with(b"{\"event\":\"fleet\"") {
+            return Err(CliError::Usage(format!(
+                "{} is not a fleet journal (no line of one); give the journal's path with --journal, or a new file",
+                path.display()
+            )));
+        }
         let text = std::str::from_utf8(&bytes[..whole]).map_err(|e| {
             CliError::Usage(format!(
                 "fleet journal {}: not UTF-8 text ({e}); it is not a journal this tool wrote",
@@ -182,7 +203,11 @@ impl Journal {
     /// does not parse; a lock timeout (exit 3) while another fleet run holds it.
     pub fn open(path: &Path, identity: &Identity, timeout: Duration) -> Result<Self, CliError> {
         let lock = MigrationLock::acquire(path, timeout)?;
-        let earlier = Record::read(path)?;
+        let mut file = belay_migrate::guard::files::owned::open_file(
+            path,
+            OpenOptions::new().read(true).append(true).create(true),
+        )?;
+        let earlier = Record::from_file(path, &mut file)?;
         if let Some(found) = &earlier.identity
             && found != identity
         {
@@ -195,17 +220,11 @@ impl Journal {
                 belay_migrate::version_text(identity.target),
             )));
         }
-        let io = |source| CliError::Io {
+        // Drops a torn last line, so that the next line starts on its own.
+        file.set_len(earlier.whole).map_err(|source| CliError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        // Drops a torn last line, so that the next line starts on its own.
-        file.set_len(earlier.whole).map_err(io)?;
+        })?;
         let mut journal = Self {
             path: path.to_path_buf(),
             file,

@@ -24,6 +24,9 @@ pub enum Outcome {
     Failed,
     /// Failed and not at its pre-run state: its error says where it is and what to do.
     NotRestored,
+    /// Failed with an error the net does not classify (I/O, SQLite): its state is not known
+    /// to be the pre-run one, so it is never counted as such.
+    Unexpected,
     /// Never started: the error budget was spent, or the canary stage failed.
     NotStarted,
 }
@@ -33,7 +36,7 @@ impl Outcome {
     pub fn failed(self) -> bool {
         matches!(
             self,
-            Outcome::Locked | Outcome::Failed | Outcome::NotRestored
+            Outcome::Locked | Outcome::Failed | Outcome::NotRestored | Outcome::Unexpected
         )
     }
 
@@ -54,6 +57,7 @@ impl Outcome {
             Outcome::Locked => "locked",
             Outcome::Failed => "failed",
             Outcome::NotRestored => "not restored",
+            Outcome::Unexpected => "unexpected error",
             Outcome::NotStarted => "not started",
         }
     }
@@ -129,6 +133,7 @@ impl Row {
                     outcome: match exit_code {
                         code::LOCKED => Outcome::Locked,
                         code::NOT_RESTORED => Outcome::NotRestored,
+                        code::UNEXPECTED => Outcome::Unexpected,
                         _ => Outcome::Failed,
                     },
                     from_version: report.and_then(|r| r.from_version),
@@ -145,11 +150,14 @@ impl Row {
 }
 
 /// The fleet's exit code (../shared/SPEC.md): 7 when any database is not at its pre-run state,
-/// else 5 when any failed, else 3 when only locks were not acquired, else 0.
+/// else 1 when any failed unexpectedly (its state unknown, so 5 would claim too much), else 5
+/// when any failed, else 3 when only locks were not acquired, else 0.
 pub fn exit_code(rows: &[Row]) -> u8 {
     let any = |o: Outcome| rows.iter().any(|r| r.outcome == o);
     if any(Outcome::NotRestored) {
         code::NOT_RESTORED
+    } else if any(Outcome::Unexpected) {
+        code::UNEXPECTED
     } else if any(Outcome::Failed) {
         code::FAILED_RESTORED
     } else if any(Outcome::Locked) {
@@ -183,6 +191,41 @@ mod tests {
             exit_code(&[row(Outcome::NotRestored), row(Outcome::Failed)]),
             7
         );
+        assert_eq!(
+            exit_code(&[row(Outcome::Unexpected), row(Outcome::Failed)]),
+            1
+        );
+        assert_eq!(
+            exit_code(&[row(Outcome::Unexpected), row(Outcome::NotRestored)]),
+            7
+        );
+    }
+
+    #[test]
+    fn an_error_is_classified_by_the_exit_code_up_would_give() {
+        let db = PathBuf::from("t.db");
+        let io = Row::of(
+            db.clone(),
+            Err(CliError::Io {
+                path: db.clone(),
+                source: std::io::Error::other("disk gone"),
+            }),
+            3,
+        );
+        assert_eq!((io.outcome, io.exit_code), (Outcome::Unexpected, 1));
+        assert_eq!(io.error.as_deref(), Some("t.db: disk gone"));
+        let locked = Row::of(
+            db.clone(),
+            Err(CliError::Core(belay_migrate::Error::LockTimeout {
+                path: db.clone(),
+                waited: std::time::Duration::from_secs(1),
+                holder: "pid 1".into(),
+            })),
+            1000,
+        );
+        assert_eq!((locked.outcome, locked.exit_code), (Outcome::Locked, 3));
+        let usage = Row::of(db, Err(CliError::Usage("not a database".into())), 0);
+        assert_eq!((usage.outcome, usage.exit_code), (Outcome::Failed, 2));
     }
 
     #[test]
@@ -197,10 +240,12 @@ mod tests {
             Outcome::Locked,
             Outcome::Failed,
             Outcome::NotRestored,
+            Outcome::Unexpected,
             Outcome::NotStarted,
         ]
         .map(Outcome::word)
         .into();
-        assert_eq!(words.len(), 7);
+        assert_eq!(words.len(), 8);
+        assert!(Outcome::Unexpected.failed());
     }
 }

@@ -32,22 +32,26 @@ pub struct Finished {
     pub journal_error: Option<CliError>,
 }
 
-/// What the runner calls: one database's run, and the display told of each row.
+/// What the runner calls: one database's run, the look that confirms the journal's word, and
+/// the display told of each row.
 pub struct Work<'a> {
     /// Runs one database under its net.
     pub run_one: &'a (dyn Fn(&Path) -> Row + Sync),
+    /// Whether a database the journal records at the target still is (read only).
+    pub still_done: &'a (dyn Fn(&Path) -> bool + Sync),
     /// Told of each row as it is known.
     pub tally: &'a (dyn Fn(&Row) + Sync),
     /// Set by SIGINT or SIGTERM.
     pub interrupted: &'a AtomicBool,
 }
 
-/// Runs every target the journal does not already record as done.
+/// Runs every target the journal does not already record as done (and still done: a database
+/// rolled back or replaced since runs again).
 pub fn run(targets: &[PathBuf], journal: Journal, options: Options, work: &Work<'_>) -> Finished {
     let mut rows: Vec<Option<Row>> = vec![None; targets.len()];
     let mut pending = Vec::new();
     for (index, db) in targets.iter().enumerate() {
-        match journal.earlier.done(db) {
+        match journal.earlier.done(db).filter(|_| (work.still_done)(db)) {
             Some(row) => {
                 let mut row = row.clone();
                 row.outcome = Outcome::DoneEarlier;
@@ -144,10 +148,12 @@ impl Shared<'_> {
             return;
         }
         let row = (work.run_one)(db);
-        let written = self.journal.lock().expect("not poisoned").finished(&row);
+        // Counted before the journal line is synced, so that no other worker starts a database
+        // the budget no longer allows meanwhile.
         if row.outcome.failed() {
             self.budget.failed();
         }
+        let written = self.journal.lock().expect("not poisoned").finished(&row);
         (work.tally)(&row);
         self.rows.lock().expect("not poisoned")[index] = Some(row);
         if let Err(e) = written {

@@ -1,6 +1,7 @@
 //! The order a fleet run goes in (pure): the canary stage, then the rest, under an error budget.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The databases of each stage, as indexes into the targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +56,7 @@ impl Stop {
 pub struct Budget {
     max_failures: usize,
     failures: AtomicUsize,
-    stopped: AtomicBool,
-    why: std::sync::Mutex<Option<Stop>>,
+    why: Mutex<Option<Stop>>,
 }
 
 impl Budget {
@@ -65,8 +65,7 @@ impl Budget {
         Self {
             max_failures,
             failures: AtomicUsize::new(0),
-            stopped: AtomicBool::new(false),
-            why: std::sync::Mutex::new(None),
+            why: Mutex::new(None),
         }
     }
 
@@ -79,18 +78,12 @@ impl Budget {
 
     /// No new database starts, for `why` (the first reason given is kept).
     pub fn stop(&self, why: Stop) {
-        let mut held = self.why.lock().expect("not poisoned");
-        held.get_or_insert(why);
-        self.stopped.store(true, Ordering::SeqCst);
+        self.why.lock().expect("not poisoned").get_or_insert(why);
     }
 
     /// Why new databases may not start, if they may not.
     pub fn stopped(&self) -> Option<Stop> {
-        if self.stopped.load(Ordering::SeqCst) {
-            *self.why.lock().expect("not poisoned")
-        } else {
-            None
-        }
+        *self.why.lock().expect("not poisoned")
     }
 }
 

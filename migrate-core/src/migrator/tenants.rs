@@ -19,12 +19,15 @@
 //! and a process that gets the lock second finds nothing pending. Within a process, a database
 //! migrates in one thread at a time (others opening it wait for that run), and once a run has
 //! left it at the target it is not checked again: later opens cost a plain open. A run that
-//! fails returns its error to the caller that asked and is tried again on the next open.
+//! fails returns its error to the caller that asked; a thread that was waiting for it, and the
+//! next open, run it again. Waiting for a turn is bounded by the migrator's lock timeout
+//! ([`Error::LockTimeout`] naming what held it).
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 use rusqlite::Connection;
 
@@ -88,15 +91,37 @@ impl Tenants {
         let span = tracing::info_span!("tenant", db = %db.display());
         let _entered = span.enter();
         let mut state = self.lock();
+        let started = Instant::now();
+        let limit = self.migrator.config.lock_timeout;
         loop {
             if state.current.contains(&db) {
                 return Ok(None);
             }
-            // Another thread is migrating this one, or the bound is reached: wait for a turn.
+            // Another thread is migrating this one, or the bound is reached: wait for a turn,
+            // no longer than the lock timeout bounds every wait.
             if !state.migrating.contains(&db) && state.migrating.len() < self.at_once {
                 break;
             }
-            state = self.turn.wait(state).expect("not poisoned");
+            let waited = started.elapsed();
+            if waited >= limit {
+                return Err(Error::LockTimeout {
+                    holder: if state.migrating.contains(&db) {
+                        "another thread of this process, migrating it".to_owned()
+                    } else {
+                        format!(
+                            "this process's {} tenant migration(s) running at once (the bound)",
+                            state.migrating.len()
+                        )
+                    },
+                    path: db,
+                    waited,
+                });
+            }
+            state = self
+                .turn
+                .wait_timeout(state, limit - waited)
+                .expect("not poisoned")
+                .0;
         }
         state.migrating.insert(db.clone());
         drop(state);
