@@ -72,7 +72,7 @@ fn every_command_and_every_error_prints_one_object_with_ok() {
         &["wal", "status"],
         &["wal", "checkpoint"],
         &["restore", "latest", "--yes"],
-        &["fleet", "plan", "--dbs", &dbs, "--journal", &journal],
+        &["fleet", "plan", "--dbs", &dbs],
         &["fleet", "up", "--dbs", &dbs, "--journal", &journal],
         &["fleet", "status", "--dbs", &dbs, "--journal", &journal],
         &["new", "next_change"],
