@@ -424,29 +424,22 @@ fn a_glob_never_takes_backups_the_journal_or_hidden_files_for_tenants() {
     std::fs::copy(f.tenant(1), f.tenants().join(".hidden.db")).unwrap();
     let journal = f.tenants().join("rollout.db");
     let all = format!("{}/**/*.db", f.tenants().display());
-    let run = Run::from(
-        migrate_command()
-            .arg("--migrations")
-            .arg(f.migrations())
-            .args(["--json", "fleet", "up", "--dbs", &all, "--journal"])
-            .arg(&journal)
-            .output()
-            .unwrap(),
-    )
-    .expect(0);
-    let got: Vec<String> = outcomes(&run).into_iter().map(|(n, _)| n).collect();
+    let up = || {
+        Run::from(
+            migrate_command()
+                .arg("--migrations")
+                .arg(f.migrations())
+                .args(["--json", "fleet", "up", "--dbs", &all, "--journal"])
+                .arg(&journal)
+                .output()
+                .unwrap(),
+        )
+        .expect(0)
+    };
+    let got: Vec<String> = outcomes(&up()).into_iter().map(|(n, _)| n).collect();
     assert_eq!(got, ["t01.db", "t02.db"]);
     // Resumed: the journal itself (matched by the pattern now that it exists) is no tenant.
-    let run = Run::from(
-        migrate_command()
-            .arg("--migrations")
-            .arg(f.migrations())
-            .args(["--json", "fleet", "up", "--dbs", &all, "--journal"])
-            .arg(&journal)
-            .output()
-            .unwrap(),
-    )
-    .expect(0);
+    let run = up();
     assert_eq!(outcomes(&run).len(), 2);
 }
 

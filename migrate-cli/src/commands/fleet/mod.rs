@@ -131,15 +131,53 @@ fn existing(db: &Path) -> Result<(), CliError> {
     }
 }
 
-/// The `error` object of a fleet document that did not succeed (the JSON contract every command
-/// keeps): its kind and exit code, and `message`.
-fn error_object(exit_code: u8, message: String) -> Option<serde_json::Value> {
-    if exit_code == 0 {
-        return None;
+/// The fields every fleet document starts with (the JSON contract every command keeps: `ok`
+/// first, and an `error` with its kind, exit code and message when not ok).
+#[derive(serde::Serialize)]
+struct Head {
+    ok: bool,
+    exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+impl Head {
+    /// The head of a document whose exit code is `exit_code`; `message` says why when not 0.
+    fn new(exit_code: u8, message: impl FnOnce() -> String) -> Self {
+        let error = (exit_code != 0).then(|| {
+            let mut error = CliError::Exit(exit_code).to_json()["error"].take();
+            error["message"] = serde_json::Value::String(message());
+            error
+        });
+        Self {
+            ok: exit_code == 0,
+            exit_code,
+            error,
+        }
     }
-    let mut error = CliError::Exit(exit_code).to_json()["error"].take();
-    error["message"] = serde_json::Value::String(message);
-    Some(error)
+}
+
+/// Why a database has no answer: the exit code and message its error would give alone.
+struct Unread {
+    exit_code: u8,
+    error: String,
+}
+
+/// Each database's answer from `read`, or why there is none.
+fn read_each<T>(
+    targets: Vec<PathBuf>,
+    read: impl Fn(&Path) -> Result<T, CliError>,
+) -> Vec<(PathBuf, Result<T, Unread>)> {
+    targets
+        .into_iter()
+        .map(|db| {
+            let answer = existing(&db).and_then(|()| read(&db)).map_err(|e| Unread {
+                exit_code: e.exit_code(),
+                error: e.to_string(),
+            });
+            (db, answer)
+        })
+        .collect()
 }
 
 /// How many of `rows` are `counted`, and what that says, for [`error_object`].

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use belay_migrate::{Request, Version, version_text};
 use serde::Serialize;
 
-use super::{existing, exited, worst};
+use super::{Head, Unread, exited, read_each, worst};
 use crate::cli::FleetTargets;
 use crate::error::CliError;
 use crate::output::Output;
@@ -25,10 +25,8 @@ struct PlanRow {
 
 #[derive(Serialize)]
 struct Document<'a> {
-    ok: bool,
-    exit_code: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
+    #[serde(flatten)]
+    head: Head,
     databases: &'a [PlanRow],
 }
 
@@ -41,39 +39,33 @@ pub fn run(
     let targets = super::databases(t, None)?;
     let (migrator, _) = super::fleet_migrator(g)?;
     let request = Request::Up { to };
-    let rows: Vec<PlanRow> = targets
+    let rows: Vec<PlanRow> = read_each(targets, |db| Ok(migrator.plan(db, &request)?))
         .into_iter()
-        .map(|db| {
-            match existing(&db).and_then(|()| migrator.plan(&db, &request).map_err(CliError::from))
-            {
-                Ok(plan) => PlanRow {
-                    db,
-                    from_version: plan.from,
-                    to_version: plan.to,
-                    pending: plan.steps.iter().map(|s| s.version).collect(),
-                    exit_code: 0,
-                    refused: None,
-                },
-                Err(e) => PlanRow {
-                    db,
-                    from_version: None,
-                    to_version: None,
-                    pending: Vec::new(),
-                    exit_code: e.exit_code(),
-                    refused: Some(e.to_string()),
-                },
-            }
+        .map(|(db, answer)| match answer {
+            Ok(plan) => PlanRow {
+                db,
+                from_version: plan.from,
+                to_version: plan.to,
+                pending: plan.steps.iter().map(|s| s.version).collect(),
+                exit_code: 0,
+                refused: None,
+            },
+            Err(Unread { exit_code, error }) => PlanRow {
+                db,
+                from_version: None,
+                to_version: None,
+                pending: Vec::new(),
+                exit_code,
+                refused: Some(error),
+            },
         })
         .collect();
     let exit_code = worst(rows.iter().map(|r| r.exit_code));
     out.print(
         &Document {
-            ok: exit_code == 0,
-            exit_code,
-            error: super::error_object(
-                exit_code,
-                super::counted(&rows, |r| r.exit_code != 0, "cannot be planned"),
-            ),
+            head: Head::new(exit_code, || {
+                super::counted(&rows, |r| r.exit_code != 0, "cannot be planned")
+            }),
             databases: &rows,
         },
         || text(&rows),

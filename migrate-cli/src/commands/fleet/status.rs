@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use belay_migrate::{Version, version_text};
 use serde::Serialize;
 
-use super::{existing, exited, worst};
+use super::{Head, Unread, exited, read_each, worst};
 use crate::cli::FleetTargets;
 use crate::error::CliError;
 use crate::fleet::journal::{Identity, Record};
@@ -30,10 +30,8 @@ struct StatusRow {
 
 #[derive(Serialize)]
 struct Document<'a> {
-    ok: bool,
-    exit_code: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
+    #[serde(flatten)]
+    head: Head,
     journal: &'a Path,
     databases: &'a [StatusRow],
 }
@@ -56,12 +54,12 @@ pub fn run(
             journal_path.display()
         ));
     }
-    let rows: Vec<StatusRow> = targets
+    let rows: Vec<StatusRow> = read_each(targets, |db| Ok(migrator.status(db)?))
         .into_iter()
-        .map(|db| {
+        .map(|(db, answer)| {
             let journal = record.finished.get(&db).map(|r| r.outcome);
             let mid_run = record.interrupted.contains(&db);
-            match existing(&db).and_then(|()| migrator.status(&db).map_err(CliError::from)) {
+            match answer {
                 Ok(status) => StatusRow {
                     db,
                     current_version: status.current_version,
@@ -71,14 +69,14 @@ pub fn run(
                     exit_code: 0,
                     error: None,
                 },
-                Err(e) => StatusRow {
+                Err(Unread { exit_code, error }) => StatusRow {
                     db,
                     current_version: None,
                     pending: 0,
                     journal,
                     mid_run,
-                    exit_code: e.exit_code(),
-                    error: Some(e.to_string()),
+                    exit_code,
+                    error: Some(error),
                 },
             }
         })
@@ -86,12 +84,9 @@ pub fn run(
     let exit_code = worst(rows.iter().map(|r| r.exit_code));
     out.print(
         &Document {
-            ok: exit_code == 0,
-            exit_code,
-            error: super::error_object(
-                exit_code,
-                super::counted(&rows, |r| r.exit_code != 0, "cannot be read"),
-            ),
+            head: Head::new(exit_code, || {
+                super::counted(&rows, |r| r.exit_code != 0, "cannot be read")
+            }),
             journal: &journal_path,
             databases: &rows,
         },

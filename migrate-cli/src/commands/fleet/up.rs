@@ -8,7 +8,7 @@ use std::time::Instant;
 use belay_migrate::{Migrator, Request, Version};
 use serde::Serialize;
 
-use super::{Archiving, existing, exited, millis};
+use super::{Archiving, Head, existing, exited, millis};
 use crate::cli::FleetTargets;
 use crate::context;
 use crate::error::{CliError, code};
@@ -31,10 +31,8 @@ pub struct Asked<'a> {
 /// `--json` output of `fleet up`.
 #[derive(Serialize)]
 struct Document<'a> {
-    ok: bool,
-    exit_code: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
+    #[serde(flatten)]
+    head: Head,
     journal: &'a Path,
     elapsed_ms: u64,
     summary: &'a Summary,
@@ -88,18 +86,17 @@ pub fn run(g: &Settings, out: &Output, asked: &Asked<'_>) -> Result<(), CliError
     let journal_failed = finished.journal_error.as_ref().map(|e| {
         format!("the fleet journal could not be written, so no new database was started: {e}")
     });
-    let message = journal_failed.clone().unwrap_or_else(|| {
-        super::counted(
-            &rows,
-            |r| r.outcome.failed() || r.outcome == Outcome::NotStarted,
-            "did not finish",
-        )
-    });
     out.print(
         &Document {
-            ok: exit_code == 0,
-            exit_code,
-            error: super::error_object(exit_code, message),
+            head: Head::new(exit_code, || {
+                journal_failed.clone().unwrap_or_else(|| {
+                    super::counted(
+                        &rows,
+                        |r| r.outcome.failed() || r.outcome == Outcome::NotStarted,
+                        "did not finish",
+                    )
+                })
+            }),
             journal: &journal_path,
             elapsed_ms: millis(started),
             summary: &summary,
