@@ -40,6 +40,7 @@ pub mod database;
 pub mod files;
 pub mod foreign_keys;
 pub mod integrity;
+pub mod remote;
 pub mod repair;
 pub mod vocab;
 pub mod watch;

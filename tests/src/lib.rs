@@ -8,6 +8,7 @@ pub mod crash;
 pub mod differential;
 pub mod fleet;
 pub mod live;
+pub mod moto;
 pub mod recovery;
 pub mod tmpfs;
 

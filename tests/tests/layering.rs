@@ -306,6 +306,7 @@ const LAYERS: [(&str, &[&str]); 2] = [
         &[
             "vocab",
             "files",
+            "remote",
             "foreign_keys",
             "database",
             "connect",

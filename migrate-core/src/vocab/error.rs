@@ -369,6 +369,32 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
+    /// A remote store did not do what was asked, past its client's retries.
+    #[error("remote store {url}: {key}: {reason}")]
+    Remote {
+        /// The store, as addressed (it holds no secret).
+        url: String,
+        /// The key, relative to the store's prefix (empty when none was involved).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// An object disagrees with what names it; never acted on.
+    #[error(
+        "remote store {url}: {key} holds {found}, not {expected}; it is left as it is and not used"
+    )]
+    RemoteMismatch {
+        /// The store, as addressed.
+        url: String,
+        /// The key.
+        key: String,
+        /// What was expected there.
+        expected: String,
+        /// What is there.
+        found: String,
+    },
+
     /// A file could not be read or written.
     #[error("{}: {source}{}", path.display(), storage_hint(source))]
     Io {
@@ -455,6 +481,18 @@ impl From<belay_guard::Error> for Error {
             }
             G::Sqlite { context, source } => Error::Sqlite { context, source },
             G::Io { path, source } => Error::Io { path, source },
+            G::Remote { url, key, reason } => Error::Remote { url, key, reason },
+            G::RemoteMismatch {
+                url,
+                key,
+                expected,
+                found,
+            } => Error::RemoteMismatch {
+                url,
+                key,
+                expected,
+                found,
+            },
             // The safety crate's error is non-exhaustive: a variant of a later version is said
             // as it is.
             other => Error::Internal {

@@ -182,6 +182,33 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
+    /// A remote store did not do what was asked, past its client's retries.
+    #[error("remote store {url}: {key}: {reason}")]
+    Remote {
+        /// The store, as addressed (it holds no secret).
+        url: String,
+        /// The key, relative to the store's prefix (empty when none was involved).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// An object disagrees with what names it: other bytes at a key this tool was creating
+    /// (someone else's object), or bytes that do not hash as expected. Never acted on.
+    #[error(
+        "remote store {url}: {key} holds {found}, not {expected}; it is left as it is and not used"
+    )]
+    RemoteMismatch {
+        /// The store, as addressed.
+        url: String,
+        /// The key.
+        key: String,
+        /// What this tool expected there.
+        expected: String,
+        /// What is there.
+        found: String,
+    },
+
     /// A file could not be read or written.
     #[error("{}: {source}{}", path.display(), storage_hint(source))]
     Io {
