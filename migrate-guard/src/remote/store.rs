@@ -184,10 +184,12 @@ impl Remote {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         );
+        let started = std::time::Instant::now();
         let content = self.runtime.block_on(async {
             super::upload::staged(&*self.store, &self.key(&staging), &mut file, self.part_size)
                 .await
         });
+        let staged_ms = started.elapsed().as_millis();
         let content = content.map_err(|e| match e {
             super::upload::Failed::Read(source) => io(source),
             super::upload::Failed::Store(e) => self.failed(key, e),
@@ -196,9 +198,12 @@ impl Remote {
             self.store
                 .copy_if_not_exists(&self.key(&staging), &self.key(key)),
         );
+        let copied_ms = started.elapsed().as_millis() - staged_ms;
         let removed = self
             .runtime
             .block_on(self.store.delete(&self.key(&staging)));
+        let removed_ms = started.elapsed().as_millis() - staged_ms - copied_ms;
+        tracing::debug!(staged_ms, copied_ms, removed_ms, "upload phases");
         if let Err(e) = removed {
             tracing::warn!(staging = %staging, error = %e, "the staging copy of an upload could not be deleted");
         }

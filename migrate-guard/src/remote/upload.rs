@@ -3,12 +3,17 @@
 
 use std::io::Read;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 use super::content::{Content, fill};
 use crate::vocab::hex::hex as sha_hex;
+
+/// Parts sent at once: enough to keep a link busy, 4 parts of memory at most.
+const IN_FLIGHT: usize = 4;
 
 /// Why an upload failed.
 #[derive(Debug)]
@@ -44,10 +49,9 @@ pub async fn staged(
     let mut upload = store.put_multipart(staging).await.map_err(Failed::Store)?;
     let result = async {
         let mut bytes = first as u64;
-        upload
-            .put_part(PutPayload::from(buf.clone()))
-            .await
-            .map_err(Failed::Store)?;
+        // Up to IN_FLIGHT parts travel at once; the next part is read while they do.
+        let mut in_flight = FuturesUnordered::new();
+        in_flight.push(upload.put_part(PutPayload::from(buf.clone())));
         loop {
             let n = fill(from, &mut buf).map_err(Failed::Read)?;
             if n == 0 {
@@ -55,10 +59,15 @@ pub async fn staged(
             }
             hasher.update(&buf[..n]);
             bytes += n as u64;
-            upload
-                .put_part(PutPayload::from(buf[..n].to_vec()))
-                .await
-                .map_err(Failed::Store)?;
+            in_flight.push(upload.put_part(PutPayload::from(buf[..n].to_vec())));
+            if in_flight.len() >= IN_FLIGHT
+                && let Some(sent) = in_flight.next().await
+            {
+                sent.map_err(Failed::Store)?;
+            }
+        }
+        while let Some(sent) = in_flight.next().await {
+            sent.map_err(Failed::Store)?;
         }
         upload.complete().await.map_err(Failed::Store)?;
         Ok(bytes)
@@ -82,7 +91,6 @@ pub async fn staged(
 mod tests {
     use std::sync::Arc;
 
-    use futures_util::StreamExt;
     use object_store::memory::InMemory;
 
     use super::*;
