@@ -118,6 +118,32 @@ fn small_objects_are_put_if_absent_read_with_a_limit_and_deleted() {
     remote.delete("m.json").unwrap();
     assert!(remote.list().unwrap().is_empty());
     assert_eq!(remote.shown(), "memory://test");
+    assert_eq!(
+        format!("{remote:?}"),
+        "Remote { store: \"memory://test\", prefix: \"tenants/eu\", .. }"
+    );
+    // Keys a listing would not give back as written, or inside the staging folder: refused.
+    for key in [
+        "",
+        "a//b",
+        "a/../b",
+        "./a",
+        "a%2Fb",
+        "a b{c}",
+        ".staging",
+        ".staging/x",
+    ] {
+        let refused = remote.put_bytes(key, b"x").unwrap_err();
+        assert!(
+            refused.to_string().contains("is not one this tool writes"),
+            "{key}: {refused}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            remote.download(key, &dir.path().join("x"), "00"),
+            Err(Error::InvalidRequest { .. })
+        ));
+    }
 }
 
 #[test]

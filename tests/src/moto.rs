@@ -40,7 +40,7 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting moto_server");
-        let moto = Self {
+        let mut moto = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
@@ -52,6 +52,9 @@ impl Moto {
         )
         .is_none()
         {
+            if let Some(status) = moto.child.try_wait().unwrap() {
+                panic!("moto_server exited before answering ({status}); port {port} taken?");
+            }
             assert!(
                 Instant::now() < deadline,
                 "moto_server did not answer in 60 s"
@@ -112,6 +115,9 @@ pub fn free_port() -> u16 {
 /// Sends `text` to the loopback port and reads the answer to the end.
 fn request(port: u16, text: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
     stream.write_all(text.as_bytes()).ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;

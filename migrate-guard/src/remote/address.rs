@@ -65,6 +65,16 @@ pub fn parse(text: &str) -> Result<Address, Error> {
                 "file:// takes an absolute path (file:///srv/backups)",
             ));
         }
+        if rest.trim_end_matches('/').is_empty() {
+            return Err(refuse(
+                "file:/// names the root directory; give the backups' own",
+            ));
+        }
+        if rest.split('/').any(|part| part == "." || part == "..") || rest.contains('%') {
+            return Err(refuse(
+                "`.`, `..` and %-escapes are not allowed in the path; give it as it is",
+            ));
+        }
         return Ok(Address {
             scheme,
             bucket: String::new(),
@@ -82,8 +92,13 @@ pub fn parse(text: &str) -> Result<Address, Error> {
         return Err(refuse("no bucket"));
     }
     let prefix = prefix.trim_matches('/');
-    if prefix.split('/').any(|part| part == "." || part == "..") {
-        return Err(refuse("`.` and `..` are not allowed in the prefix"));
+    if prefix.split('/').any(|part| part == "." || part == "..")
+        || prefix.contains("//")
+        || prefix.contains('%')
+    {
+        return Err(refuse(
+            "`.`, `..`, empty parts and %-escapes are not allowed in the prefix",
+        ));
     }
     Ok(Address {
         scheme,
@@ -93,13 +108,19 @@ pub fn parse(text: &str) -> Result<Address, Error> {
     })
 }
 
-/// An address for a message: anything between `://` and an `@` dropped, and any query, so
-/// that a refused address with a secret in it is not printed back.
+/// An address for a message: any query dropped, and the part between `://` and the first `/`
+/// hidden when it holds a `:` or `@` (a user and password), so that a refused address with a
+/// secret in it is not printed back.
 fn shown(text: &str) -> String {
     let text = text.split(['?', '#']).next().unwrap_or("");
-    match (text.split_once("://"), text.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &text[at..]),
-        _ => text.to_owned(),
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    if authority.contains([':', '@']) {
+        format!("{scheme}://…/{path}")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -127,6 +148,11 @@ mod tests {
     fn secrets_other_schemes_and_odd_paths_are_refused_without_being_printed() {
         for (text, said) in [
             ("s3://AKIA:secret@bucket/p", "a user, password or port"),
+            ("s3://AKIA:secret/p", "a user, password or port"),
+            ("s3://b/a%2Fb", "%-escapes"),
+            ("s3://b/a//b", "empty parts"),
+            ("file:///", "the root directory"),
+            ("file:///srv/../etc", "`..`"),
             ("s3://bucket/p?X-Amz-Signature=abc", "a query"),
             ("az://c/p#frag", "a query or fragment"),
             ("http://bucket/p", "expected s3://"),

@@ -1,7 +1,8 @@
 //! A remote store opened for this tool: keys under one prefix, every call blocking (a
 //! runtime of its own, one thread), every answer checked.
 //!
-//! - **Uploads** go to a staging key first (`<key>.upload-<pid>-<nanos>`), whole or in parts,
+//! - **Uploads** go to a staging key first (`.staging/<key>.<pid>-<nanos>` under the prefix),
+//!   whole or in parts,
 //!   and the staging copy is then copied to the key only if no object is there (a conditional
 //!   create: `If-None-Match: *` on S3, GCS and Azure). A failed upload aborts its parts, so no
 //!   partial object is ever visible. An object already at the key is read back: the same bytes
@@ -10,8 +11,10 @@
 //! - **Downloads** stream into a file beside the target, hashing as they go, and are renamed
 //!   into place only when the SHA-256 is the one expected: a cache is never trusted without its
 //!   hash.
-//! - **Retries** are the store client's: transient errors (5xx, dropped connections, timeouts)
-//!   are retried with backoff, up to 10 times within 3 minutes a request.
+//! - **Retries** are the store client's: transient errors (5xx, timeouts, and dropped
+//!   connections of idempotent requests) are retried with backoff, up to 10 times within 3
+//!   minutes a request. A conditional put is not idempotent to it, so [`Remote::put_bytes`]
+//!   tries again itself (safe: an object found there is compared byte for byte).
 
 use std::io::Write;
 use std::path::Path;
@@ -27,17 +30,36 @@ pub use super::content::Content;
 use crate::Error;
 use crate::vocab::hex::hex;
 
-/// The size of one part of an upload, and the largest object put whole.
+/// The size of one part of an upload; a file smaller than one part is put whole.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
+/// Tries of a conditional put (see [`Remote::put_bytes`]).
+const PUT_TRIES: u32 = 3;
+
+/// Where staging copies of uploads live, under the prefix: one place for a bucket lifecycle
+/// rule to expire what a killed upload left (docs/backup.md#remote-stores).
+pub const STAGING: &str = ".staging";
+
 /// A remote store, as this tool uses one.
-#[derive(Debug)]
 pub struct Remote {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     shown: String,
     part_size: usize,
+    /// The largest object this store can create from a staging copy (S3 copies one part of at
+    /// most 5 GiB).
+    max_object: Option<u64>,
     runtime: tokio::runtime::Runtime,
+}
+
+/// Written by hand: the store's own `Debug` can print credentials (Azure's does).
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("store", &self.shown)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an upload found at its key.
@@ -79,9 +101,12 @@ impl Remote {
             Scheme::S3 => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
                     .with_url(bucket_url("s3"))
+                    // Path-style requests (`endpoint/bucket/key`), which every S3-compatible
+                    // server takes.
                     .with_virtual_hosted_style_request(false)
                     // A copy only where no object is: CompleteMultipartUpload with
-                    // If-None-Match, which AWS and S3-compatible servers honour.
+                    // If-None-Match, which AWS honours (and moto; a server that ignores it
+                    // would let a copy overwrite: docs/backup.md).
                     .with_copy_if_not_exists(object_store::aws::S3CopyIfNotExists::Multipart)
                     .build()
                     .map_err(failed)?,
@@ -100,14 +125,20 @@ impl Remote {
             ),
             Scheme::File => Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(&address.prefix)
-                    .map_err(failed)?,
+                    .map_err(failed)?
+                    // A backup on a mounted directory must survive a power cut like one here.
+                    .with_fsync(true),
             ),
         };
         let prefix = match address.scheme {
             Scheme::File => String::new(),
             _ => address.prefix.clone(),
         };
-        Self::over(store, &prefix, &address.text)
+        let mut remote = Self::over(store, &prefix, &address.text)?;
+        if address.scheme == Scheme::S3 {
+            remote.max_object = Some(5 << 30);
+        }
+        Ok(remote)
     }
 
     /// A remote over `store` (an `InMemory` one in tests), keys under `prefix`, named `shown`
@@ -130,6 +161,7 @@ impl Remote {
             prefix: prefix.trim_matches('/').to_owned(),
             shown: shown.to_owned(),
             part_size: PART_SIZE,
+            max_object: None,
             runtime,
         })
     }
@@ -154,6 +186,29 @@ impl Remote {
         }
     }
 
+    /// `key` as given, if the store keeps it as given: no empty part, no `.`/`..`, nothing
+    /// the store would escape (so that a listing gives back the same key), nothing under the
+    /// staging folder.
+    fn checked(&self, key: &str) -> Result<(), Error> {
+        let kept = Key::from(key);
+        let odd = key.is_empty()
+            || kept.as_ref() != key
+            || key
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..")
+            || key == STAGING
+            || key.starts_with(&format!("{STAGING}/"));
+        if odd {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "remote store {}: key `{key}` is not one this tool writes (empty parts, `.` or `..`, characters the store would escape, or its staging folder)",
+                    self.shown
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn failed(&self, key: &str, e: impl std::fmt::Display) -> Error {
         Error::Remote {
             url: self.shown.clone(),
@@ -172,13 +227,25 @@ impl Remote {
     pub fn upload(&self, from: &Path, key: &str) -> Result<(Put, Content), Error> {
         let span = tracing::info_span!("remote_upload", key = %key);
         let _entered = span.enter();
+        self.checked(key)?;
         let io = |source| Error::Io {
             path: from.to_path_buf(),
             source,
         };
         let mut file = std::fs::File::open(from).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if let Some(max) = self.max_object
+            && size > max
+        {
+            return Err(self.failed(
+                key,
+                format!(
+                    "{size} bytes: this store creates an object from its staging copy in one copied part, at most {max} bytes; larger uploads are not supported yet"
+                ),
+            ));
+        }
         let staging = format!(
-            "{key}.upload-{}-{}",
+            "{STAGING}/{key}.{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -190,9 +257,15 @@ impl Remote {
                 .await
         });
         let staged_ms = started.elapsed().as_millis();
-        let content = content.map_err(|e| match e {
-            super::upload::Failed::Read(source) => io(source),
-            super::upload::Failed::Store(e) => self.failed(key, e),
+        let content = content.map_err(|e| {
+            // A whole put the store applied but answered with an error would stay behind.
+            let _ = self
+                .runtime
+                .block_on(self.store.delete(&self.key(&staging)));
+            match e {
+                super::upload::Failed::Read(source) => io(source),
+                super::upload::Failed::Store(e) => self.failed(key, e),
+            }
         })?;
         let copied = self.runtime.block_on(
             self.store
@@ -209,7 +282,11 @@ impl Remote {
         }
         match copied {
             Ok(()) => Ok((Put::Created, content)),
-            Err(object_store::Error::AlreadyExists { .. }) => self
+            // Azure answers an existing blob with 412 where the others say "exists".
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => self
                 .same_or_foreign(key, content)
                 .map(|c| (Put::AlreadyThere, c)),
             Err(e) => Err(self.failed(key, e)),
@@ -222,24 +299,39 @@ impl Remote {
     ///
     /// As [`Remote::upload`].
     pub fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<Put, Error> {
+        self.checked(key)?;
         let content = Content {
             bytes: bytes.len() as u64,
             sha256: hex(&Sha256::digest(bytes)),
         };
-        let put = self.runtime.block_on(self.store.put_opts(
-            &self.key(key),
-            PutPayload::from(bytes.to_vec()),
-            PutOptions {
-                mode: PutMode::Create,
-                ..PutOptions::default()
-            },
-        ));
-        match put {
-            Ok(_) => Ok(Put::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => self
-                .same_or_foreign(key, content)
-                .map(|_| Put::AlreadyThere),
-            Err(e) => Err(self.failed(key, e)),
+        // A conditional put is not idempotent to the store's client, which does not retry one
+        // whose connection dropped after sending: tried again here, which is safe because an
+        // object found there is compared byte for byte.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let put = self.runtime.block_on(self.store.put_opts(
+                &self.key(key),
+                PutPayload::from(bytes.to_vec()),
+                PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                },
+            ));
+            return match put {
+                Ok(_) => Ok(Put::Created),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => self
+                    .same_or_foreign(key, content)
+                    .map(|_| Put::AlreadyThere),
+                Err(e) if tries < PUT_TRIES => {
+                    tracing::debug!(error = %e, tries, "a conditional put failed; trying again");
+                    continue;
+                }
+                Err(e) => Err(self.failed(key, e)),
+            };
         }
     }
 
@@ -303,6 +395,7 @@ impl Remote {
     pub fn download(&self, key: &str, to: &Path, sha256: &str) -> Result<Content, Error> {
         let span = tracing::info_span!("remote_download", key = %key);
         let _entered = span.enter();
+        self.checked(key)?;
         let dir = to.parent().unwrap_or(Path::new("."));
         let io = |source| Error::Io {
             path: to.to_path_buf(),
@@ -355,7 +448,7 @@ impl Remote {
         })
     }
 
-    /// Every object under the prefix (staging copies of uploads left out), by key.
+    /// Every object under the prefix (the staging folder left out), by key.
     ///
     /// # Errors
     ///
@@ -374,7 +467,7 @@ impl Remote {
                 let meta = meta.map_err(|e| self.failed("", e))?;
                 let key = meta.location.as_ref();
                 let key = key.strip_prefix(strip.as_str()).unwrap_or(key).to_owned();
-                if !key.contains(".upload-") {
+                if key != STAGING && !key.starts_with(&format!("{STAGING}/")) {
                     out.push(Listed {
                         key,
                         bytes: meta.size,

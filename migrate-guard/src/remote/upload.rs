@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use super::content::{Content, fill};
 use crate::vocab::hex::hex as sha_hex;
 
-/// Parts sent at once: enough to keep a link busy, 4 parts of memory at most.
+/// Parts sent at once: enough to keep a link busy; with the part being read, 5 parts of
+/// memory at most.
 const IN_FLIGHT: usize = 4;
 
 /// Why an upload failed.
@@ -49,7 +50,8 @@ pub async fn staged(
     let mut upload = store.put_multipart(staging).await.map_err(Failed::Store)?;
     let result = async {
         let mut bytes = first as u64;
-        // Up to IN_FLIGHT parts travel at once; the next part is read while they do.
+        // Up to IN_FLIGHT parts travel at once (reading the next part pauses them: the
+        // runtime has one thread).
         let mut in_flight = FuturesUnordered::new();
         in_flight.push(upload.put_part(PutPayload::from(buf.clone())));
         loop {
