@@ -480,3 +480,30 @@ fn outcomes_of_status(run: &Run) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn on_a_terminal_the_fleet_shows_a_bar_over_the_databases_then_the_summary() {
+    let f = Fleet::new(24);
+    f.poison(24);
+    let command = format!(
+        "{} --migrations {} fleet up --dbs '{}' --journal {}",
+        migrate_tests::migrate_bin().display(),
+        f.migrations().display(),
+        f.glob(),
+        f.journal().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("MIGRATE_JSON")
+        .env_remove("MIGRATE_QUIET")
+        .output()
+        .expect("util-linux `script`, for a pseudo-terminal");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{terminal}");
+    assert!(terminal.contains("/24 databases"), "no bar: {terminal}");
+    assert!(terminal.contains("1 failed"), "{terminal}");
+    assert!(
+        terminal.contains("fleet: 24 database(s): 23 migrated, 1 failed"),
+        "{terminal}"
+    );
+}
