@@ -283,6 +283,18 @@ fn the_journal_refuses_other_migrations_and_a_foreign_line_and_drops_a_torn_one(
     assert!(run.stderr.contains("other migrations"), "{}", run.stderr);
     assert!(run.stderr.contains("--journal"), "{}", run.stderr);
     assert_eq!(version(&f.tenant(1)), 2, "nothing ran");
+    // `fleet status` still shows that journal's outcomes, saying whose they are.
+    let status = f.fleet(&["status", "--dbs", &f.glob()]).expect(0);
+    assert!(
+        status.stderr.contains("was written for other migrations"),
+        "{}",
+        status.stderr
+    );
+    assert!(
+        status.stdout.contains("1 pending; journal: migrated"),
+        "{}",
+        status.stdout
+    );
     std::fs::remove_file(f.migrations().join("0003_more.up.sql")).unwrap();
 
     // A line cut short by a kill is dropped, and the journal goes on after it: a new tenant
@@ -506,4 +518,25 @@ fn on_a_terminal_the_fleet_shows_a_bar_over_the_databases_then_the_summary() {
         terminal.contains("fleet: 24 database(s): 23 migrated, 1 failed"),
         "{terminal}"
     );
+}
+
+#[test]
+fn without_journal_flag_a_glob_rollout_keeps_its_journal_in_the_current_directory() {
+    let f = Fleet::new(1);
+    let run = Run::from(
+        migrate_command()
+            .current_dir(f.dir.path())
+            .arg("--migrations")
+            .arg(f.migrations())
+            .args(["fleet", "up", "--dbs", "tenants/*.db"])
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    assert!(
+        run.stdout.contains("journal: migrate.fleet-journal"),
+        "{}",
+        run.stdout
+    );
+    assert!(f.dir.path().join("migrate.fleet-journal").is_file());
 }
