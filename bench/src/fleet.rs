@@ -193,9 +193,11 @@ fn main() {
         let mut cmd = Command::new(&migrate);
         cmd.arg("--migrations")
             .arg(&migrations_dir)
-            .args(["--json", "fleet", verb, "--dbs", &glob, "--journal"])
-            .arg(&journal)
+            .args(["--json", "fleet", verb, "--dbs", &glob])
             .args(extra);
+        if verb != "plan" {
+            cmd.arg("--journal").arg(&journal);
+        }
         cmd
     };
     let (plan_secs, _, plan_peak_kib) = timed(&mut fleet("plan", &[]));
