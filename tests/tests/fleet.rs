@@ -540,3 +540,59 @@ fn without_journal_flag_a_glob_rollout_keeps_its_journal_in_the_current_director
     );
     assert!(f.dir.path().join("migrate.fleet-journal").is_file());
 }
+
+/// The journal on a real full disk (a tmpfs of two pages: the lock file's and the journal's):
+/// once a line cannot be written, no new database starts, the document says why (exit 1), and
+/// what ran is in its rows.
+#[test]
+fn a_journal_on_a_full_disk_stops_the_rollout_and_says_so() {
+    let f = Fleet::new(16);
+    let disk = migrate_tests::tmpfs::Tmpfs::mount(&f.dir.path().join("small"), 8 * 1024);
+    let journal = disk.path().join("fleet.journal");
+    let run = Run::from(
+        migrate_command()
+            .arg("--migrations")
+            .arg(f.migrations())
+            .args([
+                "--json",
+                "fleet",
+                "up",
+                "--jobs",
+                "1",
+                "--dbs",
+                &f.glob(),
+                "--journal",
+            ])
+            .arg(&journal)
+            .output()
+            .unwrap(),
+    )
+    .expect(1);
+    let doc = run.json();
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the fleet journal could not be written"),
+        "{message}"
+    );
+    assert!(message.contains("fleet.journal"), "{message}");
+    let got: Vec<String> = outcomes(&run).into_iter().map(|(_, o)| o).collect();
+    let migrated = got.iter().filter(|o| *o == "migrated").count();
+    assert!((1..16).contains(&migrated), "{got:?}");
+    assert!(
+        got[migrated..].iter().all(|o| o == "not_started"),
+        "{got:?}"
+    );
+    assert_eq!(
+        doc["summary"]["stopped"],
+        "not started: the fleet journal could not be written"
+    );
+    for i in 1..=16 {
+        let expected = if i <= migrated { 2 } else { 0 };
+        if expected == 0 {
+            assert!(!touched(&f.tenant(i)), "t{i:02}.db was touched");
+        } else {
+            assert_eq!(version(&f.tenant(i)), expected);
+        }
+    }
+    drop(disk);
+}
