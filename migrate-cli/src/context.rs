@@ -54,26 +54,6 @@ pub fn readable(
     }
 }
 
-/// The database's real path: symbolic links and `.`/`..` resolved, relative names made
-/// absolute, so that every command, whichever way the file was named (`app.db`, `./app.db`, a
-/// link to it), takes the same lock and finds the same marker and backups as a run opened
-/// through SQLite (which resolves links itself). A file that does not exist yet is named in
-/// its resolved directory.
-fn resolve(db: PathBuf) -> PathBuf {
-    if let Ok(real) = std::fs::canonicalize(&db) {
-        return real;
-    }
-    let (Some(parent), Some(name)) = (db.parent(), db.file_name()) else {
-        return db;
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        std::path::Path::new(".")
-    } else {
-        parent
-    };
-    std::fs::canonicalize(parent).map_or(db.clone(), |dir| dir.join(name))
-}
-
 /// The database's resolved path, where it came from, and the flag, variable or key that named
 /// it (for `migrate config`).
 pub fn db_path_and_source(
@@ -87,7 +67,11 @@ pub fn db_path_and_source(
         "MIGRATE_DB" | "DATABASE_URL" => Origin::Environment,
         _ => Origin::File,
     };
-    Ok((resolve(db), origin, source))
+    Ok((
+        belay_migrate::guard::database::db::resolved(&db),
+        origin,
+        source,
+    ))
 }
 
 /// The database as given, and where it was given.

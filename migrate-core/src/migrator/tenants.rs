@@ -72,7 +72,7 @@ impl Tenants {
     /// The run's error, as [`Migrator::run`] gives it (the database is then as that error says,
     /// and the next open tries again); [`Error::Sqlite`] when the connection cannot be opened.
     pub fn open(&self, db: impl AsRef<Path>) -> Result<Connection, Error> {
-        let db = resolve(db.as_ref());
+        let db = belay_guard::database::db::resolved(db.as_ref());
         self.ensure(&db)?;
         Ok(belay_guard::database::db::open(
             &db,
@@ -87,7 +87,7 @@ impl Tenants {
     ///
     /// As [`Tenants::open`].
     pub fn ensure(&self, db: impl AsRef<Path>) -> Result<Option<RunReport>, Error> {
-        let db = resolve(db.as_ref());
+        let db = belay_guard::database::db::resolved(db.as_ref());
         let span = tracing::info_span!("tenant", db = %db.display());
         let _entered = span.enter();
         let mut state = self.lock();
@@ -161,24 +161,5 @@ impl Drop for Turn<'_> {
     fn drop(&mut self) {
         self.tenants.lock().migrating.remove(self.db);
         self.tenants.turn.notify_all();
-    }
-}
-
-/// One name per file, as the lock resolves it: links and relative names resolved (a file not
-/// there yet, in its resolved directory).
-fn resolve(db: &Path) -> PathBuf {
-    if let Ok(real) = std::fs::canonicalize(db) {
-        return real;
-    }
-    match (db.parent(), db.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            std::fs::canonicalize(parent).map_or_else(|_| db.to_path_buf(), |dir| dir.join(name))
-        }
-        _ => db.to_path_buf(),
     }
 }

@@ -25,6 +25,25 @@ pub fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(name)
 }
 
+/// A database's real path: symbolic links and `.`/`..` resolved, relative names made absolute,
+/// so that however the file was named (`app.db`, `./app.db`, a link to it) it takes the same
+/// lock and finds the same marker and backups as a run opened through SQLite (which resolves
+/// links itself). A file that does not exist yet is named in its resolved directory.
+pub fn resolved(db: &Path) -> std::path::PathBuf {
+    if let Ok(real) = std::fs::canonicalize(db) {
+        return real;
+    }
+    let (Some(parent), Some(name)) = (db.parent(), db.file_name()) else {
+        return db.to_path_buf();
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    std::fs::canonicalize(parent).map_or_else(|_| db.to_path_buf(), |dir| dir.join(name))
+}
+
 /// The columns of `schema.table` that hold stored values (generated and hidden columns aside),
 /// in order.
 pub fn stored_columns(
