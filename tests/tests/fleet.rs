@@ -596,3 +596,18 @@ fn a_journal_on_a_full_disk_stops_the_rollout_and_says_so() {
     }
     drop(disk);
 }
+
+/// A journal path planted as a symbolic link (to a file the rollout must not write) is refused
+/// before any database is touched; the link's target is left as it was.
+#[test]
+fn a_planted_link_as_journal_is_refused_and_its_target_untouched() {
+    let f = Fleet::new(2);
+    let target = f.dir.path().join("precious.txt");
+    std::fs::write(&target, "keep me").unwrap();
+    std::os::unix::fs::symlink(&target, f.journal()).unwrap();
+    // Exit 1: a file the tool keeps that it cannot trust (docs/cli.md's exit codes).
+    let run = f.up(&[]).expect(1);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert!(!touched(&f.tenant(1)) && !touched(&f.tenant(2)));
+}
