@@ -143,21 +143,24 @@ pub fn create(
         staging: dir.join(format!(".{id}.image.tmp")),
         busy_timeout: options.busy_timeout,
     };
-    let digested = match compression {
+    // The image's hash, and the stored file's (the same bytes when plain).
+    let (digested, file_sha256) = match compression {
         Compression::None => {
             // The hashing writer already writes in 1 MiB chunks.
             let mut sink = HashingWriter::new(EarlyFlush::new(file, out.path())?);
             source.write_to(&mut sink, out.path(), progress)?;
             let (_, digested) = sink.finish().map_err(image::io(out.path()))?;
-            digested
+            let stored = digested.sha256.clone();
+            (digested, stored)
         }
         Compression::Zstd => {
-            let file = EarlyFlush::new(file, out.path())?;
+            let file = HashingWriter::new(EarlyFlush::new(file, out.path())?);
             let mut sink = HashingWriter::new(image::encoder(file, out.path())?);
             source.write_to(&mut sink, out.path(), progress)?;
             let (encoder, digested) = sink.finish().map_err(image::io(out.path()))?;
-            encoder.finish().map_err(image::io(out.path()))?;
-            digested
+            let file = encoder.finish().map_err(image::io(out.path()))?;
+            let (_, stored) = file.finish().map_err(image::io(out.path()))?;
+            (digested, stored.sha256)
         }
     };
     drop(snapshot);
@@ -182,6 +185,7 @@ pub fn create(
         page_count,
         byte_size: digested.bytes,
         sha256: digested.sha256,
+        file_sha256: Some(file_sha256),
         compression,
         sample,
         compressed_size: std::fs::metadata(&final_path)

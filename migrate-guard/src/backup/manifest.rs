@@ -111,6 +111,11 @@ pub struct Manifest {
     pub sample: Option<Sample>,
     /// Size of the backup file as stored.
     pub compressed_size: u64,
+    /// SHA-256 (hex) of the backup file as stored (the compressed bytes, or the plain image):
+    /// what a copy off the machine, or one fetched back, is checked against. Absent from
+    /// manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
     /// The backup file's name, in the same directory.
     pub file: String,
     /// The database it was taken from.
@@ -140,7 +145,17 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::BackupCorrupt {
+        Self::parse(&text, path)
+    }
+
+    /// Parses a manifest read from `path` (a file, or an object shown as one), checked as
+    /// [`Manifest::read`] checks it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BackupCorrupt`] when it is not a manifest, or not the one its name says.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        let manifest: Manifest = serde_json::from_str(text).map_err(|e| Error::BackupCorrupt {
             path: path.to_path_buf(),
             reason: format!("not a backup manifest: {e}"),
         })?;
@@ -190,8 +205,21 @@ impl Manifest {
                 self.page_count, self.page_size, self.byte_size
             ));
         }
-        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex64 = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex64(&self.sha256) {
             return Some(format!("`{}` is not a SHA-256 in hex", self.sha256));
+        }
+        match &self.file_sha256 {
+            Some(h) if !hex64(h) => {
+                return Some(format!("file_sha256 `{h}` is not a SHA-256 in hex"));
+            }
+            Some(h) if self.compression == Compression::None && *h != self.sha256 => {
+                return Some(format!(
+                    "a plain backup's file is its image, but file_sha256 {h} is not its sha256 {}",
+                    self.sha256
+                ));
+            }
+            _ => {}
         }
         if self.compression == Compression::None && self.compressed_size != self.byte_size {
             return Some(format!(

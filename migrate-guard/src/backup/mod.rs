@@ -14,12 +14,15 @@
 //! ```
 //!
 //! Layout: one file per backup in the backup directory (`<id>.db.zst`, or `<id>.db` plain),
-//! with its manifest `<id>.json` beside it. See docs/backup.md.
+//! with its manifest `<id>.json` beside it; [`mirror`] copies them to a remote store and
+//! back. See docs/backup.md.
 
 mod create;
 mod id;
 mod image;
 mod manifest;
+pub mod mirror;
+pub mod offsite;
 mod pages;
 mod policy;
 mod restore;

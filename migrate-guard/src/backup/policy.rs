@@ -119,6 +119,7 @@ mod tests {
             compression: Compression::Zstd,
             sample: None,
             compressed_size: 1,
+            file_sha256: None,
             file: "x".to_owned(),
             source: "app.db".to_owned(),
         }

@@ -46,8 +46,14 @@ pub fn rejected(dir: &Path) -> Result<Vec<Rejected>, Error> {
 }
 
 /// The files the tool keeps in the backup directory that are not manifests: the last
-/// checkpoint's record and the watchman's state.
-const KEPT_BESIDE: [&str; 2] = ["last-checkpoint.json", "watch-state.json"];
+/// checkpoint's record, the watchman's state, and the records of copies off the machine
+/// (`backup::offsite`).
+pub(crate) const KEPT_BESIDE: [&str; 4] = [
+    "last-checkpoint.json",
+    "watch-state.json",
+    "offsite-backup.json",
+    "offsite-archive.json",
+];
 
 /// Every `*.json` in `dir` (hidden staging files and [`KEPT_BESIDE`] aside), read as a manifest: the usable ones
 /// oldest first, and the rejected ones.
@@ -102,21 +108,10 @@ pub fn find(dir: &Path, id: &str) -> Result<Manifest, Error> {
         reason,
     };
     if id == "latest" {
-        return list(dir)?
-            .into_iter()
-            .rev()
-            .find(|m| m.reason.may_be_latest())
-            .ok_or_else(|| {
-                missing(format!(
-                    "there is no backup in {} but pre-restore copies (restore one by its id)",
-                    dir.display()
-                ))
-            });
+        return choose(list(dir)?, id, &dir.display().to_string()).map_err(missing);
     }
     if !is_valid_id(id) {
-        return Err(missing(format!(
-            "`{id}` is not a backup id (ids are letters, digits, `-` and `_`)"
-        )));
+        return Err(missing(not_an_id(id)));
     }
     let path = manifest_path(dir, id);
     if !path.exists() {
@@ -126,6 +121,32 @@ pub fn find(dir: &Path, id: &str) -> Result<Manifest, Error> {
         )));
     }
     Manifest::read(&path)
+}
+
+/// The backup `id` names among `all` (oldest first), `latest` as [`find`] takes it; else why
+/// not, naming `place`.
+pub(crate) fn choose(all: Vec<Manifest>, id: &str, place: &str) -> Result<Manifest, String> {
+    if id == "latest" {
+        return all
+            .into_iter()
+            .rev()
+            .find(|m| m.reason.may_be_latest())
+            .ok_or_else(|| {
+                format!(
+                    "there is no backup in {place} but pre-restore copies (restore one by its id)"
+                )
+            });
+    }
+    if !is_valid_id(id) {
+        return Err(not_an_id(id));
+    }
+    all.into_iter()
+        .find(|m| m.id == id)
+        .ok_or_else(|| format!("there is no backup `{id}` in {place}"))
+}
+
+fn not_an_id(id: &str) -> String {
+    format!("`{id}` is not a backup id (ids are letters, digits, `-` and `_`)")
 }
 
 /// The manifest path of `id`.

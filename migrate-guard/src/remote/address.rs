@@ -111,7 +111,7 @@ pub fn parse(text: &str) -> Result<Address, Error> {
 /// An address for a message: any query dropped, and the part between `://` and the first `/`
 /// hidden when it holds a `:` or `@` (a user and password), so that a refused address with a
 /// secret in it is not printed back.
-fn shown(text: &str) -> String {
+pub fn shown(text: &str) -> String {
     let text = text.split(['?', '#']).next().unwrap_or("");
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_owned();

@@ -2,6 +2,9 @@
 //! whole parts.
 
 use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
 
 /// An object's size and SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,4 +27,19 @@ pub fn fill(from: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// The SHA-256 (lowercase hex) of the file at `path`, read through.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = fill(&mut file, &mut buf)?;
+        hasher.update(&buf[..n]);
+        if n < buf.len() {
+            break;
+        }
+    }
+    Ok(crate::vocab::hex::hex(&hasher.finalize()))
 }

@@ -63,7 +63,8 @@ impl std::fmt::Debug for Remote {
 }
 
 /// What an upload found at its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Put {
     /// The object was created.
     Created,
@@ -454,7 +455,22 @@ impl Remote {
     ///
     /// [`Error::Remote`] when the store cannot be listed.
     pub fn list(&self) -> Result<Vec<Listed>, Error> {
-        let prefix = (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()));
+        self.list_in("")
+    }
+
+    /// Every object under `folder` of the prefix (all of them for `""`), by key relative to
+    /// the prefix (the staging folder left out).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] when the store cannot be listed.
+    pub fn list_in(&self, folder: &str) -> Result<Vec<Listed>, Error> {
+        let under = [self.prefix.as_str(), folder.trim_matches('/')]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        let prefix = (!under.is_empty()).then(|| Key::from(under.as_str()));
         let strip = if self.prefix.is_empty() {
             String::new()
         } else {

@@ -4,10 +4,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn now_rfc3339() -> String {
-    let since = SystemTime::now()
+    format_unix_millis(unix_millis_now())
+}
+
+/// Now, in milliseconds since the Unix epoch (0 before it).
+pub fn unix_millis_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format_unix_millis(since.as_millis() as i64)
+        .unwrap_or_default()
+        .as_millis() as i64
 }
 
 /// Formats milliseconds since the Unix epoch as RFC 3339 UTC.

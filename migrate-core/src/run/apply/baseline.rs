@@ -199,6 +199,7 @@ mod tests {
             compression: backup::Compression::None,
             sample: None,
             compressed_size: 4096,
+            file_sha256: None,
             file: "20260101T000000000Z-pre-migrate.db".to_owned(),
             source: "app.db".to_owned(),
         }
