@@ -224,6 +224,7 @@ impl Archiver {
                     format: 1,
                     database,
                     page_size,
+                    instance: Some(catalog::new_instance()),
                 };
                 durable::write_atomically(
                     &catalog::identity_path(dir),

@@ -29,6 +29,24 @@ pub struct Identity {
     pub database: String,
     /// Its page size.
     pub page_size: u32,
+    /// Drawn at random when the archive began: an archive begun again for the same path (on
+    /// a new machine, say) is another archive, whose commit ids start over, and a store holding
+    /// the first refuses it. Absent from archives begun before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+/// A fresh value for [`Identity::instance`]: the time and a per-process random key, hashed.
+pub fn new_instance() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 /// `base.json`: a generation's base snapshot.
@@ -227,7 +245,8 @@ pub fn generation_name(id: u64) -> String {
     format!("gen-{id:016}")
 }
 
-fn is_generation_name(name: &str) -> bool {
+/// Whether `name` is a generation directory's name (`gen-` and 16 digits).
+pub fn is_generation_name(name: &str) -> bool {
     name.len() == 20 && name.starts_with("gen-") && name[4..].bytes().all(|b| b.is_ascii_digit())
 }
 

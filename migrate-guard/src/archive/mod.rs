@@ -27,6 +27,7 @@ pub mod base;
 pub mod catalog;
 pub mod compact;
 pub mod marks;
+pub mod mirror;
 pub mod pagehash;
 pub mod rebuild;
 pub mod segment;

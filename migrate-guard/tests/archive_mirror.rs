@@ -1,0 +1,325 @@
+//! The point-in-time archive copied to a store and pulled back (`archive::mirror`) on
+//! `InMemory`: every point of the pulled copy rebuilds the same rows as the local archive,
+//! across compactions that merged segments the store already held; incremental pushes; a
+//! foreign identity refused; an index line whose segment is missing rejected, the chain ending
+//! before it; a segment of other bytes refused on pull; prune keeping the newest generation.
+//! (The same through a real S3 API and `restore --at`: tests/tests/remote_backup.rs.)
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use belay_guard::Error;
+use belay_guard::archive::{self, Archiver, Catalog, Options, mirror};
+use belay_guard::remote::Remote;
+use object_store::memory::InMemory;
+use rusqlite::Connection;
+
+fn memory() -> Remote {
+    Remote::over(Arc::new(InMemory::new()), "app", "memory://test").unwrap()
+}
+
+fn wal_db(dir: &Path) -> PathBuf {
+    let db = dir.join("app.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT);",
+        )
+        .unwrap();
+    db
+}
+
+fn ids_in(db: &Path) -> Vec<i64> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// `rounds` archiver rounds, each after one committed row; pushing every `every` rounds.
+fn archive_with_pushes(
+    db: &Path,
+    archiver: &mut Archiver,
+    remote: &Remote,
+    shipper: &mut mirror::Shipper,
+    (rounds, every): (usize, usize),
+) {
+    let conn = Connection::open(db).unwrap();
+    let next: i64 = conn
+        .query_row("SELECT coalesce(max(id), 0) + 1 FROM t", [], |r| r.get(0))
+        .unwrap();
+    for i in 0..rounds {
+        conn.execute(
+            "INSERT INTO t(id, pad) VALUES (?1, ?2)",
+            rusqlite::params![next + i as i64, "x".repeat(200 + i % 50)],
+        )
+        .unwrap();
+        archiver.round().unwrap();
+        if (i + 1) % every == 0 {
+            shipper.push(remote, archiver.dir()).unwrap();
+        }
+    }
+}
+
+/// Every point of `local` rebuilt from `local` and from `pulled`: the same rows.
+fn same_points(local: &Path, pulled: &Path, scratch: &Path) -> usize {
+    let a = Catalog::read(local).unwrap();
+    let b = Catalog::read(pulled).unwrap();
+    let points: Vec<_> = a.generations.iter().flat_map(|g| g.points()).collect();
+    let theirs: Vec<_> = b.generations.iter().flat_map(|g| g.points()).collect();
+    assert_eq!(
+        points, theirs,
+        "the pulled copy holds exactly the local points"
+    );
+    for p in &points {
+        let x = scratch.join(format!("a-{}.db", p.id));
+        let y = scratch.join(format!("b-{}.db", p.id));
+        archive::rebuild::rebuild(&a, p.id, &x, 0o600).unwrap();
+        archive::rebuild::rebuild(&b, p.id, &y, 0o600).unwrap();
+        assert_eq!(ids_in(&x), ids_in(&y), "point {}", p.id);
+    }
+    points.len()
+}
+
+#[test]
+fn a_pulled_archive_restores_every_point_the_local_one_does_across_compactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        compact_after: 4,
+        snapshot_every: None,
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    let remote = memory();
+    let mut shipper = mirror::Shipper::new();
+    // Pushes every third round while compaction merges every fourth segment: merged segments
+    // reach over ones the store holds and ones it does not.
+    archive_with_pushes(&db, &mut archiver, &remote, &mut shipper, (30, 3));
+    let last = shipper.push(&remote, &dir).unwrap();
+    let again = shipper.push(&remote, &dir).unwrap();
+    assert_eq!(again.objects, 0, "nothing new: nothing pushed");
+    let local = Catalog::read(&dir).unwrap();
+    assert!(
+        local.generations[0]
+            .segments
+            .iter()
+            .any(|e| e.file.contains('-')),
+        "no compaction happened"
+    );
+    let pulled_dir = tmp.path().join("pulled");
+    let pulled = mirror::pull(&remote, &pulled_dir).unwrap();
+    assert!(pulled.rejected.is_empty(), "{:?}", pulled.rejected);
+    assert_eq!(pulled.generations, 1);
+    let scratch = tempfile::tempdir().unwrap();
+    let points = same_points(&dir, &pulled_dir, scratch.path());
+    assert!(points >= 30, "{points} points for 30 commits");
+    // A second pull reuses every file (each hash checked) and downloads nothing.
+    assert_eq!(mirror::pull(&remote, &pulled_dir).unwrap().downloaded, 0);
+    // A fresh shipper (a restarted archiver) lists the store and pushes nothing again.
+    let fresh = mirror::Shipper::new().push(&remote, &dir).unwrap();
+    assert_eq!(fresh.objects, 0, "{fresh:?} after {last:?}");
+}
+
+#[test]
+fn what_disagrees_is_rejected_and_another_databases_archive_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        compact_after: 1000,
+        snapshot_every: None,
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    let remote = memory();
+    let mut shipper = mirror::Shipper::new();
+    archive_with_pushes(&db, &mut archiver, &remote, &mut shipper, (6, 1));
+    let local = Catalog::read(&dir).unwrap();
+    let g = &local.generations[0];
+    let name = &g.base.generation;
+    // The fourth segment's object goes: its index line no longer agrees with the listing.
+    let fourth = &g.segments[3];
+    remote
+        .delete(&format!("archive/{name}/{}", fourth.file))
+        .unwrap();
+    let pulled_dir = tmp.path().join("pulled");
+    let pulled = mirror::pull(&remote, &pulled_dir).unwrap();
+    assert_eq!(pulled.rejected.len(), 1, "{:?}", pulled.rejected);
+    assert!(
+        pulled.rejected[0].contains(&fourth.file),
+        "{:?}",
+        pulled.rejected
+    );
+    let copy = Catalog::read(&pulled_dir).unwrap();
+    assert_eq!(
+        copy.last().unwrap().id,
+        g.segments[2].last,
+        "the chain ends before the segment it cannot prove"
+    );
+    assert_eq!(
+        pulled.proven_until.map(|p| p.id),
+        Some(g.segments[2].last),
+        "and says the store names more than it proves"
+    );
+    // Other bytes of the same size at the second segment's key: not used, the chain ends
+    // before it, nothing of it left in the copy.
+    let second = &g.segments[1];
+    let k = format!("archive/{name}/{}", second.file);
+    let mut bytes = remote.read_bytes(&k, 1 << 30).unwrap();
+    bytes[0] ^= 1;
+    remote.delete(&k).unwrap();
+    remote.put_bytes(&k, &bytes).unwrap();
+    let again = tmp.path().join("again");
+    let pulled = mirror::pull(&remote, &again).unwrap();
+    assert!(
+        pulled
+            .rejected
+            .iter()
+            .any(|r| r.contains(&second.file) && r.contains("SHA-256")),
+        "{:?}",
+        pulled.rejected
+    );
+    assert_eq!(pulled.proven_until.map(|p| p.id), Some(g.segments[0].last));
+    assert!(!again.join(name).join(&second.file).exists());
+    // The first copy, pulled again, still proves up to the third segment: its own copy of the
+    // second hashes as recorded (a cache is trusted by its hash, and only by it).
+    let pulled = mirror::pull(&remote, &pulled_dir).unwrap();
+    assert_eq!(pulled.proven_until.map(|p| p.id), Some(g.segments[2].last));
+    // Another database's archive under the same prefix: refused, never overwritten.
+    let other = tempfile::tempdir().unwrap();
+    let other_db = wal_db(other.path());
+    let other_dir = archive::default_dir(&other_db);
+    let mut other_archiver = Archiver::start(&other_db, &other_dir, Options::default()).unwrap();
+    other_archiver.round().unwrap();
+    let refused = mirror::Shipper::new()
+        .push(&remote, &other_dir)
+        .unwrap_err();
+    assert!(matches!(refused, Error::RemoteMismatch { .. }), "{refused}");
+}
+
+#[test]
+fn prune_removes_old_generations_and_keeps_the_newest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        snapshot_every: Some(Duration::from_millis(1)),
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    let remote = memory();
+    let mut shipper = mirror::Shipper::new();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(5));
+        archive_with_pushes(&db, &mut archiver, &remote, &mut shipper, (2, 1));
+    }
+    let generations = Catalog::read(&dir).unwrap().generations;
+    assert!(generations.len() >= 3, "{}", generations.len());
+    // A cutoff before every base: nothing goes.
+    assert!(mirror::prune(&remote, 0).unwrap().is_empty());
+    // A cutoff after every base: all but the newest go, whole.
+    let removed = mirror::prune(&remote, i64::MAX).unwrap();
+    let names: Vec<String> = generations
+        .iter()
+        .map(|g| g.base.generation.clone())
+        .collect();
+    assert_eq!(removed, names[..names.len() - 1]);
+    let left: Vec<String> = remote
+        .list_in("archive")
+        .unwrap()
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    assert!(
+        left.iter()
+            .all(|k| !k.contains("gen-") || k.contains(names.last().unwrap())),
+        "{left:?}"
+    );
+    let pulled = mirror::pull(&remote, &tmp.path().join("pulled")).unwrap();
+    assert_eq!(pulled.generations, 1);
+}
+
+#[test]
+fn an_archive_begun_again_for_the_same_database_is_refused_by_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let remote = memory();
+    let mut archiver = Archiver::start(&db, &dir, Options::default()).unwrap();
+    archive_with_pushes(
+        &db,
+        &mut archiver,
+        &remote,
+        &mut mirror::Shipper::new(),
+        (2, 1),
+    );
+    drop(archiver);
+    // The disk is replaced: the same path, a new archive whose commit ids start over.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut again = Archiver::start(&db, &dir, Options::default()).unwrap();
+    again.round().unwrap();
+    let refused = mirror::Shipper::new().push(&remote, &dir).unwrap_err();
+    assert!(matches!(refused, Error::RemoteMismatch { .. }), "{refused}");
+    assert!(
+        refused.to_string().contains("archive/archive.json"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_generation_the_store_cannot_prove_to_its_end_is_followed_by_a_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        snapshot_every: Some(Duration::from_millis(300)),
+        compact_after: 1000,
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    let remote = memory();
+    let mut shipper = mirror::Shipper::new();
+    for _ in 0..2 {
+        archive_with_pushes(&db, &mut archiver, &remote, &mut shipper, (4, 1));
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    archive_with_pushes(&db, &mut archiver, &remote, &mut shipper, (1, 1));
+    let local = Catalog::read(&dir).unwrap();
+    let first = local
+        .generations
+        .iter()
+        .find(|g| g.segments.len() >= 2)
+        .expect("a generation with two segments");
+    let later = local
+        .generations
+        .iter()
+        .find(|g| g.base.commit > first.base.commit)
+        .expect("a later generation");
+    // Its last segment's object goes.
+    let lost = first.segments.last().unwrap();
+    remote
+        .delete(&format!("archive/{}/{}", first.base.generation, lost.file))
+        .unwrap();
+    let pulled_dir = tmp.path().join("pulled");
+    let pulled = mirror::pull(&remote, &pulled_dir).unwrap();
+    assert_eq!(pulled.proven_until, None, "the newest generation is whole");
+    let copy = Catalog::read(&pulled_dir).unwrap();
+    let gap = copy
+        .gaps
+        .iter()
+        .find(|g| g.before.commit == later.base.commit)
+        .unwrap_or_else(|| panic!("no gap before {}: {:?}", later.base.commit, copy.gaps));
+    // A moment of the lost commits falls in the gap: refused, never the state before it.
+    let (_, lost_at) = *lost.points.last().unwrap();
+    assert!(lost_at < gap.before.at_ms);
+    if lost_at > gap.after.as_ref().unwrap().at_ms && lost_at < gap.before.at_ms {
+        assert!(copy.at_time(lost_at).is_err(), "a lost moment restored");
+    }
+    assert!(gap.after.as_ref().unwrap().commit < lost.first);
+}
