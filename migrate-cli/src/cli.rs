@@ -42,6 +42,15 @@ pub struct Global {
         hide_env_values = true
     )]
     pub backup_dir: Option<PathBuf>,
+    /// A remote store each backup is also copied to, and read back from: s3://bucket/prefix, gs://, az:// or file:///dir; credentials only from the environment [default: `url` of [backup] in migrate.toml, else none]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "MIGRATE_BACKUP_URL",
+        hide_env_values = true
+    )]
+    pub backup_url: Option<String>,
     /// A configuration file [default: ./migrate.toml, if present]
     #[arg(
         long,
@@ -396,6 +405,11 @@ pub enum BackupCommand {
         /// Say what would be deleted; delete nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Copy backups to the store --backup-url names: ID, or every backup here it lacks
+    Push {
+        /// The backup id, or `latest` [default: each backup here the store does not hold]
+        id: Option<String>,
     },
 }
 

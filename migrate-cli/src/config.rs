@@ -28,6 +28,7 @@
 //! foreign_keys = "on"           # (for the application's connections; a run checks keys itself)
 //!
 //! [backup]
+//! url = "s3://bucket/app"       # like --backup-url: each backup also copied there (docs/backup.md)
 //! compression = "zstd"          # or "none"
 //! min_ratio = 1.2               # stored plain unless zstd makes a sample of the pages 1.2x smaller (0: always compress)
 //! keep_last = 10
@@ -148,6 +149,8 @@ impl<'de> Deserialize<'de> for FormatName {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
+    /// A remote store each backup is also copied to (`s3://`, `gs://`, `az://`, `file://`).
+    pub url: Option<String>,
     pub compression: Option<CompressionName>,
     pub min_ratio: Option<MinRatio>,
     pub keep_last: Option<usize>,

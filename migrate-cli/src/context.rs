@@ -182,12 +182,12 @@ pub fn backup_dir(global: &Settings, db: &std::path::Path) -> PathBuf {
 ///
 /// # Errors
 ///
-/// [`CliError::Usage`] for `[archive] url`, which this version cannot write to.
+/// [`CliError::Usage`] for `[archive] url`: the store is `[backup] url`'s, for both.
 pub fn archive_dir(global: &Settings, db: &std::path::Path) -> Result<PathBuf, CliError> {
     let a = &global.file.archive;
     if let Some(url) = &a.url {
         return Err(CliError::Usage(format!(
-            "[archive] url = \"{url}\" in migrate.toml: archives in object storage are not supported by this version; use dir (a local or mounted directory)"
+            "[archive] url = \"{url}\" in migrate.toml: the archive is kept in dir (a local or mounted directory) and copied to the store [backup] url (or --backup-url) names, under archive/; remove url here and name the store there"
         )));
     }
     Ok(match &a.dir {

@@ -9,6 +9,7 @@ mod error;
 mod fleet;
 mod hint;
 mod logging;
+mod offsite;
 mod output;
 mod progress;
 mod settings;

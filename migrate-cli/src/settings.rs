@@ -28,10 +28,11 @@ pub enum Origin {
 }
 
 /// The global options' ids, as clap names them.
-pub const GLOBAL_IDS: [&str; 8] = [
+pub const GLOBAL_IDS: [&str; 9] = [
     "db",
     "migrations",
     "backup_dir",
+    "backup_url",
     "config",
     "json",
     "lock_timeout",

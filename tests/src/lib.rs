@@ -192,6 +192,7 @@ pub fn migrate_command() -> Command {
         "DATABASE_URL",
         "MIGRATE_MIGRATIONS",
         "MIGRATE_BACKUP_DIR",
+        "MIGRATE_BACKUP_URL",
         "MIGRATE_CONFIG",
         "MIGRATE_JSON",
         "MIGRATE_LOCK_TIMEOUT",

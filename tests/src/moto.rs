@@ -96,6 +96,34 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Puts `bytes` at `key` of `bucket` (unsigned, unconditional: someone else's object).
+    pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let head = format!(
+            "PUT /{bucket}/{key} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        );
+        let answer = exchange(self.port, &[head.as_bytes(), bytes].concat()).expect("moto answers");
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+
+    /// The object at `key` of `bucket` (unsigned), if there is one.
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let head =
+            format!("GET /{bucket}/{key} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let answer = exchange(self.port, head.as_bytes()).expect("moto answers");
+        if !answer.starts_with(b"HTTP/1.1 200") {
+            return None;
+        }
+        let end = answer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        Some(answer[end..].to_vec())
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -110,6 +138,18 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Sends `bytes` to the loopback port and reads the answer, bytes, to the end.
+fn exchange(port: u16, bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    stream.write_all(bytes).ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    Some(answer)
 }
 
 /// Sends `text` to the loopback port and reads the answer to the end.

@@ -109,6 +109,19 @@ struct Shipped<'a> {
     #[serde(flatten)]
     round: &'a Round,
     pruned: &'a [String],
+    /// What went to the store this round, when one is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offsite: Option<&'a Offsite>,
+}
+
+/// A round's copy to the store.
+#[derive(Serialize)]
+struct Offsite {
+    /// Objects copied.
+    copied: usize,
+    /// Why the copy failed (the archive here is whole; the next round tries again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 fn ship(
@@ -131,7 +144,11 @@ fn ship(
     };
     let retention = context::archive_retention(g)?;
     let options = context::archive_options(g)?;
+    let remote = crate::offsite::open(g)?;
+    let backups = context::backup_dir(g, db);
+    let mut shipper = archive::mirror::Shipper::new();
     let mut archiver = Archiver::start(db, dir, options)?;
+    let mut first = true;
     loop {
         // Checkpoints wait while a migration run holds the migration lock (as under `watch`):
         // shipping does not.
@@ -151,9 +168,49 @@ fn ship(
         let round = archiver.round_with(checkpointing)?;
         drop(held);
         let pruned = archiver.prune(retention)?;
+        // Off the machine: what the round added, and the store pruned as this archive was.
+        let offsite = remote.as_ref().map(|remote| {
+            let change = if round.commits > 0
+                || round.generation.is_some()
+                || round.gap.is_some()
+                || round.compacted > 0
+                || !pruned.is_empty()
+            {
+                archive::mirror::Change::Changed
+            } else {
+                archive::mirror::Change::Unchanged
+            };
+            let cutoff_ms = (first || !pruned.is_empty()).then(|| {
+                belay_migrate::guard::vocab::clock::unix_millis_now()
+                    - retention.as_millis() as i64
+            });
+            let following = archive::mirror::Following {
+                change,
+                cutoff_ms,
+                record_in: &backups,
+            };
+            match shipper.follow(remote, dir, following) {
+                Ok(shipped) => Offsite {
+                    copied: shipped.objects,
+                    error: None,
+                },
+                Err(e) => {
+                    crate::output::stderr(&format!(
+                        "the archive could not be copied to {}: {e}; the next round tries again (`migrate health` says so meanwhile)\n",
+                        remote.shown()
+                    ));
+                    Offsite {
+                        copied: 0,
+                        error: Some(e.to_string()),
+                    }
+                }
+            }
+        });
+        first = false;
         let line = Shipped {
             round: &round,
             pruned: &pruned,
+            offsite: offsite.as_ref(),
         };
         if let Some(gap) = &round.gap {
             crate::output::stderr(&format!(
@@ -176,7 +233,7 @@ fn ship(
                     .last
                     .map_or("none".to_owned(), |p| format!("commit {}", p.id));
                 format!(
-                    "archived {} commit(s){}; newest point {last}{}{}{}\n",
+                    "archived {} commit(s){}; newest point {last}{}{}{}{}\n",
                     round.commits,
                     round
                         .generation
@@ -194,6 +251,12 @@ fn ship(
                     match pruned.len() {
                         0 => String::new(),
                         n => format!(", {n} generation(s) past retention removed"),
+                    },
+                    match (&offsite, &remote) {
+                        (Some(o), Some(remote)) if o.copied > 0 => {
+                            format!(", {} object(s) copied to {}", o.copied, remote.shown())
+                        }
+                        _ => String::new(),
                     }
                 )
             });

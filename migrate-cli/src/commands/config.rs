@@ -1,6 +1,7 @@
 //! `migrate config`: every effective setting, and where it came from (flag, environment,
 //! file, default), so that "which database does this deploy touch?" has one answer.
 
+use belay_migrate::guard::remote::address::shown;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -150,6 +151,22 @@ pub fn run(g: &Settings, out: &Output) -> Result<(), CliError> {
         g.backup_dir.as_deref().map(path),
         ("backup_dir", file.backup_dir.as_deref().map(path)),
         default_backups,
+    ));
+    settings.push(option(
+        g,
+        (
+            "backup_url",
+            "backup_url",
+            "--backup-url",
+            "MIGRATE_BACKUP_URL",
+        ),
+        // As messages show addresses: a secret someone wrote into one is never printed back.
+        g.backup_url.as_deref().map(|u| json!(shown(u))),
+        (
+            "[backup] url",
+            file.backup.url.as_deref().map(|u| json!(shown(u))),
+        ),
+        json!(null),
     ));
     settings.push(option(
         g,

@@ -48,6 +48,15 @@ pub fn run(g: &Settings, out: &Output, asked: Asked<'_>) -> Result<(), CliError>
     let db = context::db_path(g)?;
     let dir = context::backup_dir(g, &db);
     let timeout = context::lock_timeout(g)?;
+    // With a store: a backup only there (or, for `latest`, newer there) is fetched first,
+    // verified by its hash, and restored from here like any other.
+    if let Some(remote) = crate::offsite::open(g)? {
+        let purpose = match asked.to {
+            Some(_) => crate::offsite::Purpose::Reading,
+            None => crate::offsite::Purpose::Over(&db),
+        };
+        crate::offsite::bring(out, &remote, (&dir, asked.id), purpose)?;
+    }
     if let Some(to) = asked.to {
         let report = backup::restore_to(to, &dir, asked.id, Some(&db))?;
         out.print(&report, || {

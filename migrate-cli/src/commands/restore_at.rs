@@ -11,7 +11,7 @@ use std::path::Path;
 
 use belay_migrate::backup::{self, CreateOptions, Reason};
 use belay_migrate::guard::archive::catalog::{self, Catalog, Located};
-use belay_migrate::guard::archive::{marks, rebuild};
+use belay_migrate::guard::archive::{self, marks, rebuild};
 
 use super::restore::{Asked, Moment, confirm};
 use crate::context;
@@ -26,21 +26,42 @@ pub fn run(
     moment: Moment<'_>,
     asked: &Asked<'_>,
 ) -> Result<(), CliError> {
-    let dir = context::archive_dir(g, db)?;
-    let catalog = Catalog::read(&dir)?;
-    if catalog.generations.is_empty() {
-        return Err(CliError::Usage(format!(
-            "the archive {} holds no point yet (archiving begins with `migrate archive run` or `migrate watch` with [watch] archive)",
-            dir.display()
-        )));
-    }
-    let id = resolve(&catalog, moment)?;
-    let (_, point) = catalog.find(id).ok_or_else(|| {
-        CliError::Usage(format!(
-            "the archive {} holds no commit {id} (its commits: `migrate archive status --json`)",
-            dir.display()
-        ))
-    })?;
+    let here = context::archive_dir(g, db)?;
+    // The archive here first; with a store named, the store's archive when this one cannot
+    // give the point (the disk that held it is gone, or retention removed it here).
+    let (catalog, id, point) = match (point_in(&here, moment), crate::offsite::open(g)?) {
+        (Ok(found), _) => found,
+        (Err(e), None) => return Err(e),
+        (Err(e), Some(remote)) => {
+            // A time that names no moment is refused before anything is read from the store.
+            if let Moment::Time(text) = moment {
+                moment_ms(text)?;
+            }
+            let copy = context::backup_dir(g, db).join(STORE_COPY);
+            let pulled = archive::mirror::pull(&remote, &copy)?;
+            for why in &pulled.rejected {
+                out.note(&format!("warning: in {}: {why} (not used)", remote.shown()));
+            }
+            out.note(&format!(
+                "{e}; reading the archive in {} instead, copied into {} ({} file(s) downloaded, each SHA-256 checked)",
+                remote.shown(),
+                copy.display(),
+                pulled.downloaded
+            ));
+            // Past what the copy can prove, its newest point is not the state at that time.
+            if let (Some(until), Moment::Time(text)) = (pulled.proven_until, moment)
+                && moment_ms(text)? > until.at_ms
+            {
+                return Err(CliError::Usage(format!(
+                    "the archive in {} proves points only up to commit {} ({}); it names later commits it cannot prove (each named above), so {text} is not restored from it",
+                    remote.shown(),
+                    until.id,
+                    belay_migrate::guard::vocab::clock::format_unix_millis(until.at_ms)
+                )));
+            }
+            point_in(&copy, moment)?
+        }
+    };
     let at = belay_migrate::guard::vocab::clock::format_unix_millis(point.at_ms);
     if let Some(to) = asked.to {
         let mode = std::fs::metadata(db).map_or(0o644, |m| {
@@ -86,21 +107,48 @@ pub fn run(
     )
 }
 
+/// Where `restore --at` copies a store's archive, in the backup directory (hidden from its
+/// listing; every file in it checked against its recorded SHA-256 before use).
+const STORE_COPY: &str = ".archive-store";
+
+/// The archive in `dir`, the commit `moment` names in it, and that point.
+fn point_in(dir: &Path, moment: Moment<'_>) -> Result<(Catalog, u64, catalog::Point), CliError> {
+    let catalog = Catalog::read(dir)?;
+    if catalog.generations.is_empty() {
+        return Err(CliError::Usage(format!(
+            "the archive {} holds no point yet (archiving begins with `migrate archive run` or `migrate watch` with [watch] archive)",
+            dir.display()
+        )));
+    }
+    let id = resolve(&catalog, moment)?;
+    let (_, point) = catalog.find(id).ok_or_else(|| {
+        CliError::Usage(format!(
+            "the archive {} holds no commit {id} (its commits: `migrate archive status --json`)",
+            dir.display()
+        ))
+    })?;
+    Ok((catalog, id, point))
+}
+
+/// The time `--at` gives, in ms since the Unix epoch: refused when it does not parse or is in
+/// the future.
+fn moment_ms(text: &str) -> Result<i64, CliError> {
+    let at_ms = catalog::parse_time(text).map_err(CliError::Usage)?;
+    if at_ms > belay_migrate::guard::vocab::clock::unix_millis_now() {
+        return Err(CliError::Usage(format!(
+            "{text} is in the future: the archive cannot say what will be committed"
+        )));
+    }
+    Ok(at_ms)
+}
+
 /// The commit a moment names.
 fn resolve(catalog: &Catalog, moment: Moment<'_>) -> Result<u64, CliError> {
     match moment {
         Moment::Commit(id) => Ok(id),
         Moment::Version(v) => Ok(marks::resolve(catalog, v)?),
         Moment::Time(text) => {
-            let at_ms = catalog::parse_time(text).map_err(CliError::Usage)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            if at_ms > now {
-                return Err(CliError::Usage(format!(
-                    "{text} is in the future: the archive cannot say what will be committed"
-                )));
-            }
+            let at_ms = moment_ms(text)?;
             let clock = belay_migrate::guard::vocab::clock::format_unix_millis;
             match catalog.at_time(at_ms) {
                 Ok(p) => Ok(p.id),

@@ -37,6 +37,9 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
     if context::archiving(g) {
         migrator.archive_dir(context::archive_dir(g, &db)?);
     }
+    // Opened (no request yet) before the run, so that a bad address stops it with nothing
+    // touched.
+    let remote = crate::offsite::open(g)?;
     if args.dry_run {
         let plan = migrator.plan(&db, &request)?;
         super::plan::print(out, &plan);
@@ -62,9 +65,35 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
     let result = migrator.run(&db, &request);
     drop(display);
     let report = result?;
+    // After COMMIT: the backup goes off the machine, and what the rotation removed here goes
+    // there too. Neither can undo the run; a failure is said and recorded for `health`.
+    let dir = context::backup_dir(g, &db);
+    let offsite = match (&remote, &report.backup_id) {
+        (Some(remote), Some(id)) => {
+            let shipped = crate::offsite::push_after(out, remote, &dir, id);
+            // Only once the new backup is there: else the store would lose its older ones
+            // while the newest is only here.
+            let rotated = if shipped.ok {
+                report.rotated.as_slice()
+            } else {
+                &[]
+            };
+            for rotated in rotated {
+                if let Err(e) = belay_migrate::backup::mirror::remove(remote, rotated) {
+                    out.note(&format!(
+                        "backup {rotated} was rotated out here but stays in {}: {e}",
+                        remote.shown()
+                    ));
+                }
+            }
+            Some(shipped)
+        }
+        _ => None,
+    };
     let doc = Document {
         report: &report,
         rehearsal: rehearsal.as_ref(),
+        offsite: offsite.as_ref(),
     };
     out.print(&doc, || {
         let mut text = String::new();
@@ -73,6 +102,12 @@ pub fn run(g: &Settings, out: &Output, request: Request, args: &RunArgs) -> Resu
         }
         if let Some(id) = &report.backup_id {
             text.push_str(&format!("backed up to {id} before migrating\n"));
+        }
+        if let Some(shipped) = offsite.as_ref().filter(|o| o.ok) {
+            text.push_str(&format!(
+                "copied backup {} to {}\n",
+                shipped.id, shipped.url
+            ));
         }
         if !report.rotated.is_empty() {
             text.push_str(&format!(
@@ -120,4 +155,7 @@ struct Document<'a> {
     report: &'a belay_migrate::RunReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     rehearsal: Option<&'a belay_migrate::RunReport>,
+    /// The pre-run backup's copy off the machine, when a store is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offsite: Option<&'a crate::offsite::Shipped>,
 }

@@ -37,7 +37,8 @@ pub fn run(g: &Settings, out: &Output, mode: Mode, listen: Option<&str>) -> Resu
     let db = context::db_path(g)?;
     context::readable(g, out, &db)?;
     let dir = context::backup_dir(g, &db);
-    let config = watching::config(g, &db, &dir)?;
+    let mut config = watching::config(g, &db, &dir)?;
+    config.remote = crate::offsite::open(g)?.map(Arc::new);
     let destinations = Destinations {
         command: g.file.watch.on_alert.clone(),
         webhook: g.file.watch.webhook.clone(),

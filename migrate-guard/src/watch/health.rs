@@ -142,7 +142,7 @@ pub enum Status {
 pub struct Reason {
     /// A name: failing: `corruption`, `unreadable`, `no_space`, `read_only`; degraded:
     /// `rpo_exceeded`, `wal_over_limit`, `disk_low`, `disk_unknown`, `drill_failed`,
-    /// `backup_failed`, `check_incomplete`, `check_stale`, `busy`, `drift`, `state_foreign`,
+    /// `backup_failed`, `offsite_failed`, `check_incomplete`, `check_stale`, `busy`, `drift`, `state_foreign`,
     /// `state_unreadable`.
     pub kind: &'static str,
     /// Whether it makes the status failing.
@@ -233,7 +233,10 @@ impl Health {
         };
         vec![
             (Kind::Corruption, find(&["corruption"])),
-            (Kind::BackupFailed, find(&["backup_failed"])),
+            (
+                Kind::BackupFailed,
+                find(&["backup_failed", "offsite_failed"]),
+            ),
             (Kind::DrillFailed, find(&["drill_failed"])),
             (Kind::RpoExceeded, find(&["rpo_exceeded"])),
             (Kind::WalOverLimit, find(&["wal_over_limit"])),
@@ -413,6 +416,20 @@ fn judge(db: &Path, dir: &Path, inputs: Inputs, state: &State, mut reasons: Vec<
             false,
             format!("the backup at {} failed: {}", run.at, run.detail),
         );
+    }
+    for kind in [
+        crate::backup::offsite::Kind::Backup,
+        crate::backup::offsite::Kind::Archive,
+    ] {
+        match crate::backup::offsite::Shipping::last(dir, kind) {
+            Ok(Some(last)) => {
+                if let Some(problem) = last.problem() {
+                    fail("offsite_failed", false, problem);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => fail("offsite_failed", false, e.to_string()),
+        }
     }
     if let Some(drill) = state.drill.as_ref().filter(|d| !d.ok) {
         fail(

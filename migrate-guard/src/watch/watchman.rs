@@ -123,6 +123,8 @@ pub struct Config {
     pub workers: usize,
     /// The point-in-time archive, when archiving is on.
     pub archive: Option<ArchiveConfig>,
+    /// A store each scheduled backup is also copied to, pruned by the same retention.
+    pub remote: Option<std::sync::Arc<crate::remote::Remote>>,
 }
 
 /// Archiving under the watchman.
@@ -155,6 +157,7 @@ impl Config {
             busy_timeout: Duration::from_secs(5),
             workers: 1,
             archive: None,
+            remote: None,
         }
     }
 }
@@ -195,6 +198,10 @@ pub struct Watchman {
     checkpointer: Checkpointer,
     /// Started by the first archiving round (and again after one that failed).
     archiver: Option<Archiver>,
+    /// Copies the archive to `config.remote` after each round.
+    shipper: crate::archive::mirror::Shipper,
+    /// Whether the shipper followed a round yet (the first also prunes the store).
+    shipper_started: bool,
     _held: MigrationLock,
 }
 
@@ -265,6 +272,8 @@ impl Watchman {
             config,
             state,
             archiver: None,
+            shipper: crate::archive::mirror::Shipper::new(),
+            shipper_started: false,
             _held: held,
         })
     }
@@ -466,9 +475,54 @@ impl Watchman {
                     && !round.checkpointed
                     && round.compacted == 0
                     && pruned == 0;
-                let done = if idle { Outcome::Quiet } else { Outcome::Done };
+                let offsite = match &self.config.remote {
+                    Some(remote) => {
+                        let first = !self.shipper_started;
+                        self.shipper_started = true;
+                        let cutoff_ms =
+                            config
+                                .retention
+                                .filter(|_| first || pruned > 0)
+                                .map(|keep| {
+                                    crate::vocab::clock::unix_millis_now() - keep.as_millis() as i64
+                                });
+                        let following = crate::archive::mirror::Following {
+                            change: if idle {
+                                crate::archive::mirror::Change::Unchanged
+                            } else {
+                                crate::archive::mirror::Change::Changed
+                            },
+                            cutoff_ms,
+                            record_in: &self.config.dir,
+                        };
+                        match self.shipper.follow(remote, &config.dir, following) {
+                            Ok(shipped) if shipped.objects > 0 => format!(
+                                ", {} object(s) copied to {}",
+                                shipped.objects,
+                                remote.shown()
+                            ),
+                            Ok(_) => String::new(),
+                            Err(e) => {
+                                return (
+                                    Outcome::Failed(format!(
+                                        "{} commit(s) archived here, but copying the archive to {} failed: {e}",
+                                        round.commits,
+                                        remote.shown()
+                                    )),
+                                    round.checkpointed,
+                                );
+                            }
+                        }
+                    }
+                    None => String::new(),
+                };
+                let done = if idle && offsite.is_empty() {
+                    Outcome::Quiet
+                } else {
+                    Outcome::Done
+                };
                 let done = done(format!(
-                    "{} commit(s) archived, newest point {}{}{}{gap}{}{}",
+                    "{} commit(s) archived, newest point {}{}{}{gap}{}{}{offsite}",
                     round.commits,
                     round.last.map_or("none".to_owned(), |p| p.id.to_string()),
                     round
@@ -526,29 +580,64 @@ impl Watchman {
             &self.config.backup,
             &mut |_| {},
         );
-        let outcome = match taken {
-            Ok(manifest) => {
-                self.state.counters.backups_total += 1;
-                match backup::prune(&self.config.dir, &self.config.retention) {
-                    Ok(pruned) => Outcome::Done(format!(
-                        "backup {} ({} bytes as stored); {} pruned by the retention policy",
-                        manifest.id,
-                        manifest.compressed_size,
-                        pruned.len()
-                    )),
-                    Err(e) => Outcome::Failed(format!(
-                        "backup {} taken, but rotation failed: {e}",
-                        manifest.id
-                    )),
-                }
-            }
+        let manifest = match taken {
+            Ok(manifest) => manifest,
             Err(e) => {
                 self.state.counters.backup_errors_total += 1;
-                Outcome::Failed(e.to_string())
+                return Outcome::Failed(e.to_string());
             }
         };
+        self.state.counters.backups_total += 1;
+        let pruned = backup::prune(&self.config.dir, &self.config.retention);
+        // The copy off the machine needs no lock: a run may start meanwhile.
         drop(held);
-        outcome
+        let pruned = match pruned {
+            Ok(pruned) => pruned,
+            Err(e) => {
+                return Outcome::Failed(format!(
+                    "backup {} taken, but rotation failed: {e}",
+                    manifest.id
+                ));
+            }
+        };
+        let taken = format!(
+            "backup {} ({} bytes as stored); {} pruned by the retention policy",
+            manifest.id,
+            manifest.compressed_size,
+            pruned.len()
+        );
+        match &self.config.remote {
+            None => Outcome::Done(taken),
+            Some(remote) => self.ship(remote, &manifest, taken),
+        }
+    }
+
+    /// Copies a scheduled backup off the machine and prunes the store by the same retention;
+    /// a failure makes the task failed (the backup itself stands) and is recorded for health.
+    fn ship(
+        &self,
+        remote: &crate::remote::Remote,
+        manifest: &backup::Manifest,
+        taken: String,
+    ) -> Outcome {
+        let pushed = backup::offsite::push(remote, &self.config.dir, manifest);
+        if let Err(e) = pushed {
+            return Outcome::Failed(format!(
+                "{taken}, but copying it to {} failed: {e}",
+                remote.shown()
+            ));
+        }
+        match backup::mirror::prune(remote, &self.config.retention) {
+            Ok(pruned) => Outcome::Done(format!(
+                "{taken}; copied to {}, {} pruned there",
+                remote.shown(),
+                pruned.len()
+            )),
+            Err(e) => Outcome::Failed(format!(
+                "{taken}; copied to {}, but pruning there failed: {e}",
+                remote.shown()
+            )),
+        }
     }
 
     fn check(&mut self, at: &str, at_unix: f64) -> Outcome {

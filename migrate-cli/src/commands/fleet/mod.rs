@@ -97,6 +97,11 @@ fn fleet_migrator(g: &Settings) -> Result<(Migrator, Archiving), CliError> {
             "a fleet keeps each database's backups beside it (<db>.backups); --backup-dir, MIGRATE_BACKUP_DIR or backup_dir in migrate.toml would put every database's backups in one directory: unset it for fleet commands".into(),
         ));
     }
+    if g.backup_url.is_some() || g.file.backup.url.is_some() {
+        return Err(CliError::Usage(
+            "a fleet does not copy backups off the machine yet: --backup-url, MIGRATE_BACKUP_URL or [backup] url in migrate.toml would put every database's backups under one prefix, where their ids could meet; unset it for fleet commands (each database's backups stay beside it) and copy them per database (docs/fleet.md)".into(),
+        ));
+    }
     let archiving = if context::archiving(g) {
         if g.file.archive.dir.is_some() || g.file.archive.url.is_some() {
             return Err(CliError::Usage(
