@@ -62,8 +62,14 @@ pub struct App {
 impl App {
     /// Starts it, once it has committed its first row.
     pub fn start(s: &Scratch) -> Self {
+        Self::start_on(&s.db())
+    }
+
+    /// Starts it on the database at `db` (which has `notes`), once it has committed its
+    /// first row.
+    pub fn start_on(db: &std::path::Path) -> Self {
         let mut child = Command::new(example_bin("app_writer"))
-            .arg(s.db())
+            .arg(db)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -99,8 +105,13 @@ pub fn spawn_migrate(s: &Scratch, args: &[&str]) -> Child {
 
 /// The acknowledged `ids` that are not in `notes`.
 pub fn lost(s: &Scratch, ids: &[i64]) -> Vec<i64> {
-    let present: std::collections::HashSet<i64> = s
-        .conn()
+    lost_in(&s.db(), ids)
+}
+
+/// The acknowledged `ids` that are not in `notes` of the database at `db`.
+pub fn lost_in(db: &std::path::Path, ids: &[i64]) -> Vec<i64> {
+    let present: std::collections::HashSet<i64> = rusqlite::Connection::open(db)
+        .unwrap()
         .prepare("SELECT id FROM notes")
         .unwrap()
         .query_map([], |r| r.get(0))

@@ -2,6 +2,7 @@
 //! from, canary stages and an error budget, exit codes as ../shared/SPEC.md says.
 
 use migrate_tests::fleet::{Fleet, outcomes, touched, version};
+use migrate_tests::live::{App, lost_in};
 use migrate_tests::{Run, count, migrate_command, sibling};
 use rusqlite::Connection;
 
@@ -384,6 +385,13 @@ fn a_fleet_refuses_one_backup_or_archive_directory_for_every_database() {
         run.stderr
     );
     assert!(!touched(&f.tenant(1)));
+    // One store for every tenant's backups: refused too, nothing touched.
+    std::fs::remove_file(&config).unwrap();
+    let run = f
+        .fleet(&["up", "--dbs", &glob, "--backup-url", "file:///tmp/shared"])
+        .expect(2);
+    assert!(run.stderr.contains("--backup-url"), "{}", run.stderr);
+    assert!(!touched(&f.tenant(1)));
     // `[archive]` without a directory: each database archives beside itself.
     std::fs::write(&config, "[archive]\nretention = \"7d\"\n").unwrap();
     f.fleet(&["up", "--dbs", &glob]).expect(0);
@@ -610,4 +618,51 @@ fn a_planted_link_as_journal_is_refused_and_its_target_untouched() {
     assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
     assert!(!touched(&f.tenant(1)) && !touched(&f.tenant(2)));
+}
+
+#[test]
+fn live_applications_keep_every_committed_row_through_a_rollout_and_its_failure() {
+    let f = Fleet::new(5);
+    // Live applications on tenant 2 (WAL) and tenant 4 (rollback journal), which also fails
+    // its first migration and is rolled back.
+    for (i, mode) in [(2, "WAL"), (4, "DELETE")] {
+        Connection::open(f.tenant(i))
+            .unwrap()
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = {mode};
+                 CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+            ))
+            .unwrap();
+    }
+    f.poison(4);
+    let apps: Vec<App> = [2, 4]
+        .iter()
+        .map(|&i| App::start_on(&f.tenant(i)))
+        .collect();
+    let run = f.up(&["--max-failures", "1"]).expect(5);
+    let acked: Vec<Vec<i64>> = apps.into_iter().map(App::stop).collect();
+    let outcome = outcomes(&run);
+    assert!(
+        outcome.contains(&("t02.db".to_owned(), "migrated".to_owned())),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.contains(&("t04.db".to_owned(), "failed".to_owned())),
+        "{outcome:?}"
+    );
+    assert_eq!((version(&f.tenant(2)), version(&f.tenant(4))), (2, 0));
+    for (i, ids) in [2, 4].iter().zip(&acked) {
+        assert!(
+            ids.len() > 1,
+            "tenant {i}'s application committed {} rows",
+            ids.len()
+        );
+        let lost = lost_in(&f.tenant(*i), ids);
+        assert!(lost.is_empty(), "tenant {i} lost committed rows {lost:?}");
+        let check: String = Connection::open(f.tenant(*i))
+            .unwrap()
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
 }
