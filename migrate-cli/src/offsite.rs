@@ -116,7 +116,7 @@ pub fn bring(
         Ok(stored) => stored,
         Err(GuardError::NoSuchBackup { reason, .. }) => {
             return match local {
-                Ok(_) => Ok(None),
+                Ok(here) => owned(&here, purpose).map(|()| None),
                 Err(GuardError::NoSuchBackup {
                     dir: local_dir,
                     id,
@@ -135,28 +135,16 @@ pub fn bring(
                 remote.shown(),
                 dir.display()
             ));
-            return Ok(None);
+            return owned(local.as_ref().expect("checked"), purpose).map(|()| None);
         }
         Err(e) => return Err(e),
     };
     if let Ok(here) = &local
         && (&here.created_at, &here.id) >= (&stored.created_at, &stored.id)
     {
-        return Ok(None);
+        return owned(here, purpose).map(|()| None);
     }
-    if let Purpose::Over(db) = purpose
-        && Path::new(&stored.source).file_name() != db.file_name()
-    {
-        return Err(GuardError::InvalidRequest {
-            reason: format!(
-                "backup {} in {} was taken from {}, not from {}: a store's prefix holds one database's backups (give each its own), and nothing was restored; restore it into a new file with --to to look at it",
-                stored.id,
-                remote.shown(),
-                stored.source,
-                db.display()
-            ),
-        });
-    }
+    owned(&stored, purpose)?;
     let fetched = mirror::fetch(remote, dir, &stored.id)?;
     out.note(&format!(
         "fetched backup {} from {} (SHA-256 checked) into {}",
@@ -165,4 +153,22 @@ pub fn bring(
         dir.display()
     ));
     Ok(Some(fetched.id))
+}
+
+/// Refuses a backup taken from a database of another file name for a restore over this one
+/// (one fetched earlier to be read is in the directory too, so this holds for both places).
+fn owned(manifest: &Manifest, purpose: Purpose<'_>) -> Result<(), GuardError> {
+    match purpose {
+        Purpose::Over(db) if Path::new(&manifest.source).file_name() != db.file_name() => {
+            Err(GuardError::InvalidRequest {
+                reason: format!(
+                    "backup {} was taken from {}, not from {}: a store's prefix holds one database's backups (give each its own), and nothing was restored; restore it into a new file with --to to look at it",
+                    manifest.id,
+                    manifest.source,
+                    db.display()
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
 }

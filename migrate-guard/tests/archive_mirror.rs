@@ -167,6 +167,22 @@ fn what_disagrees_is_rejected_and_another_databases_archive_refused() {
         Some(g.segments[2].last),
         "and says the store names more than it proves"
     );
+    // Index lines that contradict themselves are named and not used (none loops the pull).
+    let mut backwards = g.segments[0].clone();
+    (backwards.first, backwards.last) = (backwards.last + 1, backwards.last);
+    let mut empty = g.segments[0].clone();
+    empty.points.clear();
+    (empty.first, empty.last) = (900, 901);
+    for e in [&backwards, &empty] {
+        remote
+            .put_bytes(
+                &format!("archive/{name}/index/{:016}-{:016}.json", e.first, e.last),
+                serde_json::to_string(e).unwrap().as_bytes(),
+            )
+            .unwrap();
+    }
+    let odd = mirror::pull(&remote, &tmp.path().join("odd")).unwrap();
+    assert_eq!(odd.rejected.len(), 3, "{:?}", odd.rejected);
     // Other bytes of the same size at the second segment's key: not used, the chain ends
     // before it, nothing of it left in the copy.
     let second = &g.segments[1];
@@ -264,12 +280,19 @@ fn an_archive_begun_again_for_the_same_database_is_refused_by_the_store() {
     std::fs::remove_dir_all(&dir).unwrap();
     let mut again = Archiver::start(&db, &dir, Options::default()).unwrap();
     again.round().unwrap();
-    let refused = mirror::Shipper::new().push(&remote, &dir).unwrap_err();
+    let mut shipper = mirror::Shipper::new();
+    let refused = shipper.push(&remote, &dir).unwrap_err();
     assert!(matches!(refused, Error::RemoteMismatch { .. }), "{refused}");
     assert!(
         refused.to_string().contains("archive/archive.json"),
         "{refused}"
     );
+    // And on every later push of that shipper: nothing of the new archive goes in.
+    let before = remote.list().unwrap();
+    again.round().unwrap();
+    let refused = shipper.push(&remote, &dir).unwrap_err();
+    assert!(matches!(refused, Error::RemoteMismatch { .. }), "{refused}");
+    assert_eq!(remote.list().unwrap(), before);
 }
 
 #[test]

@@ -282,3 +282,36 @@ fn prune_deletes_exactly_what_the_policy_says() {
     // Every file of a deleted backup went with its manifest.
     assert_eq!(remote.list().unwrap().len(), 8);
 }
+
+#[test]
+fn a_backup_still_only_here_stays_pending_until_copied_or_gone() {
+    use belay_guard::backup::offsite::{Kind, Shipping};
+    let scratch = tempfile::tempdir().unwrap();
+    let (dir, manifest) = backed_up(scratch.path());
+    let remote = memory();
+    let refused = Error::Remote {
+        url: "memory://test".into(),
+        key: String::new(),
+        reason: "down".into(),
+    };
+    Shipping::of(&remote, Kind::Backup, &manifest.id, Some(&refused))
+        .record(&dir)
+        .unwrap();
+    // Another backup's copy succeeds: this one is still pending, and health would say so.
+    Shipping::of(&remote, Kind::Backup, "20990101T000000000Z-manual", None)
+        .record(&dir)
+        .unwrap();
+    let last = Shipping::last(&dir, Kind::Backup).unwrap().unwrap();
+    assert_eq!(last.pending, vec![manifest.id.clone()]);
+    assert!(last.problem().unwrap().contains(&manifest.id));
+    // Removed here (rotated out): it can never be copied, so it is no longer pending.
+    backup::remove(&dir, &manifest).unwrap();
+    Shipping::of(&remote, Kind::Backup, "20990102T000000000Z-manual", None)
+        .record(&dir)
+        .unwrap();
+    let last = Shipping::last(&dir, Kind::Backup).unwrap().unwrap();
+    assert!(
+        last.pending.is_empty() && last.problem().is_none(),
+        "{last:?}"
+    );
+}

@@ -471,6 +471,22 @@ fn the_archive_goes_off_the_machine_and_restore_at_reads_it_back_exactly() {
             .unwrap();
         assert_eq!(ids, (1..=*k).collect::<Vec<_>>(), "at {at}");
     }
+    // Over another database naming the same store: its archive is not restored there.
+    let other = s.dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE mine(x);")
+        .unwrap();
+    let (_, at) = moments.last().unwrap();
+    let mut cmd = migrate_command();
+    cmd.arg("--db")
+        .arg(&other)
+        .arg("--config")
+        .arg(&config)
+        .args(["restore", "--at", at, "--yes"]);
+    aws(&mut cmd, &moto.endpoint);
+    let refused = Run::from(cmd.output().unwrap()).expect(2);
+    assert!(refused.stderr.contains("is of"), "{}", refused.stderr);
 }
 
 /// How long after its COMMIT a commit is surely seen by an archiver of 50 ms rounds.

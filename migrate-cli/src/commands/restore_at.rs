@@ -59,7 +59,20 @@ pub fn run(
                     belay_migrate::guard::vocab::clock::format_unix_millis(until.at_ms)
                 )));
             }
-            point_in(&copy, moment)?
+            let found = point_in(&copy, moment)?;
+            // Over this database, only its own archive: the store's identity names it.
+            let theirs = found.0.identity.as_ref().map(|i| i.database.clone());
+            if asked.to.is_none()
+                && theirs.as_deref().map(|d| Path::new(d).file_name()) != Some(db.file_name())
+            {
+                return Err(CliError::Usage(format!(
+                    "the archive in {} is of {}, not of {}: nothing was restored (a store's prefix holds one database's archive; restore into a new file with --to to look at it)",
+                    remote.shown(),
+                    theirs.as_deref().unwrap_or("no database it names"),
+                    db.display()
+                )));
+            }
+            found
         }
     };
     let at = belay_migrate::guard::vocab::clock::format_unix_millis(point.at_ms);

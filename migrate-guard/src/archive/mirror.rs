@@ -31,6 +31,9 @@ use crate::remote::{Put, Remote};
 /// The folder of the store's prefix that the archive lives in.
 pub const FOLDER: &str = "archive";
 
+/// The longest a failing store waits before the next try.
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The largest identity, base manifest, gap or index line read from a store.
 const SMALL_LIMIT: usize = 16 << 20;
 
@@ -68,8 +71,14 @@ pub struct Shipper {
     known: Option<BTreeSet<String>>,
     /// The last push failed: the next round pushes whatever it did.
     behind: bool,
+    /// Pushes failed in a row, and when the next may be tried.
+    failures: u32,
+    retry_at: Option<std::time::Instant>,
     /// Keys compared with the store's object in this process.
     compared: BTreeSet<String>,
+    /// The store holds another archive: every later push is refused with this mismatch (its
+    /// store, key, expected and found).
+    refused: Option<[String; 4]>,
 }
 
 /// What an object already in the store is taken for.
@@ -126,6 +135,15 @@ impl Shipper {
         if round.change == Change::Unchanged && !self.behind && !first {
             return Ok(Shipped::default());
         }
+        // While the store fails, tries wait longer and longer (up to five minutes), so that a
+        // store that is down does not hold every round for its client's retries.
+        if self.behind
+            && self
+                .retry_at
+                .is_some_and(|at| std::time::Instant::now() < at)
+        {
+            return Ok(Shipped::default());
+        }
         let was_behind = self.behind;
         let result = self.push(remote, dir).and_then(|shipped| {
             if let Some(cutoff) = round.cutoff_ms {
@@ -139,6 +157,13 @@ impl Shipper {
             Ok(shipped)
         });
         self.behind = result.is_err();
+        if self.behind {
+            self.failures = self.failures.saturating_add(1);
+            let wait = std::time::Duration::from_secs(1u64 << self.failures.min(8)).min(RETRY_MAX);
+            self.retry_at = Some(std::time::Instant::now() + wait);
+        } else {
+            (self.failures, self.retry_at) = (0, None);
+        }
         let worth = match &result {
             Ok(shipped) => first || was_behind || shipped.objects > 0,
             Err(_) => true,
@@ -173,6 +198,15 @@ impl Shipper {
     pub fn push(&mut self, remote: &Remote, dir: &Path) -> Result<Shipped, Error> {
         let span = tracing::info_span!("archive_push", dir = %dir.display());
         let _entered = span.enter();
+        // Another archive in the store stays another archive: refused on every push.
+        if let Some([url, key, expected, found]) = &self.refused {
+            return Err(Error::RemoteMismatch {
+                url: url.clone(),
+                key: key.clone(),
+                expected: expected.clone(),
+                found: found.clone(),
+            });
+        }
         if self.known.is_none() {
             let listed = remote.list_in(FOLDER)?;
             self.known = Some(listed.into_iter().map(|l| l.key).collect());
@@ -192,53 +226,18 @@ impl Shipper {
             let k = key(&format!("gaps/{:016}.json", gap.before.commit));
             self.small(remote, &k, gap, &mut shipped, Held::Trusted)?;
         }
+        // A generation whose files here are not what the archive recorded stops where it is;
+        // the later ones still go (the store's copy then holds a gap), and the first such
+        // error is the push's.
+        let mut first_error = None;
         for g in &catalog.generations {
-            let name = g.base.generation.clone();
-            let base_key = key(&format!("{name}/base.db.zst"));
-            if !self.has(&base_key) {
-                self.file(
-                    remote,
-                    &g.dir.join("base.db.zst"),
-                    &base_key,
-                    (&g.base.sha256, g.base.bytes),
-                    &mut shipped,
-                )?;
-            }
-            self.small(
-                remote,
-                &key(&format!("{name}/base.json")),
-                &g.base,
-                &mut shipped,
-                Held::Compared,
-            )?;
-            // The last commit the store holds of this generation: the index lines go in
-            // order, each after its segment, so everything before it is there.
-            let index_prefix = key(&format!("{name}/index/"));
-            let mut held = self
-                .known()
-                .iter()
-                .filter_map(|k| index_range(k.strip_prefix(&index_prefix)?))
-                .map(|(_, last)| last)
-                .max()
-                .unwrap_or(0);
-            for e in &g.segments {
-                if e.last <= held {
-                    continue;
+            match self.push_generation(remote, g, &mut shipped) {
+                Ok(()) => {}
+                Err(e @ (Error::BackupCorrupt { .. } | Error::Io { .. })) => {
+                    tracing::warn!(generation = %g.base.generation, error = %e, "a generation of the archive stops here in the store");
+                    first_error.get_or_insert(e);
                 }
-                let from =
-                    segment::path_in(&g.dir, &e.file).ok_or_else(|| Error::BackupCorrupt {
-                        path: catalog::index_path(&g.dir),
-                        reason: format!(
-                            "names {:?}, which is not a segment of this archive",
-                            e.file
-                        ),
-                    })?;
-                let seg_key = key(&format!("{name}/{}", e.file));
-                if !self.has(&seg_key) {
-                    self.file(remote, &from, &seg_key, (&e.sha256, e.bytes), &mut shipped)?;
-                }
-                self.small(remote, &index_key(&name, e), e, &mut shipped, Held::Trusted)?;
-                held = e.last;
+                Err(e) => return Err(e),
             }
         }
         if shipped.objects > 0 {
@@ -248,7 +247,60 @@ impl Shipper {
                 "archive copied off the machine"
             );
         }
-        Ok(shipped)
+        first_error.map_or(Ok(shipped), Err)
+    }
+
+    /// One generation: its base, then its segments past the last commit the store holds.
+    fn push_generation(
+        &mut self,
+        remote: &Remote,
+        g: &catalog::Generation,
+        shipped: &mut Shipped,
+    ) -> Result<(), Error> {
+        let name = g.base.generation.clone();
+        let base_key = key(&format!("{name}/base.db.zst"));
+        if !self.has(&base_key) {
+            self.file(
+                remote,
+                &g.dir.join("base.db.zst"),
+                &base_key,
+                (&g.base.sha256, g.base.bytes),
+                shipped,
+            )?;
+        }
+        self.small(
+            remote,
+            &key(&format!("{name}/base.json")),
+            &g.base,
+            shipped,
+            Held::Compared,
+        )?;
+        // The last commit the store holds of this generation: the index lines go in order,
+        // each after its segment, so everything before it is there.
+        let index_prefix = key(&format!("{name}/index/"));
+        let mut held = self
+            .known()
+            .iter()
+            .filter_map(|k| index_range(k.strip_prefix(&index_prefix)?))
+            .map(|(_, last)| last)
+            .max()
+            .unwrap_or(0);
+        for e in &g.segments {
+            if e.last <= held {
+                continue;
+            }
+            let from = segment::path_in(&g.dir, &e.file).ok_or_else(|| Error::BackupCorrupt {
+                path: catalog::index_path(&g.dir),
+                reason: format!("names {:?}, which is not a segment of this archive", e.file),
+            })?;
+            let seg_key = key(&format!("{name}/{}", e.file));
+            if !self.has(&seg_key) {
+                self.file(remote, &from, &seg_key, (&e.sha256, e.bytes), shipped)?;
+            }
+            self.small(remote, &index_key(&name, e), e, shipped, Held::Trusted)?;
+            held = e.last;
+        }
+        Ok(())
     }
 
     fn known(&self) -> &BTreeSet<String> {
@@ -279,16 +331,33 @@ impl Shipper {
         held: Held,
     ) -> Result<(), Error> {
         let text = serde_json::to_string(value).expect("archive records serialize");
-        if self.has(k) {
-            if held == Held::Compared && self.compared.insert(k.to_owned()) {
-                // Created again only if absent; there, compared byte for byte.
-                remote.put_bytes(k, text.as_bytes())?;
-            }
+        let there = self.has(k);
+        if there && (held == Held::Trusted || self.compared.contains(k)) {
             return Ok(());
         }
-        remote.put_bytes(k, text.as_bytes())?;
+        // Created only if absent; there, compared byte for byte.
+        match remote.put_bytes(k, text.as_bytes()) {
+            Ok(_) => {}
+            Err(Error::RemoteMismatch {
+                url,
+                key,
+                expected,
+                found,
+            }) => {
+                self.refused = Some([url.clone(), key.clone(), expected.clone(), found.clone()]);
+                return Err(Error::RemoteMismatch {
+                    url,
+                    key,
+                    expected,
+                    found,
+                });
+            }
+            Err(e) => return Err(e),
+        }
         self.compared.insert(k.to_owned());
-        self.remember(k, text.len() as u64, shipped);
+        if !there {
+            self.remember(k, text.len() as u64, shipped);
+        }
         Ok(())
     }
 
@@ -342,6 +411,7 @@ struct Kept {
     base: Base,
     end: Point,
     short: bool,
+    segments: usize,
 }
 
 /// Writes the store's archive into `to` in the archive's own layout (see the module
@@ -392,7 +462,27 @@ pub fn pull(remote: &Remote, to: &Path) -> Result<Pulled, Error> {
     // Each generation in order; a break in what can be proven becomes a gap.
     let mut before: Option<(Point, bool)> = None;
     for name in &generations {
-        match pull_generation(remote, to, name, &sizes, &mut pulled)? {
+        let kept = pull_generation(remote, to, name, &sizes, &mut pulled)?;
+        // Generations go on in time and in commits: one that does not (another history under
+        // this prefix) is not used.
+        let kept = match (kept, before) {
+            (Some(kept), Some((end, _)))
+                if kept.base.commit <= end.id || kept.base.at_ms < end.at_ms =>
+            {
+                pulled.rejected.push(format!(
+                    "{name}: its base (commit {}, {}) does not come after the generation before it (commit {}, {})",
+                    kept.base.commit,
+                    crate::vocab::clock::format_unix_millis(kept.base.at_ms),
+                    end.id,
+                    crate::vocab::clock::format_unix_millis(end.at_ms)
+                ));
+                pulled.generations -= 1;
+                pulled.segments -= kept.segments;
+                None
+            }
+            (kept, _) => kept,
+        };
+        match kept {
             Some(kept) => {
                 if let Some((end, true)) = before {
                     gaps.push(unproven(end, &kept.base));
@@ -512,7 +602,7 @@ fn pull_generation(
         pulled.rejected.push(format!("{base_file}: {why}"));
         return Ok(None);
     }
-    let (entries, mut short) = index_lines(remote, name, &gdir, sizes, pulled)?;
+    let (entries, mut short) = index_lines(remote, (name, base.commit), &gdir, sizes, pulled)?;
     // The chain: from the base, each next segment holds the commit after the one before
     // (commit ids run on within a generation, across the WAL's restarts, which the archiver
     // proved by page hashes), the longest first.
@@ -580,14 +670,19 @@ fn pull_generation(
     );
     pulled.generations += 1;
     pulled.segments += chain.len();
-    Ok(Some(Kept { base, end, short }))
+    Ok(Some(Kept {
+        base,
+        end,
+        short,
+        segments: chain.len(),
+    }))
 }
 
 /// Every index line of generation `name` the store holds that agrees with its key and the
 /// listing, and whether any did not.
 fn index_lines(
     remote: &Remote,
-    name: &str,
+    (name, base_commit): (&str, u64),
     gdir: &Path,
     sizes: &BTreeMap<String, u64>,
     pulled: &mut Pulled,
@@ -612,9 +707,23 @@ fn index_lines(
             Err(e) => return Err(e),
         };
         let seg = format!("{name}/{}", e.file);
+        let ids: Vec<u64> = e.points.iter().map(|&(id, _)| id).collect();
         let why = if (e.first, e.last) != (first, last) {
             Some(format!(
                 "holds commits {} to {}, not the ones its name says",
+                e.first, e.last
+            ))
+        } else if e.first <= base_commit || e.first > e.last {
+            Some(format!(
+                "holds commits {} to {}, which do not follow the base's commit {base_commit}",
+                e.first, e.last
+            ))
+        } else if ids.first() != Some(&e.first)
+            || ids.last() != Some(&e.last)
+            || ids.windows(2).any(|w| w[1] != w[0] + 1)
+        {
+            Some(format!(
+                "lists points that are not the commits {} to {} one by one",
                 e.first, e.last
             ))
         } else if segment::path_in(gdir, &e.file).is_none() {

@@ -247,8 +247,10 @@ pub fn verify(remote: &Remote, id: &str) -> Result<Manifest, Error> {
     Ok(manifest)
 }
 
-/// Deletes the store's backups `policy` does not keep (each file first, then its manifest),
-/// returning their ids, oldest first. Rejected manifests and what they name are left alone.
+/// Deletes the store's backups `policy` does not keep (each manifest first, so that one half
+/// deleted is a leftover file, never listed, rather than a manifest rejected at every
+/// listing), returning their ids, oldest first. Rejected manifests and what they name are left
+/// alone.
 ///
 /// # Errors
 ///
@@ -262,13 +264,13 @@ pub fn prune(remote: &Remote, policy: &Retention) -> Result<Vec<String>, Error> 
             .iter()
             .find(|m| &m.id == id)
             .expect("listed");
-        remote.delete(&key(&manifest.file_name()))?;
         remote.delete(&key(&format!("{id}.json")))?;
+        remote.delete(&key(&manifest.file_name()))?;
     }
     Ok(doomed)
 }
 
-/// Deletes the store's copy of backup `id` (its file, then its manifest) when the store holds
+/// Deletes the store's copy of backup `id` (its manifest, then its file) when the store holds
 /// a usable one; returns whether it did. Rejected manifests are left alone.
 ///
 /// # Errors
@@ -279,7 +281,7 @@ pub fn remove(remote: &Remote, id: &str) -> Result<bool, Error> {
     let Some(manifest) = listing.backups.iter().find(|m| m.id == id) else {
         return Ok(false);
     };
-    remote.delete(&key(&manifest.file_name()))?;
     remote.delete(&key(&format!("{id}.json")))?;
+    remote.delete(&key(&manifest.file_name()))?;
     Ok(true)
 }

@@ -70,7 +70,7 @@ impl Shipping {
 
     /// Writes it beside the backups in `dir`, in place of the last record of its kind
     /// (atomically), carrying over the backups still pending: this one added when it failed,
-    /// removed when it succeeded.
+    /// removed when it succeeded, and any no longer in `dir` dropped.
     ///
     /// # Errors
     ///
@@ -82,7 +82,9 @@ impl Shipping {
             .flatten()
             .map(|s| s.pending)
             .unwrap_or_default();
-        pending.retain(|id| *id != self.id);
+        // A backup removed here since (rotated, pruned) cannot be copied any more: not pending.
+        pending
+            .retain(|id| *id != self.id && crate::backup::store::manifest_path(dir, id).exists());
         if !self.ok && self.kind == Kind::Backup {
             pending.push(self.id.clone());
         }

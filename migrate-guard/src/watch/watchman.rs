@@ -502,16 +502,12 @@ impl Watchman {
                                 remote.shown()
                             ),
                             Ok(_) => String::new(),
-                            Err(e) => {
-                                return (
-                                    Outcome::Failed(format!(
-                                        "{} commit(s) archived here, but copying the archive to {} failed: {e}",
-                                        round.commits,
-                                        remote.shown()
-                                    )),
-                                    round.checkpointed,
-                                );
-                            }
+                            // The round's own work stands (and its checkpoint counts); the
+                            // failed copy is recorded for health and tried again later.
+                            Err(e) => format!(
+                                "; copying the archive to {} failed (tried again later; health says so): {e}",
+                                remote.shown()
+                            ),
                         }
                     }
                     None => String::new(),
