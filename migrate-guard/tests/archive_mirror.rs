@@ -346,3 +346,215 @@ fn a_generation_the_store_cannot_prove_to_its_end_is_followed_by_a_gap() {
     }
     assert!(gap.after.as_ref().unwrap().commit < lost.first);
 }
+
+/// Two generations pushed (the second begun by `snapshot_every`), and the catalog.
+fn two_generations(tmp: &Path, remote: &Remote) -> (PathBuf, PathBuf, Catalog) {
+    let db = wal_db(tmp);
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        snapshot_every: Some(Duration::from_millis(300)),
+        compact_after: 1000,
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    let mut shipper = mirror::Shipper::new();
+    archive_with_pushes(&db, &mut archiver, remote, &mut shipper, (3, 1));
+    std::thread::sleep(Duration::from_millis(400));
+    archive_with_pushes(&db, &mut archiver, remote, &mut shipper, (3, 1));
+    let catalog = Catalog::read(&dir).unwrap();
+    assert!(catalog.generations.len() >= 2);
+    (db, dir, catalog)
+}
+
+#[test]
+fn every_object_that_disagrees_is_named_and_left_out_of_the_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = memory();
+    let (_, _, catalog) = two_generations(tmp.path(), &remote);
+    let g0 = &catalog.generations[0];
+    let base_bytes = remote
+        .read_bytes(
+            &format!("archive/{}/base.db.zst", g0.base.generation),
+            1 << 30,
+        )
+        .unwrap();
+    let put = |k: &str, bytes: &[u8]| remote.put_bytes(&format!("archive/{k}"), bytes).unwrap();
+    // A gap that is not one; generations without a base file, without base.json, whose
+    // base.json names another generation, gives another size, or is not JSON; one that does not
+    // come after the one before it; index lines with an odd name, not JSON, naming a segment
+    // not there, or giving another size.
+    put("gaps/0000000000000099.json", b"not a gap");
+    put("gen-0000000000009001/base.json", b"{}");
+    put("gen-0000000000009002/base.db.zst", &base_bytes);
+    let mut other = g0.base.clone();
+    other.generation = "gen-0000000000000000".into();
+    put(
+        "gen-0000000000009003/base.json",
+        serde_json::to_string(&other).unwrap().as_bytes(),
+    );
+    put("gen-0000000000009003/base.db.zst", &base_bytes);
+    let mut sized = g0.base.clone();
+    sized.generation = "gen-0000000000009004".into();
+    sized.bytes += 1;
+    put(
+        "gen-0000000000009004/base.json",
+        serde_json::to_string(&sized).unwrap().as_bytes(),
+    );
+    put("gen-0000000000009004/base.db.zst", &base_bytes);
+    put("gen-0000000000009005/base.json", b"not json");
+    put("gen-0000000000009005/base.db.zst", &base_bytes);
+    let mut early = g0.base.clone();
+    early.generation = "gen-0000000000009006".into();
+    put(
+        "gen-0000000000009006/base.json",
+        serde_json::to_string(&early).unwrap().as_bytes(),
+    );
+    put("gen-0000000000009006/base.db.zst", &base_bytes);
+    let name = &g0.base.generation;
+    put(&format!("{name}/index/odd.json"), b"{}");
+    put(
+        &format!("{name}/index/0000000000000070-0000000000000071.json"),
+        b"not json",
+    );
+    let mut missing = g0.segments[0].clone();
+    (missing.first, missing.last) = (80, 80);
+    missing.points = vec![(80, 0)];
+    missing.file = "0000000000000080.seg".into();
+    let mut resized = missing.clone();
+    (resized.first, resized.last, resized.points) = (81, 81, vec![(81, 0)]);
+    resized.file = g0.segments[0].file.clone();
+    resized.bytes += 1;
+    for e in [&missing, &resized] {
+        put(
+            &format!("{name}/index/{:016}-{:016}.json", e.first, e.last),
+            serde_json::to_string(e).unwrap().as_bytes(),
+        );
+    }
+    // A copy holding a generation the store no longer has.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir_all(copy.join("gen-0000000000000777")).unwrap();
+    let pulled = mirror::pull(&remote, &copy).unwrap();
+    let said = pulled.rejected.join("\n");
+    for expected in [
+        "gaps/0000000000000099.json",
+        "gen-0000000000009001: its base.db.zst is not in the store",
+        "gen-0000000000009002: its base.json is not in the store",
+        "names the generation gen-0000000000000000",
+        "the store lists",
+        "gen-0000000000009005/base.json",
+        "does not come after the generation before it",
+        "not an index name",
+        "0000000000000070-0000000000000071.json",
+        "which is not in the store",
+        "0000000000000081-0000000000000081.json: says",
+    ] {
+        assert!(said.contains(expected), "{expected} not in:\n{said}");
+    }
+    assert!(!copy.join("gen-0000000000000777").exists());
+    assert!(!copy.join("gen-0000000000009006").exists());
+    // The real generations are whole.
+    let points: usize = Catalog::read(&copy)
+        .unwrap()
+        .generations
+        .iter()
+        .map(|g| g.points().count())
+        .sum();
+    let local: usize = catalog.generations.iter().map(|g| g.points().count()).sum();
+    assert_eq!(points, local);
+}
+
+#[test]
+fn a_damaged_local_generation_stops_there_and_the_later_ones_still_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = memory();
+    let db = wal_db(tmp.path());
+    let dir = archive::default_dir(&db);
+    let options = Options {
+        snapshot_every: Some(Duration::from_millis(300)),
+        compact_after: 1000,
+        ..Options::default()
+    };
+    let mut archiver = Archiver::start(&db, &dir, options).unwrap();
+    // Archived here, nothing pushed yet.
+    let mut idle = mirror::Shipper::new();
+    archive_with_pushes(&db, &mut archiver, &remote, &mut idle, (2, 1000));
+    std::thread::sleep(Duration::from_millis(400));
+    archive_with_pushes(&db, &mut archiver, &remote, &mut idle, (2, 1000));
+    let catalog = Catalog::read(&dir).unwrap();
+    let (g0, last) = (&catalog.generations[0], catalog.generations.last().unwrap());
+    // The first generation's first segment is damaged here.
+    let seg = g0.dir.join(&g0.segments[0].file);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let mut shipper = mirror::Shipper::new();
+    let refused = shipper.push(&remote, &dir).unwrap_err();
+    assert!(matches!(refused, Error::BackupCorrupt { .. }), "{refused}");
+    let keys: Vec<String> = remote.list().unwrap().into_iter().map(|l| l.key).collect();
+    assert!(
+        !keys.iter().any(|k| k.ends_with(&g0.segments[0].file)),
+        "the damaged segment is not in the store: {keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("archive/{}/index/", last.base.generation))),
+        "the later generation went: {keys:?}"
+    );
+    // Followed round after round: the failure is recorded for health, and tries wait.
+    let backups = tmp.path().join("app.db.backups");
+    let round = mirror::Following {
+        change: mirror::Change::Changed,
+        cutoff_ms: Some(0),
+        record_in: &backups,
+    };
+    assert!(shipper.follow(&remote, &dir, round).is_err());
+    let waited = shipper.follow(&remote, &dir, round).unwrap();
+    assert_eq!(waited.objects, 0, "a try waits after a failure");
+    let record = belay_guard::backup::offsite::Shipping::last(
+        &backups,
+        belay_guard::backup::offsite::Kind::Archive,
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        record.problem().unwrap().contains("the archive"),
+        "{record:?}"
+    );
+    // Mended here: the next shipper's first round copies it and says so.
+    bytes[middle] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let mut mended = mirror::Shipper::new();
+    let shipped = mended
+        .follow(
+            &remote,
+            &dir,
+            mirror::Following {
+                change: mirror::Change::Unchanged,
+                cutoff_ms: Some(0),
+                record_in: &backups,
+            },
+        )
+        .unwrap();
+    assert!(shipped.objects > 0);
+    let record = belay_guard::backup::offsite::Shipping::last(
+        &backups,
+        belay_guard::backup::offsite::Kind::Archive,
+    )
+    .unwrap()
+    .unwrap();
+    assert!(record.problem().is_none(), "{record:?}");
+    // Unchanged rounds after that push nothing.
+    let quiet = mended
+        .follow(
+            &remote,
+            &dir,
+            mirror::Following {
+                change: mirror::Change::Unchanged,
+                cutoff_ms: None,
+                record_in: &backups,
+            },
+        )
+        .unwrap();
+    assert_eq!(quiet.objects, 0);
+}

@@ -185,3 +185,23 @@ fn a_directory_is_a_store_too() {
     let failed = Remote::open(&missing).unwrap_err();
     assert!(matches!(failed, Error::Remote { .. }), "{failed}");
 }
+
+#[test]
+fn every_kind_of_store_opens_or_says_why_without_a_secret() {
+    // No credentials in this environment: each provider either opens (no request is made yet)
+    // or refuses with its own reason, never printing a secret from the address (none allowed).
+    for url in [
+        "gs://bucket/prefix",
+        "az://container/prefix",
+        "s3://bucket/prefix",
+    ] {
+        let address = address::parse(url).unwrap();
+        match Remote::open(&address) {
+            Ok(remote) => assert_eq!(remote.shown(), url),
+            Err(e) => {
+                assert!(matches!(e, Error::Remote { .. }), "{url}: {e}");
+                assert!(e.to_string().contains(url), "{e}");
+            }
+        }
+    }
+}

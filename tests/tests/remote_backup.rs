@@ -505,6 +505,32 @@ fn the_archive_goes_off_the_machine_and_restore_at_reads_it_back_exactly() {
     aws(&mut cmd, &moto.endpoint);
     let refused = Run::from(cmd.output().unwrap()).expect(2);
     assert!(refused.stderr.contains("is of"), "{}", refused.stderr);
+    // An index line in the store that is not one: named, and a time after the last point the
+    // copy can prove is refused rather than taken for that point.
+    let newest = keys
+        .iter()
+        .filter_map(|k| {
+            k.strip_prefix("pitr/archive/")?
+                .split_once('/')
+                .map(|(g, _)| g)
+        })
+        .filter(|g| g.starts_with("gen-"))
+        .max()
+        .unwrap()
+        .to_owned();
+    moto.put(
+        "belay",
+        &format!("pitr/archive/{newest}/index/9999999999999990-9999999999999991.json"),
+        b"not an index line",
+    );
+    let to = s.dir.path().join("beyond.db");
+    let refused = archive(&["restore", "--at", at, "--to", to.to_str().unwrap()]).expect(2);
+    assert!(
+        refused.stderr.contains("warning: in s3://belay/pitr")
+            && refused.stderr.contains("proves points only up to"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// How long after its COMMIT a commit is surely seen by an archiver of 50 ms rounds (each
@@ -634,4 +660,167 @@ fn beside_a_live_writer_each_moment_from_the_store_holds_what_was_committed_by_t
         assert!(k >= previous, "at {at}: went back from {previous} to {k}");
         previous = k;
     }
+}
+
+#[test]
+fn the_commands_say_what_the_store_did_and_what_it_could_not() {
+    let moto = Moto::start();
+    moto.bucket("belay");
+    let url = "s3://belay/app";
+    let nowhere = "s3://no-such-bucket/app";
+    let s = app();
+    // `push` needs a store.
+    let usage = s.migrate(&["backup", "push"]).expect(2);
+    assert!(usage.stderr.contains("--backup-url"), "{}", usage.stderr);
+    // A store that refuses: `create` keeps the backup here and fails, naming it.
+    let failed = migrate(&s, &moto.endpoint, nowhere, &["backup", "create"]).expect(1);
+    assert!(
+        failed.stderr.contains("was created in"),
+        "{}",
+        failed.stderr
+    );
+    let local = s.migrate(&["backup", "list", "--json"]).expect(0).json()["backups"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // `verify` of a backup here while the store cannot be read: verified here, and said.
+    let verified = migrate(&s, &moto.endpoint, nowhere, &["backup", "verify", &local]).expect(0);
+    assert!(
+        verified.stderr.contains("could not be read"),
+        "{}",
+        verified.stderr
+    );
+    // An id in neither place: both named.
+    let missing = migrate(
+        &s,
+        &moto.endpoint,
+        url,
+        &["restore", "20200101T000000000Z-manual", "--to", "x.db"],
+    )
+    .expect(2);
+    assert!(
+        missing.stderr.contains("s3://belay/app/backups"),
+        "{}",
+        missing.stderr
+    );
+    // Everything here goes to the store; a manifest there that is not one is named by `list`.
+    migrate(&s, &moto.endpoint, url, &["backup", "push"]).expect(0);
+    moto.put(
+        "belay",
+        "app/backups/20200101T000000000Z-manual.json",
+        b"{not a manifest",
+    );
+    let listed = migrate(&s, &moto.endpoint, url, &["backup", "list"]).expect(0);
+    assert!(
+        listed.stdout.contains("in s3://belay/app:"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stderr.contains("is not used"), "{}", listed.stderr);
+    // A run whose rotation keeps one pre-migrate backup: the older ones go from the store too,
+    // once the new one is there.
+    let before: Vec<String> = moto.keys("belay");
+    let config = s.dir.path().join("keep.toml");
+    std::fs::write(
+        &config,
+        "[backup]\nkeep_last = 1\nkeep_daily = 0\nkeep_weekly = 0\n",
+    )
+    .unwrap();
+    let up = migrate(
+        &s,
+        &moto.endpoint,
+        url,
+        &["--config", config.to_str().unwrap(), "up"],
+    )
+    .expect(0);
+    assert!(up.stdout.contains("copied backup"), "{}", up.stdout);
+    let after: Vec<String> = moto.keys("belay");
+    let gone: Vec<&String> = before.iter().filter(|k| !after.contains(k)).collect();
+    assert!(
+        !gone.is_empty() && gone.iter().all(|k| k.contains("-pre-migrate.")),
+        "{gone:?}"
+    );
+    // `prune` in text names what went from the store.
+    let pruned = migrate(
+        &s,
+        &moto.endpoint,
+        url,
+        &[
+            "backup",
+            "prune",
+            "--keep-last",
+            "1",
+            "--keep-daily",
+            "0",
+            "--keep-weekly",
+            "0",
+        ],
+    )
+    .expect(0);
+    assert!(
+        pruned.stdout.contains("backup(s) in s3://belay/app"),
+        "{}",
+        pruned.stdout
+    );
+}
+
+#[test]
+fn the_watchman_copies_the_archive_and_says_when_it_cannot() {
+    let moto = Moto::start();
+    moto.bucket("belay");
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.migrations()).unwrap();
+    s.conn()
+        .execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+             INSERT INTO notes(body) VALUES ('one');",
+        )
+        .unwrap();
+    let watch = |bucket: &str| {
+        let config = s.dir.path().join(format!("{bucket}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[backup]\nurl = \"s3://{bucket}/w\"\n\n[archive]\n\n[watch]\narchive = \"1s\"\n"
+            ),
+        )
+        .unwrap();
+        let config = config.to_str().unwrap();
+        with_store(
+            &s,
+            &moto.endpoint,
+            &["--config", config, "--json", "watch", "--once"],
+        )
+    };
+    let done = watch("belay");
+    assert!(
+        done.stdout.contains("object(s) copied to s3://belay/w"),
+        "{}\n{}",
+        done.stdout,
+        done.stderr
+    );
+    assert!(
+        moto.keys("belay")
+            .iter()
+            .any(|k| k == "w/archive/archive.json")
+    );
+    s.conn()
+        .execute("INSERT INTO notes(body) VALUES ('two')", [])
+        .unwrap();
+    // (The watchman's state goes, so that the archive task is due again at once.)
+    std::fs::remove_file(s.db().with_extension("db.backups").join("watch-state.json")).unwrap();
+    let refused = watch("no-such-bucket");
+    assert!(
+        refused
+            .stdout
+            .contains("copying the archive to s3://no-such-bucket/w failed"),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
 }
