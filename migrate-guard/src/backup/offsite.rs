@@ -100,10 +100,8 @@ impl Shipping {
     /// [`Error::Io`] when it cannot be read; [`Error::BackupCorrupt`] when it is not a record.
     pub fn last(dir: &Path, kind: Kind) -> Result<Option<Self>, Error> {
         let path = kind.path(dir);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::Io { path, source }),
+        let Some(text) = durable::read_record(&path)? else {
+            return Ok(None);
         };
         serde_json::from_str(&text)
             .map(Some)

@@ -299,10 +299,8 @@ pub fn record(backup_dir: &Path, done: &Checkpoint) -> Result<(), Error> {
 /// a checkpoint record.
 pub fn last(backup_dir: &Path) -> Result<Option<Checkpoint>, Error> {
     let path = record_path(backup_dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Io { path, source }),
+    let Some(text) = durable::read_record(&path)? else {
+        return Ok(None);
     };
     serde_json::from_str(&text)
         .map(Some)

@@ -9,6 +9,23 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 
+/// The text of a record this tool keeps beside a database (written by [`write_atomically`]),
+/// or `None` when there is none yet.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming the file when it exists but cannot be read.
+pub fn read_record(path: &Path) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// What a file written or removed here must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
